@@ -1,0 +1,47 @@
+package dev.tornadovit.model;
+
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+
+/** fc1 → exact GELU → fc2, forward and backward side by side. */
+public final class Mlp {
+    private final Backend be;
+    private final int dim, hidden;
+    final Parameter fc1W, fc1B, fc2W, fc2B;
+    private int tokens;
+    private Tensor h, a, out, dH, dA;
+
+    Mlp(ParameterStore store, String prefix, int dim, int hidden) {
+        this.be = store.backend();
+        this.dim = dim;
+        this.hidden = hidden;
+        fc1W = store.truncNormal(prefix + "fc1.weight", 0.02, true, hidden, dim);
+        fc1B = store.constant(prefix + "fc1.bias", 0, false, hidden);
+        fc2W = store.truncNormal(prefix + "fc2.weight", 0.02, true, dim, hidden);
+        fc2B = store.constant(prefix + "fc2.bias", 0, false, dim);
+    }
+
+    void allocate(Workspace ws, int batch, int tokens) {
+        this.tokens = tokens;
+        h = ws.activation(batch * tokens * hidden);
+        a = ws.activation(batch * tokens * hidden);
+        out = ws.activation(batch * tokens * dim);
+        dH = ws.gradient(batch * tokens * hidden);
+        dA = ws.gradient(batch * tokens * hidden);
+    }
+
+    Tensor forward(Tensor x, int batch) {
+        int rows = batch * tokens;
+        be.linear(x, fc1W.value(), fc1B.value(), h, rows, dim, hidden);
+        be.gelu(h, a, rows * hidden);
+        be.linear(a, fc2W.value(), fc2B.value(), out, rows, hidden, dim);
+        return out;
+    }
+
+    void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
+        int rows = batch * tokens;
+        be.linearBackward(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
+        be.geluBackward(h, dA, dH, rows * hidden);
+        be.linearBackward(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden);
+    }
+}

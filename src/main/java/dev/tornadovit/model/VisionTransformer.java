@@ -1,0 +1,209 @@
+package dev.tornadovit.model;
+
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A Vision Transformer written once against {@link Backend}: patch embedding → tokens (cls, position) → blocks →
+ * final LayerNorm → pooling → head → softmax cross-entropy, and the same backward.
+ *
+ * <p>Each block's attention half and MLP half run as one {@link Backend#graph}, so a TornadoVM backend records one
+ * task graph per attention block and per MLP block and replays it every step.
+ *
+ * <p>Use: {@link #forward} a batch of images (already on the backend) to get logits; for training, then
+ * {@link #lossAndGradient} with labels and {@link #backward}; an optimiser then updates {@link #parameters()}.
+ */
+public final class VisionTransformer {
+    private final ViTConfig config;
+    private final Backend be;
+    private final ParameterStore store;
+    private final PatchEmbed patchEmbed;
+    private final Parameter clsToken, posEmbed, normW, normB, headW, headB;
+    private final Tensor fixedPos;
+    private final List<Block> blocks = new ArrayList<>();
+    private boolean training = true;
+
+    private int capacity;
+    private Workspace ws;
+    private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
+    private Tensor[] dStream;
+
+    public VisionTransformer(ViTConfig config, Backend backend, long seed) {
+        this.config = config.validated();
+        this.be = backend;
+        this.store = new ParameterStore(backend, seed);
+        int d = config.width();
+        patchEmbed = new PatchEmbed(store, config);
+        clsToken = config.hasClsToken() ? store.truncNormal("cls_token", 0.02, false, 1, 1, d) : null;
+        if ("learned".equals(config.posEmbed())) {
+            posEmbed = store.truncNormal("pos_embed", 0.02, false, 1, config.tokens(), d);
+            fixedPos = null;
+        } else {
+            posEmbed = null;
+            fixedPos = backend.allocate(config.patchCount() * d);
+            backend.upload(fixedPos, PositionEmbeddings.sinCos2d(config.gridHeight(), config.gridWidth(), d));
+        }
+        for (int i = 0; i < config.depth(); i++) blocks.add(new Block(store, i, config));
+        normW = store.constant("norm.weight", 1, false, d);
+        normB = store.constant("norm.bias", 0, false, d);
+        headW = store.truncNormal("head.weight", 0.02, true, config.numClasses(), d);
+        headB = store.constant("head.bias", 0, false, config.numClasses());
+    }
+
+    public ViTConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return be;
+    }
+
+    /** Every learnable tensor, in a fixed order. */
+    public List<Parameter> parameters() {
+        return store.parameters();
+    }
+
+    /** Non-learnable state saved with the weights (Re-attention BatchNorm running statistics). */
+    public List<NamedTensor> buffers() {
+        return store.buffers();
+    }
+
+    public long parameterCount() {
+        return parameters().stream().mapToLong(Parameter::size).sum();
+    }
+
+    /** Training mode uses batch statistics in Re-attention's BatchNorm and updates its running statistics. */
+    public void setTraining(boolean training) {
+        this.training = training;
+        for (Block b : blocks) b.attn.setTraining(training);
+    }
+
+    public boolean isTraining() {
+        return training;
+    }
+
+    private void ensureCapacity(int batch) {
+        if (batch <= capacity) return;
+        int t = config.tokens(), d = config.width();
+        ws = new Workspace(be);
+        patchEmbed.allocate(ws, batch);
+        tokens = ws.activation(batch * t * d);
+        for (Block b : blocks) b.allocate(ws, batch, t);
+        finalNorm = ws.activation(batch * t * d);
+        normMean = ws.activation(batch * t);
+        normRstd = ws.activation(batch * t);
+        pooled = ws.activation(batch * d);
+        logits = ws.activation(batch * config.numClasses());
+        loss = ws.activation(1);
+        dLogits = ws.activation(batch * config.numClasses());
+        dPooled = ws.gradient(batch * d);
+        dFinalNorm = ws.gradient(batch * t * d);
+        dPatches = ws.gradient(batch * config.patchCount() * d);
+        dStream = new Tensor[config.depth() + 1];
+        for (int i = 0; i <= config.depth(); i++) dStream[i] = ws.gradient(batch * t * d);
+        capacity = batch;
+    }
+
+    /** The graph-name suffix: a recorded graph is only valid for one batch size and mode. */
+    private String key(int batch) {
+        return ".b" + batch + (training ? ".train" : ".eval");
+    }
+
+    /** Forward pass of {@code batch} images [B,C,H,W] already on this backend; returns logits [B,K]. */
+    public Tensor forward(Tensor images, int batch) {
+        ensureCapacity(batch);
+        int t = config.tokens(), d = config.width();
+        String key = key(batch);
+        be.graph("embed.forward" + key, () -> {
+            Tensor patches = patchEmbed.forward(images, batch);
+            be.assembleTokens(patches, clsToken == null ? null : clsToken.value(), posEmbed == null ? null : posEmbed.value(),
+                    fixedPos, tokens, batch, config.patchCount(), d);
+        });
+        Tensor x = tokens;
+        for (int i = 0; i < blocks.size(); i++) {
+            Block b = blocks.get(i);
+            Tensor in = x;
+            be.graph("block" + i + ".attention.forward" + key, () -> b.forwardAttention(in, batch));
+            be.graph("block" + i + ".mlp.forward" + key, () -> b.forwardMlp(batch));
+            x = b.output();
+        }
+        Tensor last = x;
+        be.graph("head.forward" + key, () -> {
+            be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d, ViTConfig.LAYER_NORM_EPS);
+            be.pool(finalNorm, pooled, batch, t, d, config.poolMode());
+            be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
+        });
+        return logits;
+    }
+
+    /**
+     * Mean cross-entropy of the last forward against labels [B] (class indices as numbers) and its gradient with
+     * respect to the logits. Returns the loss tensor [1].
+     */
+    public Tensor lossAndGradient(Tensor labels, int batch) {
+        be.graph("loss" + key(batch), () ->
+                be.crossEntropy(logits, labels, loss, dLogits, batch, config.numClasses(), config.labelSmoothing()));
+        return loss;
+    }
+
+    /** Zeroes every parameter gradient (call before a backward pass unless accumulating over micro-batches). */
+    public void zeroGradients() {
+        for (Parameter p : parameters()) be.zero(p.grad());
+    }
+
+    /** Backward pass after {@link #forward} and {@link #lossAndGradient}: parameter gradients accumulate. */
+    public void backward(int batch) {
+        int t = config.tokens(), d = config.width();
+        String key = key(batch);
+        be.graph("head.backward" + key, () -> {
+            ws.zeroGradients();
+            be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d, config.numClasses());
+            be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.poolMode());
+            Tensor lastOut = blocks.getLast().output();
+            be.layerNormBackward(dFinalNorm, lastOut, normW.value(), normMean, normRstd, dStream[blocks.size()],
+                    normW.grad(), normB.grad(), batch * t, d);
+        });
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            Block b = blocks.get(i);
+            int index = i;
+            be.graph("block" + i + ".mlp.backward" + key, () -> b.backwardMlp(dStream[index + 1], batch));
+            be.graph("block" + i + ".attention.backward" + key, () -> b.backwardAttention(dStream[index], batch));
+        }
+        be.graph("embed.backward" + key, () -> {
+            be.assembleTokensBackward(dStream[0], dPatches, clsToken == null ? null : clsToken.grad(),
+                    posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), d, config.hasClsToken());
+            patchEmbed.backward(dPatches, batch);
+        });
+    }
+
+    public Tensor logits() {
+        return logits;
+    }
+
+    /** Pre-logits features [B,D] of the last forward: the pooled, normalised representation (for linear probes). */
+    public Tensor features() {
+        return pooled;
+    }
+
+    public int depth() {
+        return blocks.size();
+    }
+
+    /** Block i's attention map of the last forward, [B,H,T,T] (after Re-attention where the block has it). */
+    public Tensor attentionMap(int block) {
+        return blocks.get(block).attn.attentionMap();
+    }
+
+    /** Block i's output tokens of the last forward, [B,T,D]. */
+    public Tensor blockOutput(int block) {
+        return blocks.get(block).output();
+    }
+
+    public List<Block> blocks() {
+        return Collections.unmodifiableList(blocks);
+    }
+}

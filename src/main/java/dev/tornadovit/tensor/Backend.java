@@ -1,0 +1,194 @@
+package dev.tornadovit.tensor;
+
+/**
+ * The operations a Vision Transformer is made of, each with its backward. The model is written once against this
+ * interface; a backend runs it: at once on the CPU, in float64 as the readable reference, or by recording
+ * TornadoVM task graphs.
+ *
+ * <p>Conventions, as in llm.c: tensors are flat and row-major, shapes are passed as ints; a forward writes its
+ * output (overwrites); a backward ADDS into the gradients it produces ({@code +=}), so gradients that meet
+ * (residual stream, shared inputs) need no extra operation. Callers zero gradients with {@link #zero}.
+ * Layouts: tokens [B,T,D]; heads [B,H,T,hd]; attention maps [B,H,T,T]; Linear weights [out,in] (PyTorch).
+ *
+ * <p>A backend may defer work: results are only guaranteed visible after {@link #download} or a
+ * {@link #graph} call returns.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** A short human-readable name, e.g. "cpu (2 threads)" or "opencl: pthread-cpu". */
+    String name();
+
+    /** Whether tensors hold float64 (the reference) or float32. */
+    boolean isDoublePrecision();
+
+    // ---------------------------------------------------------------- memory
+
+    /** A zero-filled tensor of {@code size} elements. */
+    Tensor allocate(int size);
+
+    void upload(Tensor dst, float[] src);
+
+    void upload(Tensor dst, double[] src);
+
+    float[] downloadFloat(Tensor src);
+
+    double[] downloadDouble(Tensor src);
+
+    void zero(Tensor t);
+
+    /** dst[0..n) = src[0..n). */
+    void copy(Tensor src, Tensor dst, int n);
+
+    /**
+     * Runs {@code body}, a fixed sequence of operations on fixed tensors, as one unit. The CPU runs it at once; a
+     * TornadoVM backend records it into a task graph named {@code name} on first use and replays the graph on
+     * later calls with the same name, without calling {@code body} again. So a body must not read host values
+     * that change between calls: anything that changes per step lives in a tensor.
+     */
+    default void graph(String name, Runnable body) {
+        body.run();
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    /** out = a + b. */
+    void add(Tensor a, Tensor b, Tensor out, int n);
+
+    /** dst += src. */
+    void accumulate(Tensor dst, Tensor src, int n);
+
+    /** y = GELU(x), exact (erf) form. */
+    void gelu(Tensor x, Tensor y, int n);
+
+    void geluBackward(Tensor x, Tensor dy, Tensor dx, int n);
+
+    /** out = o ⊙ sigmoid(gatePre): the gated attention unit. */
+    void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n);
+
+    void sigmoidGateBackward(Tensor gatePre, Tensor o, Tensor dOut, Tensor dGatePre, Tensor dO, int n);
+
+    // ---------------------------------------------------------------- patch embedding and tokens
+
+    /**
+     * Cuts images [B,C,H,W] into non-overlapping p×p patches: patches [B·N, C·p·p] with N = (H/p)(W/p) in row-major
+     * grid order and each patch flattened as (c, dy, dx) — the layout of a Conv2d weight [D,C,p,p].
+     */
+    void im2col(Tensor images, Tensor patches, int batch, int channels, int height, int width, int patch);
+
+    /**
+     * tokens [B,T,D] from patch embeddings [B,N,D]: when {@code cls} is non-null T = N+1 and token 0 is cls;
+     * then adds {@code pos} ([T,D], learned) or {@code fixedPos} ([N,D], added to patch tokens only). Either may be
+     * null.
+     */
+    void assembleTokens(Tensor patchEmbeddings, Tensor cls, Tensor pos, Tensor fixedPos, Tensor tokens,
+                        int batch, int patches, int dim);
+
+    /** Gradients of {@link #assembleTokens}: into dPatchEmbeddings, dCls (may be null), dPos (may be null). */
+    void assembleTokensBackward(Tensor dTokens, Tensor dPatchEmbeddings, Tensor dCls, Tensor dPos,
+                                int batch, int patches, int dim, boolean hasCls);
+
+    // ---------------------------------------------------------------- linear layers
+
+    /** y[M,N] = x[M,K] · w[N,K]ᵀ + bias[N] (bias may be null). */
+    void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n);
+
+    /** dx[M,K] += dy·w (dx may be null); dw[N,K] += dyᵀ·x; dBias[N] += Σ rows of dy (may be null). */
+    void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n);
+
+    // ---------------------------------------------------------------- normalisation
+
+    /** LayerNorm over the last dimension of x [M,D]; keeps mean [M] and 1/std [M] for the backward. */
+    void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
+                   double eps);
+
+    void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
+                           Tensor dBeta, int m, int d);
+
+    // ---------------------------------------------------------------- attention
+
+    /** qkv [B,T,3,H,hd] (the qkv Linear's output) → q, k, v each [B,H,T,hd]. */
+    void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim);
+
+    void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
+                            int headDim);
+
+    /** o [B,H,T,hd] → out [B,T,H·hd] (heads side by side in each token, as timm). */
+    void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim);
+
+    void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim);
+
+    /** scores [BH,T,T] = scale · q[BH,T,hd] · k[BH,T,hd]ᵀ. */
+    void attentionScores(Tensor q, Tensor k, Tensor scores, int batchHeads, int tokens, int headDim, double scale);
+
+    void attentionScoresBackward(Tensor dScores, Tensor q, Tensor k, Tensor dq, Tensor dk, int batchHeads,
+                                 int tokens, int headDim, double scale);
+
+    /** weights [R,L] = φ(scores [R,L]) row by row, with L keys per row. */
+    void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting);
+
+    void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows, int keys,
+                                  AttentionWeighting weighting);
+
+    /**
+     * Re-attention's head mixing: out[b,g,:] = Σ_h theta[g,h] · maps[b,h,:] + bias[g], maps [B,H,S] with S = T·T.
+     */
+    void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize);
+
+    void headMixBackward(Tensor dOut, Tensor maps, Tensor theta, Tensor dMaps, Tensor dTheta, Tensor dBias,
+                         int batch, int heads, int mapSize);
+
+    /**
+     * BatchNorm over the head axis of x [B,H,S]: per head, statistics over B×S. In training it uses batch statistics
+     * (kept in mean/rstd for the backward) and updates the running statistics with {@code momentum} and the unbiased
+     * variance; otherwise it normalises with the running statistics.
+     */
+    void headBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, Tensor runningMean,
+                       Tensor runningVar, int batch, int heads, int mapSize, double eps, double momentum,
+                       boolean training);
+
+    /** Backward of the training-mode {@link #headBatchNorm}. */
+    void headBatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
+                               Tensor dBeta, int batch, int heads, int mapSize);
+
+    /** LayerNorm across the head axis of x [B,H,S] at each (b,s); mean and rstd are [B,S]. */
+    void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch, int heads,
+                       int mapSize, double eps);
+
+    void headLayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
+                               Tensor dBeta, int batch, int heads, int mapSize);
+
+    /** o [BH,T,hd] = weights [BH,T,T] · v [BH,T,hd]. */
+    void attentionApply(Tensor weights, Tensor v, Tensor o, int batchHeads, int tokens, int headDim);
+
+    void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv, int batchHeads,
+                                int tokens, int headDim);
+
+    // ---------------------------------------------------------------- pooling, loss, optimiser
+
+    /** pooled [B,D] from tokens [B,T,D]: token 0, or the mean over tokens. */
+    void pool(Tensor tokens, Tensor pooled, int batch, int tokens_, int dim, PoolMode mode);
+
+    void poolBackward(Tensor dPooled, Tensor dTokens, int batch, int tokens_, int dim, PoolMode mode);
+
+    /**
+     * Softmax cross-entropy with label smoothing, forward and backward at once: labels [B] hold class indices;
+     * writes the mean loss to loss[0] and dLogits = ∂(mean loss)/∂logits (overwritten, not added).
+     */
+    void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dLogits, int batch, int classes,
+                      double labelSmoothing);
+
+    /** acc[index] += Σ x[0..n)²: the pieces of the global gradient norm. */
+    void sumOfSquares(Tensor x, int n, Tensor acc, int index);
+
+    /**
+     * One AdamW step for one parameter tensor, with decoupled weight decay: p -= lr·wd·p, then the Adam update.
+     * {@code hyper} holds values that change per step: [0] lr, [1] 1-β1^t, [2] 1-β2^t, [3] the gradient scale
+     * applied first (global-norm clipping).
+     */
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay, double beta1,
+               double beta2, double eps);
+
+    @Override
+    default void close() {
+    }
+}
