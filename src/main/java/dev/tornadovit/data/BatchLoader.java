@@ -1,0 +1,203 @@
+package dev.tornadovit.data;
+
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Turns a dataset into mini-batches for training or evaluation. Everything random is a pure function of the seed:
+ * the sample order of epoch e depends only on (seed, e), and a sample's augmentation only on (seed, e, its
+ * position in that order). Hence {@link #batch(int, int)} is deterministic and {@link #iterator(int, int)} lets a
+ * resumed run see exactly the batches an uninterrupted one would. Iterators prepare batches on a background
+ * thread; closing the loader stops any still running.
+ */
+public final class BatchLoader implements AutoCloseable {
+
+    private static final long SHUFFLE_STREAM = 0x5AFF1EL;
+
+    private final ImageDataset dataset;
+    private final int batchSize;
+    private final long seed;
+    private final boolean shuffle;
+    private final boolean dropLast;
+    private final Normalization normalization;
+    private final Augmentation augmentation;
+    private final int prefetch;
+    private final Set<PrefetchIterator<Batch>> openIterators = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private BatchLoader(Builder b) {
+        this.dataset = b.dataset;
+        this.batchSize = b.batchSize;
+        this.seed = b.seed;
+        this.shuffle = b.shuffle;
+        this.dropLast = b.dropLast;
+        this.normalization = b.normalization;
+        this.augmentation = b.augmentation;
+        this.prefetch = b.prefetch;
+        if (normalization != null) {
+            normalization.checkChannels(dataset.channels(), dataset.toString());
+        }
+    }
+
+    public static Builder builder(ImageDataset dataset) {
+        return new Builder(dataset);
+    }
+
+    /** Options; defaults: batch size 64, seed 0, shuffle on, keep the last partial batch, no normalisation or
+     * augmentation, prefetch 2. */
+    public static final class Builder {
+        private final ImageDataset dataset;
+        private int batchSize = 64;
+        private long seed;
+        private boolean shuffle = true;
+        private boolean dropLast;
+        private Normalization normalization;
+        private Augmentation augmentation = Augmentation.NONE;
+        private int prefetch = 2;
+
+        private Builder(ImageDataset dataset) {
+            this.dataset = Objects.requireNonNull(dataset, "dataset");
+        }
+
+        public Builder batchSize(int batchSize) {
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("batch size must be >= 1, was " + batchSize);
+            }
+            this.batchSize = batchSize;
+            return this;
+        }
+
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        public Builder shuffle(boolean shuffle) {
+            this.shuffle = shuffle;
+            return this;
+        }
+
+        /** Drop the last batch of an epoch if it is smaller than the batch size. */
+        public Builder dropLast(boolean dropLast) {
+            this.dropLast = dropLast;
+            return this;
+        }
+
+        /** {@code null} for none. */
+        public Builder normalization(Normalization normalization) {
+            this.normalization = normalization;
+            return this;
+        }
+
+        public Builder augmentation(Augmentation augmentation) {
+            this.augmentation = Objects.requireNonNull(augmentation, "augmentation (use Augmentation.NONE)");
+            return this;
+        }
+
+        /** Batches prepared ahead of the consumer. */
+        public Builder prefetch(int prefetch) {
+            if (prefetch < 1) {
+                throw new IllegalArgumentException("prefetch must be >= 1, was " + prefetch);
+            }
+            this.prefetch = prefetch;
+            return this;
+        }
+
+        public BatchLoader build() {
+            return new BatchLoader(this);
+        }
+    }
+
+    public ImageDataset dataset() {
+        return dataset;
+    }
+
+    public int batchSize() {
+        return batchSize;
+    }
+
+    public int batchesPerEpoch() {
+        int n = dataset.size();
+        return dropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
+    }
+
+    /** Dataset indices in the order epoch {@code epoch} visits them. */
+    public int[] epochOrder(int epoch) {
+        int[] order = new int[dataset.size()];
+        Arrays.setAll(order, i -> i);
+        if (shuffle) {
+            SeededRandom.forKey(seed, SHUFFLE_STREAM, epoch).shuffle(order);
+        }
+        return order;
+    }
+
+    /** Builds batch {@code index} of {@code epoch} on the calling thread. */
+    public Batch batch(int epoch, int index) {
+        return batch(epoch, index, epochOrder(epoch));
+    }
+
+    private Batch batch(int epoch, int index, int[] order) {
+        Objects.checkIndex(index, batchesPerEpoch());
+        int start = index * batchSize;
+        int size = Math.min(batchSize, order.length - start);
+        int c = dataset.channels();
+        int h = dataset.height();
+        int w = dataset.width();
+        int imageSize = dataset.imageSize();
+        float[] images = new float[size * imageSize];
+        int[] labels = new int[size];
+        int[] indices = Arrays.copyOfRange(order, start, start + size);
+        float[] scratch = augmentation.isIdentity() ? null : new float[h * w];
+        for (int j = 0; j < size; j++) {
+            int i = indices[j];
+            int offset = j * imageSize;
+            dataset.copyImage(i, images, offset);
+            if (scratch != null) {
+                augmentation.sample(seed, epoch, start + j).apply(images, offset, c, h, w, scratch);
+            }
+            if (normalization != null) {
+                normalization.apply(images, offset, h * w);
+            }
+            labels[j] = dataset.label(i);
+        }
+        return new Batch(epoch, index, size, c, h, w, images, labels, indices);
+    }
+
+    /** All batches of an epoch, prepared in the background. */
+    public PrefetchIterator<Batch> iterator(int epoch) {
+        return iterator(epoch, 0);
+    }
+
+    /**
+     * Batches {@code startBatch..} of {@code epoch}, prepared in the background; identical to what an iterator
+     * from batch 0 yields after skipping {@code startBatch} batches. Close it if abandoned before the end.
+     */
+    public PrefetchIterator<Batch> iterator(int epoch, int startBatch) {
+        if (closed) {
+            throw new IllegalStateException("batch loader is closed");
+        }
+        int batches = batchesPerEpoch();
+        if (startBatch < 0 || startBatch > batches) {
+            throw new IllegalArgumentException("start batch " + startBatch + " is outside 0.." + batches
+                    + " (batches per epoch)");
+        }
+        int[] order = epochOrder(epoch);
+        PrefetchIterator<Batch> iterator = new PrefetchIterator<>("tornadovit-batches-epoch-" + epoch, startBatch,
+                batches, prefetch, k -> batch(epoch, k, order));
+        openIterators.add(iterator);
+        openIterators.removeIf(it -> !it.producerAlive()); // forget finished ones so the set stays small
+        return iterator;
+    }
+
+    /** Stops the background threads of all iterators. */
+    @Override
+    public void close() {
+        closed = true;
+        for (PrefetchIterator<Batch> iterator : openIterators) {
+            iterator.close();
+        }
+        openIterators.clear();
+    }
+}
