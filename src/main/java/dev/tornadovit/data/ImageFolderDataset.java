@@ -74,6 +74,22 @@ public final class ImageFolderDataset {
     }
 
     /** Directory entries sorted by name with String order, which unlike the file system's is the same everywhere. */
+    /**
+     * Reads individual image files (for prediction), resized to height×width with the given channels, in the order
+     * given. Labels are all 0 and the single class is named "unlabelled".
+     */
+    public static ImageDataset loadFiles(List<Path> files, int height, int width, int channels) {
+        if (files.isEmpty()) throw new IllegalArgumentException("no image files given");
+        int imageSize = channels * height * width;
+        byte[] pixels = new byte[files.size() * imageSize];
+        for (int i = 0; i < files.size(); i++) {
+            Path file = files.get(i);
+            if (!Files.isRegularFile(file)) throw new DataFormatException(file + ": no such image file");
+            writeResized(read(file), channels, height, width, pixels, i * imageSize);
+        }
+        return new ImageDataset(channels, height, width, List.of("unlabelled"), pixels, new int[files.size()]);
+    }
+
     private static Stream<Path> list(Path dir) {
         try (Stream<Path> entries = Files.list(dir)) {
             return entries.filter(p -> !p.getFileName().toString().startsWith("."))

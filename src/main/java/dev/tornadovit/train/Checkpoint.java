@@ -30,6 +30,12 @@ public final class Checkpoint {
 
     /** Saves weights (and, when {@code optimizer} is non-null, its state plus {@code trainingState}). */
     public static void save(Path file, VisionTransformer model, AdamW optimizer, String trainingState) {
+        save(file, model, optimizer, trainingState, Map.of());
+    }
+
+    /** As {@link #save(Path, VisionTransformer, AdamW, String)}, with extra metadata entries (preprocessing). */
+    public static void save(Path file, VisionTransformer model, AdamW optimizer, String trainingState,
+                            Map<String, String> extraMetadata) {
         Backend be = model.backend();
         String dtype = be.isDoublePrecision() ? "F64" : "F32";
         List<Safetensors.Output> out = new ArrayList<>();
@@ -38,6 +44,7 @@ public final class Checkpoint {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
         meta.put("config", model.config().toJson());
+        meta.putAll(extraMetadata);
         if (optimizer != null) {
             List<Parameter> ps = optimizer.parameters();
             for (int i = 0; i < ps.size(); i++) {

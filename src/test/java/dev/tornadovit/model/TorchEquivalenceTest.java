@@ -1,5 +1,6 @@
 package dev.tornadovit.model;
 
+import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.backend.reference.ReferenceBackend;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
@@ -28,7 +29,8 @@ class TorchEquivalenceTest {
     }
 
     static Stream<BackendCase> backends() {
-        return Stream.of(new BackendCase("reference", ReferenceBackend::new, 1e-9, 1e-12));
+        return Stream.of(new BackendCase("reference", ReferenceBackend::new, 1e-9, 1e-12),
+                new BackendCase("cpu", CpuBackend::new, 1e-4, 0));
     }
 
     static Stream<Arguments> cases() {
@@ -66,9 +68,12 @@ class TorchEquivalenceTest {
             }
             model.zeroGradients();
             model.backward(batch);
+            // Float32 rounding is relative to the largest gradients, so entries whose exact gradient is zero
+            // (the key bias under softmax, Re-attention's bias under BatchNorm) are held to the model's scale.
+            double gradScale = maxAbsGradient(model, f);
             for (Parameter p : model.parameters()) {
                 assertClose(fixtureName + " grad " + p.name(), be.downloadDouble(p.grad()), f.get("grad." + p.name()),
-                        tol, abs + 1e-12);
+                        tol, abs + (be.isDoublePrecision() ? 1e-12 : tol * gradScale));
             }
 
             // Three clipped AdamW steps from the initial state (forward above moved BatchNorm's running stats).
@@ -83,12 +88,23 @@ class TorchEquivalenceTest {
                 opt.step(f.lr());
             }
             for (Parameter p : model.parameters()) {
-                assertClose(fixtureName + " after-steps " + p.name(), be.downloadDouble(p.value()),
-                        f.get("after.param." + p.name()), tol, abs + afterStepSlack(be, f, p));
+                assertClose(fixtureName + " after-steps " + p.name(),
+                        maskIllConditioned(be, f, p, be.downloadDouble(p.value()), gradScale),
+                        f.get("after.param." + p.name()), tol, abs);
             }
             for (NamedTensor b : model.buffers()) {
+                // BatchNorm removes Re-attention's bias from its output but its running mean tracks it; so in float32
+                // the mean inherits the bias's Adam noise (above): at most momentum · steps · (steps · lr).
+                double slack = !be.isDoublePrecision() && b.name().endsWith("running_mean")
+                        ? ViTConfig.BATCH_NORM_MOMENTUM * f.steps() * f.steps() * f.lr() : 0;
                 assertClose(fixtureName + " after-steps " + b.name(), be.downloadDouble(b.value()),
-                        f.get("after.buffer." + b.name()), tol, abs);
+                        f.get("after.buffer." + b.name()), tol, abs + slack);
+            }
+            if (!be.isDoublePrecision()) {
+                // Eval mode reads the running mean, which float32 cannot pin down here (above): check the eval-mode
+                // forward itself on PyTorch's trained state. The float64 backend is checked on its own state.
+                for (Parameter p : model.parameters()) be.upload(p.value(), f.get("after.param." + p.name()));
+                for (NamedTensor b : model.buffers()) be.upload(b.value(), f.get("after.buffer." + b.name()));
             }
             model.setTraining(false);
             model.forward(images, batch);
@@ -96,16 +112,32 @@ class TorchEquivalenceTest {
         }
     }
 
-    /**
-     * Adam divides by √v: a parameter whose exact gradient is zero (the key bias under softmax, Re-attention's bias
-     * under BatchNorm) receives rounding noise that Adam turns into steps of up to lr. In float64 the noise is 1e-17
-     * and harmless; in float32 it is not, so those tensors are compared only up to the steps' size.
-     */
-    static double afterStepSlack(Backend be, TorchFixture f, Parameter p) {
-        if (be.isDoublePrecision()) return 0;
-        double[] g = f.get("grad." + p.name());
+    static double maxAbsGradient(VisionTransformer model, TorchFixture f) {
         double max = 0;
-        for (double v : g) max = Math.max(max, Math.abs(v));
-        return max < 1e-10 ? f.lr() * f.steps() : 0;
+        for (Parameter p : model.parameters()) for (double v : f.get("grad." + p.name())) max = Math.max(max, Math.abs(v));
+        return max;
+    }
+
+    /**
+     * Adam divides by √v: an element whose exact gradient is zero receives rounding noise that Adam turns into steps
+     * of up to lr. In float64 the noise is 1e-17 and harmless; in float32 it is not, so such elements (exact gradient
+     * below 1e-6 of the model's largest) are only checked to have moved no more than the steps allow, and are then
+     * replaced by the expected value for the tensor-wide comparison.
+     */
+    static double[] maskIllConditioned(Backend be, TorchFixture f, Parameter p, double[] actual, double gradScale) {
+        if (be.isDoublePrecision()) return actual;
+        double[] grad = f.get("grad." + p.name()), expected = f.get("after.param." + p.name()), initial = f.get("param." + p.name());
+        double[] out = actual.clone();
+        for (int i = 0; i < out.length; i++) {
+            if (Math.abs(grad[i]) < 1e-6 * gradScale) {
+                double moved = Math.abs(actual[i] - initial[i]);
+                if (moved > 1.01 * f.lr() * f.steps() + 1e-6) {
+                    throw new AssertionError(f.name() + " " + p.name() + "[" + i + "] moved " + moved + ", more than "
+                            + f.steps() + " steps of lr " + f.lr() + " allow");
+                }
+                out[i] = expected[i];
+            }
+        }
+        return out;
     }
 }

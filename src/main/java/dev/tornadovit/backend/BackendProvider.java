@@ -1,0 +1,23 @@
+package dev.tornadovit.backend;
+
+import dev.tornadovit.tensor.Backend;
+
+import java.util.List;
+
+/**
+ * A source of backends other than the built-in CPU ones, found with {@link java.util.ServiceLoader} so the core
+ * never imports an accelerator runtime. The TornadoVM module (tornado-tasks/) provides one.
+ */
+public interface BackendProvider {
+
+    /** Short name, e.g. "tornado". */
+    String name();
+
+    /** Whether this provider understands a {@code --device} string such as "tornado", "tornado:0:1" or "gpu". */
+    boolean accepts(String device);
+
+    Backend create(String device);
+
+    /** The devices this provider can run on, for the {@code devices} command. */
+    List<DeviceInfo> devices();
+}

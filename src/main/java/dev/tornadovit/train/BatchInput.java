@@ -1,0 +1,52 @@
+package dev.tornadovit.train;
+
+import dev.tornadovit.data.Batch;
+import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+
+/** The backend tensors a batch is uploaded into, allocated once per run. */
+public final class BatchInput {
+    private final Backend be;
+    private final ViTConfig config;
+    private final Tensor images, labels;
+    private final float[] labelValues;
+
+    public BatchInput(Backend be, ViTConfig config, int capacity) {
+        this.be = be;
+        this.config = config;
+        this.images = be.allocate(capacity * config.channels() * config.imageHeight() * config.imageWidth());
+        this.labels = be.allocate(capacity);
+        this.labelValues = new float[capacity];
+    }
+
+    public void upload(Batch b) {
+        if (b.channels() != config.channels() || b.height() != config.imageHeight() || b.width() != config.imageWidth()) {
+            throw new IllegalArgumentException("images are " + b.channels() + "x" + b.height() + "x" + b.width()
+                    + " (channels x height x width) but the model expects " + config.channels() + "x"
+                    + config.imageHeight() + "x" + config.imageWidth());
+        }
+        be.upload(images, b.images());
+        for (int i = 0; i < b.size(); i++) labelValues[i] = b.labels()[i];
+        be.upload(labels, labelValues);
+    }
+
+    public Tensor images() {
+        return images;
+    }
+
+    public Tensor labels() {
+        return labels;
+    }
+
+    /** How many of the first {@code n} rows of logits [n,K] have their maximum at the label. */
+    public static int countCorrect(float[] logits, int[] labels, int n, int classes) {
+        int correct = 0;
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+            if (best == labels[i]) correct++;
+        }
+        return correct;
+    }
+}
