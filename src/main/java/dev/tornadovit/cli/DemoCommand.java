@@ -39,6 +39,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--run-dir", defaultValue = "runs/demo", description = "Where both runs are written (default ${DEFAULT-VALUE}).")
     Path runDir;
 
+    static final int PATCH = ModelOptions.defaultPatch(28, 28);
+
     record Result(String name, double accuracy, double imagesPerSecond, double seconds) {
     }
 
@@ -53,7 +55,7 @@ final class DemoCommand implements Callable<Integer> {
         String[][] variants = {{"softmax", "softmax"}, {"relu-l", "ReLU/L"}};
         for (String[] v : variants) {
             AttentionConfig attention = v[0].equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
-            ViTConfig config = new ViTConfig(28, 28, 1, ModelOptions.DEFAULT_PATCH, 10, ModelOptions.DEFAULT_WIDTH,
+            ViTConfig config = new ViTConfig(28, 28, 1, PATCH, 10, ModelOptions.DEFAULT_WIDTH,
                     ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS, ModelOptions.DEFAULT_MLP, "cls", "learned", attention, 0);
             try (Backend be = device.create()) {
                 VisionTransformer vit = new VisionTransformer(config, be, seed);
@@ -70,7 +72,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         System.out.println();
         System.out.printf(Locale.ROOT, "Fashion-MNIST, ViT width %d depth %d heads %d patch %d, %d epochs, device %s%n",
-                ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS, ModelOptions.DEFAULT_PATCH,
+                ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS, PATCH,
                 epochs, device.device);
         System.out.printf(Locale.ROOT, "%-10s %14s %18s %10s%n", "attention", "test accuracy", "train images/s", "time");
         for (Result r : results) {

@@ -2,6 +2,7 @@ package dev.tornadovit.cli;
 
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.train.Preprocessing;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.Checkpoint;
 import dev.tornadovit.train.Evaluation;

@@ -14,7 +14,13 @@ import java.nio.file.Path;
 /** Every model and attention setting. Without --model or --config, a small ViT sized for 28×28 images. */
 public final class ModelOptions {
     /** The default small ViT: quick on two cores, ~89% on Fashion-MNIST. */
-    public static final int DEFAULT_WIDTH = 64, DEFAULT_DEPTH = 4, DEFAULT_HEADS = 4, DEFAULT_MLP = 128, DEFAULT_PATCH = 4;
+    public static final int DEFAULT_WIDTH = 64, DEFAULT_DEPTH = 4, DEFAULT_HEADS = 4, DEFAULT_MLP = 128;
+
+    /** 7×7 patches for 28×28 images (16 tokens: fast on a laptop), else 4×4, else the largest divisor below 4. */
+    public static int defaultPatch(int height, int width) {
+        for (int p : new int[]{7, 4, 3, 2}) if (height % p == 0 && width % p == 0) return p;
+        return 1;
+    }
 
     @Option(names = "--model", paramLabel = "VARIANT",
             description = "A named size with patch size, e.g. Ti/16, S/16, B/16, DeepViT-24/16. Sizes: ${COMPLETION-CANDIDATES}")
@@ -73,7 +79,7 @@ public final class ModelOptions {
         if (variant != null) {
             base = ModelVariants.config(variant, data.height(), data.width(), data.channels(), data.numClasses());
         } else {
-            base = new ViTConfig(data.height(), data.width(), data.channels(), DEFAULT_PATCH, data.numClasses(),
+            base = new ViTConfig(data.height(), data.width(), data.channels(), defaultPatch(data.height(), data.width()), data.numClasses(),
                     DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_HEADS, DEFAULT_MLP, "cls", "learned", AttentionConfig.softmax(), 0);
         }
         AttentionConfig a = attentionConfig();

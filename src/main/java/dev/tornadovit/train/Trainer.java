@@ -135,7 +135,13 @@ public final class Trainer {
                         correct += BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
                         model.backward(b.size());
                         double lr = schedule.at(state.globalStep());
-                        optimizer.step(lr);
+                        try {
+                            optimizer.step(lr);
+                        } catch (NonFiniteException e) {
+                            throw new NonFiniteException("the " + e.getMessage() + " (epoch " + (epoch + 1) + ", batch "
+                                    + b.index() + "); stopped. The last good checkpoint is kept in " + runDir.resolve(LAST)
+                                    + ". Try a lower --lr or stronger clipping.");
+                        }
                         lossSum += loss * b.size();
                         seen += b.size();
                         trainedThisSession += b.size();

@@ -1,4 +1,4 @@
-package dev.tornadovit.cli;
+package dev.tornadovit.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -11,9 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** The normalisation and class names a checkpoint was trained with (its "preprocessing" metadata). */
-record Preprocessing(Normalization normalization, List<String> classNames) {
+public record Preprocessing(Normalization normalization, List<String> classNames) {
 
-    static Preprocessing from(Safetensors.Contents contents, Path file) {
+    public static Preprocessing from(Safetensors.Contents contents, Path file) {
         String json = contents.metadata().get("preprocessing");
         if (json == null) return new Preprocessing(null, List.of());
         try {

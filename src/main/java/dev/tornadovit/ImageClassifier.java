@@ -1,0 +1,110 @@
+package dev.tornadovit;
+
+import dev.tornadovit.backend.Backends;
+import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.data.ImageFolderDataset;
+import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.train.Checkpoint;
+import dev.tornadovit.train.Preprocessing;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The shortest way to use a trained model from Java: load a checkpoint written by {@code train}, classify image
+ * files. Resizing, normalisation and class names come from the checkpoint.
+ *
+ * <pre>{@code
+ * try (ImageClassifier c = ImageClassifier.load(Path.of("runs/demo/relu-l/best.safetensors"), "cpu")) {
+ *     for (ImageClassifier.Prediction p : c.classify(List.of(Path.of("shoe.png")), 3).get(0)) System.out.println(p);
+ * }
+ * }</pre>
+ */
+public final class ImageClassifier implements AutoCloseable {
+
+    /** A class and its probability. */
+    public record Prediction(int classIndex, String className, double probability) {
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "%6.2f%%  %s", 100 * probability, className);
+        }
+    }
+
+    private final Backend backend;
+    private final VisionTransformer model;
+    private final Preprocessing preprocessing;
+
+    private ImageClassifier(Backend backend, VisionTransformer model, Preprocessing preprocessing) {
+        this.backend = backend;
+        this.model = model;
+        this.preprocessing = preprocessing;
+    }
+
+    /** @param device "cpu" or any {@code --device} string */
+    public static ImageClassifier load(Path checkpoint, String device) {
+        Safetensors.Contents contents = Safetensors.read(checkpoint);
+        ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+        Preprocessing pre = Preprocessing.from(contents, checkpoint);
+        Backend be = Backends.create(device, 0);
+        VisionTransformer model = new VisionTransformer(config, be, 0);
+        Checkpoint.loadWeights(model, contents, checkpoint);
+        model.setTraining(false);
+        return new ImageClassifier(be, model, pre);
+    }
+
+    public VisionTransformer model() {
+        return model;
+    }
+
+    /** The {@code top} most probable classes of each image, most probable first. */
+    public List<List<Prediction>> classify(List<Path> images, int top) {
+        ViTConfig config = model.config();
+        ImageDataset data = ImageFolderDataset.loadFiles(images, config.imageHeight(), config.imageWidth(), config.channels());
+        int n = data.size(), k = config.numClasses(), size = data.imageSize();
+        float[] pixels = new float[n * size];
+        for (int i = 0; i < n; i++) {
+            data.copyImage(i, pixels, i * size);
+            if (preprocessing.normalization() != null) {
+                preprocessing.normalization().apply(pixels, i * size, config.imageHeight() * config.imageWidth());
+            }
+        }
+        Tensor input = backend.allocate(pixels.length);
+        backend.upload(input, pixels);
+        float[] logits = backend.downloadFloat(model.forward(input, n));
+        List<List<Prediction>> all = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            double[] p = softmax(logits, i * k, k);
+            Integer[] order = new Integer[k];
+            for (int c = 0; c < k; c++) order[c] = c;
+            Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+            List<Prediction> best = new ArrayList<>();
+            for (int r = 0; r < Math.min(top, k); r++) {
+                int c = order[r];
+                String name = c < preprocessing.classNames().size() ? preprocessing.classNames().get(c) : "class " + c;
+                best.add(new Prediction(c, name, p[c]));
+            }
+            all.add(best);
+        }
+        return all;
+    }
+
+    static double[] softmax(float[] z, int offset, int k) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int c = 0; c < k; c++) max = Math.max(max, z[offset + c]);
+        double[] p = new double[k];
+        for (int c = 0; c < k; c++) sum += p[c] = Math.exp(z[offset + c] - max);
+        for (int c = 0; c < k; c++) p[c] /= sum;
+        return p;
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}
