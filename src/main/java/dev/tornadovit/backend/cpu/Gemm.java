@@ -1,0 +1,381 @@
+package dev.tornadovit.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The packed, blocked, vectorised GEMM behind {@link Matmul}:
+ * {@code C = alpha·op(A)·op(B) + (accumulate ? C : 0) + bias}, with op(A) of shape M×K and op(B)
+ * of shape K×N.
+ *
+ * <p>Layout: {@code transA == false}: A(i,k) = a[aOff + i·lda + k]; {@code transA == true}:
+ * A(i,k) = a[aOff + k·lda + i]. {@code transB == false}: B(k,j) = b[bOff + k·ldb + j];
+ * {@code transB == true}: B(k,j) = b[bOff + j·ldb + k]. C(i,j) = c[cOff + i·ldc + j].
+ *
+ * <p>Structure (after Goto/BLIS): B is packed once per call into panels NR columns wide and at most
+ * KC deep, shared by all threads. Each task owns a block of C rows (and, when rows are too few to
+ * keep the threads busy, a range of B panels); for every K block it packs its rows of A into
+ * MR-row panels, which stay in L2, and runs the micro-kernel for every (B panel, A panel) pair,
+ * the B panel staying in L1 across the A panels. Packing makes every transpose and stride look
+ * the same to the micro-kernel and zero-pads edges so it never needs a scalar tail in its loop.
+ */
+final class Gemm {
+
+    static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    static final int VL = SPECIES.length();
+    /** Micro-tile: MR rows × NV vectors. 12 accumulators + 2 B vectors + 1 broadcast fit AVX2's 16 registers. */
+    static final int MR = 6;
+    static final int NV = 2;
+    static final int NR = NV * VL;
+    /** K block: a B panel of KC×NR floats (16 KiB at NR = 16) stays in L1. */
+    static final int KC = 256;
+    /** Most rows per task: MC×KC floats of packed A (240 KiB) stay in L2. */
+    static final int MC_PANELS = 40;
+    /** Fewest rows per task before splitting columns instead: B panels are reused over these rows. */
+    static final int MIN_MC_PANELS = 8;
+    /** The packed copy of B holds at most this many floats (16 MiB); wider B is done in column slabs. */
+    static final int B_PACK_LIMIT = 1 << 22;
+    /** Below this many multiply-adds a GEMM is not worth waking the pool for. */
+    static final long PARALLEL_MIN_WORK = 1 << 18;
+    /** Tasks per thread: several, so that an unevenly loaded machine still balances. */
+    static final int TASKS_PER_THREAD = 4;
+
+    /** Per-thread packing buffers, reused across calls to avoid allocating and zeroing. */
+    private static final class Scratch {
+        float[] packA = new float[0];
+        float[] packB = new float[0];
+        final float[] tile = new float[MR * NR];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Gemm() {}
+
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                     float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
+                     boolean parallel) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (k <= 0) {
+            writeWithoutProduct(m, n, c, cOff, ldc, accumulate, bias, biasOff);
+            return;
+        }
+        int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK ? CpuParallel.threads() : 1;
+        Scratch scratch = SCRATCH.get();
+        int kBlocks = (k + KC - 1) / KC;
+        int slabCols = Math.max(NR, Math.min(roundUp(n, NR), B_PACK_LIMIT / k / NR * NR));
+        int mPanels = (m + MR - 1) / MR;
+
+        for (int jc = 0; jc < n; jc += slabCols) {
+            final int col0 = jc;
+            final int nc = Math.min(slabCols, n - jc);
+            final int nPanels = (nc + NR - 1) / NR;
+            final float[] packB = scratch.packB = ensure(scratch.packB, nPanels * NR * k);
+
+            int panelGrain = Math.max(1, 32_768 / (NR * k));
+            IntRangeBody packBody = (p0, p1) -> {
+                for (int kb = 0; kb < kBlocks; kb++) {
+                    int pc = blockStart(k, kBlocks, kb);
+                    int kc = blockStart(k, kBlocks, kb + 1) - pc;
+                    int blockBase = nPanels * NR * pc;
+                    for (int q = p0; q < p1; q++) {
+                        packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR),
+                                packB, blockBase + q * NR * kc);
+                    }
+                }
+            };
+            if (threads > 1) {
+                CpuParallel.parallelFor(nPanels, panelGrain, packBody);
+            } else {
+                packBody.run(0, nPanels);
+            }
+
+            // Split C into tasks: row blocks first (each packs its own A), column ranges if rows run out.
+            int targetTasks = threads == 1 ? 1 : threads * TASKS_PER_THREAD;
+            int mcPanels = Math.min(MC_PANELS, ceilDiv(mPanels, targetTasks));
+            mcPanels = Math.max(mcPanels, Math.min(MIN_MC_PANELS, mPanels));
+            final int rowsPerTask = mcPanels * MR;
+            final int mBlocks = ceilDiv(mPanels, mcPanels);
+            final int nParts = mBlocks >= targetTasks ? 1 : Math.min(nPanels, ceilDiv(targetTasks, mBlocks));
+
+            IntRangeBody taskBody = (t0, t1) -> {
+                Scratch own = SCRATCH.get();
+                for (int t = t0; t < t1; t++) {
+                    int row0 = (t / nParts) * rowsPerTask;
+                    int rows = Math.min(rowsPerTask, m - row0);
+                    int part = t % nParts;
+                    int q0 = (int) ((long) part * nPanels / nParts);
+                    int q1 = (int) ((long) (part + 1) * nPanels / nParts);
+                    computeBlock(own, transA, a, aOff, lda, packB, nPanels, k, kBlocks, alpha,
+                            c, cOff, ldc, accumulate, bias, biasOff, row0, rows, col0, nc, q0, q1);
+                }
+            };
+            int tasks = mBlocks * nParts;
+            if (threads > 1) {
+                CpuParallel.parallelFor(tasks, 1, taskBody);
+            } else {
+                taskBody.run(0, tasks);
+            }
+        }
+    }
+
+    /** One task: rows [row0, row0+rows) of C against B panels [q0, q1) of the current slab. */
+    private static void computeBlock(Scratch scratch, boolean transA, float[] a, int aOff, int lda,
+                                     float[] packB, int nPanels, int k, int kBlocks, float alpha,
+                                     float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
+                                     int row0, int rows, int col0, int nc, int q0, int q1) {
+        int aPanels = (rows + MR - 1) / MR;
+        float[] packA = scratch.packA = ensure(scratch.packA, aPanels * MR * Math.min(k, KC));
+        float[] tile = scratch.tile;
+        for (int kb = 0; kb < kBlocks; kb++) {
+            int pc = blockStart(k, kBlocks, kb);
+            int kc = blockStart(k, kBlocks, kb + 1) - pc;
+            packA(transA, a, aOff, lda, row0, rows, pc, kc, packA);
+            boolean first = kb == 0;
+            boolean addC = !first || accumulate;
+            float[] blockBias = first ? bias : null;
+            int blockBase = nPanels * NR * pc;
+            for (int q = q0; q < q1; q++) {
+                int col = col0 + q * NR;
+                int cols = Math.min(NR, col0 + nc - col);
+                int bIndex = blockBase + q * NR * kc;
+                for (int p = 0; p < aPanels; p++) {
+                    int row = row0 + p * MR;
+                    kernel(kc, packA, p * MR * kc, packB, bIndex, c, cOff + row * ldc + col, ldc,
+                            Math.min(MR, row0 + rows - row), cols, alpha, addC, blockBias, biasOff + col, tile);
+                }
+            }
+        }
+    }
+
+    /**
+     * The MR×NR micro-kernel over packed panels: A as [kc][MR], B as [kc][NR]. The accumulators must
+     * stay locals of this one method: handing vectors to a helper that is not inlined boxes them.
+     */
+    static void kernel(int kc, float[] pa, int ai, float[] pb, int bi,
+                               float[] c, int ci, int ldc, int rows, int cols,
+                               float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00;
+        FloatVector c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00;
+        FloatVector c40 = c00, c41 = c00;
+        FloatVector c50 = c00, c51 = c00;
+        // Indices are derived from the loop counter so that C2 can hoist the bounds checks.
+        for (int kk = 0; kk < kc; kk++) {
+            int ak = ai + kk * MR;
+            int bk = bi + kk * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            FloatVector av = FloatVector.broadcast(SPECIES, pa[ak]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(SPECIES, pa[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(SPECIES, pa[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(SPECIES, pa[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(SPECIES, pa[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(SPECIES, pa[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+        }
+        if (rows == MR && cols == NR) {
+            // Full tile: C = alpha·acc + bias (+ C), written straight from registers.
+            FloatVector scale = FloatVector.broadcast(SPECIES, alpha);
+            FloatVector bias0 = FloatVector.zero(SPECIES), bias1 = bias0;
+            if (bias != null) {
+                bias0 = FloatVector.fromArray(SPECIES, bias, biasIndex);
+                bias1 = FloatVector.fromArray(SPECIES, bias, biasIndex + VL);
+            }
+            c00 = c00.fma(scale, bias0);
+            c01 = c01.fma(scale, bias1);
+            c10 = c10.fma(scale, bias0);
+            c11 = c11.fma(scale, bias1);
+            c20 = c20.fma(scale, bias0);
+            c21 = c21.fma(scale, bias1);
+            c30 = c30.fma(scale, bias0);
+            c31 = c31.fma(scale, bias1);
+            c40 = c40.fma(scale, bias0);
+            c41 = c41.fma(scale, bias1);
+            c50 = c50.fma(scale, bias0);
+            c51 = c51.fma(scale, bias1);
+            int r0 = ci, r1 = r0 + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc;
+            if (addC) {
+                c00 = c00.add(FloatVector.fromArray(SPECIES, c, r0));
+                c01 = c01.add(FloatVector.fromArray(SPECIES, c, r0 + VL));
+                c10 = c10.add(FloatVector.fromArray(SPECIES, c, r1));
+                c11 = c11.add(FloatVector.fromArray(SPECIES, c, r1 + VL));
+                c20 = c20.add(FloatVector.fromArray(SPECIES, c, r2));
+                c21 = c21.add(FloatVector.fromArray(SPECIES, c, r2 + VL));
+                c30 = c30.add(FloatVector.fromArray(SPECIES, c, r3));
+                c31 = c31.add(FloatVector.fromArray(SPECIES, c, r3 + VL));
+                c40 = c40.add(FloatVector.fromArray(SPECIES, c, r4));
+                c41 = c41.add(FloatVector.fromArray(SPECIES, c, r4 + VL));
+                c50 = c50.add(FloatVector.fromArray(SPECIES, c, r5));
+                c51 = c51.add(FloatVector.fromArray(SPECIES, c, r5 + VL));
+            }
+            c00.intoArray(c, r0);
+            c01.intoArray(c, r0 + VL);
+            c10.intoArray(c, r1);
+            c11.intoArray(c, r1 + VL);
+            c20.intoArray(c, r2);
+            c21.intoArray(c, r2 + VL);
+            c30.intoArray(c, r3);
+            c31.intoArray(c, r3 + VL);
+            c40.intoArray(c, r4);
+            c41.intoArray(c, r4 + VL);
+            c50.intoArray(c, r5);
+            c51.intoArray(c, r5 + VL);
+            return;
+        }
+        // Edge tile: park the accumulators, then write only the rows and columns that exist.
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, VL);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + VL);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + VL);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + VL);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + VL);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + VL);
+        for (int r = 0; r < rows; r++) {
+            int row = ci + r * ldc;
+            for (int j = 0; j < cols; j++) {
+                float v = alpha * tile[r * NR + j];
+                if (bias != null) {
+                    v += bias[biasIndex + j];
+                }
+                c[row + j] = addC ? c[row + j] + v : v;
+            }
+        }
+    }
+
+    /** Packs rows [row0, row0+rows) × k [pc, pc+kc) of op(A) as MR-row panels laid out [kc][MR], zero-padded. */
+    private static void packA(boolean transA, float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
+                              float[] dst) {
+        for (int p = 0, r0 = 0; r0 < rows; p++, r0 += MR) {
+            int base = p * MR * kc;
+            int live = Math.min(MR, rows - r0);
+            if (transA) {
+                // A(i,k) = a[k·lda + i]: the panel's MR values of one k are contiguous.
+                int src = aOff + pc * lda + row0 + r0;
+                for (int kk = 0; kk < kc; kk++, src += lda) {
+                    int d = base + kk * MR;
+                    int r = 0;
+                    for (; r < live; r++) {
+                        dst[d + r] = a[src + r];
+                    }
+                    for (; r < MR; r++) {
+                        dst[d + r] = 0f;
+                    }
+                }
+            } else if (live == MR) {
+                // A(i,k) = a[i·lda + k]: read the MR rows side by side and write the panel in order.
+                int s0 = aOff + (row0 + r0) * lda + pc;
+                int s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
+                for (int kk = 0; kk < kc; kk++) {
+                    int d = base + kk * MR;
+                    dst[d] = a[s0 + kk];
+                    dst[d + 1] = a[s1 + kk];
+                    dst[d + 2] = a[s2 + kk];
+                    dst[d + 3] = a[s3 + kk];
+                    dst[d + 4] = a[s4 + kk];
+                    dst[d + 5] = a[s5 + kk];
+                }
+            } else {
+                for (int r = 0; r < MR; r++) {
+                    if (r < live) {
+                        int src = aOff + (row0 + r0 + r) * lda + pc;
+                        for (int kk = 0; kk < kc; kk++) {
+                            dst[base + kk * MR + r] = a[src + kk];
+                        }
+                    } else {
+                        for (int kk = 0; kk < kc; kk++) {
+                            dst[base + kk * MR + r] = 0f;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Packs k [pc, pc+kc) × columns [col, col+cols) of op(B) as one NR-wide panel laid out [kc][NR], zero-padded. */
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int col, int cols,
+                              float[] dst, int base) {
+        if (!transB) {
+            // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
+            int src = bOff + pc * ldb + col;
+            for (int kk = 0; kk < kc; kk++, src += ldb) {
+                int d = base + kk * NR;
+                if (cols == NR) {
+                    for (int v = 0; v < NR; v += VL) {
+                        FloatVector.fromArray(SPECIES, b, src + v).intoArray(dst, d + v);
+                    }
+                } else {
+                    int j = 0;
+                    for (; j < cols; j++) {
+                        dst[d + j] = b[src + j];
+                    }
+                    for (; j < NR; j++) {
+                        dst[d + j] = 0f;
+                    }
+                }
+            }
+        } else {
+            // B(k,j) = b[j·ldb + k]: read each column of the panel contiguously, write it with stride NR.
+            for (int j = 0; j < NR; j++) {
+                if (j < cols) {
+                    int src = bOff + (col + j) * ldb + pc;
+                    for (int kk = 0; kk < kc; kk++) {
+                        dst[base + kk * NR + j] = b[src + kk];
+                    }
+                } else {
+                    for (int kk = 0; kk < kc; kk++) {
+                        dst[base + kk * NR + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** K = 0: the product is empty, so C becomes bias (+ C). */
+    private static void writeWithoutProduct(int m, int n, float[] c, int cOff, int ldc, boolean accumulate,
+                                            float[] bias, int biasOff) {
+        for (int i = 0; i < m; i++) {
+            int row = cOff + i * ldc;
+            for (int j = 0; j < n; j++) {
+                float v = bias == null ? 0f : bias[biasOff + j];
+                c[row + j] = accumulate ? c[row + j] + v : v;
+            }
+        }
+    }
+
+    /** Start of block {@code index} when [0, total) is split into {@code blocks} near-equal blocks. */
+    private static int blockStart(int total, int blocks, int index) {
+        return (int) ((long) total * index / blocks);
+    }
+
+    private static float[] ensure(float[] buffer, int size) {
+        return buffer.length >= size ? buffer : new float[size];
+    }
+
+    static int ceilDiv(int x, int y) {
+        return (x + y - 1) / y;
+    }
+
+    private static int roundUp(int x, int multiple) {
+        return ceilDiv(x, multiple) * multiple;
+    }
+}

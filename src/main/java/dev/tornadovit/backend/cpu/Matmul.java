@@ -1,0 +1,171 @@
+package dev.tornadovit.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Fast float32 matrix products for the CPU backend: row-major, on sub-arrays given by offsets,
+ * vectorised with the Vector API and run in parallel on {@link CpuParallel}.
+ * {@link MatmulReference} has a plain triple-loop version of every method, with the same signature.
+ *
+ * <p><b>Linear layers</b> use PyTorch's weight layout {@code w[N,K]} ([out, in]); x is
+ * {@code [M,K]}, y is {@code [M,N]}, all contiguous.
+ *
+ * <p><b>Batched products</b> (attention) take every matrix by offset, batch strides and a row
+ * stride ("leading dimension"): element (i, j) of matrix {@code b·heads + h} of A is
+ * {@code a[aOff + b·aBatchStride + h·aHeadStride + i·lda + j]}, likewise for B and C. The two batch
+ * levels let q, k and v be read in place from a {@code [B,T,3,H,hd]} qkv buffer: for q,
+ * {@code aOff = 0, aBatchStride = T·3·H·hd, aHeadStride = hd, lda = 3·H·hd}; k and v are the same
+ * with offsets {@code H·hd} and {@code 2·H·hd}. The single-level overloads are the case
+ * {@code heads = 1}. In every form, C_b is M×N and K is the contracted dimension.
+ */
+public final class Matmul {
+
+    private Matmul() {}
+
+    /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]; {@code bias} may be null. Overwrites y. */
+    public static void linearForward(float[] x, int xOff, float[] w, int wOff, float[] bias, int bOff,
+                                     float[] y, int yOff, int M, int K, int N) {
+        Gemm.gemm(false, true, M, N, K, 1f, x, xOff, K, w, wOff, K, y, yOff, N, false, bias, bOff, true);
+    }
+
+    /** dx[M,K] = dy[M,N]·w[N,K], or dx += that when {@code accumulate}. */
+    public static void linearBackwardInput(float[] dy, int dyOff, float[] w, int wOff, float[] dx, int dxOff,
+                                           int M, int K, int N, boolean accumulate) {
+        Gemm.gemm(false, false, M, K, N, 1f, dy, dyOff, N, w, wOff, K, dx, dxOff, K, accumulate, null, 0, true);
+    }
+
+    /**
+     * dw[N,K] += dy[M,N]ᵀ·x[M,K] and dbias[N] += Σ_m dy[m,:] ({@code dbias} may be null). Always
+     * accumulates, as gradients do; zero the gradients before the first micro-batch.
+     */
+    public static void linearBackwardWeight(float[] dy, int dyOff, float[] x, int xOff, float[] dw, int dwOff,
+                                            float[] dbias, int dbOff, int M, int K, int N) {
+        Gemm.gemm(true, false, N, K, M, 1f, dy, dyOff, N, x, xOff, K, dw, dwOff, K, true, null, 0, true);
+        if (dbias != null) {
+            sumRowsInto(dy, dyOff, dbias, dbOff, M, N);
+        }
+    }
+
+    /** C_b = alpha·A_b·B_bᵀ (+ C_b): A_b is M×K, B_b is N×K. One batch level; see the class comment. */
+    public static void batchedNT(int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(false, true, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+                c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** C_b = alpha·A_b·B_b (+ C_b): A_b is M×K, B_b is K×N. One batch level; see the class comment. */
+    public static void batchedNN(int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(false, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+                c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** C_b = alpha·A_bᵀ·B_b (+ C_b): A_b is stored K×M, B_b is K×N. One batch level; see the class comment. */
+    public static void batchedTN(int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(true, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+                c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** {@link #batchedNT} over {@code batch × heads} matrices; see the class comment for the strides. */
+    public static void batchedNT(int batch, int heads,
+                                 float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(false, true, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** {@link #batchedNN} over {@code batch × heads} matrices; see the class comment for the strides. */
+    public static void batchedNN(int batch, int heads,
+                                 float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(false, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** {@link #batchedTN} over {@code batch × heads} matrices; see the class comment for the strides. */
+    public static void batchedTN(int batch, int heads,
+                                 float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(true, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+    }
+
+    private static void batched(boolean transA, boolean transB, int batch, int heads,
+                                float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                                float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                                float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                                int m, int n, int k, float alpha, boolean accumulate) {
+        int count = batch * heads;
+        if (count <= 0) {
+            return;
+        }
+        long workPerMatrix = Math.max(1L, (long) m * n * k);
+        int threads = CpuParallel.threads();
+        IntRangeBody sequential = (start, end) -> {
+            for (int i = start; i < end; i++) {
+                int bi = i / heads, h = i % heads;
+                Gemm.gemm(transA, transB, m, n, k, alpha,
+                        a, aOff + bi * aBatchStride + h * aHeadStride, lda,
+                        b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
+                        c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, false);
+            }
+        };
+        if (count >= Gemm.TASKS_PER_THREAD * threads || workPerMatrix < Gemm.PARALLEL_MIN_WORK) {
+            // Many (or small) matrices: one matrix per task, each multiplied single-threaded.
+            int grain = (int) Math.max(1, Gemm.PARALLEL_MIN_WORK / workPerMatrix);
+            CpuParallel.parallelFor(count, grain, sequential);
+        } else {
+            // Few large matrices: parallelise inside each product instead.
+            for (int i = 0; i < count; i++) {
+                int bi = i / heads, h = i % heads;
+                Gemm.gemm(transA, transB, m, n, k, alpha,
+                        a, aOff + bi * aBatchStride + h * aHeadStride, lda,
+                        b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
+                        c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, true);
+            }
+        }
+    }
+
+    /** sums[N] += Σ_m rows[m,:], split over columns so that threads never write the same sum. */
+    private static void sumRowsInto(float[] rows, int rowsOff, float[] sums, int sumsOff, int m, int n) {
+        int vl = Gemm.VL;
+        int columnBlock = 16 * vl;
+        int blocks = Gemm.ceilDiv(n, columnBlock);
+        int grain = Math.max(1, (1 << 16) / Math.max(1, m * columnBlock));
+        CpuParallel.parallelFor(blocks, grain, (b0, b1) -> {
+            for (int blk = b0; blk < b1; blk++) {
+                int j0 = blk * columnBlock;
+                int j1 = Math.min(n, j0 + columnBlock);
+                int vectorEnd = j0 + Gemm.SPECIES.loopBound(j1 - j0);
+                for (int i = 0; i < m; i++) {
+                    int row = rowsOff + i * n;
+                    int j = j0;
+                    for (; j < vectorEnd; j += vl) {
+                        FloatVector.fromArray(Gemm.SPECIES, sums, sumsOff + j)
+                                .add(FloatVector.fromArray(Gemm.SPECIES, rows, row + j))
+                                .intoArray(sums, sumsOff + j);
+                    }
+                    for (; j < j1; j++) {
+                        sums[sumsOff + j] += rows[row + j];
+                    }
+                }
+            }
+        });
+    }
+}
