@@ -145,25 +145,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void gelu(Tensor x, Tensor y, int n) {
         float[] in = f(x), out = f(y);
-        CpuParallel.parallelFor(n, 4096, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                float v = in[i];
-                out[i] = 0.5f * v * (1 + Erf.erfFast(v * INV_SQRT2));
-            }
-        });
+        CpuParallel.parallelFor(n, 8192, (s, e) -> VectorMath.gelu(in, out, s, e));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
         float[] in = f(x), g = f(dy), out = f(dx);
-        CpuParallel.parallelFor(n, 4096, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                float v = in[i];
-                float cdf = 0.5f * (1 + Erf.erfFast(v * INV_SQRT2));
-                float pdf = INV_SQRT_2PI * (float) Math.exp(-0.5f * v * v);
-                out[i] += g[i] * (cdf + v * pdf);
-            }
-        });
+        CpuParallel.parallelFor(n, 8192, (s, e) -> VectorMath.geluBackward(in, g, out, s, e));
     }
 
     private static float sigmoid(float x) {

@@ -1,0 +1,81 @@
+package dev.tornadovit.bench;
+
+import dev.tornadovit.tensor.Backend;
+
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Wraps a backend so that every operation is timed: where a training step's time goes, per operation. A dynamic
+ * proxy, so it stays in step with {@link Backend} without a line per operation. Only meaningful for backends that
+ * run operations at once (the CPU ones); graph calls are passed through untimed.
+ */
+public final class OperationProfiler implements InvocationHandler {
+
+    public record Row(String operation, long calls, double millis, double share) {
+    }
+
+    private final Backend target;
+    private final Map<String, long[]> totals = new LinkedHashMap<>();
+    private boolean enabled = true;
+
+    private OperationProfiler(Backend target) {
+        this.target = target;
+    }
+
+    /** A profiling view of {@code target}; read the figures with {@link #of(Backend)}. */
+    public static Backend wrap(Backend target) {
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class},
+                new OperationProfiler(target));
+    }
+
+    public static OperationProfiler of(Backend profiled) {
+        return (OperationProfiler) Proxy.getInvocationHandler(profiled);
+    }
+
+    public void reset() {
+        totals.clear();
+    }
+
+    public void setEnabled(boolean on) {
+        enabled = on;
+    }
+
+    @Override
+    public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
+        String name = method.getName();
+        if (name.equals("graph")) {
+            // The body calls operations on the proxy itself, so they are timed one by one.
+            ((Runnable) args[1]).run();
+            return null;
+        }
+        long start = System.nanoTime();
+        try {
+            return method.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        } finally {
+            if (enabled) {
+                long[] t = totals.computeIfAbsent(name, k -> new long[2]);
+                t[0]++;
+                t[1] += System.nanoTime() - start;
+            }
+        }
+    }
+
+    /** Operations by total time, largest first. */
+    public List<Row> rows() {
+        long all = totals.values().stream().mapToLong(t -> t[1]).sum();
+        List<Row> rows = new ArrayList<>();
+        totals.forEach((k, t) -> rows.add(new Row(k, t[0], t[1] / 1e6, all == 0 ? 0 : (double) t[1] / all)));
+        rows.sort(Comparator.comparingDouble(Row::millis).reversed());
+        return rows;
+    }
+}
