@@ -1,0 +1,92 @@
+package dev.tornadovit.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The command line as a user meets it: help, errors in one line, a short train → eval → predict round trip. */
+class CliTest {
+    record Result(int code, String out, String err) {
+    }
+
+    static Result run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true));
+        System.setErr(new PrintStream(err, true));
+        try {
+            int code = Main.execute(args);
+            return new Result(code, out.toString(), err.toString());
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void everyCommandHasHelp() {
+        for (String cmd : new String[]{"train", "eval", "predict", "devices", "demo"}) {
+            Result r = run(cmd, "--help");
+            assertEquals(0, r.code(), cmd);
+            assertTrue(r.out().contains("Usage: tornadovit " + cmd), r.out());
+        }
+        assertTrue(run("train", "--help").out().contains("--reattention-blocks"));
+    }
+
+    @Test
+    void devicesListsTheCpuAndSaysHowToEnableTornadoVm() {
+        Result r = run("devices");
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("cpu"), r.out());
+    }
+
+    @Test
+    void badInputGivesOneClearLine(@TempDir Path dir) {
+        Result r = run("train", "--data", dir.resolve("missing").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains("missing") && r.err().contains("not a folder"), r.err());
+        r = run("train", "--attention", "tanh", "--train-limit", "10");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("attention.activation") && r.err().contains("relu6"), r.err());
+        r = run("train", "--device", "gpu7", "--train-limit", "10");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown device 'gpu7'"), r.err());
+        r = run("eval", dir.resolve("none.safetensors").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("none.safetensors"), r.err());
+    }
+
+    @Test
+    void trainEvalPredictRoundTrip(@TempDir Path dir) throws Exception {
+        Path run = dir.resolve("run");
+        Result t = run("train", "--train-limit", "512", "--eval-limit", "256", "--epochs", "1", "--batch-size", "64",
+                "--width", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--run-dir", run.toString());
+        assertEquals(0, t.code(), t.err());
+        for (String f : new String[]{"best.safetensors", "last.safetensors", "metrics.csv", "curves.png", "config.json"}) {
+            assertTrue(Files.exists(run.resolve(f)), f);
+        }
+        assertEquals(2, Files.readAllLines(run.resolve("metrics.csv")).size());
+        Result again = run("train", "--train-limit", "512", "--epochs", "1", "--run-dir", run.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("--resume"), again.err());
+
+        Result e = run("eval", run.resolve("best.safetensors").toString(), "--eval-limit", "256");
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.out().contains("top-1") && e.out().contains("256 images"), e.out());
+
+        Path png = dir.resolve("x.png");
+        var img = new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        javax.imageio.ImageIO.write(img, "png", png.toFile());
+        Result p = run("predict", run.resolve("best.safetensors").toString(), png.toString(), "--top", "3");
+        assertEquals(0, p.code(), p.err());
+        assertEquals(4, p.out().strip().split("\n").length, p.out());
+        assertTrue(p.out().contains("Ankle boot") || p.out().contains("T-shirt/top") || p.out().contains("Bag"), p.out());
+    }
+}
