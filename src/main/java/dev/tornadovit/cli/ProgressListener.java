@@ -17,15 +17,21 @@ import java.util.Locale;
  */
 final class ProgressListener implements TrainingListener {
     private static final Logger log = LoggerFactory.getLogger("dev.tornadovit.train");
-    private final boolean terminal = System.console() != null && System.console().isTerminal();
+    private final boolean terminal;
     private final int batchSize;
     private final String label;
     private ProgressBar bar;
     private long lastLog;
 
     ProgressListener(int batchSize, String label) {
+        this(batchSize, label, true);
+    }
+
+    /** @param bars progress bars when at a terminal; false for runs side by side, whose bars would collide */
+    ProgressListener(int batchSize, String label, boolean bars) {
         this.batchSize = batchSize;
         this.label = label;
+        this.terminal = bars && System.console() != null && System.console().isTerminal();
     }
 
     @Override
