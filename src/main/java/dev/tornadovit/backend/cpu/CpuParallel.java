@@ -173,9 +173,9 @@ public final class CpuParallel {
         /** Waits for chunks the workers still run: they are short, so spin, then back off. */
         private static void awaitOthers(Job job) {
             for (int spins = 0; !job.finished(); spins++) {
-                if (spins < 20_000) {
+                if (spins < 2_000) {
                     Thread.onSpinWait();
-                } else if (spins < 21_000) {
+                } else if (spins < 3_000) {
                     Thread.yield();
                 } else {
                     LockSupport.parkNanos(20_000);

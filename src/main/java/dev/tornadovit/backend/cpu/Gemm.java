@@ -13,11 +13,12 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code transB == true}: B(k,j) = b[bOff + j·ldb + k]. C(i,j) = c[cOff + i·ldc + j].
  *
  * <p>Structure (after Goto/BLIS): B is packed once per call into panels NR columns wide and at most
- * KC deep, shared by all threads. Each task owns a block of C rows (and, when rows are too few to
- * keep the threads busy, a range of B panels); for every K block it packs its rows of A into
- * MR-row panels, which stay in L2, and runs the micro-kernel for every (B panel, A panel) pair,
- * the B panel staying in L1 across the A panels. Packing makes every transpose and stride look
- * the same to the micro-kernel and zero-pads edges so it never needs a scalar tail in its loop.
+ * KC deep, shared by all threads; packing makes every transpose and stride of B look the same to
+ * the micro-kernel and zero-pads the last panel. Each task owns a block of C rows (and, when rows
+ * are too few to keep the threads busy, a range of B panels) and, for every K block, runs the
+ * micro-kernel for every (B panel, MR rows) pair: the B panel stays in L1 across the row panels,
+ * the task's rows of A stay in L2 across the B panels. A is read in place when its rows are
+ * contiguous along K (packing it would only copy it); a transposed A is packed into such rows.
  */
 final class Gemm {
 
@@ -127,12 +128,18 @@ final class Gemm {
                                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                                      int row0, int rows, int col0, int nc, int q0, int q1) {
         int aPanels = (rows + MR - 1) / MR;
-        float[] packA = scratch.packA = ensure(scratch.packA, aPanels * MR * Math.min(k, KC));
+        float[] packA = transA ? (scratch.packA = ensure(scratch.packA, aPanels * MR * Math.min(k, KC))) : null;
         float[] tile = scratch.tile;
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
-            packA(transA, a, aOff, lda, row0, rows, pc, kc, packA);
+            // Rows of A are read in place when contiguous along k; a transposed A is first packed
+            // into rows of kc floats so that the kernel sees the same layout.
+            float[] aSource = transA ? packA : a;
+            int aRowStride = transA ? kc : lda;
+            if (transA) {
+                packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA);
+            }
             boolean first = kb == 0;
             boolean addC = !first || accumulate;
             float[] blockBias = first ? bias : null;
@@ -141,50 +148,67 @@ final class Gemm {
                 int col = col0 + q * NR;
                 int cols = Math.min(NR, col0 + nc - col);
                 int bIndex = blockBase + q * NR * kc;
+                boolean narrow = cols <= VL;
                 for (int p = 0; p < aPanels; p++) {
                     int row = row0 + p * MR;
-                    kernel(kc, packA, p * MR * kc, packB, bIndex, c, cOff + row * ldc + col, ldc,
-                            Math.min(MR, row0 + rows - row), cols, alpha, addC, blockBias, biasOff + col, tile);
+                    int liveRows = Math.min(MR, row0 + rows - row);
+                    int aIndex = transA ? p * MR * kc : aOff + row * lda + pc;
+                    if (narrow) {
+                        // A last panel at most one vector wide: skip the half of the tile that is padding.
+                        narrowKernel(kc, aSource, aIndex, aRowStride, packB, bIndex, c, cOff + row * ldc + col, ldc,
+                                liveRows, cols, alpha, addC, blockBias, biasOff + col, tile);
+                    } else {
+                        kernel(kc, aSource, aIndex, aRowStride, packB, bIndex, c, cOff + row * ldc + col, ldc,
+                                liveRows, cols, alpha, addC, blockBias, biasOff + col, tile);
+                    }
                 }
             }
         }
     }
 
     /**
-     * The MR×NR micro-kernel over packed panels: A as [kc][MR], B as [kc][NR]. The accumulators must
-     * stay locals of this one method: handing vectors to a helper that is not inlined boxes them.
+     * The MR×NR micro-kernel: MR rows of A, each kc floats contiguous and {@code aRowStride} apart,
+     * times a packed B panel laid out [kc][NR]. Rows past {@code rows} re-read the last live row
+     * (their results are dropped), so the kernel never reads outside A. The accumulators must stay
+     * locals of this one method: handing vectors to a helper that is not inlined boxes them.
      */
-    static void kernel(int kc, float[] pa, int ai, float[] pb, int bi,
-                               float[] c, int ci, int ldc, int rows, int cols,
-                               float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+    static void kernel(int kc, float[] a, int ai, int aRowStride, float[] pb, int bi,
+                       float[] c, int ci, int ldc, int rows, int cols,
+                       float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+        int last = rows - 1;
+        int a0 = ai;
+        int a1 = ai + Math.min(1, last) * aRowStride;
+        int a2 = ai + Math.min(2, last) * aRowStride;
+        int a3 = ai + Math.min(3, last) * aRowStride;
+        int a4 = ai + Math.min(4, last) * aRowStride;
+        int a5 = ai + Math.min(5, last) * aRowStride;
         FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
         FloatVector c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00;
         FloatVector c40 = c00, c41 = c00;
         FloatVector c50 = c00, c51 = c00;
-        // Indices are derived from the loop counter so that C2 can hoist the bounds checks.
+        // Every index is (loop counter · constant + invariant), so C2 hoists the bounds checks.
         for (int kk = 0; kk < kc; kk++) {
-            int ak = ai + kk * MR;
             int bk = bi + kk * NR;
             FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
             FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            FloatVector av = FloatVector.broadcast(SPECIES, pa[ak]);
+            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + kk]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(SPECIES, pa[ak + 1]);
+            av = FloatVector.broadcast(SPECIES, a[a1 + kk]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(SPECIES, pa[ak + 2]);
+            av = FloatVector.broadcast(SPECIES, a[a2 + kk]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(SPECIES, pa[ak + 3]);
+            av = FloatVector.broadcast(SPECIES, a[a3 + kk]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(SPECIES, pa[ak + 4]);
+            av = FloatVector.broadcast(SPECIES, a[a4 + kk]);
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(SPECIES, pa[ak + 5]);
+            av = FloatVector.broadcast(SPECIES, a[a5 + kk]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
         }
@@ -250,10 +274,59 @@ final class Gemm {
         c41.intoArray(tile, 4 * NR + VL);
         c50.intoArray(tile, 5 * NR);
         c51.intoArray(tile, 5 * NR + VL);
+        writeEdge(tile, c, ci, ldc, rows, cols, alpha, addC, bias, biasIndex);
+    }
+
+    /** {@link #kernel} for a B panel at most one vector wide: MR×1 vector, using the first VL columns of the panel. */
+    static void narrowKernel(int kc, float[] a, int ai, int aRowStride, float[] pb, int bi,
+                             float[] c, int ci, int ldc, int rows, int cols,
+                             float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+        int last = rows - 1;
+        int a0 = ai;
+        int a1 = ai + Math.min(1, last) * aRowStride;
+        int a2 = ai + Math.min(2, last) * aRowStride;
+        int a3 = ai + Math.min(3, last) * aRowStride;
+        int a4 = ai + Math.min(4, last) * aRowStride;
+        int a5 = ai + Math.min(5, last) * aRowStride;
+        FloatVector c0 = FloatVector.zero(SPECIES), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bi + kk * NR);
+            c0 = FloatVector.broadcast(SPECIES, a[a0 + kk]).fma(b0, c0);
+            c1 = FloatVector.broadcast(SPECIES, a[a1 + kk]).fma(b0, c1);
+            c2 = FloatVector.broadcast(SPECIES, a[a2 + kk]).fma(b0, c2);
+            c3 = FloatVector.broadcast(SPECIES, a[a3 + kk]).fma(b0, c3);
+            c4 = FloatVector.broadcast(SPECIES, a[a4 + kk]).fma(b0, c4);
+            c5 = FloatVector.broadcast(SPECIES, a[a5 + kk]).fma(b0, c5);
+        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, NR);
+        c2.intoArray(tile, 2 * NR);
+        c3.intoArray(tile, 3 * NR);
+        c4.intoArray(tile, 4 * NR);
+        c5.intoArray(tile, 5 * NR);
+        writeEdge(tile, c, ci, ldc, rows, cols, alpha, addC, bias, biasIndex);
+    }
+
+    /** Writes the live rows × cols of a parked tile (row stride NR): whole vectors where they fit, scalars after. */
+    private static void writeEdge(float[] tile, float[] c, int ci, int ldc, int rows, int cols,
+                                  float alpha, boolean addC, float[] bias, int biasIndex) {
+        int vectorCols = cols - cols % VL;
         for (int r = 0; r < rows; r++) {
             int row = ci + r * ldc;
-            for (int j = 0; j < cols; j++) {
-                float v = alpha * tile[r * NR + j];
+            int t = r * NR;
+            int j = 0;
+            for (; j < vectorCols; j += VL) {
+                FloatVector v = FloatVector.fromArray(SPECIES, tile, t + j).mul(alpha);
+                if (bias != null) {
+                    v = v.add(FloatVector.fromArray(SPECIES, bias, biasIndex + j));
+                }
+                if (addC) {
+                    v = v.add(FloatVector.fromArray(SPECIES, c, row + j));
+                }
+                v.intoArray(c, row + j);
+            }
+            for (; j < cols; j++) {
+                float v = alpha * tile[t + j];
                 if (bias != null) {
                     v += bias[biasIndex + j];
                 }
@@ -262,49 +335,31 @@ final class Gemm {
         }
     }
 
-    /** Packs rows [row0, row0+rows) × k [pc, pc+kc) of op(A) as MR-row panels laid out [kc][MR], zero-padded. */
-    private static void packA(boolean transA, float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
-                              float[] dst) {
-        for (int p = 0, r0 = 0; r0 < rows; p++, r0 += MR) {
-            int base = p * MR * kc;
+    /**
+     * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) into
+     * MR-row panels, each row kc floats contiguous; rows past the end are left as they are, since
+     * the kernel never reads them.
+     */
+    private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
+                                        float[] dst) {
+        for (int r0 = 0; r0 < rows; r0 += MR) {
+            int base = r0 * kc;
             int live = Math.min(MR, rows - r0);
-            if (transA) {
-                // A(i,k) = a[k·lda + i]: the panel's MR values of one k are contiguous.
-                int src = aOff + pc * lda + row0 + r0;
+            int src = aOff + pc * lda + row0 + r0;
+            if (live == MR) {
+                // The panel's MR values for one k are contiguous in a: read them together, write MR streams.
                 for (int kk = 0; kk < kc; kk++, src += lda) {
-                    int d = base + kk * MR;
-                    int r = 0;
-                    for (; r < live; r++) {
-                        dst[d + r] = a[src + r];
-                    }
-                    for (; r < MR; r++) {
-                        dst[d + r] = 0f;
-                    }
-                }
-            } else if (live == MR) {
-                // A(i,k) = a[i·lda + k]: read the MR rows side by side and write the panel in order.
-                int s0 = aOff + (row0 + r0) * lda + pc;
-                int s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
-                for (int kk = 0; kk < kc; kk++) {
-                    int d = base + kk * MR;
-                    dst[d] = a[s0 + kk];
-                    dst[d + 1] = a[s1 + kk];
-                    dst[d + 2] = a[s2 + kk];
-                    dst[d + 3] = a[s3 + kk];
-                    dst[d + 4] = a[s4 + kk];
-                    dst[d + 5] = a[s5 + kk];
+                    dst[base + kk] = a[src];
+                    dst[base + kc + kk] = a[src + 1];
+                    dst[base + 2 * kc + kk] = a[src + 2];
+                    dst[base + 3 * kc + kk] = a[src + 3];
+                    dst[base + 4 * kc + kk] = a[src + 4];
+                    dst[base + 5 * kc + kk] = a[src + 5];
                 }
             } else {
-                for (int r = 0; r < MR; r++) {
-                    if (r < live) {
-                        int src = aOff + (row0 + r0 + r) * lda + pc;
-                        for (int kk = 0; kk < kc; kk++) {
-                            dst[base + kk * MR + r] = a[src + kk];
-                        }
-                    } else {
-                        for (int kk = 0; kk < kc; kk++) {
-                            dst[base + kk * MR + r] = 0f;
-                        }
+                for (int kk = 0; kk < kc; kk++, src += lda) {
+                    for (int r = 0; r < live; r++) {
+                        dst[base + r * kc + kk] = a[src + r];
                     }
                 }
             }

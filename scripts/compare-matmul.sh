@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Times our Matmul (dev.tornadovit.bench.MatmulBench) and then PyTorch (bench_matmul_torch.py) on
+# the same shapes, right after each other, and prints both tables and the ratio ours/PyTorch per row.
+#
+#   scripts/compare-matmul.sh [threads=2] [seconds-per-row=1]
+#
+# PyTorch: Debian's torch calls libblas.so.3, which is the slow reference BLAS unless OpenBLAS is
+# the system's alternative. If it is not, point OPENBLAS_DIR at a directory holding OpenBLAS's
+# libblas.so.3 (e.g. one unpacked from the libopenblas0-pthread .deb); it is put first on
+# LD_LIBRARY_PATH for PyTorch only. The PyTorch header line names the BLAS actually loaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+threads=${1:-2}
+seconds=${2:-1}
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+java="$JAVA_HOME/bin/java"
+python=${PYTHON:-/usr/bin/python3}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# Build, and write the runtime classpath once (the benchmark itself only needs target/classes,
+# but the CLI's dependencies come along so that the same command works as the code grows).
+if [[ ! -f target/classes/dev/tornadovit/bench/MatmulBench.class || ! -s target/classpath.txt ]]; then
+  nice -n 10 mvn -q -B compile dependency:build-classpath \
+    -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime >&2
+fi
+classpath="target/classes:$(cat target/classpath.txt)"
+
+blas_dir=${OPENBLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
+torch_env=(OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads")
+if [[ -f "$blas_dir/libblas.so.3" ]]; then
+  torch_env+=(LD_LIBRARY_PATH="$blas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+fi
+
+echo "# $(date -Is)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$java" --add-modules jdk.incubator.vector -XX:+UseParallelGC -cp "$classpath" \
+  dev.tornadovit.bench.MatmulBench --threads "$threads" --seconds "$seconds" 2> >(grep -v '^WARNING: Using incubator' >&2) | tee "$out/ours.txt"
+echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)"
+env "${torch_env[@]}" "$python" scripts/bench_matmul_torch.py --threads "$threads" --seconds "$seconds" \
+  | tee "$out/torch.txt"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Both tables have fixed-width columns: shape (22), form (18), ms, GFLOP/s.
+"$python" - "$out/ours.txt" "$out/torch.txt" <<'EOF'
+import sys
+
+def rows(path):
+    result = {}
+    for line in open(path):
+        if line.startswith("#") or line.startswith("shape"):
+            continue
+        shape, form = line[:22].strip(), line[23:41].strip()
+        ms, gflops = line[41:].split()
+        result[(shape, form)] = (float(ms), float(gflops))
+    return result
+
+ours, torch = rows(sys.argv[1]), rows(sys.argv[2])
+print()
+print(f"{'shape':<22} {'form':<18} {'ours GFLOP/s':>12} {'torch GFLOP/s':>13} {'ours/torch':>10}")
+for key, (_, g) in ours.items():
+    t = torch.get(key)
+    tg = f"{t[1]:13.1f}" if t else f"{'-':>13}"
+    ratio = f"{g / t[1]:10.2f}" if t and t[1] > 0 else f"{'-':>10}"
+    print(f"{key[0]:<22} {key[1]:<18} {g:12.1f} {tg} {ratio}")
+EOF
