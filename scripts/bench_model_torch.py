@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""PyTorch twin of `tornadovit bench --what model`: the same ViT (scripts/make_fixtures.py's modules, which
+follow our model spec exactly) in float32 with AdamW on synthetic data; prints training and inference images/s.
+
+Run with Debian's python3-torch: /usr/bin/python3 scripts/bench_model_torch.py --threads 2
+(set OMP_WAIT_POLICY=PASSIVE, as scripts/compare-model.sh does)."""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fixtures as spec  # noqa: E402  (the float64 default it sets is undone below)
+import torch  # noqa: E402
+
+torch.set_default_dtype(torch.float32)
+
+
+def config(model, attention):
+    att = {"weights": "softmax"} if attention == "softmax" else {"weights": "pointwise", "activation": attention, "alpha": 1.0}
+    if model == "small":
+        return spec.make_config(image_height=32, image_width=32, channels=3, patch_size=4, num_classes=10,
+                                width=192, depth=6, heads=3, mlp_dim=768, attention=att)
+    return spec.make_config(image_height=224, image_width=224, channels=3, patch_size=16, num_classes=1000,
+                            width=384, depth=12, heads=6, mlp_dim=1536, attention=att)
+
+
+def bench(model_name, attention, batch, steps, warmup):
+    cfg = config(model_name, attention)
+    model = spec.VisionTransformer(cfg).float()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    images = torch.randn(batch, cfg["channels"], cfg["image_height"], cfg["image_width"])
+    labels = torch.randint(0, cfg["num_classes"], (batch,))
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    model.train()
+    for _ in range(warmup):
+        train_step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        train_step()
+    train = steps * batch / (time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad():
+        for _ in range(warmup):
+            model(images)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            model(images)
+        infer = steps * batch / (time.perf_counter() - t0)
+    return train, infer
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default="small", help="small or S/16 (comma list)")
+    ap.add_argument("--attention", default="softmax,relu")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--s16-batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=20)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    print(f"# PyTorch {torch.__version__}, {a.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    print(f"{'model':<16} {'attention':<14} {'batch':>6} {'train img/s':>12} {'infer img/s':>12}")
+    for m in a.model.split(","):
+        for att in a.attention.split(","):
+            small = m == "small"
+            batch = a.batch if small else a.s16_batch
+            steps = a.steps if small else max(2, a.steps // 4)
+            train, infer = bench("small" if small else "S/16", att, batch, steps, max(2, steps // 4))
+            label = "softmax" if att == "softmax" else f"{att}/L^1.0"
+            print(f"{'small ViT 32px' if small else 'ViT-S/16 224px':<16} {label:<14} {batch:>6} {train:>12.1f} {infer:>12.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Trains and runs the same ViT in TornadoViT and then in PyTorch, right after each other on this machine, and
+# prints both tables and the ratio ours / PyTorch. Needs Debian's python3-torch (apt-get install python3-torch).
+#
+#   scripts/compare-model.sh [threads=2] [model=small|S/16|small,S/16]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-2}
+model=${2:-small}
+python=${PYTHON:-/usr/bin/python3}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "# $(date -Is)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+./tornadovit bench --what model --model "$model" --threads "$threads" | tee "$out/ours.txt"
+echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)"
+OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$threads" "$python" scripts/bench_model_torch.py --threads "$threads" \
+  --model "$model" | tee "$out/torch.txt"
+echo
+echo "## Ratio ours / PyTorch"
+printf '%-16s %-14s %12s %12s\n' model attention train infer
+# Model rows start with the model name; join the two tables on (model, attention).
+awk 'FNR == 1 { file++ } /^(small ViT|ViT-S)/ {
+       key = $1 " " $2 " " $3 " " $4;
+       if (file == 1) { train[key] = $(NF-2); infer[key] = $(NF-1) }
+       else if (key in train) printf "%-16s %-14s %11.2fx %11.2fx\n", $1 " " $2 " " $3, $4, train[key] / $(NF-1), infer[key] / $NF
+     }' "$out/ours.txt" "$out/torch.txt"

@@ -1,0 +1,113 @@
+package dev.tornadovit.cli;
+
+import dev.tornadovit.backend.Backends;
+import dev.tornadovit.backend.cpu.CpuParallel;
+import dev.tornadovit.bench.AttentionBench;
+import dev.tornadovit.bench.MatmulBench;
+import dev.tornadovit.bench.ModelBench;
+import dev.tornadovit.bench.OperationProfiler;
+import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.tensor.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Benchmarks: matrix-multiply GFLOP/s, attention softmax vs ReLU/L, model training and "
+                + "inference images/s with the time share of each operation and the allocation per step.")
+final class BenchCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOptions device;
+
+    @Option(names = "--what", split = ",", defaultValue = "model,attention,matmul",
+            description = "Any of model, attention, matmul (default: all).")
+    List<String> what;
+
+    @Option(names = "--model", split = ",", defaultValue = "small",
+            description = "small (REFERENCE.md's 32×32 ViT: patch 4, width 192, depth 6, 3 heads, MLP 768) and/or S/16 (224×224).")
+    List<String> models;
+
+    @Option(names = "--attention", split = ",", defaultValue = "softmax,relu", description = "softmax and/or relu (ReLU/L).")
+    List<String> attentions;
+
+    @Option(names = "--batch", defaultValue = "64", description = "Batch size for the small model (S/16 uses --s16-batch).")
+    int batch;
+
+    @Option(names = "--s16-batch", defaultValue = "16")
+    int s16Batch;
+
+    @Option(names = "--steps", defaultValue = "20", description = "Timed steps per measurement (S/16: a quarter).")
+    int steps;
+
+    @Option(names = "--seconds", defaultValue = "1.0", description = "Seconds per matmul/attention case.")
+    double seconds;
+
+    @Override
+    public Integer call() {
+        if (device.threads > 0) CpuParallel.setThreads(device.threads);
+        System.out.printf(Locale.ROOT, "# TornadoViT bench on %s, %d cores, Java %s, load %s%n",
+                device.device, Runtime.getRuntime().availableProcessors(), Runtime.version(), loadAverage());
+        if (what.contains("model")) models();
+        if (what.contains("attention")) attention();
+        if (what.contains("matmul") && "cpu".equals(device.device)) {
+            System.out.println();
+            System.out.println("## Matrix multiply (the CPU backend's kernels, shapes of the small ViT at batch 64)");
+            System.out.print(MatmulBench.format(MatmulBench.run(seconds)));
+        }
+        return 0;
+    }
+
+    private void models() {
+        List<ModelBench.Result> results = new ArrayList<>();
+        for (String m : models) {
+            for (String a : attentions) {
+                AttentionConfig attention = a.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.pointwise(a, 1.0);
+                boolean small = m.equalsIgnoreCase("small");
+                ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
+                int b = small ? batch : s16Batch, n = small ? steps : Math.max(2, steps / 4);
+                results.add(ModelBench.run(small ? "small ViT 32px" : "ViT-S/16 224px", config,
+                        () -> Backends.create(device.device, 0), b, Math.max(2, n / 4), n, true));
+            }
+        }
+        System.out.println();
+        System.out.println("## Models (fp32, synthetic data, AdamW)");
+        System.out.printf(Locale.ROOT, "%-16s %-14s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
+                "infer img/s", "alloc/step (KB)");
+        for (ModelBench.Result r : results) {
+            System.out.printf(Locale.ROOT, "%-16s %-14s %6d %12.1f %12.1f %16.1f%n", r.model(), r.attention(), r.batch(),
+                    r.trainImagesPerSecond(), r.inferImagesPerSecond(), r.allocatedBytesPerStep() / 1024);
+        }
+        for (ModelBench.Result r : results) {
+            System.out.println();
+            System.out.printf("### Where a training step's time goes: %s, %s%n", r.model(), r.attention());
+            System.out.printf(Locale.ROOT, "%-28s %8s %10s %7s%n", "operation", "calls", "ms", "share");
+            for (OperationProfiler.Row row : r.profile()) {
+                if (row.share() < 0.002) continue;
+                System.out.printf(Locale.ROOT, "%-28s %8d %10.1f %6.1f%%%n", row.operation(), row.calls(), row.millis(), 100 * row.share());
+            }
+        }
+    }
+
+    private void attention() {
+        try (Backend be = Backends.create(device.device, 0)) {
+            System.out.println();
+            System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64)");
+            System.out.printf(Locale.ROOT, "%8s %12s %14s %14s %10s%n", "tokens", "batch×heads", "softmax ms", "ReLU/L ms", "speed-up");
+            for (AttentionBench.Row r : AttentionBench.run(be, new int[]{17, 65, 197, 785}, 64, seconds)) {
+                System.out.printf(Locale.ROOT, "%8d %12d %14.2f %14.2f %9.2fx%n", r.tokens(), r.batchHeads(), r.softmaxMillis(),
+                        r.reluMillis(), r.speedup());
+            }
+        }
+    }
+
+    private static String loadAverage() {
+        double l = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        return l < 0 ? "n/a" : String.format(Locale.ROOT, "%.2f", l);
+    }
+}
