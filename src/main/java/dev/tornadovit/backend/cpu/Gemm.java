@@ -147,17 +147,19 @@ final class Gemm {
                 int col = col0 + q * NR;
                 int cols = Math.min(NR, col0 + nc - col);
                 int bIndex = blockBase + q * NR * kc;
-                boolean narrow = cols <= VL;
+                // The last panel may be narrower than NR: skip the vectors of the tile that are padding.
+                int liveVectors = ceilDiv(cols, VL);
                 for (int p = 0; p < aPanels; p++) {
                     int row = row0 + p * MR;
                     int liveRows = Math.min(MR, row0 + rows - row);
                     int aIndex = aOff + row * aRowStride + pc * aColStride;
                     int cIndex = cOff + row * ldc + col;
-                    if (narrow) {
-                        // A last panel at most one vector wide: skip the half of the tile that is padding.
-                        narrowKernel(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
-                    } else {
+                    if (liveVectors == NV) {
                         kernel(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
+                    } else if (liveVectors == 2) {
+                        kernel2(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
+                    } else {
+                        kernel1(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
                     }
                     writeTile(tile, c, cIndex, ldc, liveRows, cols, alpha, addC, blockBias, biasOff + col);
                 }
@@ -225,8 +227,46 @@ final class Gemm {
         c32.intoArray(tile, 3 * NR + 2 * VL);
     }
 
+    /** {@link #kernel} for a B panel at most two vectors wide: MR×2 vectors, from the first 2·VL columns of the panel. */
+    static void kernel2(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
+                        float[] pb, int bi, float[] tile) {
+        int last = rows - 1;
+        int a0 = ai;
+        int a1 = ai + Math.min(1, last) * aRowStride;
+        int a2 = ai + Math.min(2, last) * aRowStride;
+        int a3 = ai + Math.min(3, last) * aRowStride;
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int kk = 0; kk < kc; kk++) {
+            int ak = kk * aColStride;
+            int bk = bi + kk * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, VL);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + VL);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + VL);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + VL);
+    }
+
     /** {@link #kernel} for a B panel at most one vector wide: MR×1 vector, from the first VL columns of the panel. */
-    static void narrowKernel(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
+    static void kernel1(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
                              float[] pb, int bi, float[] tile) {
         int last = rows - 1;
         int a0 = ai;
