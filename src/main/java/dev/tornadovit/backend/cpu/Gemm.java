@@ -17,23 +17,28 @@ import jdk.incubator.vector.VectorSpecies;
  * the micro-kernel and zero-pads the last panel. Each task owns a block of C rows (and, when rows
  * are too few to keep the threads busy, a range of B panels) and, for every K block, runs the
  * micro-kernel for every (B panel, MR rows) pair: the B panel stays in L1 across the row panels,
- * the task's rows of A stay in L2 across the B panels. A is read in place when its rows are
- * contiguous along K (packing it would only copy it); a transposed A is packed into such rows.
+ * the task's rows of A stay in L2 across the B panels. A is read in place, transposed or not:
+ * the kernel broadcasts single elements of A, so it needs no layout, and a copy would cost as
+ * much as it saves for the ViT's shapes.
  */
 final class Gemm {
 
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     static final int VL = SPECIES.length();
-    /** Micro-tile: MR rows × NV vectors. 12 accumulators + 2 B vectors + 1 broadcast fit AVX2's 16 registers. */
-    static final int MR = 6;
-    static final int NV = 2;
+    /**
+     * Micro-tile: MR rows × NV vectors. 12 accumulators + 3 B vectors + 1 broadcast fill AVX2's 16
+     * registers; per k it loads 3 vectors and broadcasts 4 scalars for 12 multiply-adds, which beat
+     * 6×2 (2 + 6 for 12) by 8-25% here: fewer loads, and fewer of A's strided rows when A is transposed.
+     */
+    static final int MR = 4;
+    static final int NV = 3;
     static final int NR = NV * VL;
-    /** K block: a B panel of KC×NR floats (16 KiB at NR = 16) stays in L1. */
+    /** K block: a B panel of KC×NR floats (24 KiB at NR = 24) stays in L1. */
     static final int KC = 256;
-    /** Most rows per task: MC×KC floats of packed A (240 KiB) stay in L2. */
-    static final int MC_PANELS = 40;
+    /** Most rows per task: their MC×KC floats of A (240 KiB) stay in L2 across the B panels. */
+    static final int MC_PANELS = 60;
     /** Fewest rows per task before splitting columns instead: B panels are reused over these rows. */
-    static final int MIN_MC_PANELS = 8;
+    static final int MIN_MC_PANELS = 12;
     /** The packed copy of B holds at most this many floats (16 MiB); wider B is done in column slabs. */
     static final int B_PACK_LIMIT = 1 << 22;
     /** Below this many multiply-adds a GEMM is not worth waking the pool for. */
@@ -41,9 +46,8 @@ final class Gemm {
     /** Tasks per thread: several, so that an unevenly loaded machine still balances. */
     static final int TASKS_PER_THREAD = 4;
 
-    /** Per-thread packing buffers, reused across calls to avoid allocating and zeroing. */
+    /** Per-thread buffers, reused across calls to avoid allocating and zeroing. */
     private static final class Scratch {
-        float[] packA = new float[0];
         float[] packB = new float[0];
         final float[] tile = new float[MR * NR];
     }
@@ -127,19 +131,14 @@ final class Gemm {
                                      float[] packB, int nPanels, int k, int kBlocks, float alpha,
                                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                                      int row0, int rows, int col0, int nc, int q0, int q1) {
+        // A is read in place: A(i,k) = a[aOff + i·aRowStride + k·aColStride].
+        int aRowStride = transA ? 1 : lda;
+        int aColStride = transA ? lda : 1;
         int aPanels = (rows + MR - 1) / MR;
-        float[] packA = transA ? (scratch.packA = ensure(scratch.packA, aPanels * MR * Math.min(k, KC))) : null;
         float[] tile = scratch.tile;
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
-            // Rows of A are read in place when contiguous along k; a transposed A is first packed
-            // into rows of kc floats so that the kernel sees the same layout.
-            float[] aSource = transA ? packA : a;
-            int aRowStride = transA ? kc : lda;
-            if (transA) {
-                packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA);
-            }
             boolean first = kb == 0;
             boolean addC = !first || accumulate;
             float[] blockBias = first ? bias : null;
@@ -148,120 +147,114 @@ final class Gemm {
                 int col = col0 + q * NR;
                 int cols = Math.min(NR, col0 + nc - col);
                 int bIndex = blockBase + q * NR * kc;
-                boolean narrow = cols <= VL;
+                // The last panel may be narrower than NR: skip the vectors of the tile that are padding.
+                int liveVectors = ceilDiv(cols, VL);
                 for (int p = 0; p < aPanels; p++) {
                     int row = row0 + p * MR;
                     int liveRows = Math.min(MR, row0 + rows - row);
-                    int aIndex = transA ? p * MR * kc : aOff + row * lda + pc;
-                    if (narrow) {
-                        // A last panel at most one vector wide: skip the half of the tile that is padding.
-                        narrowKernel(kc, aSource, aIndex, aRowStride, packB, bIndex, c, cOff + row * ldc + col, ldc,
-                                liveRows, cols, alpha, addC, blockBias, biasOff + col, tile);
+                    int aIndex = aOff + row * aRowStride + pc * aColStride;
+                    int cIndex = cOff + row * ldc + col;
+                    if (liveVectors == NV) {
+                        kernel(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
+                    } else if (liveVectors == 2) {
+                        kernel2(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
                     } else {
-                        kernel(kc, aSource, aIndex, aRowStride, packB, bIndex, c, cOff + row * ldc + col, ldc,
-                                liveRows, cols, alpha, addC, blockBias, biasOff + col, tile);
+                        kernel1(kc, a, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
                     }
+                    writeTile(tile, c, cIndex, ldc, liveRows, cols, alpha, addC, blockBias, biasOff + col);
                 }
             }
         }
     }
 
     /**
-     * The MR×NR micro-kernel: MR rows of A, each kc floats contiguous and {@code aRowStride} apart,
-     * times a packed B panel laid out [kc][NR]. Rows past {@code rows} re-read the last live row
-     * (their results are dropped), so the kernel never reads outside A. The accumulators must stay
-     * locals of this one method: handing vectors to a helper that is not inlined boxes them.
+     * The MR×NR micro-kernel: tile[MR][NR] = A·B over kc, for MR rows of A read in place,
+     * A(r,k) = a[ai + r·aRowStride + k·aColStride], and a packed B panel laid out [kc][NR]. Rows
+     * past {@code rows} re-read the last live row (their results are ignored), so the kernel never
+     * reads outside A.
+     *
+     * <p>The method holds the k loop and nothing else, on purpose. The accumulators must stay
+     * locals of one method (handing vectors to a helper that is not inlined boxes them), and the
+     * loop's shape decides C2's code: written as {@code a[a0 + kk]} (unit stride, which C2's loop
+     * predication takes up) it ran at under half the speed of {@code a[a0 + kk·aColStride]}.
+     * Parking the tile costs 12 stores and 12 loads per 12·kc multiply-adds.
      */
-    static void kernel(int kc, float[] a, int ai, int aRowStride, float[] pb, int bi,
-                       float[] c, int ci, int ldc, int rows, int cols,
-                       float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+    static void kernel(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
+                       float[] pb, int bi, float[] tile) {
         int last = rows - 1;
         int a0 = ai;
         int a1 = ai + Math.min(1, last) * aRowStride;
         int a2 = ai + Math.min(2, last) * aRowStride;
         int a3 = ai + Math.min(3, last) * aRowStride;
-        int a4 = ai + Math.min(4, last) * aRowStride;
-        int a5 = ai + Math.min(5, last) * aRowStride;
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00;
-        FloatVector c10 = c00, c11 = c00;
-        FloatVector c20 = c00, c21 = c00;
-        FloatVector c30 = c00, c31 = c00;
-        FloatVector c40 = c00, c41 = c00;
-        FloatVector c50 = c00, c51 = c00;
-        // Every index is (loop counter · constant + invariant), so C2 hoists the bounds checks.
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c02 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00;
         for (int kk = 0; kk < kc; kk++) {
+            int ak = kk * aColStride;
             int bk = bi + kk * NR;
             FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
             FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + kk]);
+            FloatVector b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(SPECIES, a[a1 + kk]);
+            c02 = av.fma(b2, c02);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(SPECIES, a[a2 + kk]);
+            c12 = av.fma(b2, c12);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(SPECIES, a[a3 + kk]);
+            c22 = av.fma(b2, c22);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(SPECIES, a[a4 + kk]);
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(SPECIES, a[a5 + kk]);
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
+            c32 = av.fma(b2, c32);
         }
-        if (rows == MR && cols == NR) {
-            // Full tile: C = alpha·acc + bias (+ C), written straight from registers.
-            FloatVector scale = FloatVector.broadcast(SPECIES, alpha);
-            FloatVector bias0 = FloatVector.zero(SPECIES), bias1 = bias0;
-            if (bias != null) {
-                bias0 = FloatVector.fromArray(SPECIES, bias, biasIndex);
-                bias1 = FloatVector.fromArray(SPECIES, bias, biasIndex + VL);
-            }
-            c00 = c00.fma(scale, bias0);
-            c01 = c01.fma(scale, bias1);
-            c10 = c10.fma(scale, bias0);
-            c11 = c11.fma(scale, bias1);
-            c20 = c20.fma(scale, bias0);
-            c21 = c21.fma(scale, bias1);
-            c30 = c30.fma(scale, bias0);
-            c31 = c31.fma(scale, bias1);
-            c40 = c40.fma(scale, bias0);
-            c41 = c41.fma(scale, bias1);
-            c50 = c50.fma(scale, bias0);
-            c51 = c51.fma(scale, bias1);
-            int r0 = ci, r1 = r0 + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc;
-            if (addC) {
-                c00 = c00.add(FloatVector.fromArray(SPECIES, c, r0));
-                c01 = c01.add(FloatVector.fromArray(SPECIES, c, r0 + VL));
-                c10 = c10.add(FloatVector.fromArray(SPECIES, c, r1));
-                c11 = c11.add(FloatVector.fromArray(SPECIES, c, r1 + VL));
-                c20 = c20.add(FloatVector.fromArray(SPECIES, c, r2));
-                c21 = c21.add(FloatVector.fromArray(SPECIES, c, r2 + VL));
-                c30 = c30.add(FloatVector.fromArray(SPECIES, c, r3));
-                c31 = c31.add(FloatVector.fromArray(SPECIES, c, r3 + VL));
-                c40 = c40.add(FloatVector.fromArray(SPECIES, c, r4));
-                c41 = c41.add(FloatVector.fromArray(SPECIES, c, r4 + VL));
-                c50 = c50.add(FloatVector.fromArray(SPECIES, c, r5));
-                c51 = c51.add(FloatVector.fromArray(SPECIES, c, r5 + VL));
-            }
-            c00.intoArray(c, r0);
-            c01.intoArray(c, r0 + VL);
-            c10.intoArray(c, r1);
-            c11.intoArray(c, r1 + VL);
-            c20.intoArray(c, r2);
-            c21.intoArray(c, r2 + VL);
-            c30.intoArray(c, r3);
-            c31.intoArray(c, r3 + VL);
-            c40.intoArray(c, r4);
-            c41.intoArray(c, r4 + VL);
-            c50.intoArray(c, r5);
-            c51.intoArray(c, r5 + VL);
-            return;
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, VL);
+        c02.intoArray(tile, 2 * VL);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + VL);
+        c12.intoArray(tile, NR + 2 * VL);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + VL);
+        c22.intoArray(tile, 2 * NR + 2 * VL);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + VL);
+        c32.intoArray(tile, 3 * NR + 2 * VL);
+    }
+
+    /** {@link #kernel} for a B panel at most two vectors wide: MR×2 vectors, from the first 2·VL columns of the panel. */
+    static void kernel2(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
+                        float[] pb, int bi, float[] tile) {
+        int last = rows - 1;
+        int a0 = ai;
+        int a1 = ai + Math.min(1, last) * aRowStride;
+        int a2 = ai + Math.min(2, last) * aRowStride;
+        int a3 = ai + Math.min(3, last) * aRowStride;
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int kk = 0; kk < kc; kk++) {
+            int ak = kk * aColStride;
+            int bk = bi + kk * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
         }
-        // Edge tile: park the accumulators, then write only the rows and columns that exist.
         c00.intoArray(tile, 0);
         c01.intoArray(tile, VL);
         c10.intoArray(tile, NR);
@@ -270,45 +263,36 @@ final class Gemm {
         c21.intoArray(tile, 2 * NR + VL);
         c30.intoArray(tile, 3 * NR);
         c31.intoArray(tile, 3 * NR + VL);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + VL);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + VL);
-        writeEdge(tile, c, ci, ldc, rows, cols, alpha, addC, bias, biasIndex);
     }
 
-    /** {@link #kernel} for a B panel at most one vector wide: MR×1 vector, using the first VL columns of the panel. */
-    static void narrowKernel(int kc, float[] a, int ai, int aRowStride, float[] pb, int bi,
-                             float[] c, int ci, int ldc, int rows, int cols,
-                             float alpha, boolean addC, float[] bias, int biasIndex, float[] tile) {
+    /** {@link #kernel} for a B panel at most one vector wide: MR×1 vector, from the first VL columns of the panel. */
+    static void kernel1(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
+                             float[] pb, int bi, float[] tile) {
         int last = rows - 1;
         int a0 = ai;
         int a1 = ai + Math.min(1, last) * aRowStride;
         int a2 = ai + Math.min(2, last) * aRowStride;
         int a3 = ai + Math.min(3, last) * aRowStride;
-        int a4 = ai + Math.min(4, last) * aRowStride;
-        int a5 = ai + Math.min(5, last) * aRowStride;
-        FloatVector c0 = FloatVector.zero(SPECIES), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+        FloatVector c0 = FloatVector.zero(SPECIES), c1 = c0, c2 = c0, c3 = c0;
         for (int kk = 0; kk < kc; kk++) {
+            int ak = kk * aColStride;
             FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bi + kk * NR);
-            c0 = FloatVector.broadcast(SPECIES, a[a0 + kk]).fma(b0, c0);
-            c1 = FloatVector.broadcast(SPECIES, a[a1 + kk]).fma(b0, c1);
-            c2 = FloatVector.broadcast(SPECIES, a[a2 + kk]).fma(b0, c2);
-            c3 = FloatVector.broadcast(SPECIES, a[a3 + kk]).fma(b0, c3);
-            c4 = FloatVector.broadcast(SPECIES, a[a4 + kk]).fma(b0, c4);
-            c5 = FloatVector.broadcast(SPECIES, a[a5 + kk]).fma(b0, c5);
+            c0 = FloatVector.broadcast(SPECIES, a[a0 + ak]).fma(b0, c0);
+            c1 = FloatVector.broadcast(SPECIES, a[a1 + ak]).fma(b0, c1);
+            c2 = FloatVector.broadcast(SPECIES, a[a2 + ak]).fma(b0, c2);
+            c3 = FloatVector.broadcast(SPECIES, a[a3 + ak]).fma(b0, c3);
         }
         c0.intoArray(tile, 0);
         c1.intoArray(tile, NR);
         c2.intoArray(tile, 2 * NR);
         c3.intoArray(tile, 3 * NR);
-        c4.intoArray(tile, 4 * NR);
-        c5.intoArray(tile, 5 * NR);
-        writeEdge(tile, c, ci, ldc, rows, cols, alpha, addC, bias, biasIndex);
     }
 
-    /** Writes the live rows × cols of a parked tile (row stride NR): whole vectors where they fit, scalars after. */
-    private static void writeEdge(float[] tile, float[] c, int ci, int ldc, int rows, int cols,
+    /**
+     * C = alpha·tile + bias (+ C) for the live rows × cols of a parked tile (row stride NR): whole
+     * vectors where they fit, scalars after.
+     */
+    private static void writeTile(float[] tile, float[] c, int ci, int ldc, int rows, int cols,
                                   float alpha, boolean addC, float[] bias, int biasIndex) {
         int vectorCols = cols - cols % VL;
         for (int r = 0; r < rows; r++) {
@@ -331,37 +315,6 @@ final class Gemm {
                     v += bias[biasIndex + j];
                 }
                 c[row + j] = addC ? c[row + j] + v : v;
-            }
-        }
-    }
-
-    /**
-     * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) into
-     * MR-row panels, each row kc floats contiguous; rows past the end are left as they are, since
-     * the kernel never reads them.
-     */
-    private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
-                                        float[] dst) {
-        for (int r0 = 0; r0 < rows; r0 += MR) {
-            int base = r0 * kc;
-            int live = Math.min(MR, rows - r0);
-            int src = aOff + pc * lda + row0 + r0;
-            if (live == MR) {
-                // The panel's MR values for one k are contiguous in a: read them together, write MR streams.
-                for (int kk = 0; kk < kc; kk++, src += lda) {
-                    dst[base + kk] = a[src];
-                    dst[base + kc + kk] = a[src + 1];
-                    dst[base + 2 * kc + kk] = a[src + 2];
-                    dst[base + 3 * kc + kk] = a[src + 3];
-                    dst[base + 4 * kc + kk] = a[src + 4];
-                    dst[base + 5 * kc + kk] = a[src + 5];
-                }
-            } else {
-                for (int kk = 0; kk < kc; kk++, src += lda) {
-                    for (int r = 0; r < live; r++) {
-                        dst[base + r * kc + kk] = a[src + r];
-                    }
-                }
             }
         }
     }

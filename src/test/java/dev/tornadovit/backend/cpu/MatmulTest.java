@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class MatmulTest {
 
-    /** Sizes around every boundary the kernels care about (vector length 8 or 16, tile 6×2 vectors). */
-    private static final int[] ODD = {1, 3, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 130};
+    /** Sizes around every boundary the kernels care about (vector length 8 or 16, tile 4 rows × 3 vectors). */
+    private static final int[] ODD = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 33, 47, 49, 63, 65, 130};
 
     private static int originalThreads;
 
