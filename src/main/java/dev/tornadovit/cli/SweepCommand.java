@@ -69,7 +69,7 @@ final class SweepCommand implements Callable<Integer> {
     String pool;
     @Option(names = "--pos-embed", defaultValue = "learned", description = "learned or sincos2d (default ${DEFAULT-VALUE}).")
     String posEmbed;
-    @Option(names = "--label-smoothing", defaultValue = "0.0")
+    @Option(names = "--label-smoothing", defaultValue = "0.0", description = "Label smoothing ε of the loss (default ${DEFAULT-VALUE}).")
     double labelSmoothing;
 
     @Mixin

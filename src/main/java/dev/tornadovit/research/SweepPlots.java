@@ -9,6 +9,7 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.lines.SeriesLines;
+import org.knowm.xchart.style.markers.Marker;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.BasicStroke;
@@ -148,7 +149,7 @@ public final class SweepPlots {
             double[] x = e.getValue().keySet().stream().mapToDouble(Double::doubleValue).toArray();
             double[] y = e.getValue().values().stream().mapToDouble(s -> 100 * s.mean()).toArray();
             double[] err = e.getValue().values().stream().mapToDouble(s -> 100 * s.std()).toArray();
-            chart.addSeries(e.getKey(), x, y, err).setMarker(SeriesMarkers.CIRCLE);
+            chart.addSeries(e.getKey(), x, y, err);
         }
         // Softmax levels: black, told apart by dash pattern when there are several.
         BasicStroke[] dashes = {SeriesLines.DASH_DASH, SeriesLines.DOT_DOT, SeriesLines.DASH_DOT};
@@ -199,6 +200,7 @@ public final class SweepPlots {
         chart.getStyler().setLabelsPosition(0.5);
         chart.getStyler().setErrorBarsColor(Color.BLACK);
         chart.getStyler().setYAxisDecimalPattern("#0.0");
+        chart.getStyler().setSeriesColors(PALETTE);
         return chart;
     }
 
@@ -215,7 +217,7 @@ public final class SweepPlots {
             double[] x = e.getValue().keySet().stream().mapToDouble(Integer::doubleValue).toArray();
             double[] y = e.getValue().values().stream().mapToDouble(s -> 100 * s.mean()).toArray();
             double[] err = e.getValue().values().stream().mapToDouble(s -> 100 * s.std()).toArray();
-            chart.addSeries(e.getKey(), x, y, err).setMarker(SeriesMarkers.CIRCLE);
+            chart.addSeries(e.getKey(), x, y, err);
         }
         return save(png, chart);
     }
@@ -276,7 +278,19 @@ public final class SweepPlots {
         return n == 0 ? "" : String.format(Locale.ROOT, ": the gate costs %.1f%% on average", 100 * sum / n);
     }
 
+    /** Tableau's ten colours: distinct for up to ten series, unlike XChart's default where several look alike. */
+    static final Color[] PALETTE = {new Color(31, 119, 180), new Color(255, 127, 14), new Color(44, 160, 44),
+            new Color(214, 39, 40), new Color(148, 103, 189), new Color(140, 86, 75), new Color(227, 119, 194),
+            new Color(127, 127, 127), new Color(188, 189, 34), new Color(23, 190, 207)};
+    /** Markers cycle too, so lines that coincide (relu and relu6 below 6) stay visible. */
+    static final Marker[] MARKERS = {SeriesMarkers.CIRCLE, SeriesMarkers.SQUARE, SeriesMarkers.DIAMOND,
+            SeriesMarkers.TRIANGLE_UP, SeriesMarkers.TRIANGLE_DOWN, SeriesMarkers.CROSS, SeriesMarkers.OVAL,
+            SeriesMarkers.RECTANGLE, SeriesMarkers.PLUS, SeriesMarkers.TRAPEZOID};
+
     private static void style(XYChart chart) {
+        chart.getStyler().setSeriesColors(PALETTE);
+        chart.getStyler().setSeriesMarkers(MARKERS);
+        chart.getStyler().setMarkerSize(8);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.getStyler().setErrorBarsColorSeriesColor(true);
         chart.getStyler().setYAxisDecimalPattern("#0.0");
