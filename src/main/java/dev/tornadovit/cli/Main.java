@@ -12,7 +12,8 @@ import java.io.UncheckedIOException;
 @Command(name = "tornadovit", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Train and run Vision Transformers on the CPU or any TornadoVM device.",
         subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, DevicesCommand.class,
-                DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                DemoCommand.class, BenchCommand.class, SweepCommand.class, AnalyzeCommand.class, ProbeCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
