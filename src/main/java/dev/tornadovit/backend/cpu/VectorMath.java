@@ -1,12 +1,18 @@
 package dev.tornadovit.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vectorised elementwise functions for the CPU backend. The scalar erf with a double exp per element made GELU
  * the largest cost of a small ViT's training step; here one vector exp serves both GELU and its derivative.
+ *
+ * <p>exp is our own polynomial, not {@code VectorOperators.EXP}: that one runs Java code until the JIT swaps in
+ * an intrinsic with different rounding, so results would depend on compilation timing and a resumed run would
+ * no longer repeat an uninterrupted one bit for bit. Additions, multiplications and fused multiply-adds round
+ * the same way interpreted or compiled.
  */
 public final class VectorMath {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -15,7 +21,27 @@ public final class VectorMath {
     private static final float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f,
             A4 = -1.453152027f, A5 = 1.061405429f;
 
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUNDER = 12582912f; // 1.5·2^23: adding and subtracting it rounds to an integer
+
     private VectorMath() {
+    }
+
+    /**
+     * e^x, relative error about 2e-7 (float32's own): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor series to
+     * r^7, and 2^n built in the exponent bits. Inputs below -87 give about 1e-38, above 88 about 1.6e38.
+     */
+    public static FloatVector exp(FloatVector x) {
+        x = x.max(-87f).min(88f);
+        FloatVector n = x.fma(LOG2E, ROUNDER).sub(ROUNDER);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = r.fma(1f / 5040, 1f / 720).fma(r, FloatVector.broadcast(S, 1f / 120))
+                .fma(r, FloatVector.broadcast(S, 1f / 24)).fma(r, FloatVector.broadcast(S, 1f / 6))
+                .fma(r, FloatVector.broadcast(S, 0.5f)).fma(r, FloatVector.broadcast(S, 1f))
+                .fma(r, FloatVector.broadcast(S, 1f));
+        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
     }
 
     /** erf(z) and exp(-z²) at once: the latter is what the GELU derivative needs too. */
@@ -41,7 +67,7 @@ public final class VectorMath {
         for (; i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = z.mul(z).neg().lanewise(VectorOperators.EXP);
+            FloatVector e = exp(z.mul(z).neg());
             v.mul(0.5f).mul(erf(z, e).add(1f)).intoArray(y, i);
         }
         for (; i < end; i++) y[i] = 0.5f * x[i] * (1 + erfScalar(x[i] * INV_SQRT2));
@@ -53,7 +79,7 @@ public final class VectorMath {
         for (; i < bound; i += S.length()) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = z.mul(z).neg().lanewise(VectorOperators.EXP);
+            FloatVector e = exp(z.mul(z).neg());
             FloatVector cdf = erf(z, e).add(1f).mul(0.5f);
             FloatVector derivative = v.mul(e).mul(INV_SQRT_2PI).add(cdf);
             FloatVector.fromArray(S, dy, i).fma(derivative, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
