@@ -63,6 +63,11 @@ final class AnalyzeCommand implements Runnable {
         @Option(names = "--out", paramLabel = "DIR",
                 description = "Output folder (default: collapse/ beside the checkpoint; runs/collapse-<time> for several).")
         Path out;
+        @Option(names = "--centred",
+                description = "Pearson correlation instead of DeepViT's plain cosine: subtract each column's mean first. Plain cosines "
+                        + "of non-negative maps are high even for unrelated maps, and BatchNorm Re-attention's maps are centred, "
+                        + "so only the centred form compares those two kinds fairly.")
+        boolean centred;
         @Option(names = "--batch-size", defaultValue = "100")
         int batchSize;
         @Mixin
@@ -79,7 +84,7 @@ final class AnalyzeCommand implements Runnable {
                     ? checkpoints.getFirst().toAbsolutePath().getParent().resolve("collapse")
                     : Path.of("runs", "collapse-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
             Map<String, AttentionSimilarity.Result> all = new LinkedHashMap<>();
-            StringBuilder summary = new StringBuilder("model,checkpoint,depth,heads,tokens,images,accuracy,similar_blocks,"
+            StringBuilder summary = new StringBuilder("model,checkpoint,measure,depth,heads,tokens,images,accuracy,similar_blocks,"
                     + "similar_block_indices,mean_adjacent_similarity,mean_within_layer_similarity,mean_feature_similarity_to_last\n");
             List<String> names = names(checkpoints);
             try (Backend be = device.create()) {
@@ -89,7 +94,7 @@ final class AnalyzeCommand implements Runnable {
                     Preprocessing pre = Preprocessing.from(contents, checkpoint);
                     VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
                     Checkpoint.loadWeights(model, contents, checkpoint);
-                    FrozenModel.Collapse c = FrozenModel.collapse(model, test, pre.normalization(), batchSize);
+                    FrozenModel.Collapse c = FrozenModel.collapse(model, test, pre.normalization(), batchSize, centred);
                     AttentionSimilarity.Result r = c.similarity();
                     String name = names.get(i);
                     all.put(name, r);
@@ -97,7 +102,7 @@ final class AnalyzeCommand implements Runnable {
                     writeOne(target, name, r, model);
                     report(name, checkpoint, model, r, c.accuracy());
                     int[] similar = r.similarBlockIndices(threshold);
-                    summary.append(String.join(",", name, checkpoint.toString(), Integer.toString(r.depth()),
+                    summary.append(String.join(",", name, checkpoint.toString(), measure(), Integer.toString(r.depth()),
                             Integer.toString(model.config().heads()), Integer.toString(model.config().tokens()),
                             Long.toString(r.images()), f(c.accuracy()), Integer.toString(similar.length),
                             Arrays.stream(similar).mapToObj(p -> Integer.toString(p + 1)).collect(Collectors.joining(" ")),
@@ -107,7 +112,7 @@ final class AnalyzeCommand implements Runnable {
             }
             write(dir.resolve("summary.csv"), summary.toString());
             if (checkpoints.size() > 1) {
-                CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.adjacentComparison(all, threshold)),
+                CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.adjacentComparison(all, threshold, measure())),
                         dir.resolve("adjacent.png"));
             }
             System.out.println("Written to " + dir);
@@ -140,17 +145,17 @@ final class AnalyzeCommand implements Runnable {
             write(dir.resolve("blocks.csv"), blocks.toString());
 
             String title = name + ": " + model.config().attention().label() + ", " + depth + " blocks";
-            CollapsePlots.write(CollapsePlots.heatmap(r.crossLayer(), "Cross-layer attention similarity — " + title),
+            CollapsePlots.write(CollapsePlots.heatmap(r.crossLayer(), "Cross-layer attention similarity — " + title, measure()),
                     dir.resolve("heatmap.png"));
-            CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.perBlock(r, threshold, title)),
+            CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.perBlock(r, threshold, title, measure())),
                     dir.resolve("blocks.png"));
         }
 
         private void report(String name, Path checkpoint, VisionTransformer model, AttentionSimilarity.Result r, double accuracy) {
             int[] similar = r.similarBlockIndices(threshold);
-            System.out.printf(Locale.ROOT, "%s (%s): %s, depth %d, %d heads, %d tokens; %d images, top-1 %.2f%%%n", name,
+            System.out.printf(Locale.ROOT, "%s (%s): %s, depth %d, %d heads, %d tokens; %d images, top-1 %.2f%%; %s%n", name,
                     checkpoint, model.config().attention().label(), r.depth(), model.config().heads(), model.config().tokens(),
-                    r.images(), 100 * accuracy);
+                    r.images(), 100 * accuracy, measure());
             System.out.printf(Locale.ROOT, "  similar blocks (> %.2f to the preceding block): %d%s%n", threshold, similar.length,
                     similar.length == 0 ? "" : " — blocks " + Arrays.stream(similar).mapToObj(p -> Integer.toString(p + 1))
                             .collect(Collectors.joining(", ")));
@@ -159,6 +164,10 @@ final class AnalyzeCommand implements Runnable {
                 System.out.printf(Locale.ROOT, "  %5d %8s %8s %8s %9s %9s%n", p + 1, f2(r.toNext(p, 1)), f2(r.toNext(p, 2)),
                         f2(r.toNext(p, 3)), f2(r.withinLayer()[p]), f2(r.featureToLast()[p]));
             }
+        }
+
+        private String measure() {
+            return centred ? "centred cosine (Pearson)" : "cosine";
         }
 
         /** "runA" for runs/runA/best.safetensors; the file name otherwise; made unique with a counter. */

@@ -108,11 +108,13 @@ final class SweepCommand implements Callable<Integer> {
         DataOptions.Splits splits = data.load(training.seed);
         TrainingOptions base = training.options();
         List<SweepRun> runs = new ArrayList<>();
-        for (int w : widths) for (int d : depths) for (String re : reattentions) for (boolean g : gates)
-            for (boolean qk : qkNorms) for (String a : attentions) {
+        // The gate is the innermost axis so that runs with and without it follow each other: their throughputs,
+        // which the gate plot compares, then see the same machine load and JIT state.
+        for (int w : widths) for (int d : depths) for (String re : reattentions) for (boolean qk : qkNorms)
+            for (String a : attentions) {
                 // Softmax has no α: one run per remaining combination, not one per α.
                 List<Double> alphaValues = "softmax".equals(a) ? List.of(1.0) : alphas;
-                for (double al : alphaValues) for (long seed : seedList) {
+                for (double al : alphaValues) for (long seed : seedList) for (boolean g : gates) {
                     ViTConfig config = model(splits, a, al, qk, g, re, w, d);
                     runs.add(SweepRun.of(config, base.withSeed(seed)));
                 }

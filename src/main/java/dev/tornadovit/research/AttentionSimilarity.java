@@ -17,21 +17,35 @@ import java.util.Arrays;
  * <p><b>Feature similarity.</b> Cosine between block p's output token and the last block's output token, per
  * image and token, averaged: how much later blocks still change the representation.
  *
+ * <p><b>Centred variant.</b> With {@code centred}, every column (and every head's map) has its mean subtracted
+ * before the cosine, i.e. the Pearson correlation. The plain cosine of non-negative maps is high even for unrelated
+ * ones (two uniform maps give exactly 1, so near-uniform softmax maps of a short-trained model sit near 1), while
+ * BatchNorm Re-attention's maps are centred by construction and so have cosines near 0: the plain metric compares
+ * neither fairly with the other. The centred one measures whether the maps vary together. Feature similarity is
+ * always the plain cosine.
+ *
  * <p>Maps are [B,H,T,T] row-major (query i, key j: {@code A[b][h][i][j]}), outputs [B,T,D], both as the model
  * hands them over. Sums are kept in double; the float inputs are read as they are.
  */
 public final class AttentionSimilarity {
     private final int depth, heads, tokens, width;
+    private final boolean centred;
     private final double[][] crossSum;
     private final long[][] crossCount, crossUndefined;
     private final double[] headSum, featureSum;
     private final long[] headCount, featureCount;
     private long images;
 
-    /**
-     * @param width the token width D of block outputs (for the feature similarity)
-     */
+    /** DeepViT's plain cosine. */
     public AttentionSimilarity(int depth, int heads, int tokens, int width) {
+        this(depth, heads, tokens, width, false);
+    }
+
+    /**
+     * @param width    the token width D of block outputs (for the feature similarity)
+     * @param centred  subtract each column's (and head map's) mean first: Pearson correlation instead of cosine
+     */
+    public AttentionSimilarity(int depth, int heads, int tokens, int width, boolean centred) {
         if (depth < 1 || heads < 1 || tokens < 1 || width < 1) {
             throw new IllegalArgumentException("depth, heads, tokens and width must be positive, got " + depth + ", "
                     + heads + ", " + tokens + ", " + width);
@@ -40,6 +54,7 @@ public final class AttentionSimilarity {
         this.heads = heads;
         this.tokens = tokens;
         this.width = width;
+        this.centred = centred;
         crossSum = new double[depth][depth];
         crossCount = new long[depth][depth];
         crossUndefined = new long[depth][depth];
@@ -101,16 +116,23 @@ public final class AttentionSimilarity {
         for (int bh = 0; bh < batch * heads; bh++) {
             int base = bh * t * t;
             for (int j = 0; j < t; j++) {
+                double mean = 0;
+                if (centred) {
+                    for (int i = 0; i < t; i++) mean += map[base + i * t + j];
+                    mean /= t;
+                }
                 double norm = 0;
                 for (int i = 0; i < t; i++) {
-                    double a = map[base + i * t + j];
+                    double a = map[base + i * t + j] - mean;
                     norm += a * a;
                 }
                 norm = Math.sqrt(norm);
-                boolean ok = norm > 0 && Double.isFinite(norm);
+                // A zero (or, centred, constant) column has no direction. The relative floor catches a constant
+                // column whose centred values are rounding noise.
+                boolean ok = norm > 1e-12 * (Math.abs(mean) * Math.sqrt(t) + norm) && Double.isFinite(norm);
                 defined[bh * t + j] = ok;
                 if (!ok) continue;
-                for (int i = 0; i < t; i++) unit[base + i * t + j] = map[base + i * t + j] / norm;
+                for (int i = 0; i < t; i++) unit[base + i * t + j] = (map[base + i * t + j] - mean) / norm;
             }
         }
     }
@@ -128,7 +150,8 @@ public final class AttentionSimilarity {
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
                 for (int g = h + 1; g < heads; g++) {
-                    double c = cosine(map, (b * heads + h) * size, map, (b * heads + g) * size, size);
+                    double c = centred ? correlation(map, (b * heads + h) * size, map, (b * heads + g) * size, size)
+                            : cosine(map, (b * heads + h) * size, map, (b * heads + g) * size, size);
                     if (Double.isNaN(c)) continue;
                     headSum[block] += c;
                     headCount[block]++;
@@ -165,6 +188,30 @@ public final class AttentionSimilarity {
         }
         if (!(na > 0) || !(nb > 0)) return Double.NaN;
         return dot / Math.sqrt(na * nb);
+    }
+
+    /** Pearson correlation of two float ranges, or NaN when either is constant. */
+    static double correlation(float[] a, int aFrom, float[] b, int bFrom, int n) {
+        double ma = 0, mb = 0;
+        for (int k = 0; k < n; k++) {
+            ma += a[aFrom + k];
+            mb += b[bFrom + k];
+        }
+        ma /= n;
+        mb /= n;
+        double dot = 0, na = 0, nb = 0;
+        for (int k = 0; k < n; k++) {
+            double x = a[aFrom + k] - ma, y = b[bFrom + k] - mb;
+            dot += x * y;
+            na += x * x;
+            nb += y * y;
+        }
+        if (!(na > 1e-24 * (ma * ma * n + na)) || !(nb > 1e-24 * (mb * mb * n + nb))) return Double.NaN;
+        return dot / Math.sqrt(na * nb);
+    }
+
+    public boolean centred() {
+        return centred;
     }
 
     public long images() {

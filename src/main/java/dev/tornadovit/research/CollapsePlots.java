@@ -35,10 +35,13 @@ public final class CollapsePlots {
 
     /**
      * A heatmap of {@code matrix[p][q]} (block p's similarity to block q, blocks numbered from 1 as in the papers),
-     * with a colour bar; values are written into the cells when they fit. The colour scale runs from
-     * min(0, smallest value) to 1.
+     * with a colour bar; values are written into the cells when they fit. The colour scale runs from the smallest
+     * value (rounded down to 0.05, and at most 0.5 so that a range stays visible) to 1: collapsed models have all
+     * values near 1, and a fixed 0–1 scale would paint them one colour.
+     *
+     * @param measure what the values are, for the colour bar ("cosine", ...)
      */
-    public static BufferedImage heatmap(double[][] matrix, String title) {
+    public static BufferedImage heatmap(double[][] matrix, String title, String measure) {
         int n = matrix.length;
         // About 480 px of grid whatever the depth; the picture widens for a long title.
         int cell = Math.max(14, Math.round(480f / Math.max(1, n)));
@@ -52,9 +55,18 @@ public final class CollapsePlots {
         int extra = Math.max(0, titleWidth + 40 - plotWidth);
         left += extra / 2;
         int width = plotWidth + extra, height = top + grid + bottom;
-        double low = 0;
+        double low = 0.5;
         for (double[] row : matrix) for (double v : row) if (!Double.isNaN(v)) low = Math.min(low, v);
-        double lowest = low;
+        // A round tick step giving at most six intervals, and the scale's bottom on a tick.
+        double step = 0.5;
+        for (double candidate : new double[]{0.05, 0.1, 0.2, 0.25, 0.5}) {
+            if ((1 - low) / candidate <= 6) {
+                step = candidate;
+                break;
+            }
+        }
+        double lowest = Math.floor(low / step + 1e-9) * step;
+        int ticks = (int) Math.round((1 - lowest) / step);
 
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
@@ -111,7 +123,6 @@ public final class CollapsePlots {
         g.setColor(Color.DARK_GRAY);
         g.drawRect(barX, top, barWidth, grid);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        int ticks = 4;
         for (int k = 0; k <= ticks; k++) {
             double v = lowest + (1 - lowest) * k / ticks;
             int y = top + grid - (int) Math.round((double) grid * k / ticks);
@@ -120,7 +131,7 @@ public final class CollapsePlots {
         }
         saved = g.getTransform();
         g.rotate(Math.PI / 2);
-        centred(g, "cosine similarity", top + grid / 2, -(barX + barWidth + 60));
+        centred(g, measure, top + grid / 2, -(barX + barWidth + 60));
         g.setTransform(saved);
         g.dispose();
         return image;
@@ -145,11 +156,11 @@ public final class CollapsePlots {
      * Per block: similarity to the next 1–3 blocks, mean similarity between its heads, and its output features'
      * similarity to the last block's; the threshold as a dashed line.
      */
-    public static XYChart perBlock(AttentionSimilarity.Result r, double threshold, String title) {
+    public static XYChart perBlock(AttentionSimilarity.Result r, double threshold, String title, String measure) {
         int depth = r.depth();
-        XYChart chart = Plots.chart(title, "block p", "cosine similarity", 760, 520);
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
-        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        XYChart chart = Plots.chart(title, "block p", measure, 1000, 520);
+        chart.getStyler().setSeriesColors(SweepPlots.PALETTE);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.getStyler().setYAxisDecimalPattern("0.00");
         chart.getStyler().setXAxisDecimalPattern("0");
         double[] blocks = IntStream.rangeClosed(1, depth).asDoubleStream().toArray();
@@ -173,8 +184,10 @@ public final class CollapsePlots {
     }
 
     /** Several models' similarity of each block to the next, on one chart, against block number. */
-    public static XYChart adjacentComparison(Map<String, AttentionSimilarity.Result> results, double threshold) {
-        XYChart chart = Plots.chart("Attention-map similarity of block p to block p+1", "block p", "cosine similarity", 900, 560);
+    public static XYChart adjacentComparison(Map<String, AttentionSimilarity.Result> results, double threshold, String measure) {
+        XYChart chart = Plots.chart("Attention-map similarity of block p to block p+1", "block p", measure, 900, 560);
+        chart.getStyler().setSeriesColors(SweepPlots.PALETTE);
+        chart.getStyler().setSeriesMarkers(SweepPlots.MARKERS);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.getStyler().setYAxisDecimalPattern("0.00");
         chart.getStyler().setXAxisDecimalPattern("0");
@@ -186,7 +199,7 @@ public final class CollapsePlots {
             maxDepth = Math.max(maxDepth, r.depth());
             double[] x = IntStream.rangeClosed(1, r.depth() - 1).asDoubleStream().toArray();
             double[] y = IntStream.range(0, r.depth() - 1).mapToDouble(p -> r.toNext(p, 1)).toArray();
-            chart.addSeries(e.getKey() + " (" + r.similarBlocks(threshold) + " similar)", x, y).setMarker(SeriesMarkers.CIRCLE);
+            chart.addSeries(e.getKey() + " (" + r.similarBlocks(threshold) + " similar)", x, y);
         }
         XYSeries line = chart.addSeries(String.format(Locale.ROOT, "threshold %.2f", threshold),
                 new double[]{1, maxDepth - 1}, new double[]{threshold, threshold});

@@ -60,10 +60,12 @@ public final class FrozenModel {
     public record Collapse(AttentionSimilarity.Result similarity, double accuracy) {
     }
 
-    public static Collapse collapse(VisionTransformer model, ImageDataset data, Normalization normalization, int batchSize) {
+    /** @param centred Pearson correlation instead of DeepViT's cosine (see {@link AttentionSimilarity}) */
+    public static Collapse collapse(VisionTransformer model, ImageDataset data, Normalization normalization, int batchSize,
+                                    boolean centred) {
         var c = model.config();
         int depth = model.depth();
-        AttentionSimilarity similarity = new AttentionSimilarity(depth, c.heads(), c.tokens(), c.width());
+        AttentionSimilarity similarity = new AttentionSimilarity(depth, c.heads(), c.tokens(), c.width(), centred);
         long[] correct = {0};
         forEachBatch(model, data, normalization, batchSize, (m, b) -> {
             Backend be = m.backend();

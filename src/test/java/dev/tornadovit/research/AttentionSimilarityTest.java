@@ -157,6 +157,26 @@ class AttentionSimilarityTest {
     }
 
     @Test
+    void centredSimilarityIgnoresOffsetsAndScale() {
+        // Columns (1,2,3) and (7,9,11) = 2·(1,2,3) + 5: cosine below 1, correlation exactly 1. A constant column has
+        // no centred direction and is left out.
+        float[] a = map(1, 1, 3, (b, h, i, j) -> j == 2 ? 4 : i + 1);
+        float[] c = map(1, 1, 3, (b, h, i, j) -> 2 * (i + 1) + 5);
+        AttentionSimilarity plain = new AttentionSimilarity(2, 1, 3, 1), centred = new AttentionSimilarity(2, 1, 3, 1, true);
+        plain.add(new float[][]{a, c}, null, 1);
+        centred.add(new float[][]{a, c}, null, 1);
+        double cos = (1 * 7 + 2 * 9 + 3 * 11) / Math.sqrt(14.0 * (49 + 81 + 121));
+        assertEquals((2 * cos + (4 * 7 + 4 * 9 + 4 * 11) / Math.sqrt(48.0 * 251)) / 3, plain.result().crossLayer()[0][1], 1e-6);
+        assertEquals(1, centred.result().crossLayer()[0][1], 1e-6);
+        assertEquals(1.0 / 3, centred.result().undefinedFraction()[0][1], 1e-12);
+        // Heads: anti-correlated maps give −1 centred.
+        float[] heads = map(1, 2, 2, (b, h, i, j) -> h == 0 ? i * 2 + j : 3 - (i * 2 + j));
+        AttentionSimilarity within = new AttentionSimilarity(1, 2, 2, 1, true);
+        within.add(new float[][]{heads}, null, 1);
+        assertEquals(-1, within.result().withinLayer()[0], 1e-9);
+    }
+
+    @Test
     void rejectsShortMaps() {
         AttentionSimilarity s = new AttentionSimilarity(1, 2, 3, 1);
         var e = assertThrows(IllegalArgumentException.class, () -> s.add(new float[][]{new float[10]}, null, 1));
@@ -170,7 +190,7 @@ class AttentionSimilarityTest {
         var data = DefaultData.fashionMnist(false).subset(IntStream.range(0, 40).toArray());
         try (CpuBackend be = new CpuBackend()) {
             VisionTransformer model = new VisionTransformer(config, be, 3);
-            FrozenModel.Collapse c = FrozenModel.collapse(model, data, null, 16);
+            FrozenModel.Collapse c = FrozenModel.collapse(model, data, null, 16, false);
             var r = c.similarity();
             assertEquals(40, r.images());
             for (int p = 0; p < 3; p++) {
