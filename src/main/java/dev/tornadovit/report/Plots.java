@@ -2,6 +2,7 @@ package dev.tornadovit.report;
 
 import dev.tornadovit.train.EpochRecord;
 import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -52,7 +53,7 @@ public final class Plots {
     }
 
     /** Several charts in a row, one PNG, written atomically. */
-    public static void saveSideBySide(Path png, XYChart... charts) {
+    public static void saveSideBySide(Path png, Chart<?, ?>... charts) {
         int width = 0, height = 0;
         BufferedImage[] images = new BufferedImage[charts.length];
         for (int i = 0; i < charts.length; i++) {

@@ -1,7 +1,6 @@
 package dev.tornadovit.research;
 
 import dev.tornadovit.report.Plots;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
@@ -14,7 +13,6 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
-import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -309,24 +307,7 @@ public final class SweepPlots {
 
     /** One PNG with the charts side by side. */
     static Path save(Path png, Chart<?, ?>... charts) {
-        int width = 0, height = 0;
-        BufferedImage[] images = new BufferedImage[charts.length];
-        for (int i = 0; i < charts.length; i++) {
-            images[i] = BitmapEncoder.getBufferedImage(charts[i]);
-            width += images[i].getWidth();
-            height = Math.max(height, images[i].getHeight());
-        }
-        BufferedImage all = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        var g = all.createGraphics();
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        int x = 0;
-        for (BufferedImage im : images) {
-            g.drawImage(im, x, 0, null);
-            x += im.getWidth();
-        }
-        g.dispose();
-        Plots.write(all, png);
+        Plots.saveSideBySide(png, charts);
         return png;
     }
 }
