@@ -33,7 +33,7 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions device;
 
-    @Option(names = "--epochs", defaultValue = "3", description = "Epochs per model (default ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", defaultValue = "6", description = "Epochs per model (default ${DEFAULT-VALUE}).")
     int epochs;
 
     @Option(names = "--train-limit", defaultValue = "0", description = "Train on the first N images only (0: all 60000).")
@@ -61,7 +61,7 @@ final class DemoCommand implements Callable<Integer> {
         if (trainLimit > 0 && trainLimit < train.size()) train = train.subset(java.util.stream.IntStream.range(0, trainLimit).toArray());
         Normalization norm = Normalization.compute(train);
         TrainingOptions options = TrainingOptions.defaults().withEpochs(epochs).withSeed(seed).withBatchSize(128)
-                .withLr(2e-3).withCheckpointEvery(0);
+                .withLr(3e-3).withCheckpointEvery(0);
         boolean sideBySide = !sequential && "cpu".equalsIgnoreCase(device.device.trim())
                 && Runtime.getRuntime().availableProcessors() >= 2;
         if (sideBySide) {
