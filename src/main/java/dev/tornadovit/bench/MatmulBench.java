@@ -27,6 +27,9 @@ public final class MatmulBench {
     static final int VIT_WIDTH = 192;
     static final int BATCH = 64, TOKENS = 65, HEADS = 3, HEAD_DIM = 64;
 
+    /** Least warm-up per case: enough for C2 to compile the kernels even with --seconds small. */
+    static final double WARMUP_SECONDS = 0.3;
+
     private MatmulBench() {}
 
     /** Runs every row on the current {@link CpuParallel} pool, spending about {@code secondsPerRow} on each. */
@@ -35,7 +38,7 @@ public final class MatmulBench {
         // Warm every case up first, so that each is measured with the JIT having seen all shapes,
         // as it has in training, rather than with code compiled for the first shape alone.
         for (Case c : cases) {
-            runFor(c, 0.2 * secondsPerRow);
+            runFor(c, Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
         }
         List<Row> rows = new ArrayList<>();
         for (Case c : cases) {

@@ -35,9 +35,13 @@ final class Gemm {
     static final int NR = NV * VL;
     /** MR floats: one k of a packed A panel, copied in one move. */
     private static final VectorSpecies<Float> PANEL_COLUMN = FloatVector.SPECIES_128;
-    /** K block: a B panel of KC×NR floats (24 KiB at NR = 24) stays in L1. */
-    static final int KC = 256;
-    /** Most rows per task: their MC×KC floats of A (240 KiB) stay in L2 across the B panels. */
+    /**
+     * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
+     * vectors per 12 multiply-adds); 512 measured a few % above 256 and 384 here, mostly because
+     * C is read and written once per K block.
+     */
+    static final int KC = 512;
+    /** Most rows per task: MC rows of A, reused across all B panels, should stay in L2. */
     static final int MC_PANELS = 60;
     /** Fewest rows per task before splitting columns instead: B panels are reused over these rows. */
     static final int MIN_MC_PANELS = 12;
@@ -156,6 +160,10 @@ final class Gemm {
             boolean first = kb == 0;
             boolean addC = !first || accumulate;
             float[] blockBias = first ? bias : null;
+            // A full tile goes straight to C when the kernel can produce it: it starts from C, the
+            // bias or zero (not C and bias) and cannot scale. Others are parked and written back.
+            boolean direct = alpha == 1f && !(addC && blockBias != null);
+            float[] init = addC ? c : blockBias;
             int blockBase = nPanels * NR * pc;
             for (int q = q0; q < q1; q++) {
                 int col = col0 + q * NR;
@@ -168,8 +176,14 @@ final class Gemm {
                     int liveRows = Math.min(MR, row0 + rows - row);
                     int aIndex = transA ? p * MR * kc : aOff + row * lda + pc;
                     int cIndex = cOff + row * ldc + col;
+                    if (direct && liveRows == MR && cols == NR) {
+                        kernel(kc, aSource, aIndex, aRowStride, aColStride, MR, packB, bIndex,
+                                init, addC ? cIndex : biasOff + col, addC ? ldc : 0, c, cIndex, ldc);
+                        continue;
+                    }
                     if (liveVectors == NV) {
-                        kernel(kc, aSource, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
+                        kernel(kc, aSource, aIndex, aRowStride, aColStride, liveRows, packB, bIndex,
+                                null, 0, 0, tile, 0, NR);
                     } else if (liveVectors == 2) {
                         kernel2(kc, aSource, aIndex, aRowStride, aColStride, liveRows, packB, bIndex, tile);
                     } else {
@@ -182,63 +196,93 @@ final class Gemm {
     }
 
     /**
-     * The MR×NR micro-kernel: tile[MR][NR] = A·B over kc, for MR rows of A read in place,
-     * A(r,k) = a[ai + r·aRowStride + k·aColStride], and a packed B panel laid out [kc][NR]. Rows
-     * past {@code rows} re-read the last live row (their results are ignored), so the kernel never
-     * reads outside A.
+     * The MR×NR micro-kernel: out[MR][NR] = init + A·B over kc, for MR rows of A read in place,
+     * A(r,k) = a[ai + r·aRowStride + k·aColStride], and a packed B panel laid out [kc][NR]. Row r
+     * of init and of out start at {@code ii + r·initRowStride} and {@code oi + r·outRowStride}:
+     * init is C (to accumulate), the bias (row stride 0) or null (zeros); out is C or a parked
+     * tile. Rows past {@code rows} re-read the last live row of A, so the kernel never reads
+     * outside A; their results only ever go to a tile.
      *
-     * <p>The method holds the k loop and nothing else, on purpose. The accumulators must stay
-     * locals of one method (handing vectors to a helper that is not inlined boxes them), and the
-     * loop's shape decides C2's code: written as {@code a[a0 + kk]} (unit stride, which C2's loop
-     * predication takes up) it ran at under half the speed of {@code a[a0 + kk·aColStride]}.
-     * Parking the tile costs 12 stores and 12 loads per 12·kc multiply-adds.
+     * <p>The accumulators must stay locals of this one method: handing vectors to a helper that
+     * is not inlined boxes them. The loop's shape decides C2's code: with A indexed as
+     * {@code a[a0 + kk]} (unit stride, which C2's loop predication takes up) it ran at under half
+     * the speed of {@code a[a0 + kk·aColStride]}; unrolling by two by hand gained a few %.
      */
     static void kernel(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
-                       float[] pb, int bi, float[] tile) {
+                       float[] pb, int bi, float[] init, int ii, int initRowStride,
+                       float[] out, int oi, int outRowStride) {
         int last = rows - 1;
         int a0 = ai;
         int a1 = ai + Math.min(1, last) * aRowStride;
         int a2 = ai + Math.min(2, last) * aRowStride;
         int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c02 = c00;
-        FloatVector c10 = c00, c11 = c00, c12 = c00;
-        FloatVector c20 = c00, c21 = c00, c22 = c00;
-        FloatVector c30 = c00, c31 = c00, c32 = c00;
-        for (int kk = 0; kk < kc; kk++) {
+        FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
+        if (init == null) {
+            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = FloatVector.zero(SPECIES);
+        } else {
+            int i1 = ii + initRowStride, i2 = i1 + initRowStride, i3 = i2 + initRowStride;
+            c00 = FloatVector.fromArray(SPECIES, init, ii);
+            c01 = FloatVector.fromArray(SPECIES, init, ii + VL);
+            c02 = FloatVector.fromArray(SPECIES, init, ii + 2 * VL);
+            c10 = FloatVector.fromArray(SPECIES, init, i1);
+            c11 = FloatVector.fromArray(SPECIES, init, i1 + VL);
+            c12 = FloatVector.fromArray(SPECIES, init, i1 + 2 * VL);
+            c20 = FloatVector.fromArray(SPECIES, init, i2);
+            c21 = FloatVector.fromArray(SPECIES, init, i2 + VL);
+            c22 = FloatVector.fromArray(SPECIES, init, i2 + 2 * VL);
+            c30 = FloatVector.fromArray(SPECIES, init, i3);
+            c31 = FloatVector.fromArray(SPECIES, init, i3 + VL);
+            c32 = FloatVector.fromArray(SPECIES, init, i3 + 2 * VL);
+        }
+        int kk = 0;
+        for (; kk + 1 < kc; kk += 2) {
             int ak = kk * aColStride;
             int bk = bi + kk * NR;
             FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
             FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
             FloatVector b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
             FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            c02 = av.fma(b2, c02);
+            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
             av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            c12 = av.fma(b2, c12);
+            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
             av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            c22 = av.fma(b2, c22);
+            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
             av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            c32 = av.fma(b2, c32);
+            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
+            ak += aColStride;
+            bk += NR;
+            b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c02.intoArray(tile, 2 * VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c12.intoArray(tile, NR + 2 * VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c22.intoArray(tile, 2 * NR + 2 * VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
-        c32.intoArray(tile, 3 * NR + 2 * VL);
+        for (; kk < kc; kk++) {
+            int ak = kk * aColStride;
+            int bk = bi + kk * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            FloatVector b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
+        }
+        int o1 = oi + outRowStride, o2 = o1 + outRowStride, o3 = o2 + outRowStride;
+        c00.intoArray(out, oi); c01.intoArray(out, oi + VL); c02.intoArray(out, oi + 2 * VL);
+        c10.intoArray(out, o1); c11.intoArray(out, o1 + VL); c12.intoArray(out, o1 + 2 * VL);
+        c20.intoArray(out, o2); c21.intoArray(out, o2 + VL); c22.intoArray(out, o2 + 2 * VL);
+        c30.intoArray(out, o3); c31.intoArray(out, o3 + VL); c32.intoArray(out, o3 + 2 * VL);
     }
 
     /** {@link #kernel} for a B panel at most two vectors wide: MR×2 vectors, from the first 2·VL columns of the panel. */
