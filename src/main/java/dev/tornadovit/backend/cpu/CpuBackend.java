@@ -2,7 +2,6 @@ package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.tensor.Erf;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
@@ -138,9 +137,6 @@ public final class CpuBackend implements Backend {
             for (int i = s; i < e; i++) o[i] += x[i];
         });
     }
-
-    private static final float INV_SQRT2 = 0.70710678f;
-    private static final float INV_SQRT_2PI = 0.39894228f;
 
     @Override
     public void gelu(Tensor x, Tensor y, int n) {
@@ -403,59 +399,14 @@ public final class CpuBackend implements Backend {
     public void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
         float[] s = f(scores), a = f(weights);
         if (weighting.softmax()) {
-            CpuParallel.parallelFor(rows, 8, (rs, re) -> {
-                for (int r = rs; r < re; r++) {
-                    int o = r * keys;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < keys; j++) max = Math.max(max, s[o + j]);
-                    float sum = 0;
-                    for (int j = 0; j < keys; j++) {
-                        float v = (float) Math.exp(s[o + j] - max);
-                        a[o + j] = v;
-                        sum += v;
-                    }
-                    float inv = 1 / sum;
-                    for (int j = 0; j < keys; j++) a[o + j] *= inv;
-                }
+            CpuParallel.parallelFor(rows, Math.max(1, 4096 / keys), (rs, re) -> {
+                for (int r = rs; r < re; r++) VectorMath.softmaxRow(s, r * keys, a, r * keys, keys);
             });
         } else {
             // Pointwise: every element on its own, no row statistics.
             float scale = (float) weighting.scale(keys);
             PointwiseActivation h = weighting.activation();
-            int n = rows * keys;
-            CpuParallel.parallelFor(n, 4096, (st, en) -> pointwise(h, scale, s, a, st, en));
-        }
-    }
-
-    private static void pointwise(PointwiseActivation h, float scale, float[] s, float[] a, int start, int end) {
-        switch (h) {
-            case RELU -> {
-                for (int i = start; i < end; i++) a[i] = scale * Math.max(s[i], 0f);
-            }
-            case RELU2 -> {
-                for (int i = start; i < end; i++) {
-                    float v = Math.max(s[i], 0f);
-                    a[i] = scale * v * v;
-                }
-            }
-            case RELU6 -> {
-                for (int i = start; i < end; i++) a[i] = scale * Math.min(Math.max(s[i], 0f), 6f);
-            }
-            case IDENTITY -> {
-                for (int i = start; i < end; i++) a[i] = scale * s[i];
-            }
-            case SIGMOID -> {
-                for (int i = start; i < end; i++) a[i] = scale * sigmoid(s[i]);
-            }
-            case GELU -> {
-                for (int i = start; i < end; i++) a[i] = scale * 0.5f * s[i] * (1 + Erf.erfFast(s[i] * INV_SQRT2));
-            }
-            case SOFTPLUS -> {
-                for (int i = start; i < end; i++) {
-                    float v = s[i];
-                    a[i] = scale * (float) (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
-                }
-            }
+            CpuParallel.parallelFor(rows * keys, 4096, (st, en) -> VectorMath.pointwiseWeights(h, scale, s, st, a, st, en - st));
         }
     }
 
@@ -464,37 +415,36 @@ public final class CpuBackend implements Backend {
                                          int keys, AttentionWeighting weighting) {
         float[] s = f(scores), a = f(weights), ga = f(dWeights), gs = f(dScores);
         if (weighting.softmax()) {
-            CpuParallel.parallelFor(rows, 8, (rs, re) -> {
-                for (int r = rs; r < re; r++) {
-                    int o = r * keys;
-                    float dot = 0;
-                    for (int j = 0; j < keys; j++) dot += a[o + j] * ga[o + j];
-                    for (int j = 0; j < keys; j++) gs[o + j] += a[o + j] * (ga[o + j] - dot);
-                }
+            CpuParallel.parallelFor(rows, Math.max(1, 4096 / keys), (rs, re) -> {
+                for (int r = rs; r < re; r++) VectorMath.softmaxBackwardRow(a, r * keys, ga, r * keys, gs, r * keys, keys, true);
             });
         } else {
             float scale = (float) weighting.scale(keys);
             PointwiseActivation h = weighting.activation();
-            CpuParallel.parallelFor(rows * keys, 4096, (st, en) -> {
-                switch (h) {
-                    case RELU -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0) gs[i] += scale * ga[i];
-                    }
-                    case RELU2 -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0) gs[i] += scale * ga[i] * 2 * s[i];
-                    }
-                    case RELU6 -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0 && s[i] < 6) gs[i] += scale * ga[i];
-                    }
-                    case IDENTITY -> {
-                        for (int i = st; i < en; i++) gs[i] += scale * ga[i];
-                    }
-                    default -> {
-                        for (int i = st; i < en; i++) gs[i] += scale * ga[i] * (float) h.derivative(s[i]);
-                    }
-                }
-            });
+            CpuParallel.parallelFor(rows * keys, 4096,
+                    (st, en) -> VectorMath.pointwiseBackwardFromScores(h, scale, s, st, ga, st, gs, st, en - st, true));
         }
+    }
+
+    @Override
+    public boolean fusesAttention() {
+        return true;
+    }
+
+    @Override
+    public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, int batchHeads,
+                                 int tokens, int headDim, double scale, AttentionWeighting weighting,
+                                 boolean keepScores) {
+        FusedAttention.forward(f(q), f(k), f(v), keepScores ? f(scores) : null, f(weights), f(o), batchHeads, tokens,
+                headDim, (float) scale, weighting, keepScores);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                  Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                  int tokens, int headDim, double scale, AttentionWeighting weighting) {
+        FusedAttention.backward(f(dO), f(q), f(k), f(v), weighting.backwardNeedsScores() ? f(scores) : null,
+                f(weights), f(dq), f(dk), f(dv), batchHeads, tokens, headDim, (float) scale, weighting);
     }
 
     @Override
