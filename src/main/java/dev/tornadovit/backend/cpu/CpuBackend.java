@@ -57,6 +57,15 @@ public final class CpuBackend implements Backend {
         return c.data;
     }
 
+    /** Float scratch for per-chunk partial sums, zero-filled; separate from {@link #scratch} and reused alike. */
+    private float[] floatScratch = new float[0];
+
+    private float[] floatScratch(int n) {
+        if (floatScratch.length < n) floatScratch = new float[n];
+        Arrays.fill(floatScratch, 0, n, 0f);
+        return floatScratch;
+    }
+
     private double[] scratch(int n) {
         if (scratch.length < n) scratch = new double[n];
         Arrays.fill(scratch, 0, n, 0);
@@ -258,22 +267,7 @@ public final class CpuBackend implements Backend {
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                           double eps) {
         float[] in = f(x), g = f(gamma), bt = f(beta), out = f(y), mu = f(mean), rs = f(rstd);
-        CpuParallel.parallelFor(m, 16, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                int o = i * d;
-                float sum = 0;
-                for (int j = 0; j < d; j++) sum += in[o + j];
-                float mv = sum / d, var = 0;
-                for (int j = 0; j < d; j++) {
-                    float c = in[o + j] - mv;
-                    var += c * c;
-                }
-                float r = (float) (1 / Math.sqrt(var / d + eps));
-                mu[i] = mv;
-                rs[i] = r;
-                for (int j = 0; j < d; j++) out[o + j] = (in[o + j] - mv) * r * g[j] + bt[j];
-            }
-        });
+        CpuParallel.parallelFor(m, Math.max(1, 4096 / d), (s, e) -> VectorMath.layerNormRows(in, g, bt, out, mu, rs, s, e, d, eps));
     }
 
     @Override
@@ -281,35 +275,24 @@ public final class CpuBackend implements Backend {
                                   Tensor dGamma, Tensor dBeta, int m, int d) {
         float[] gy = f(dy), in = f(x), gm = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
         int chunks = Math.min(REDUCTION_CHUNKS, m);
-        double[] partial = scratch(chunks * 2 * d);
+        // Per chunk of rows, float partial sums of dγ and dβ (laid out [chunk][dγ | dβ]), then summed in chunk order.
+        float[] partial = floatScratch(chunks * 2 * d);
         CpuParallel.parallelFor(chunks, 1, (cs, ce) -> {
             for (int c = cs; c < ce; c++) {
                 int rowStart = (int) ((long) m * c / chunks), rowEnd = (int) ((long) m * (c + 1) / chunks);
-                int pg = c * 2 * d, pb = pg + d;
-                for (int i = rowStart; i < rowEnd; i++) {
-                    int o = i * d;
-                    float mv = mu[i], r = rs[i], meanG = 0, meanGx = 0;
-                    for (int j = 0; j < d; j++) {
-                        float xh = (in[o + j] - mv) * r, gh = gy[o + j] * gm[j];
-                        meanG += gh;
-                        meanGx += gh * xh;
-                        partial[pg + j] += gy[o + j] * xh;
-                        partial[pb + j] += gy[o + j];
-                    }
-                    meanG /= d;
-                    meanGx /= d;
-                    for (int j = 0; j < d; j++) {
-                        float xh = (in[o + j] - mv) * r;
-                        gx[o + j] += r * (gy[o + j] * gm[j] - meanG - xh * meanGx);
-                    }
-                }
+                VectorMath.layerNormBackwardRows(gy, in, gm, mu, rs, gx, partial, c * 2 * d, partial, c * 2 * d + d,
+                        rowStart, rowEnd, d);
             }
         });
-        for (int c = 0; c < chunks; c++)
-            for (int j = 0; j < d; j++) {
-                gg[j] += (float) partial[c * 2 * d + j];
-                gb[j] += (float) partial[c * 2 * d + d + j];
+        for (int j = 0; j < d; j++) {
+            double sumGamma = 0, sumBeta = 0;
+            for (int c = 0; c < chunks; c++) {
+                sumGamma += partial[c * 2 * d + j];
+                sumBeta += partial[c * 2 * d + d + j];
             }
+            gg[j] += (float) sumGamma;
+            gb[j] += (float) sumBeta;
+        }
     }
 
     // ---------------------------------------------------------------- attention

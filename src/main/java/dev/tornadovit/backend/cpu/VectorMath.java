@@ -78,6 +78,81 @@ public final class VectorMath {
         return FloatVector.broadcast(S, 1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
     }
 
+    // ---------------------------------------------------------------- layer normalisation
+
+    /** LayerNorm of rows [start, end) of x [·,d]: y = (x − mean)·rstd·γ + β, keeping mean and rstd per row. */
+    public static void layerNormRows(float[] x, float[] gamma, float[] beta, float[] y, float[] mean, float[] rstd,
+                                     int start, int end, int d, double eps) {
+        int bound = S.loopBound(d);
+        for (int i = start; i < end; i++) {
+            int o = i * d, j = 0;
+            FloatVector vsum = FloatVector.zero(S);
+            for (; j < bound; j += S.length()) vsum = vsum.add(FloatVector.fromArray(S, x, o + j));
+            float sum = vsum.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) sum += x[o + j];
+            float m = sum / d;
+            // Two passes (centre, then square) rather than E[x²] − m², which cancels badly.
+            FloatVector vvar = FloatVector.zero(S);
+            for (j = 0; j < bound; j += S.length()) {
+                FloatVector c = FloatVector.fromArray(S, x, o + j).sub(m);
+                vvar = c.fma(c, vvar);
+            }
+            float var = vvar.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) var += (x[o + j] - m) * (x[o + j] - m);
+            float r = (float) (1 / Math.sqrt(var / d + eps));
+            mean[i] = m;
+            rstd[i] = r;
+            for (j = 0; j < bound; j += S.length()) {
+                FloatVector.fromArray(S, x, o + j).sub(m).mul(r)
+                        .fma(FloatVector.fromArray(S, gamma, j), FloatVector.fromArray(S, beta, j)).intoArray(y, o + j);
+            }
+            for (; j < d; j++) y[o + j] = (x[o + j] - m) * r * gamma[j] + beta[j];
+        }
+    }
+
+    /**
+     * LayerNorm's backward for rows [start, end): dx += rstd·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂)) with
+     * x̂ = (x − mean)·rstd, and this range's parts of the parameter gradients: dGammaPart[gammaOff + j] += Σ dy·x̂,
+     * dBetaPart[betaOff + j] += Σ dy.
+     */
+    public static void layerNormBackwardRows(float[] dy, float[] x, float[] gamma, float[] mean, float[] rstd,
+                                             float[] dx, float[] dGammaPart, int gammaOff, float[] dBetaPart,
+                                             int betaOff, int start, int end, int d) {
+        int bound = S.loopBound(d);
+        for (int i = start; i < end; i++) {
+            int o = i * d, j = 0;
+            float m = mean[i], r = rstd[i];
+            FloatVector vg = FloatVector.zero(S), vgx = FloatVector.zero(S);
+            for (; j < bound; j += S.length()) {
+                FloatVector g = FloatVector.fromArray(S, dy, o + j);
+                FloatVector xh = FloatVector.fromArray(S, x, o + j).sub(m).mul(r);
+                FloatVector gh = g.mul(FloatVector.fromArray(S, gamma, j));
+                vg = vg.add(gh);
+                vgx = gh.fma(xh, vgx);
+                g.fma(xh, FloatVector.fromArray(S, dGammaPart, gammaOff + j)).intoArray(dGammaPart, gammaOff + j);
+                g.add(FloatVector.fromArray(S, dBetaPart, betaOff + j)).intoArray(dBetaPart, betaOff + j);
+            }
+            float sumG = vg.reduceLanes(VectorOperators.ADD), sumGx = vgx.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) {
+                float g = dy[o + j], xh = (x[o + j] - m) * r, gh = g * gamma[j];
+                sumG += gh;
+                sumGx += gh * xh;
+                dGammaPart[gammaOff + j] += g * xh;
+                dBetaPart[betaOff + j] += g;
+            }
+            float meanG = sumG / d, meanGx = sumGx / d;
+            for (j = 0; j < bound; j += S.length()) {
+                FloatVector xh = FloatVector.fromArray(S, x, o + j).sub(m).mul(r);
+                FloatVector gh = FloatVector.fromArray(S, dy, o + j).mul(FloatVector.fromArray(S, gamma, j));
+                gh.sub(meanG).sub(xh.mul(meanGx)).mul(r).add(FloatVector.fromArray(S, dx, o + j)).intoArray(dx, o + j);
+            }
+            for (; j < d; j++) {
+                float xh = (x[o + j] - m) * r;
+                dx[o + j] += r * (dy[o + j] * gamma[j] - meanG - xh * meanGx);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- attention weightings
 
     /** dst[dOff..+n) = softmax(src[sOff..+n)): one row of attention weights. */
