@@ -98,10 +98,14 @@ final class BenchCommand implements Callable<Integer> {
         try (Backend be = Backends.create(device.device, 0)) {
             System.out.println();
             System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64)");
-            System.out.printf(Locale.ROOT, "%8s %12s %14s %14s %10s%n", "tokens", "batch×heads", "softmax ms", "ReLU/L ms", "speed-up");
+            System.out.println("core = attentionForward/attentionBackward as the model runs them (fused on the CPU); "
+                    + "separate = the six operations with [BH,T,T] tensors between them");
+            System.out.printf(Locale.ROOT, "%8s %12s %12s %12s %9s %14s %14s%n", "tokens", "batch×heads", "softmax ms",
+                    "ReLU/L ms", "speed-up", "softmax sep.", "ReLU/L sep.");
             for (AttentionBench.Row r : AttentionBench.run(be, new int[]{17, 65, 197, 785}, 64, seconds)) {
-                System.out.printf(Locale.ROOT, "%8d %12d %14.2f %14.2f %9.2fx%n", r.tokens(), r.batchHeads(), r.softmaxMillis(),
-                        r.reluMillis(), r.speedup());
+                System.out.printf(Locale.ROOT, "%8d %12d %12.2f %12.2f %8.2fx %14.2f %14.2f%n", r.tokens(),
+                        r.batchHeads(), r.softmaxMillis(), r.reluMillis(), r.speedup(), r.softmaxSeparateMillis(),
+                        r.reluSeparateMillis());
             }
         }
     }
