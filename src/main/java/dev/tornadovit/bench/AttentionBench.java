@@ -33,13 +33,44 @@ public final class AttentionBench {
             // Keep the work per case comparable: about 2^23 attention entries.
             int bh = Math.max(1, (1 << 23) / (t * t));
             Case c = new Case(be, bh, t, headDim);
-            rows.add(new Row(t, bh, headDim, c.time(SOFTMAX, true, secondsPerCase), c.time(RELU_OVER_L, true, secondsPerCase),
-                    c.time(SOFTMAX, false, secondsPerCase), c.time(RELU_OVER_L, false, secondsPerCase)));
+            Runnable[] passes = {c.pass(SOFTMAX, true), c.pass(RELU_OVER_L, true), c.pass(SOFTMAX, false),
+                    c.pass(RELU_OVER_L, false)};
+            double[] millis = medianMillis(passes, 4 * secondsPerCase);
+            rows.add(new Row(t, bh, headDim, millis[0], millis[1], millis[2], millis[3]));
         }
         return rows;
     }
 
-    /** The tensors of one shape, shared by the four timings. */
+    /**
+     * Median time of each pass, taken in rounds that run every pass once: a load spike from another process then
+     * hits all of them alike instead of whichever happened to be measured at the time.
+     */
+    private static double[] medianMillis(Runnable[] passes, double seconds) {
+        long warmUntil = System.nanoTime() + (long) (0.25 * seconds * 1e9);
+        do {
+            for (Runnable p : passes) p.run();
+        } while (System.nanoTime() < warmUntil);
+        List<long[]> rounds = new ArrayList<>();
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        while (rounds.size() < 5 || System.nanoTime() < end) {
+            long[] round = new long[passes.length];
+            for (int i = 0; i < passes.length; i++) {
+                long t0 = System.nanoTime();
+                passes[i].run();
+                round[i] = System.nanoTime() - t0;
+            }
+            rounds.add(round);
+        }
+        double[] medians = new double[passes.length];
+        for (int i = 0; i < passes.length; i++) {
+            int index = i;
+            medians[i] = rounds.stream().mapToLong(r -> r[index]).sorted().skip(rounds.size() / 2).findFirst()
+                    .orElseThrow() / 1e6;
+        }
+        return medians;
+    }
+
+    /** The tensors of one shape, shared by the four passes. */
     private static final class Case {
         final Backend be;
         final int bh, t, hd;
@@ -68,8 +99,8 @@ public final class AttentionBench {
             dv = be.allocate(n);
         }
 
-        double time(AttentionWeighting w, boolean core, double seconds) {
-            // One graph per variant, so a recording backend replays it and returning means the work is done.
+        /** One forward + backward pass, as one graph, so a recording backend replays it and returns when done. */
+        Runnable pass(AttentionWeighting w, boolean core) {
             String name = "attention-bench.t" + t + "." + w + (core ? ".core" : ".separate");
             Runnable body = core ? () -> {
                 be.attentionForward(q, k, v, s, a, o, bh, t, hd, scale, w, w.backwardNeedsScores());
@@ -84,16 +115,7 @@ public final class AttentionBench {
                 be.attentionWeightsBackward(s, a, dA, dS, bh * t, t, w);
                 be.attentionScoresBackward(dS, q, k, dq, dk, bh, t, hd, scale);
             };
-            Runnable pass = () -> be.graph(name, body);
-            pass.run();
-            pass.run();
-            int runs = 0;
-            long start = System.nanoTime(), deadline = start + (long) (seconds * 1e9);
-            do {
-                pass.run();
-                runs++;
-            } while (System.nanoTime() < deadline);
-            return (System.nanoTime() - start) / 1e6 / runs;
+            return () -> be.graph(name, body);
         }
     }
 
