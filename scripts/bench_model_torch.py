@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch twin of `tornadovit bench --what model`: the same ViT (scripts/make_fixtures.py's modules, which
-follow our model spec exactly) in float32 with AdamW on synthetic data; prints training and inference images/s.
+follow our model spec exactly) in float32 with AdamW on synthetic data; prints training and inference images/s of
+the median step, the attention variants of a model interleaved step by step (as `tornadovit bench`).
 
 Run with Debian's python3-torch: /usr/bin/python3 scripts/bench_model_torch.py --threads 2
 (set OMP_WAIT_POLICY=PASSIVE, as scripts/compare-model.sh does)."""
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -25,14 +27,19 @@ def config(model, attention):
                             width=384, depth=12, heads=6, mlp_dim=1536, attention=att)
 
 
-def bench(model_name, attention, batch, steps, warmup):
-    cfg = config(model_name, attention)
-    model = spec.VisionTransformer(cfg).float()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-    images = torch.randn(batch, cfg["channels"], cfg["image_height"], cfg["image_width"])
-    labels = torch.randint(0, cfg["num_classes"], (batch,))
+def bench(model_name, attentions, batch, steps, warmup):
+    """Training and inference images/s of the median step for each attention variant of one model. The variants run
+    interleaved, one step each per round, as `tornadovit bench` does, so a load spike hits them alike."""
+    runs = []
+    for attention in attentions:
+        cfg = config(model_name, attention)
+        model = spec.VisionTransformer(cfg).float()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+        images = torch.randn(batch, cfg["channels"], cfg["image_height"], cfg["image_width"])
+        labels = torch.randint(0, cfg["num_classes"], (batch,))
+        runs.append((model, opt, images, labels))
 
-    def train_step():
+    def train_step(model, opt, images, labels):
         opt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(model(images), labels)
         loss.backward()
@@ -40,22 +47,27 @@ def bench(model_name, attention, batch, steps, warmup):
         opt.step()
         return loss.item()
 
-    model.train()
-    for _ in range(warmup):
-        train_step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        train_step()
-    train = steps * batch / (time.perf_counter() - t0)
-    model.eval()
-    with torch.no_grad():
+    def infer_step(model, opt, images, labels):
+        with torch.no_grad():
+            model(images)
+
+    def median_seconds(step, training):
+        for model, *_ in runs:
+            model.train(training)
         for _ in range(warmup):
-            model(images)
-        t0 = time.perf_counter()
+            for run in runs:
+                step(*run)
+        times = [[] for _ in runs]
         for _ in range(steps):
-            model(images)
-        infer = steps * batch / (time.perf_counter() - t0)
-    return train, infer
+            for i, run in enumerate(runs):
+                t0 = time.perf_counter()
+                step(*run)
+                times[i].append(time.perf_counter() - t0)
+        return [statistics.median(t) for t in times]
+
+    train = median_seconds(train_step, True)
+    infer = median_seconds(infer_step, False)
+    return [(batch / t, batch / i) for t, i in zip(train, infer)]
 
 
 def main():
@@ -71,14 +83,14 @@ def main():
     print(f"# PyTorch {torch.__version__}, {a.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     print(f"{'model':<16} {'attention':<14} {'batch':>6} {'train img/s':>12} {'infer img/s':>12}")
     for m in a.model.split(","):
-        for att in a.attention.split(","):
-            small = m == "small"
-            batch = a.batch if small else a.s16_batch
-            steps = a.steps if small else max(2, a.steps // 4)
-            train, infer = bench("small" if small else "S/16", att, batch, steps, max(2, steps // 4))
+        small = m == "small"
+        batch = a.batch if small else a.s16_batch
+        steps = a.steps if small else max(2, a.steps // 4)
+        attentions = a.attention.split(",")
+        results = bench("small" if small else "S/16", attentions, batch, steps, max(2, steps // 4))
+        for att, (train, infer) in zip(attentions, results):
             label = "softmax" if att == "softmax" else f"{att}/L^1.0"
             print(f"{'small ViT 32px' if small else 'ViT-S/16 224px':<16} {label:<14} {batch:>6} {train:>12.1f} {infer:>12.1f}")
-
 
 if __name__ == "__main__":
     main()

@@ -14,8 +14,9 @@ trap 'rm -rf "$out"' EXIT
 echo "# $(date -Is)  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ./tornadovit bench --what model --model "$model" --threads "$threads" | tee "$out/ours.txt"
 echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)"
-OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$threads" "$python" scripts/bench_model_torch.py --threads "$threads" \
-  --model "$model" | tee "$out/torch.txt"
+OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" "$python" \
+  scripts/bench_model_torch.py --threads "$threads" --model "$model" | tee "$out/torch.txt"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "## Ratio ours / PyTorch"
 printf '%-16s %-14s %12s %12s\n' model attention train infer

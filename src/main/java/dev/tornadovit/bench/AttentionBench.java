@@ -11,52 +11,112 @@ import java.util.Random;
 
 /**
  * The attention core alone — scores, weights φ, ·V — forward and backward, softmax against ReLU/L at several
- * sequence lengths: pointwise weights need no row max or sum, and the table shows what that buys.
+ * sequence lengths: pointwise weights need no row max or sum, and the table shows what that buys. Each weighting is
+ * timed twice: through {@link Backend#attentionForward}/{@link Backend#attentionBackward} (what the model runs,
+ * fused where the backend fuses) and as the six separate operations with [BH,T,T] tensors between them.
  */
 public final class AttentionBench {
 
-    public record Row(int tokens, int batchHeads, int headDim, double softmaxMillis, double reluMillis) {
+    public record Row(int tokens, int batchHeads, int headDim, double softmaxMillis, double reluMillis,
+                      double softmaxSeparateMillis, double reluSeparateMillis) {
         public double speedup() {
             return softmaxMillis / reluMillis;
         }
     }
+
+    private static final AttentionWeighting SOFTMAX = AttentionWeighting.softmaxWeights();
+    private static final AttentionWeighting RELU_OVER_L = AttentionWeighting.pointwise(PointwiseActivation.RELU, 1);
 
     public static List<Row> run(Backend be, int[] tokenCounts, int headDim, double secondsPerCase) {
         List<Row> rows = new ArrayList<>();
         for (int t : tokenCounts) {
             // Keep the work per case comparable: about 2^23 attention entries.
             int bh = Math.max(1, (1 << 23) / (t * t));
-            double soft = time(be, bh, t, headDim, AttentionWeighting.softmaxWeights(), secondsPerCase);
-            double relu = time(be, bh, t, headDim, AttentionWeighting.pointwise(PointwiseActivation.RELU, 1), secondsPerCase);
-            rows.add(new Row(t, bh, headDim, soft, relu));
+            Case c = new Case(be, bh, t, headDim);
+            Runnable[] passes = {c.pass(SOFTMAX, true), c.pass(RELU_OVER_L, true), c.pass(SOFTMAX, false),
+                    c.pass(RELU_OVER_L, false)};
+            double[] millis = medianMillis(passes, 4 * secondsPerCase);
+            rows.add(new Row(t, bh, headDim, millis[0], millis[1], millis[2], millis[3]));
         }
         return rows;
     }
 
-    private static double time(Backend be, int bh, int t, int hd, AttentionWeighting w, double seconds) {
-        Random r = new Random(2);
-        Tensor q = random(be, bh * t * hd, r), k = random(be, bh * t * hd, r), v = random(be, bh * t * hd, r);
-        Tensor s = be.allocate(bh * t * t), a = be.allocate(bh * t * t), o = be.allocate(bh * t * hd);
-        Tensor dO = random(be, bh * t * hd, r), dA = be.allocate(bh * t * t), dS = be.allocate(bh * t * t);
-        Tensor dq = be.allocate(bh * t * hd), dk = be.allocate(bh * t * hd), dv = be.allocate(bh * t * hd);
-        double scale = 1 / Math.sqrt(hd);
-        Runnable pass = () -> {
-            be.attentionScores(q, k, s, bh, t, hd, scale);
-            be.attentionWeights(s, a, bh * t, t, w);
-            be.attentionApply(a, v, o, bh, t, hd);
-            be.attentionApplyBackward(dO, a, v, dA, dv, bh, t, hd);
-            be.attentionWeightsBackward(s, a, dA, dS, bh * t, t, w);
-            be.attentionScoresBackward(dS, q, k, dq, dk, bh, t, hd, scale);
-            be.downloadFloat(dq);
-        };
-        pass.run();
-        int runs = 0;
-        long start = System.nanoTime(), deadline = start + (long) (seconds * 1e9);
+    /**
+     * Median time of each pass, taken in rounds that run every pass once: a load spike from another process then
+     * hits all of them alike instead of whichever happened to be measured at the time.
+     */
+    private static double[] medianMillis(Runnable[] passes, double seconds) {
+        long warmUntil = System.nanoTime() + (long) (0.25 * seconds * 1e9);
         do {
-            pass.run();
-            runs++;
-        } while (System.nanoTime() < deadline);
-        return (System.nanoTime() - start) / 1e6 / runs;
+            for (Runnable p : passes) p.run();
+        } while (System.nanoTime() < warmUntil);
+        List<long[]> rounds = new ArrayList<>();
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        while (rounds.size() < 5 || System.nanoTime() < end) {
+            long[] round = new long[passes.length];
+            for (int i = 0; i < passes.length; i++) {
+                long t0 = System.nanoTime();
+                passes[i].run();
+                round[i] = System.nanoTime() - t0;
+            }
+            rounds.add(round);
+        }
+        double[] medians = new double[passes.length];
+        for (int i = 0; i < passes.length; i++) {
+            int index = i;
+            medians[i] = rounds.stream().mapToLong(r -> r[index]).sorted().skip(rounds.size() / 2).findFirst()
+                    .orElseThrow() / 1e6;
+        }
+        return medians;
+    }
+
+    /** The tensors of one shape, shared by the four passes. */
+    private static final class Case {
+        final Backend be;
+        final int bh, t, hd;
+        final double scale;
+        final Tensor q, k, v, s, a, o, dO, dA, dS, dq, dk, dv;
+
+        Case(Backend be, int bh, int t, int hd) {
+            this.be = be;
+            this.bh = bh;
+            this.t = t;
+            this.hd = hd;
+            this.scale = 1 / Math.sqrt(hd);
+            Random r = new Random(2);
+            int n = bh * t * hd, maps = bh * t * t;
+            q = random(be, n, r);
+            k = random(be, n, r);
+            v = random(be, n, r);
+            dO = random(be, n, r);
+            s = be.allocate(maps);
+            a = be.allocate(maps);
+            dA = be.allocate(maps);
+            dS = be.allocate(maps);
+            o = be.allocate(n);
+            dq = be.allocate(n);
+            dk = be.allocate(n);
+            dv = be.allocate(n);
+        }
+
+        /** One forward + backward pass, as one graph, so a recording backend replays it and returns when done. */
+        Runnable pass(AttentionWeighting w, boolean core) {
+            String name = "attention-bench.t" + t + "." + w + (core ? ".core" : ".separate");
+            Runnable body = core ? () -> {
+                be.attentionForward(q, k, v, s, a, o, bh, t, hd, scale, w, w.backwardNeedsScores());
+                be.attentionBackward(dO, q, k, v, s, a, dA, dS, dq, dk, dv, bh, t, hd, scale, w);
+            } : () -> {
+                be.attentionScores(q, k, s, bh, t, hd, scale);
+                be.attentionWeights(s, a, bh * t, t, w);
+                be.attentionApply(a, v, o, bh, t, hd);
+                be.zero(dA);
+                be.zero(dS);
+                be.attentionApplyBackward(dO, a, v, dA, dv, bh, t, hd);
+                be.attentionWeightsBackward(s, a, dA, dS, bh * t, t, w);
+                be.attentionScoresBackward(dS, q, k, dq, dk, bh, t, hd, scale);
+            };
+            return () -> be.graph(name, body);
+        }
     }
 
     private static Tensor random(Backend be, int n, Random r) {

@@ -9,13 +9,15 @@ import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.train.AdamW;
 
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Supplier;
 
 /**
- * Training and inference throughput of whole models on synthetic data, with where a training step's time goes
- * and how many bytes a step allocates.
+ * Training and inference throughput of whole models on synthetic data (images per second of the median step), with
+ * where a training step's time goes and how many bytes a step allocates.
  */
 public final class ModelBench {
 
@@ -36,39 +38,76 @@ public final class ModelBench {
                          double inferImagesPerSecond, double allocatedBytesPerStep, List<OperationProfiler.Row> profile) {
     }
 
+    /** One model to time: a name for the table, its configuration and batch size. */
+    public record Case(String model, ViTConfig config, int batch) {
+    }
+
     /**
-     * Times {@code steps} training steps and inference passes after {@code warmup} of each.
+     * Times {@code steps} training steps and inference passes of each case after {@code warmup} of each. The cases
+     * run in rounds, one step of each per round, and each reports its median step: a load spike from another
+     * process then hits every case alike, so their ratio holds even on a busy machine. All cases are in memory at
+     * once, so pass the variants of one model together.
      *
-     * @param profile also run a profiled pass (separately, so its overhead does not touch the timings)
+     * @param profile also run a profiled pass per case (separately, so its overhead does not touch the timings)
      */
-    public static Result run(String modelName, ViTConfig config, Supplier<Backend> backends, int batch, int warmup,
-                             int steps, boolean profile) {
-        double train, infer, allocated;
-        try (Backend be = backends.get()) {
-            Step step = new Step(config, be, batch);
-            for (int i = 0; i < warmup; i++) step.train();
-            long bytesBefore = allocatedBytes();
-            long t0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) step.train();
-            train = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
-            allocated = (double) (allocatedBytes() - bytesBefore) / steps;
-            for (int i = 0; i < warmup; i++) step.infer();
-            t0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) step.infer();
-            infer = (double) steps * batch / ((System.nanoTime() - t0) / 1e9);
-        }
-        List<OperationProfiler.Row> rows = List.of();
-        if (profile) {
-            try (Backend inner = backends.get()) {
-                Backend be = OperationProfiler.wrap(inner);
-                Step step = new Step(config, be, batch);
-                step.train();
-                OperationProfiler.of(be).reset();
-                for (int i = 0; i < Math.max(1, steps / 2); i++) step.train();
-                rows = OperationProfiler.of(be).rows();
+    public static List<Result> run(List<Case> cases, Supplier<Backend> backends, int warmup, int steps,
+                                   boolean profile) {
+        List<Backend> opened = new ArrayList<>();
+        double[][] train = new double[cases.size()][steps], infer = new double[cases.size()][steps];
+        long[] allocated = new long[cases.size()];
+        try {
+            List<Step> models = new ArrayList<>();
+            for (Case c : cases) {
+                Backend be = backends.get();
+                opened.add(be);
+                models.add(new Step(c.config(), be, c.batch()));
             }
+            for (int i = 0; i < warmup; i++) for (Step m : models) m.train();
+            for (int i = 0; i < steps; i++) {
+                for (int c = 0; c < models.size(); c++) {
+                    long bytes = allocatedBytes(), t0 = System.nanoTime();
+                    models.get(c).train();
+                    train[c][i] = (System.nanoTime() - t0) / 1e9;
+                    allocated[c] += allocatedBytes() - bytes;
+                }
+            }
+            for (int i = 0; i < warmup; i++) for (Step m : models) m.infer();
+            for (int i = 0; i < steps; i++) {
+                for (int c = 0; c < models.size(); c++) {
+                    long t0 = System.nanoTime();
+                    models.get(c).infer();
+                    infer[c][i] = (System.nanoTime() - t0) / 1e9;
+                }
+            }
+        } finally {
+            for (Backend be : opened) be.close();
         }
-        return new Result(modelName, config.attention().label(), batch, train, infer, allocated, rows);
+        List<Result> results = new ArrayList<>();
+        for (int c = 0; c < cases.size(); c++) {
+            Case k = cases.get(c);
+            List<OperationProfiler.Row> rows = profile ? profile(k, backends, steps) : List.of();
+            results.add(new Result(k.model(), k.config().attention().label(), k.batch(), k.batch() / median(train[c]),
+                    k.batch() / median(infer[c]), (double) allocated[c] / steps, rows));
+        }
+        return results;
+    }
+
+    private static List<OperationProfiler.Row> profile(Case c, Supplier<Backend> backends, int steps) {
+        try (Backend inner = backends.get()) {
+            Backend be = OperationProfiler.wrap(inner);
+            Step step = new Step(c.config(), be, c.batch());
+            step.train();
+            OperationProfiler.of(be).reset();
+            for (int i = 0; i < Math.max(1, steps / 2); i++) step.train();
+            return OperationProfiler.of(be).rows();
+        }
+    }
+
+    private static double median(double[] x) {
+        double[] sorted = x.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static long allocatedBytes() {

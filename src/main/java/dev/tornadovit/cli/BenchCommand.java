@@ -3,6 +3,7 @@ package dev.tornadovit.cli;
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.bench.AttentionBench;
+import dev.tornadovit.bench.FmaPeak;
 import dev.tornadovit.bench.MatmulBench;
 import dev.tornadovit.bench.ModelBench;
 import dev.tornadovit.bench.OperationProfiler;
@@ -53,6 +54,11 @@ final class BenchCommand implements Callable<Integer> {
         if (device.threads > 0) CpuParallel.setThreads(device.threads);
         System.out.printf(Locale.ROOT, "# TornadoViT bench on %s, %d cores, Java %s, load %s%n",
                 device.device, Runtime.getRuntime().availableProcessors(), Runtime.version(), loadAverage());
+        if ("cpu".equals(device.device)) {
+            FmaPeak.Result peak = FmaPeak.measure(Math.min(1.0, seconds));
+            System.out.printf(Locale.ROOT, "# float32 FMA ceiling (%d-bit vectors, registers only): %.1f GFLOP/s on 1 thread, "
+                    + "%.1f on %d%n", peak.vectorBits(), peak.oneThreadGflops(), peak.allThreadsGflops(), peak.threads());
+        }
         if (what.contains("model")) models();
         if (what.contains("attention")) attention();
         if (what.contains("matmul") && "cpu".equals(device.device)) {
@@ -66,17 +72,19 @@ final class BenchCommand implements Callable<Integer> {
     private void models() {
         List<ModelBench.Result> results = new ArrayList<>();
         for (String m : models) {
+            boolean small = m.equalsIgnoreCase("small");
+            List<ModelBench.Case> cases = new ArrayList<>();
             for (String a : attentions) {
                 AttentionConfig attention = a.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.pointwise(a, 1.0);
-                boolean small = m.equalsIgnoreCase("small");
                 ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
-                int b = small ? batch : s16Batch, n = small ? steps : Math.max(2, steps / 4);
-                results.add(ModelBench.run(small ? "small ViT 32px" : "ViT-S/16 224px", config,
-                        () -> Backends.create(device.device, 0), b, Math.max(2, n / 4), n, true));
+                cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, small ? batch : s16Batch));
             }
+            // The attention variants of one model run interleaved, step by step, so that their ratio is fair.
+            int n = small ? steps : Math.max(2, steps / 4);
+            results.addAll(ModelBench.run(cases, () -> Backends.create(device.device, 0), Math.max(2, n / 4), n, true));
         }
         System.out.println();
-        System.out.println("## Models (fp32, synthetic data, AdamW)");
+        System.out.println("## Models (fp32, synthetic data, AdamW; images/s of the median step)");
         System.out.printf(Locale.ROOT, "%-16s %-14s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
                 "infer img/s", "alloc/step (KB)");
         for (ModelBench.Result r : results) {
@@ -98,10 +106,14 @@ final class BenchCommand implements Callable<Integer> {
         try (Backend be = Backends.create(device.device, 0)) {
             System.out.println();
             System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64)");
-            System.out.printf(Locale.ROOT, "%8s %12s %14s %14s %10s%n", "tokens", "batch×heads", "softmax ms", "ReLU/L ms", "speed-up");
+            System.out.println("core = attentionForward/attentionBackward as the model runs them (fused on the CPU); "
+                    + "separate = the six operations with [BH,T,T] tensors between them");
+            System.out.printf(Locale.ROOT, "%8s %12s %12s %12s %9s %14s %14s%n", "tokens", "batch×heads", "softmax ms",
+                    "ReLU/L ms", "speed-up", "softmax sep.", "ReLU/L sep.");
             for (AttentionBench.Row r : AttentionBench.run(be, new int[]{17, 65, 197, 785}, 64, seconds)) {
-                System.out.printf(Locale.ROOT, "%8d %12d %14.2f %14.2f %9.2fx%n", r.tokens(), r.batchHeads(), r.softmaxMillis(),
-                        r.reluMillis(), r.speedup());
+                System.out.printf(Locale.ROOT, "%8d %12d %12.2f %12.2f %8.2fx %14.2f %14.2f%n", r.tokens(),
+                        r.batchHeads(), r.softmaxMillis(), r.reluMillis(), r.speedup(), r.softmaxSeparateMillis(),
+                        r.reluSeparateMillis());
             }
         }
     }

@@ -90,7 +90,10 @@ public final class Attention {
         q = ws.activation(btd);
         k = ws.activation(btd);
         v = ws.activation(btd);
-        scores = ws.activation(maps);
+        // Blocks without Re-attention run the fused attention core: a fusing backend needs no [B,H,T,T] buffers but
+        // the weights, and the scores only where φ's backward needs them; the default composition needs them all.
+        boolean mapBuffers = hasReattention() || !be.fusesAttention();
+        scores = mapBuffers || weighting.backwardNeedsScores() ? ws.activation(maps) : null;
         weights = ws.activation(maps);
         o = ws.activation(btd);
         merged = ws.activation(btd);
@@ -99,8 +102,14 @@ public final class Attention {
         dq = ws.gradient(btd);
         dk = ws.gradient(btd);
         dv = ws.gradient(btd);
-        dScores = ws.gradient(maps);
-        dWeights = ws.gradient(maps);
+        if (hasReattention()) {
+            dScores = ws.gradient(maps);
+            dWeights = ws.gradient(maps);
+        } else if (mapBuffers) {
+            // Scratch of the default attentionBackward, which zeroes them itself.
+            dScores = ws.activation(maps);
+            dWeights = ws.activation(maps);
+        }
         dO = ws.gradient(btd);
         dMerged = ws.gradient(btd);
         if (qkNorm) {
@@ -155,10 +164,13 @@ public final class Attention {
             qUse = qn;
             kUse = kn;
         }
-        be.attentionScores(qUse, kUse, scores, bh, tokens, headDim, scale);
-        be.attentionWeights(scores, weights, bh * tokens, tokens, weighting);
-        Tensor map = weights;
-        if (hasReattention()) {
+        if (!hasReattention()) {
+            be.attentionForward(qUse, kUse, v, scores, weights, o, bh, tokens, headDim, scale, weighting,
+                    training && weighting.backwardNeedsScores());
+        } else {
+            // Re-attention mixes the heads' maps, so the steps stay separate here.
+            be.attentionScores(qUse, kUse, scores, bh, tokens, headDim, scale);
+            be.attentionWeights(scores, weights, bh * tokens, tokens, weighting);
             be.headMix(weights, theta.value(), thetaBias.value(), mixed, batch, heads, mapSize);
             if ("batchnorm".equals(reattention)) {
                 be.headBatchNorm(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd, runningMean.value(),
@@ -168,9 +180,8 @@ public final class Attention {
                 be.headLayerNorm(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd, batch, heads, mapSize,
                         ViTConfig.REATTENTION_NORM_EPS);
             }
-            map = normed;
+            be.attentionApply(normed, v, o, bh, tokens, headDim);
         }
-        be.attentionApply(map, v, o, bh, tokens, headDim);
         be.mergeHeads(o, merged, batch, tokens, heads, headDim);
         Tensor projIn = merged;
         if (gate) {
@@ -193,10 +204,13 @@ public final class Attention {
             be.linearBackward(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim, dim);
         }
         be.mergeHeadsBackward(dMerged, dO, batch, tokens, heads, headDim);
-        Tensor map = hasReattention() ? normed : weights;
-        Tensor dMap = hasReattention() ? dNormed : dWeights;
-        be.attentionApplyBackward(dO, map, v, dMap, dv, bh, tokens, headDim);
-        if (hasReattention()) {
+        Tensor qUse = qkNorm ? qn : q, kUse = qkNorm ? kn : k;
+        Tensor dqUse = qkNorm ? dqn : dq, dkUse = qkNorm ? dkn : dk;
+        if (!hasReattention()) {
+            be.attentionBackward(dO, qUse, kUse, v, scores, weights, dWeights, dScores, dqUse, dkUse, dv, bh, tokens,
+                    headDim, scale, weighting);
+        } else {
+            be.attentionApplyBackward(dO, normed, v, dNormed, dv, bh, tokens, headDim);
             if ("batchnorm".equals(reattention)) {
                 be.headBatchNormBackward(dNormed, mixed, reNormW.value(), reMean, reRstd, dMixed, reNormW.grad(),
                         reNormB.grad(), batch, heads, mapSize);
@@ -206,14 +220,12 @@ public final class Attention {
             }
             be.headMixBackward(dMixed, weights, theta.value(), dWeights, theta.grad(), thetaBias.grad(), batch, heads,
                     mapSize);
+            be.attentionWeightsBackward(scores, weights, dWeights, dScores, bh * tokens, tokens, weighting);
+            be.attentionScoresBackward(dScores, qUse, kUse, dqUse, dkUse, bh, tokens, headDim, scale);
         }
-        be.attentionWeightsBackward(scores, weights, dWeights, dScores, bh * tokens, tokens, weighting);
         if (qkNorm) {
-            be.attentionScoresBackward(dScores, qn, kn, dqn, dkn, bh, tokens, headDim, scale);
             be.layerNormBackward(dqn, q, qNormW.value(), qMean, qRstd, dq, qNormW.grad(), qNormB.grad(), bh * tokens, headDim);
             be.layerNormBackward(dkn, k, kNormW.value(), kMean, kRstd, dk, kNormW.grad(), kNormB.grad(), bh * tokens, headDim);
-        } else {
-            be.attentionScoresBackward(dScores, q, k, dq, dk, bh, tokens, headDim, scale);
         }
         be.splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
         be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);

@@ -21,6 +21,19 @@ public record AttentionWeighting(boolean softmax, PointwiseActivation activation
         return softmax ? 1 : Math.pow(keys, -alpha);
     }
 
+    /**
+     * Whether φ's backward needs the scores themselves, or can be derived from the weights alone. Softmax needs only
+     * the weights; so do relu (s > 0 ⟺ a > 0, since L^-α > 0), relu6 (0 < a < 6·L^-α), relu² (s = √(a/L^-α) where
+     * a > 0) and identity (a constant derivative). GELU is not invertible; softplus and sigmoid are, but through
+     * an exp or a difference of near-equal numbers, so they keep the scores too.
+     */
+    public boolean backwardNeedsScores() {
+        return !softmax && switch (activation) {
+            case RELU, RELU2, RELU6, IDENTITY -> false;
+            case GELU, SOFTPLUS, SIGMOID -> true;
+        };
+    }
+
     @Override
     public String toString() {
         return softmax ? "softmax" : activation.configName() + "/L^" + alpha;

@@ -163,6 +163,51 @@ public interface Backend extends AutoCloseable {
     void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv, int batchHeads,
                                 int tokens, int headDim);
 
+    /**
+     * The attention core, forward: o [BH,T,hd] = φ(scale · q·kᵀ) · v per (batch, head), with φ by rows (softmax) or
+     * pointwise. Writes weights [BH,T,T] (the backward and the attention maps need them); writes scores [BH,T,T]
+     * only when {@code keepScores} — pass it when {@link AttentionWeighting#backwardNeedsScores()} and a backward
+     * follows. A backend whose {@link #fusesAttention()} is true computes the scores per (batch, head) in scratch
+     * space and may be given {@code scores == null} when not keeping them.
+     *
+     * <p>The default composes {@link #attentionScores}, {@link #attentionWeights} and {@link #attentionApply}, so
+     * it always writes (and needs) scores.
+     */
+    default void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o,
+                                  int batchHeads, int tokens, int headDim, double scale, AttentionWeighting weighting,
+                                  boolean keepScores) {
+        attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
+        attentionWeights(scores, weights, batchHeads * tokens, tokens, weighting);
+        attentionApply(weights, v, o, batchHeads, tokens, headDim);
+    }
+
+    /**
+     * Backward of {@link #attentionForward}: ADDS into dq, dk, dv given dO. {@code scores} must hold the forward's
+     * scores when {@link AttentionWeighting#backwardNeedsScores()}, else it is not read. dWeights and dScores
+     * [BH,T,T] are scratch (their contents on entry do not matter, on exit are unspecified); a backend whose
+     * {@link #fusesAttention()} is true does not use them and may be given null.
+     *
+     * <p>The default zeroes the scratch and composes {@link #attentionApplyBackward},
+     * {@link #attentionWeightsBackward} and {@link #attentionScoresBackward}.
+     */
+    default void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                   Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                   int tokens, int headDim, double scale, AttentionWeighting weighting) {
+        zero(dWeights);
+        zero(dScores);
+        attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim);
+        attentionWeightsBackward(scores, weights, dWeights, dScores, batchHeads * tokens, tokens, weighting);
+        attentionScoresBackward(dScores, q, k, dq, dk, batchHeads, tokens, headDim, scale);
+    }
+
+    /**
+     * Whether {@link #attentionForward} and {@link #attentionBackward} are fused: they then need no [BH,T,T]
+     * buffers beyond the weights (and the scores when kept), so a model need not allocate them.
+     */
+    default boolean fusesAttention() {
+        return false;
+    }
+
     // ---------------------------------------------------------------- pooling, loss, optimiser
 
     /** pooled [B,D] from tokens [B,T,D]: token 0, or the mean over tokens. */

@@ -2,7 +2,6 @@ package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.tensor.Erf;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
@@ -56,6 +55,15 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("tensor does not belong to this CPU backend: " + t);
         }
         return c.data;
+    }
+
+    /** Float scratch for per-chunk partial sums, zero-filled; separate from {@link #scratch} and reused alike. */
+    private float[] floatScratch = new float[0];
+
+    private float[] floatScratch(int n) {
+        if (floatScratch.length < n) floatScratch = new float[n];
+        Arrays.fill(floatScratch, 0, n, 0f);
+        return floatScratch;
     }
 
     private double[] scratch(int n) {
@@ -138,9 +146,6 @@ public final class CpuBackend implements Backend {
             for (int i = s; i < e; i++) o[i] += x[i];
         });
     }
-
-    private static final float INV_SQRT2 = 0.70710678f;
-    private static final float INV_SQRT_2PI = 0.39894228f;
 
     @Override
     public void gelu(Tensor x, Tensor y, int n) {
@@ -262,22 +267,7 @@ public final class CpuBackend implements Backend {
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                           double eps) {
         float[] in = f(x), g = f(gamma), bt = f(beta), out = f(y), mu = f(mean), rs = f(rstd);
-        CpuParallel.parallelFor(m, 16, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                int o = i * d;
-                float sum = 0;
-                for (int j = 0; j < d; j++) sum += in[o + j];
-                float mv = sum / d, var = 0;
-                for (int j = 0; j < d; j++) {
-                    float c = in[o + j] - mv;
-                    var += c * c;
-                }
-                float r = (float) (1 / Math.sqrt(var / d + eps));
-                mu[i] = mv;
-                rs[i] = r;
-                for (int j = 0; j < d; j++) out[o + j] = (in[o + j] - mv) * r * g[j] + bt[j];
-            }
-        });
+        CpuParallel.parallelFor(m, Math.max(1, 4096 / d), (s, e) -> VectorMath.layerNormRows(in, g, bt, out, mu, rs, s, e, d, eps));
     }
 
     @Override
@@ -285,35 +275,24 @@ public final class CpuBackend implements Backend {
                                   Tensor dGamma, Tensor dBeta, int m, int d) {
         float[] gy = f(dy), in = f(x), gm = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
         int chunks = Math.min(REDUCTION_CHUNKS, m);
-        double[] partial = scratch(chunks * 2 * d);
+        // Per chunk of rows, float partial sums of dγ and dβ (laid out [chunk][dγ | dβ]), then summed in chunk order.
+        float[] partial = floatScratch(chunks * 2 * d);
         CpuParallel.parallelFor(chunks, 1, (cs, ce) -> {
             for (int c = cs; c < ce; c++) {
                 int rowStart = (int) ((long) m * c / chunks), rowEnd = (int) ((long) m * (c + 1) / chunks);
-                int pg = c * 2 * d, pb = pg + d;
-                for (int i = rowStart; i < rowEnd; i++) {
-                    int o = i * d;
-                    float mv = mu[i], r = rs[i], meanG = 0, meanGx = 0;
-                    for (int j = 0; j < d; j++) {
-                        float xh = (in[o + j] - mv) * r, gh = gy[o + j] * gm[j];
-                        meanG += gh;
-                        meanGx += gh * xh;
-                        partial[pg + j] += gy[o + j] * xh;
-                        partial[pb + j] += gy[o + j];
-                    }
-                    meanG /= d;
-                    meanGx /= d;
-                    for (int j = 0; j < d; j++) {
-                        float xh = (in[o + j] - mv) * r;
-                        gx[o + j] += r * (gy[o + j] * gm[j] - meanG - xh * meanGx);
-                    }
-                }
+                VectorMath.layerNormBackwardRows(gy, in, gm, mu, rs, gx, partial, c * 2 * d, partial, c * 2 * d + d,
+                        rowStart, rowEnd, d);
             }
         });
-        for (int c = 0; c < chunks; c++)
-            for (int j = 0; j < d; j++) {
-                gg[j] += (float) partial[c * 2 * d + j];
-                gb[j] += (float) partial[c * 2 * d + d + j];
+        for (int j = 0; j < d; j++) {
+            double sumGamma = 0, sumBeta = 0;
+            for (int c = 0; c < chunks; c++) {
+                sumGamma += partial[c * 2 * d + j];
+                sumBeta += partial[c * 2 * d + d + j];
             }
+            gg[j] += (float) sumGamma;
+            gb[j] += (float) sumBeta;
+        }
     }
 
     // ---------------------------------------------------------------- attention
@@ -403,59 +382,14 @@ public final class CpuBackend implements Backend {
     public void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
         float[] s = f(scores), a = f(weights);
         if (weighting.softmax()) {
-            CpuParallel.parallelFor(rows, 8, (rs, re) -> {
-                for (int r = rs; r < re; r++) {
-                    int o = r * keys;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < keys; j++) max = Math.max(max, s[o + j]);
-                    float sum = 0;
-                    for (int j = 0; j < keys; j++) {
-                        float v = (float) Math.exp(s[o + j] - max);
-                        a[o + j] = v;
-                        sum += v;
-                    }
-                    float inv = 1 / sum;
-                    for (int j = 0; j < keys; j++) a[o + j] *= inv;
-                }
+            CpuParallel.parallelFor(rows, Math.max(1, 4096 / keys), (rs, re) -> {
+                for (int r = rs; r < re; r++) VectorMath.softmaxRow(s, r * keys, a, r * keys, keys);
             });
         } else {
             // Pointwise: every element on its own, no row statistics.
             float scale = (float) weighting.scale(keys);
             PointwiseActivation h = weighting.activation();
-            int n = rows * keys;
-            CpuParallel.parallelFor(n, 4096, (st, en) -> pointwise(h, scale, s, a, st, en));
-        }
-    }
-
-    private static void pointwise(PointwiseActivation h, float scale, float[] s, float[] a, int start, int end) {
-        switch (h) {
-            case RELU -> {
-                for (int i = start; i < end; i++) a[i] = scale * Math.max(s[i], 0f);
-            }
-            case RELU2 -> {
-                for (int i = start; i < end; i++) {
-                    float v = Math.max(s[i], 0f);
-                    a[i] = scale * v * v;
-                }
-            }
-            case RELU6 -> {
-                for (int i = start; i < end; i++) a[i] = scale * Math.min(Math.max(s[i], 0f), 6f);
-            }
-            case IDENTITY -> {
-                for (int i = start; i < end; i++) a[i] = scale * s[i];
-            }
-            case SIGMOID -> {
-                for (int i = start; i < end; i++) a[i] = scale * sigmoid(s[i]);
-            }
-            case GELU -> {
-                for (int i = start; i < end; i++) a[i] = scale * 0.5f * s[i] * (1 + Erf.erfFast(s[i] * INV_SQRT2));
-            }
-            case SOFTPLUS -> {
-                for (int i = start; i < end; i++) {
-                    float v = s[i];
-                    a[i] = scale * (float) (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
-                }
-            }
+            CpuParallel.parallelFor(rows * keys, 4096, (st, en) -> VectorMath.pointwiseWeights(h, scale, s, st, a, st, en - st));
         }
     }
 
@@ -464,37 +398,36 @@ public final class CpuBackend implements Backend {
                                          int keys, AttentionWeighting weighting) {
         float[] s = f(scores), a = f(weights), ga = f(dWeights), gs = f(dScores);
         if (weighting.softmax()) {
-            CpuParallel.parallelFor(rows, 8, (rs, re) -> {
-                for (int r = rs; r < re; r++) {
-                    int o = r * keys;
-                    float dot = 0;
-                    for (int j = 0; j < keys; j++) dot += a[o + j] * ga[o + j];
-                    for (int j = 0; j < keys; j++) gs[o + j] += a[o + j] * (ga[o + j] - dot);
-                }
+            CpuParallel.parallelFor(rows, Math.max(1, 4096 / keys), (rs, re) -> {
+                for (int r = rs; r < re; r++) VectorMath.softmaxBackwardRow(a, r * keys, ga, r * keys, gs, r * keys, keys, true);
             });
         } else {
             float scale = (float) weighting.scale(keys);
             PointwiseActivation h = weighting.activation();
-            CpuParallel.parallelFor(rows * keys, 4096, (st, en) -> {
-                switch (h) {
-                    case RELU -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0) gs[i] += scale * ga[i];
-                    }
-                    case RELU2 -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0) gs[i] += scale * ga[i] * 2 * s[i];
-                    }
-                    case RELU6 -> {
-                        for (int i = st; i < en; i++) if (s[i] > 0 && s[i] < 6) gs[i] += scale * ga[i];
-                    }
-                    case IDENTITY -> {
-                        for (int i = st; i < en; i++) gs[i] += scale * ga[i];
-                    }
-                    default -> {
-                        for (int i = st; i < en; i++) gs[i] += scale * ga[i] * (float) h.derivative(s[i]);
-                    }
-                }
-            });
+            CpuParallel.parallelFor(rows * keys, 4096,
+                    (st, en) -> VectorMath.pointwiseBackwardFromScores(h, scale, s, st, ga, st, gs, st, en - st, true));
         }
+    }
+
+    @Override
+    public boolean fusesAttention() {
+        return true;
+    }
+
+    @Override
+    public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, int batchHeads,
+                                 int tokens, int headDim, double scale, AttentionWeighting weighting,
+                                 boolean keepScores) {
+        FusedAttention.forward(f(q), f(k), f(v), keepScores ? f(scores) : null, f(weights), f(o), batchHeads, tokens,
+                headDim, (float) scale, weighting, keepScores);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                  Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                  int tokens, int headDim, double scale, AttentionWeighting weighting) {
+        FusedAttention.backward(f(dO), f(q), f(k), f(v), weighting.backwardNeedsScores() ? f(scores) : null,
+                f(weights), f(dq), f(dk), f(dv), batchHeads, tokens, headDim, (float) scale, weighting);
     }
 
     @Override

@@ -212,6 +212,33 @@ class OperationGradientCheckTest {
         checkWeights(AttentionWeighting.pointwise(activation, 0.6));
     }
 
+    /** The default attentionForward/attentionBackward: the composition, with scratch that holds rubbish on entry. */
+    private void checkAttentionCore(AttentionWeighting w) {
+        int bh = 2, t = 4, e = 3, maps = bh * t * t;
+        Tensor scores = be.allocate(maps), weights = be.allocate(maps);
+        check("attention core " + w, bh * t * e, new Op() {
+            public void forward(Tensor[] in, Tensor out) {
+                be.attentionForward(in[0], in[1], in[2], scores, weights, out, bh, t, e, 0.57, w, true);
+            }
+
+            public void backward(Tensor[] in, Tensor out, Tensor dy, Tensor[] g) {
+                be.attentionBackward(dy, in[0], in[1], in[2], scores, weights, random(maps, 1), random(maps, 1),
+                        g[0], g[1], g[2], bh, t, e, 0.57, w);
+            }
+        }, random(bh * t * e, 1), random(bh * t * e, 1), random(bh * t * e, 1));
+    }
+
+    @Test
+    void attentionCoreSoftmax() {
+        checkAttentionCore(AttentionWeighting.softmaxWeights());
+    }
+
+    @ParameterizedTest
+    @EnumSource(PointwiseActivation.class)
+    void attentionCorePointwise(PointwiseActivation activation) {
+        checkAttentionCore(AttentionWeighting.pointwise(activation, 0.8));
+    }
+
     @Test
     void headMix() {
         int b = 2, h = 3, s = 4;

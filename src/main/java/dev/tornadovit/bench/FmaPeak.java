@@ -1,0 +1,71 @@
+package dev.tornadovit.bench;
+
+import dev.tornadovit.backend.cpu.CpuParallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The machine's float32 multiply-add ceiling as the Vector API reaches it: independent FMA chains on registers, no
+ * memory traffic. The yardstick for how close the kernels are to the hardware.
+ */
+public final class FmaPeak {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int ITERATIONS = 1 << 22;
+
+    private FmaPeak() {
+    }
+
+    public record Result(double oneThreadGflops, double allThreadsGflops, int threads, int vectorBits) {
+    }
+
+    /** Measures one thread, then every thread of the {@link CpuParallel} pool, for about {@code seconds} each. */
+    public static Result measure(double seconds) {
+        double one = gflops(1, seconds);
+        int threads = CpuParallel.threads();
+        double all = threads == 1 ? one : gflops(threads, seconds);
+        return new Result(one, all, threads, S.vectorBitSize());
+    }
+
+    private static double gflops(int threads, double seconds) {
+        double[] sink = new double[threads];
+        // Many short calls get the kernel compiled as a whole method: a loop compiled on the fly (OSR) would keep
+        // its vectors boxed and run at interpreter speed.
+        for (int i = 0; i < 20_000; i++) sink[0] += kernel(256);
+        long flopsPerCall = 2L * 12 * S.length() * ITERATIONS;
+        long start = System.nanoTime(), calls = 0;
+        do {
+            // One call per thread: chunks of one index each.
+            CpuParallel.parallelFor(threads, 1, (s, e) -> {
+                for (int i = s; i < e; i++) sink[i] += kernel(ITERATIONS);
+            });
+            calls++;
+        } while (System.nanoTime() - start < seconds * 1e9);
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        if (Double.isNaN(sink[0])) throw new AssertionError(); // keeps the work alive
+        return calls * threads * flopsPerCall / elapsed / 1e9;
+    }
+
+    /** 12 independent accumulators: enough to cover the FMA latency on two pipes. */
+    private static float kernel(int iterations) {
+        FloatVector a = FloatVector.broadcast(S, 0.999f), b = FloatVector.broadcast(S, 1e-3f);
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+        FloatVector c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (int i = 0; i < iterations; i++) {
+            c0 = c0.fma(a, b);
+            c1 = c1.fma(a, b);
+            c2 = c2.fma(a, b);
+            c3 = c3.fma(a, b);
+            c4 = c4.fma(a, b);
+            c5 = c5.fma(a, b);
+            c6 = c6.fma(a, b);
+            c7 = c7.fma(a, b);
+            c8 = c8.fma(a, b);
+            c9 = c9.fma(a, b);
+            c10 = c10.fma(a, b);
+            c11 = c11.fma(a, b);
+        }
+        return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).add(c10).add(c11)
+                .reduceLanes(VectorOperators.ADD);
+    }
+}

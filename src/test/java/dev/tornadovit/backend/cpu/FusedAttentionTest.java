@@ -1,0 +1,168 @@
+package dev.tornadovit.backend.cpu;
+
+import dev.tornadovit.backend.reference.ReferenceBackend;
+import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static dev.tornadovit.model.TensorAssert.assertClose;
+import static dev.tornadovit.model.TensorAssert.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The CPU backend's fused attention core against the float64 reference backend, which runs the interface's default
+ * composition of the separate operations: outputs, weights, kept scores and the accumulated gradients, for softmax
+ * and every pointwise activation, on odd sizes (including one token, head sizes below a vector, and sequences long
+ * enough to be split into blocks of query rows).
+ */
+class FusedAttentionTest {
+
+    private static final int[] TOKENS = {1, 5, 17, 65, 197};
+    private static final int[] HEAD_DIMS = {3, 16, 64};
+    /** Float32 against float64, relative to each tensor's largest entry. */
+    private static final double TOLERANCE = 2e-5;
+
+    static List<AttentionWeighting> weightings() {
+        List<AttentionWeighting> list = new ArrayList<>();
+        list.add(AttentionWeighting.softmaxWeights());
+        for (PointwiseActivation h : PointwiseActivation.values()) {
+            list.add(AttentionWeighting.pointwise(h, 0.5));
+            list.add(AttentionWeighting.pointwise(h, 1));
+        }
+        return list;
+    }
+
+    static Stream<Arguments> cases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (AttentionWeighting w : weightings()) {
+            for (int t : TOKENS) for (int hd : HEAD_DIMS) cases.add(Arguments.of(w, t, hd, 3));
+            // Longer than one tile: query rows in blocks, dk and dv summed over them.
+            int longTokens = FusedAttention.TILE_FLOATS / 200 + 1;
+            assertTrue((long) longTokens * longTokens > FusedAttention.TILE_FLOATS);
+            cases.add(Arguments.of(w, longTokens, 16, 2));
+            // More heads than a thread's share of tasks, so that the parallel loop splits them.
+            cases.add(Arguments.of(w, 17, 8, 37));
+        }
+        return cases.stream();
+    }
+
+    /** The tensors of one attention core on one backend. */
+    private record Core(Backend be, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, Tensor dO,
+                        Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv) {
+
+        static Core on(Backend be, double[][] inputs, int bh, int t, boolean withMapBuffers) {
+            int maps = bh * t * t;
+            Tensor[] in = new Tensor[inputs.length];
+            for (int i = 0; i < inputs.length; i++) {
+                in[i] = be.allocate(inputs[i].length);
+                be.upload(in[i], inputs[i]);
+            }
+            // inputs: q, k, v, dO, dq, dk, dv (the gradients start non-zero: the backward adds to them)
+            return new Core(be, in[0], in[1], in[2], be.allocate(maps), be.allocate(maps), be.allocate(in[0].size()),
+                    in[3], withMapBuffers ? be.allocate(maps) : null, withMapBuffers ? be.allocate(maps) : null,
+                    in[4], in[5], in[6]);
+        }
+
+        /** What a test compares: output, weights, dq, dk, dv. */
+        Tensor[] results() {
+            return new Tensor[]{o, weights, dq, dk, dv};
+        }
+
+        void run(int bh, int t, int hd, AttentionWeighting w, boolean keepScores) {
+            double scale = 1 / Math.sqrt(hd);
+            be.attentionForward(q, k, v, keepScores || dWeights != null ? scores : null, weights, o, bh, t, hd, scale,
+                    w, keepScores);
+            be.attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, bh, t, hd, scale, w);
+        }
+    }
+
+    private static double[] gaussian(Random r, int n) {
+        double[] x = new double[n];
+        for (int i = 0; i < n; i++) x[i] = r.nextGaussian();
+        return x;
+    }
+
+    @ParameterizedTest(name = "{0} T={1} hd={2} BH={3}")
+    @MethodSource("cases")
+    void fusedMatchesTheComposedReference(AttentionWeighting w, int tokens, int headDim, int batchHeads) {
+        Random r = new Random(31L * tokens + headDim);
+        int n = batchHeads * tokens * headDim;
+        double[][] inputs = new double[7][];
+        for (int i = 0; i < inputs.length; i++) inputs[i] = gaussian(r, n);
+        // Scores of standard deviation ~3 reach relu6's saturation and the flat tails of sigmoid and softplus.
+        for (int i = 0; i < n; i++) inputs[0][i] *= 3;
+        boolean keepScores = w.backwardNeedsScores();
+
+        Core expected = Core.on(new ReferenceBackend(), inputs, batchHeads, tokens, true);
+        expected.run(batchHeads, tokens, headDim, w, true);
+        Core actual = Core.on(new CpuBackend(), inputs, batchHeads, tokens, false);
+        actual.run(batchHeads, tokens, headDim, w, keepScores);
+
+        String what = w + " T=" + tokens + " hd=" + headDim;
+        check(what + " output", actual.o, expected.o);
+        check(what + " weights", actual.weights, expected.weights);
+        if (keepScores) check(what + " scores", actual.scores, expected.scores);
+        check(what + " dq", actual.dq, expected.dq);
+        check(what + " dk", actual.dk, expected.dk);
+        check(what + " dv", actual.dv, expected.dv);
+    }
+
+    private static void check(String what, Tensor actual, Tensor expected) {
+        assertClose(what, toDouble(actual.backend().downloadFloat(actual)), expected.backend().downloadDouble(expected),
+                TOLERANCE, 0);
+    }
+
+    @Test
+    void scoresAreLeftAloneUnlessKept() {
+        CpuBackend be = new CpuBackend();
+        int bh = 2, t = 9, hd = 4;
+        Random r = new Random(5);
+        double[][] inputs = new double[7][];
+        for (int i = 0; i < inputs.length; i++) inputs[i] = gaussian(r, bh * t * hd);
+        Core core = Core.on(be, inputs, bh, t, false);
+        float[] marker = new float[bh * t * t];
+        Arrays.fill(marker, 42f);
+        be.upload(core.scores, marker);
+        be.attentionForward(core.q, core.k, core.v, core.scores, core.weights, core.o, bh, t, hd, 0.5,
+                AttentionWeighting.pointwise(PointwiseActivation.RELU, 1), false);
+        assertArrayEquals(marker, be.downloadFloat(core.scores));
+    }
+
+    @Test
+    void fusedBackwardMatchesTheSeparateCpuOperations() {
+        // The same float32 backend both ways: only summation order differs.
+        CpuBackend be = new CpuBackend();
+        int bh = 4, t = 33, hd = 24;
+        AttentionWeighting w = AttentionWeighting.pointwise(PointwiseActivation.RELU2, 1);
+        Random r = new Random(9);
+        double[][] inputs = new double[7][];
+        for (int i = 0; i < inputs.length; i++) inputs[i] = gaussian(r, bh * t * hd);
+        Core fused = Core.on(be, inputs, bh, t, false);
+        fused.run(bh, t, hd, w, false);
+        Core separate = Core.on(be, inputs, bh, t, true);
+        double scale = 1 / Math.sqrt(hd);
+        be.attentionScores(separate.q, separate.k, separate.scores, bh, t, hd, scale);
+        be.attentionWeights(separate.scores, separate.weights, bh * t, t, w);
+        be.attentionApply(separate.weights, separate.v, separate.o, bh, t, hd);
+        be.attentionApplyBackward(separate.dO, separate.weights, separate.v, separate.dWeights, separate.dv, bh, t, hd);
+        be.attentionWeightsBackward(separate.scores, separate.weights, separate.dWeights, separate.dScores, bh * t, t, w);
+        be.attentionScoresBackward(separate.dScores, separate.q, separate.k, separate.dq, separate.dk, bh, t, hd, scale);
+        String[] names = {"output", "weights", "dq", "dk", "dv"};
+        Tensor[] a = fused.results(), b = separate.results();
+        for (int i = 0; i < names.length; i++) {
+            assertClose(names[i], toDouble(be.downloadFloat(a[i])), toDouble(be.downloadFloat(b[i])), 1e-5, 0);
+        }
+    }
+}
