@@ -39,6 +39,8 @@ public final class ImageClassifier implements AutoCloseable {
     private final Backend backend;
     private final VisionTransformer model;
     private final Preprocessing preprocessing;
+    /** Reused across calls, so that a graph-recording backend replays its graphs instead of recording new ones. */
+    private Tensor input;
 
     private ImageClassifier(Backend backend, VisionTransformer model, Preprocessing preprocessing) {
         this.backend = backend;
@@ -74,7 +76,7 @@ public final class ImageClassifier implements AutoCloseable {
                 preprocessing.normalization().apply(pixels, i * size, config.imageHeight() * config.imageWidth());
             }
         }
-        Tensor input = backend.allocate(pixels.length);
+        if (input == null || input.size() < pixels.length) input = backend.allocate(pixels.length);
         backend.upload(input, pixels);
         float[] logits = backend.downloadFloat(model.forward(input, n));
         List<List<Prediction>> all = new ArrayList<>();

@@ -5,7 +5,9 @@ import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A Vision Transformer written once against {@link Backend}: patch embedding → tokens (cls, position) → blocks →
@@ -28,6 +30,10 @@ public final class VisionTransformer {
     private boolean training = true;
 
     private int capacity;
+    /** Bumped whenever the workspace is reallocated: graphs recorded over the old tensors must not be replayed. */
+    private int workspaceGeneration;
+    /** Small ids for the input tensors seen, so a graph that captured one input is never replayed on another. */
+    private final Map<Tensor, Integer> inputIds = new IdentityHashMap<>();
     private Workspace ws;
     private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
     private Tensor[] dStream;
@@ -86,9 +92,19 @@ public final class VisionTransformer {
         return training;
     }
 
+    /**
+     * Allocates the activations for batches of up to {@code batch} images now. Training and evaluation at different
+     * batch sizes then share one workspace instead of reallocating it (and re-recording every graph) at the first
+     * larger batch.
+     */
+    public void reserve(int batch) {
+        ensureCapacity(batch);
+    }
+
     private void ensureCapacity(int batch) {
         if (batch <= capacity) return;
         int t = config.tokens(), d = config.width();
+        workspaceGeneration++;
         ws = new Workspace(be);
         patchEmbed.allocate(ws, batch);
         tokens = ws.activation(batch * t * d);
@@ -108,9 +124,14 @@ public final class VisionTransformer {
         capacity = batch;
     }
 
-    /** The graph-name suffix: a recorded graph is only valid for one batch size and mode. */
+    /** The graph-name suffix: a recorded graph is only valid for one batch size, mode and workspace. */
     private String key(int batch) {
-        return ".b" + batch + (training ? ".train" : ".eval");
+        return ".b" + batch + (training ? ".train" : ".eval") + ".w" + workspaceGeneration;
+    }
+
+    /** The part of a graph name that identifies a caller's tensor the graph captures (images, labels). */
+    private String inputKey(Tensor input) {
+        return ".in" + inputIds.computeIfAbsent(input, k -> inputIds.size());
     }
 
     /** Forward pass of {@code batch} images [B,C,H,W] already on this backend; returns logits [B,K]. */
@@ -118,7 +139,7 @@ public final class VisionTransformer {
         ensureCapacity(batch);
         int t = config.tokens(), d = config.width();
         String key = key(batch);
-        be.graph("embed.forward" + key, () -> {
+        be.graph("embed.forward" + key + inputKey(images), () -> {
             Tensor patches = patchEmbed.forward(images, batch);
             be.assembleTokens(patches, clsToken == null ? null : clsToken.value(), posEmbed == null ? null : posEmbed.value(),
                     fixedPos, tokens, batch, config.patchCount(), d);
@@ -145,14 +166,16 @@ public final class VisionTransformer {
      * respect to the logits. Returns the loss tensor [1].
      */
     public Tensor lossAndGradient(Tensor labels, int batch) {
-        be.graph("loss" + key(batch), () ->
+        be.graph("loss" + key(batch) + inputKey(labels), () ->
                 be.crossEntropy(logits, labels, loss, dLogits, batch, config.numClasses(), config.labelSmoothing()));
         return loss;
     }
 
     /** Zeroes every parameter gradient (call before a backward pass unless accumulating over micro-batches). */
     public void zeroGradients() {
-        for (Parameter p : parameters()) be.zero(p.grad());
+        be.graph("zero-gradients", () -> {
+            for (Parameter p : parameters()) be.zero(p.grad());
+        });
     }
 
     /** Backward pass after {@link #forward} and {@link #lossAndGradient}: parameter gradients accumulate. */

@@ -57,8 +57,8 @@ public final class AdamW {
 
     /** Global L2 norm of all gradients. */
     public double gradNorm() {
-        be.zero(sumSquares);
         be.graph("optimizer.gradnorm", () -> {
+            be.zero(sumSquares);
             for (Parameter p : params) be.sumOfSquares(p.grad(), p.size(), sumSquares, 0);
         });
         return Math.sqrt(be.downloadDouble(sumSquares)[0]);

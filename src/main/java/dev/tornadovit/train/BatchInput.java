@@ -11,6 +11,7 @@ public final class BatchInput {
     private final ViTConfig config;
     private final Tensor images, labels;
     private final float[] labelValues;
+    private final int capacity;
 
     public BatchInput(Backend be, ViTConfig config, int capacity) {
         this.be = be;
@@ -18,6 +19,12 @@ public final class BatchInput {
         this.images = be.allocate(capacity * config.channels() * config.imageHeight() * config.imageWidth());
         this.labels = be.allocate(capacity);
         this.labelValues = new float[capacity];
+        this.capacity = capacity;
+    }
+
+    /** The largest batch this input holds. */
+    public int capacity() {
+        return capacity;
     }
 
     public void upload(Batch b) {

@@ -13,7 +13,16 @@ import dev.tornadovit.tensor.Tensor;
 public record Evaluation(double loss, double accuracy, int samples) {
 
     public static Evaluation run(VisionTransformer model, ImageDataset data, Normalization normalization, int batchSize) {
+        return run(model, data, normalization, new BatchInput(model.backend(), model.config(), batchSize));
+    }
+
+    /**
+     * Evaluates in batches of the input's capacity. A caller that evaluates repeatedly (every epoch) passes the same
+     * input: a backend that records graphs then replays them instead of recording new ones for new input tensors.
+     */
+    public static Evaluation run(VisionTransformer model, ImageDataset data, Normalization normalization, BatchInput input) {
         Backend be = model.backend();
+        int batchSize = input.capacity();
         boolean wasTraining = model.isTraining();
         model.setTraining(false);
         int classes = model.config().numClasses();
@@ -22,7 +31,6 @@ public record Evaluation(double loss, double accuracy, int samples) {
         try (BatchLoader loader = BatchLoader.builder(data).batchSize(batchSize).shuffle(false)
                 .normalization(normalization).build();
              PrefetchIterator<Batch> it = loader.iterator(0)) {
-            BatchInput input = new BatchInput(be, model.config(), batchSize);
             while (it.hasNext()) {
                 Batch b = it.next();
                 input.upload(b);

@@ -108,6 +108,9 @@ public final class Trainer {
             LearningRateSchedule schedule = new LearningRateSchedule(options.lr(),
                     Math.round(options.warmupFraction() * total), total, options.minLr());
             BatchInput input = new BatchInput(be, model.config(), options.batchSize());
+            BatchInput evalInput = new BatchInput(be, model.config(), options.evalBatchSize());
+            // One workspace for training and evaluation batches, allocated once.
+            model.reserve(Math.max(options.batchSize(), options.evalBatchSize()));
             int classes = model.config().numClasses();
             long startNanos = System.nanoTime();
             double elapsedBefore = state.elapsedSeconds();
@@ -157,7 +160,7 @@ public final class Trainer {
                     }
                 }
                 double epochSeconds = (System.nanoTime() - epochStart) / 1e9;
-                Evaluation ev = Evaluation.run(model, eval, normalization, options.evalBatchSize());
+                Evaluation ev = Evaluation.run(model, eval, normalization, evalInput);
                 boolean best = ev.accuracy() > state.bestAccuracy();
                 EpochRecord record = new EpochRecord(epoch + 1, state.globalStep(), lossSum / Math.max(1, seen),
                         (double) correct / Math.max(1, seen), ev.loss(), ev.accuracy(), schedule.at(Math.max(0, state.globalStep() - 1)),

@@ -14,7 +14,8 @@ import java.util.List;
 record TorchFixture(String name, ViTConfig config, double lr, double beta1, double beta2, double eps, double weightDecay,
                     double clipNorm, int steps, Safetensors.Contents tensors, Path file) {
 
-    static final Path DIR = Path.of("src/test/resources/fixtures");
+    /** The fixtures folder; other modules' tests, which run elsewhere, point {@code tornadovit.fixtures} at it. */
+    static final Path DIR = Path.of(System.getProperty("tornadovit.fixtures", "src/test/resources/fixtures"));
 
     static List<String> names() {
         return List.of("softmax", "relu_l", "relu2_a05", "sigmoid_qknorm_gate", "reattn_bn_softmax", "reattn_bn_relu_l",

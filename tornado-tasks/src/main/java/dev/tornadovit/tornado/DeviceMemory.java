@@ -1,0 +1,290 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.tornado.kernels.ElementwiseKernels;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.exceptions.TornadoInternalError;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+import java.lang.foreign.ValueLayout;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Where every tensor's device buffer comes from, and how data crosses between host and device.
+ *
+ * <ul>
+ *   <li>A tensor gets its device buffer from an <em>owner group</em>: a small task graph (its own execution plan)
+ *   that uploads a set of tensors and keeps them on the device. The tensors a recorded graph uses for the first time
+ *   form one group. Every other graph adopts the buffers ({@link GraphLinks}), so parameters, optimizer state and
+ *   activations stay on the device across all graphs.</li>
+ *   <li>Upload: while a tensor is host-only, only its host copy is written. Once it is on the device, the first upload
+ *   re-sends its group (the others' current values fetched first); a tensor uploaded again (a training batch, the
+ *   optimizer's per-step values) gets a <em>staging graph</em> that sends a copy and copies it into place.</li>
+ *   <li>Download: the owner group's plan transfers the one tensor on demand.</li>
+ * </ul>
+ * Pending uploads are flushed before any graph runs and before any download.
+ */
+final class DeviceMemory implements AutoCloseable {
+    private static final AtomicLong NAMES = new AtomicLong();
+    /** Tensors per touch task: the arity of {@link ElementwiseKernels#touch}. */
+    private static final int TOUCH_ARITY = 12;
+
+    private final TornadoDevice device;
+    private final String deviceLabel;
+    private final long budgetBytes, maxAllocBytes;
+    private long allocatedBytes;
+    private final List<OwnerGroup> groups = new ArrayList<>();
+    private final List<Staging> stagings = new ArrayList<>();
+    private final Set<DeviceTensor> dirty = new LinkedHashSet<>();
+
+    /** A task graph that allocated and uploaded a set of tensors; ordered by creation. */
+    static final class OwnerGroup {
+        final String name;
+        final long order;
+        final List<DeviceTensor> members;
+        final ImmutableTaskGraph graph;
+        final TornadoExecutionPlan plan;
+        TornadoExecutionResult lastResult;
+
+        OwnerGroup(String name, long order, List<DeviceTensor> members, ImmutableTaskGraph graph, TornadoExecutionPlan plan) {
+            this.name = name;
+            this.order = order;
+            this.members = members;
+            this.graph = graph;
+            this.plan = plan;
+        }
+    }
+
+    /** Uploads one tensor through a second array: sent whole, then copied into the tensor's buffer on the device. */
+    static final class Staging {
+        final DeviceTensor target;
+        final FloatArray buffer;
+        final TornadoExecutionPlan plan;
+        boolean pending;
+
+        Staging(DeviceTensor target, FloatArray buffer, TornadoExecutionPlan plan) {
+            this.target = target;
+            this.buffer = buffer;
+            this.plan = plan;
+        }
+    }
+
+    DeviceMemory(TornadoDevice device, String deviceLabel, long limitBytes) {
+        this.device = device;
+        this.deviceLabel = deviceLabel;
+        // Leave a tenth for the driver, TornadoVM's own buffers and kernels' scratch.
+        long usable = (long) (device.getMaxGlobalMemory() * 0.9);
+        this.budgetBytes = limitBytes > 0 ? Math.min(limitBytes, usable) : usable;
+        long maxAlloc = device.getMaxAllocMemory();
+        this.maxAllocBytes = maxAlloc > 0 ? maxAlloc : Long.MAX_VALUE;
+    }
+
+    static String uniqueName(String prefix) {
+        return prefix + NAMES.incrementAndGet();
+    }
+
+    long allocatedBytes() {
+        return allocatedBytes;
+    }
+
+    long budgetBytes() {
+        return budgetBytes;
+    }
+
+    /**
+     * Accounts for a new tensor, refusing one that cannot fit: every tensor a model allocates ends up on the device,
+     * so running out is predictable here, before TornadoVM or the driver fails in the middle of a step.
+     */
+    void reserve(long bytes) {
+        if (bytes > maxAllocBytes) {
+            throw new DeviceMemoryException(String.format(Locale.ROOT,
+                    "one tensor needs %s but the TornadoVM device %s allocates at most %s in one buffer. Lower "
+                            + "--batch-size (activations and attention maps grow with it) or use a smaller model.",
+                    gb(bytes), deviceLabel, gb(maxAllocBytes)));
+        }
+        if (allocatedBytes + bytes > budgetBytes) {
+            throw new DeviceMemoryException(String.format(Locale.ROOT,
+                    "the TornadoVM device %s has %s of memory (%s usable here); this model needs at least %s (%s allocated "
+                            + "so far, %s more requested). Lower --batch-size (activations and attention maps grow with "
+                            + "it) or use a smaller model (--width, --depth, a larger --patch).",
+                    deviceLabel, gb(device.getMaxGlobalMemory()), gb(budgetBytes), gb(allocatedBytes + bytes),
+                    gb(allocatedBytes), gb(bytes)));
+        }
+        allocatedBytes += bytes;
+    }
+
+    private static String gb(long bytes) {
+        return bytes >= 1e9 ? String.format(Locale.ROOT, "%.2f GB", bytes / 1e9) : String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
+    }
+
+    // ---------------------------------------------------------------- residency
+
+    /**
+     * Gives every host-only tensor of {@code tensors} a device buffer: new owner groups of up to {@link #GROUP_SIZE}
+     * tensors (a TornadoVM graph holds at most 1024 nodes, about five per tensor here), each run once now.
+     */
+    void makeResident(Collection<DeviceTensor> tensors) {
+        List<DeviceTensor> fresh = new ArrayList<>(new LinkedHashSet<>(tensors));
+        fresh.removeIf(DeviceTensor::resident);
+        for (int start = 0; start < fresh.size(); start += GROUP_SIZE) {
+            createGroup(fresh.subList(start, Math.min(fresh.size(), start + GROUP_SIZE)));
+        }
+    }
+
+    private static final int GROUP_SIZE = 96;
+
+    private void createGroup(List<DeviceTensor> fresh) {
+        String name = uniqueName("own");
+        Object[] arrays = fresh.stream().map(t -> t.array).toArray();
+        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, arrays);
+        for (int start = 0; start < fresh.size(); start += TOUCH_ARITY) {
+            FloatArray[] a = new FloatArray[TOUCH_ARITY];
+            // The last task is filled up with one-element arrays of its own: passing one array twice to a task makes
+            // TornadoVM's scheduler wait on the task itself, forever.
+            for (int i = 0; i < TOUCH_ARITY; i++) a[i] = start + i < fresh.size() ? fresh.get(start + i).array : new FloatArray(1);
+            tg.task("touch" + start / TOUCH_ARITY, ElementwiseKernels::touch, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                    a[7], a[8], a[9], a[10], a[11]);
+        }
+        tg.persistOnDevice(arrays).transferToHost(DataTransferMode.UNDER_DEMAND, arrays);
+        ImmutableTaskGraph graph = tg.snapshot();
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(graph).withDevice(device);
+        OwnerGroup group = new OwnerGroup(name, groups.size(), List.copyOf(fresh), graph, plan);
+        groups.add(group);
+        group.lastResult = plan.execute();
+        for (DeviceTensor t : fresh) {
+            t.group = group;
+            t.hostDirty = false;
+            dirty.remove(t);
+        }
+    }
+
+    /** The owner groups of {@code tensors}, oldest first, each with the tensors it owns among them. */
+    static Map<OwnerGroup, List<DeviceTensor>> byOwner(Collection<DeviceTensor> tensors) {
+        List<DeviceTensor> sorted = new ArrayList<>(new LinkedHashSet<>(tensors));
+        sorted.sort((x, y) -> Long.compare(x.group.order, y.group.order));
+        Map<OwnerGroup, List<DeviceTensor>> map = new LinkedHashMap<>();
+        for (DeviceTensor t : sorted) map.computeIfAbsent(t.group, g -> new ArrayList<>()).add(t);
+        return map;
+    }
+
+    // ---------------------------------------------------------------- host ↔ device
+
+    void upload(DeviceTensor t, float[] values) {
+        if (!t.resident()) {
+            MemorySegment.copy(values, 0, t.array.getSegment(), ValueLayout.JAVA_FLOAT, 0, values.length);
+            return;
+        }
+        FloatArray dst = hostSideFor(t);
+        MemorySegment.copy(values, 0, dst.getSegment(), ValueLayout.JAVA_FLOAT, 0, values.length);
+    }
+
+    void upload(DeviceTensor t, double[] values) {
+        FloatArray dst = t.resident() ? hostSideFor(t) : t.array;
+        for (int i = 0; i < values.length; i++) dst.set(i, (float) values[i]);
+    }
+
+    /** Where an upload to a resident tensor writes: its staging buffer, or (first time) its own host copy. */
+    private FloatArray hostSideFor(DeviceTensor t) {
+        if (t.staging == null && t.uploadsWhileResident == 0) {
+            t.uploadsWhileResident++;
+            t.hostDirty = true;
+            dirty.add(t);
+            return t.array;
+        }
+        t.uploadsWhileResident++;
+        if (t.staging == null) t.staging = createStaging(t);
+        // The staged value supersedes any pending whole-group upload of this tensor.
+        t.hostDirty = false;
+        dirty.remove(t);
+        t.staging.pending = true;
+        return t.staging.buffer;
+    }
+
+    private Staging createStaging(DeviceTensor t) {
+        reserve(t.bytes());
+        FloatArray buffer = new FloatArray(Math.max(1, t.size));
+        String name = uniqueName("stage");
+        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, buffer)
+                .consumeFromDevice(t.group.name, t.array)
+                .task("copy", ElementwiseKernels::copy, buffer, t.array, Math.max(1, t.size));
+        ImmutableTaskGraph graph = tg.snapshot();
+        GraphLinks.adopt(graph, t.group.graph);
+        Staging s = new Staging(t, buffer, new TornadoExecutionPlan(graph).withDevice(device));
+        stagings.add(s);
+        return s;
+    }
+
+    /**
+     * Sends pending uploads: whole groups first (fetching their members' current values so that only the uploaded
+     * tensors change), then staged tensors, which may be newer.
+     */
+    void flush() {
+        if (!dirty.isEmpty()) {
+            Set<OwnerGroup> touched = new LinkedHashSet<>();
+            for (DeviceTensor t : dirty) touched.add(t.group);
+            for (OwnerGroup g : touched) {
+                List<Object> clean = new ArrayList<>();
+                for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.array);
+                if (!clean.isEmpty()) g.lastResult.transferToHost(clean.toArray());
+                g.lastResult = g.plan.execute();
+                for (DeviceTensor m : g.members) m.hostDirty = false;
+            }
+            dirty.clear();
+        }
+        for (Staging s : stagings) {
+            if (s.pending) {
+                s.plan.execute();
+                s.pending = false;
+            }
+        }
+    }
+
+    /** Where the tensor's newest value is, fetched from the device only if nothing newer waits on the host. */
+    FloatArray latest(DeviceTensor t) {
+        if (t.staging != null && t.staging.pending) return t.staging.buffer;
+        if (!t.resident() || t.hostDirty) return t.array;
+        t.group.lastResult.transferToHost(t.array);
+        return t.array;
+    }
+
+    /** The tensor's current value: from the device if it lives there. */
+    FloatArray download(DeviceTensor t) {
+        if (t.resident()) {
+            flush();
+            t.group.lastResult.transferToHost(t.array);
+        }
+        return t.array;
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (Staging s : stagings) first = closeQuietly(s.plan, first);
+        for (OwnerGroup g : groups.reversed()) first = closeQuietly(g.plan, first);
+        stagings.clear();
+        groups.clear();
+        if (first != null) throw first;
+    }
+
+    static RuntimeException closeQuietly(TornadoExecutionPlan plan, RuntimeException first) {
+        try {
+            plan.close();
+        } catch (Exception | TornadoInternalError e) {
+            if (first == null) first = new IllegalStateException("closing a TornadoVM execution plan failed", e);
+        }
+        return first;
+    }
+}

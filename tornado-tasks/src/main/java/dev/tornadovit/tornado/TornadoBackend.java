@@ -1,0 +1,985 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.kernels.AttentionKernels;
+import dev.tornadovit.tornado.kernels.DeviceMath;
+import dev.tornadovit.tornado.kernels.ElementwiseKernels;
+import dev.tornadovit.tornado.kernels.MatmulKernels;
+import dev.tornadovit.tornado.kernels.ReductionKernels;
+import dev.tornadovit.tornado.kernels.RowKernels;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
+import uk.ac.manchester.tornado.api.WorkerGrid3D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The model's operations as TornadoVM kernels on one device.
+ *
+ * <p>{@link #graph} records: the first call with a name runs the body with every operation appending a task, builds
+ * one TaskGraph (one per attention block and per MLP block, forward and backward, plus embedding, head, loss and
+ * optimizer), compiles it and runs it; later calls run the recorded graph again without the body. An operation
+ * called outside any graph runs at once as a graph of its own, cached by the operation and its arguments.
+ *
+ * <p>Tensors stay on the device ({@link DeviceMemory}): parameters and optimizer moments are sent once and updated
+ * there, activations pass from graph to graph without leaving it; per step only uploaded inputs go in and only
+ * downloaded values (loss, logits, the gradient norm) come out.
+ */
+public final class TornadoBackend implements Backend {
+    private static final AtomicLong TENSOR_IDS = new AtomicLong();
+    private static final int REDUCE_LOCAL = 256;
+
+    private final TornadoDevices.Found found;
+    private final TornadoDevice device;
+    private final DeviceMemory memory;
+    /**
+     * Placeholders for absent optional tensors (kernels take no nulls). Two, because TornadoVM's scheduler waits
+     * forever on a task that gets one array for two written parameters.
+     */
+    private final DeviceTensor unused, unused2;
+    private final Map<String, CompiledGraph> graphs = new HashMap<>();
+    private final Map<String, CompiledGraph> singleOps = new HashMap<>();
+    private final Map<String, DeviceTensor> scratch = new HashMap<>();
+    /** Tensors used as cross-entropy labels, with their class count: uploads to them are checked on the host. */
+    private final Map<DeviceTensor, Integer> labelClasses = new HashMap<>();
+    private List<Task> recording;
+    private int graphRuns;
+    private boolean fuseAttention = true;
+
+    /** Adds one task to a TaskGraph under a given task id. */
+    @FunctionalInterface
+    interface TaskAdder {
+        void add(TaskGraph graph, String taskId);
+    }
+
+    /**
+     * One recorded kernel launch: its identity (kernel and arguments), its tensors, for KernelContext its grid, and
+     * for the attention steps that can be fused, what they compute ({@code op}, else null).
+     */
+    record Task(String key, List<DeviceTensor> tensors, int scalars, WorkerGrid grid, TaskAdder adder, Object op) {
+        Task withOp(Object o) {
+            return new Task(key, tensors, scalars, grid, adder, o);
+        }
+    }
+
+    /** scores [BH,T,T] = scale·q·kᵀ. */
+    record ScoresOp(DeviceTensor q, DeviceTensor k, DeviceTensor scores, int batchHeads, int tokens, int headDim,
+                    float scale) {
+    }
+
+    /** weights = L^-α·h(scores), pointwise. */
+    record PointwiseOp(DeviceTensor scores, DeviceTensor weights, int rows, int keys, int kind, float scale) {
+    }
+
+    /** o = weights·v. */
+    record ApplyOp(DeviceTensor weights, DeviceTensor v, DeviceTensor o, int batchHeads, int tokens, int headDim) {
+    }
+
+    /**
+     * A recorded graph: one or more TornadoVM task graphs run in order. TornadoVM's graph holds at most 1024 nodes
+     * (a task, its arguments, their transfers; it does not grow), so a long body — an optimizer step over every
+     * parameter, zeroing every activation gradient — is cut into parts of at most {@link #PART_NODES}.
+     */
+    static final class CompiledGraph {
+        final String label;
+        final List<Part> parts;
+        final int taskCount;
+
+        CompiledGraph(String label, List<Part> parts) {
+            this.label = label;
+            this.parts = parts;
+            this.taskCount = parts.stream().mapToInt(p -> p.taskCount).sum();
+        }
+    }
+
+    static final class Part {
+        final ImmutableTaskGraph graph;
+        final TornadoExecutionPlan plan;
+        final List<DeviceMemory.OwnerGroup> owners;
+        final int taskCount;
+        boolean linked;
+
+        Part(ImmutableTaskGraph graph, TornadoExecutionPlan plan, List<DeviceMemory.OwnerGroup> owners, int taskCount) {
+            this.graph = graph;
+            this.plan = plan;
+            this.owners = owners;
+            this.taskCount = taskCount;
+        }
+    }
+
+    /** TornadoVM graph nodes one part may use, with room to spare below TornadoVM's fixed 1024. */
+    static final int PART_NODES = 700;
+
+    public TornadoBackend(String deviceSpec) {
+        this(TornadoDevices.resolve(deviceSpec));
+    }
+
+    public TornadoBackend(TornadoDevices.Found found) {
+        this(found, 0);
+    }
+
+    /** @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports) */
+    public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes) {
+        this.found = found;
+        this.device = found.device();
+        this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
+        this.unused = (DeviceTensor) allocate(1);
+        this.unused2 = (DeviceTensor) allocate(1);
+    }
+
+    public TornadoDevices.Found device() {
+        return found;
+    }
+
+    @Override
+    public String name() {
+        return found.backend() + ": " + found.name();
+    }
+
+    @Override
+    public boolean isDoublePrecision() {
+        return false;
+    }
+
+    /**
+     * Whether graphs recorded from now on run pointwise attention (scores → φ → ·V) as one fused kernel
+     * ({@link AttentionKernels}); on by default. The unfused path stays for comparison.
+     */
+    public void setFusedAttention(boolean on) {
+        this.fuseAttention = on;
+    }
+
+    /** Graphs recorded so far (named graphs and single operations), for tests and reports. */
+    public int recordedGraphCount() {
+        return graphs.size() + singleOps.size();
+    }
+
+    /** Task-graph executions so far. */
+    public int graphRuns() {
+        return graphRuns;
+    }
+
+    /** Bytes of tensors this backend holds (device and staging buffers). */
+    public long allocatedBytes() {
+        return memory.allocatedBytes();
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    private DeviceTensor t(Tensor tensor) {
+        if (!(tensor instanceof DeviceTensor d) || d.owner != this) {
+            throw new IllegalArgumentException("tensor does not belong to this TornadoVM backend: " + tensor);
+        }
+        return d;
+    }
+
+    /**
+     * Refuses one tensor as two outputs of an operation: meaningless, and TornadoVM's scheduler would wait forever on
+     * a task that writes one array through two parameters.
+     */
+    private static void distinctOutputs(String op, DeviceTensor... outputs) {
+        for (int i = 0; i < outputs.length; i++) {
+            for (int j = i + 1; j < outputs.length; j++) {
+                if (outputs[i] == outputs[j]) {
+                    throw new IllegalArgumentException(op + ": outputs " + (i + 1) + " and " + (j + 1) + " are the same tensor");
+                }
+            }
+        }
+    }
+
+    /** An optional tensor, or the placeholder a kernel ignores (kernels take no nulls). */
+    private DeviceTensor opt(Tensor tensor) {
+        return tensor == null ? unused : t(tensor);
+    }
+
+    @Override
+    public Tensor allocate(int size) {
+        if (size < 0) throw new IllegalArgumentException("negative tensor size " + size);
+        memory.reserve(4L * Math.max(1, size));
+        return new DeviceTensor(this, TENSOR_IDS.incrementAndGet(), size);
+    }
+
+    private void checkNotRecording(String what) {
+        if (recording != null) {
+            throw new IllegalStateException(what + " inside a graph body: a recorded graph replays only device "
+                    + "operations, so values must be uploaded before and downloaded after Backend.graph");
+        }
+    }
+
+    @Override
+    public void upload(Tensor dst, float[] src) {
+        checkNotRecording("upload");
+        DeviceTensor d = t(dst);
+        checkLength(d, src.length);
+        Integer classes = labelClasses.get(d);
+        if (classes != null) {
+            double[] values = new double[src.length];
+            for (int i = 0; i < src.length; i++) values[i] = src[i];
+            checkLabels(values, values.length, classes);
+        }
+        memory.upload(d, src);
+    }
+
+    @Override
+    public void upload(Tensor dst, double[] src) {
+        checkNotRecording("upload");
+        DeviceTensor d = t(dst);
+        checkLength(d, src.length);
+        Integer classes = labelClasses.get(d);
+        if (classes != null) checkLabels(src, src.length, classes);
+        memory.upload(d, src);
+    }
+
+    /** As the CPU backend: a label outside [0, classes) is an error (a kernel could only return a wrong loss). */
+    private static void checkLabels(double[] labels, int count, int classes) {
+        for (int b = 0; b < count; b++) {
+            int label = (int) labels[b];
+            if (label < 0 || label >= classes) {
+                throw new IllegalArgumentException("label " + label + " of sample " + b + " is outside [0," + classes + ")");
+            }
+        }
+    }
+
+    private static void checkLength(DeviceTensor d, int length) {
+        if (length > d.size) throw new IllegalArgumentException(length + " values do not fit " + d);
+    }
+
+    @Override
+    public float[] downloadFloat(Tensor src) {
+        checkNotRecording("download");
+        DeviceTensor d = t(src);
+        FloatArray a = memory.download(d);
+        float[] out = new float[d.size];
+        MemorySegment.copy(a.getSegment(), ValueLayout.JAVA_FLOAT, 0, out, 0, d.size);
+        return out;
+    }
+
+    @Override
+    public double[] downloadDouble(Tensor src) {
+        float[] f = downloadFloat(src);
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) out[i] = f[i];
+        return out;
+    }
+
+    @Override
+    public void zero(Tensor tensor) {
+        DeviceTensor x = t(tensor);
+        if (recording == null && !x.resident()) {
+            x.array.init(0f); // host-only: nothing on the device to clear yet
+            return;
+        }
+        if (x.size == 0) return;
+        submit(task("zero", null, (g, id) -> g.task(id, ElementwiseKernels::zero, x.array, x.size), x, x.size));
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst, int n) {
+        DeviceTensor s = t(src), d = t(dst);
+        if (n == 0) return;
+        submit(task("copy", null, (g, id) -> g.task(id, ElementwiseKernels::copy, s.array, d.array, n), s, d, n));
+    }
+
+    // ---------------------------------------------------------------- graphs
+
+    @Override
+    public void graph(String name, Runnable body) {
+        if (recording != null) {
+            body.run(); // a graph inside a graph is part of the outer one
+            return;
+        }
+        if (!graphs.containsKey(name)) {
+            List<Task> tasks = new ArrayList<>();
+            recording = tasks;
+            try {
+                body.run();
+            } finally {
+                recording = null;
+            }
+            graphs.put(name, tasks.isEmpty() ? null : compile(name, tasks)); // null: a body without operations
+        }
+        CompiledGraph g = graphs.get(name);
+        if (g != null) execute(g);
+    }
+
+    private void submit(Task... tasks) {
+        if (recording != null) {
+            recording.addAll(Arrays.asList(tasks));
+            return;
+        }
+        StringBuilder key = new StringBuilder();
+        for (Task task : tasks) key.append(task.key()).append(';');
+        CompiledGraph g = singleOps.get(key.toString());
+        if (g == null) {
+            g = compile(tasks[0].key(), Arrays.asList(tasks));
+            singleOps.put(key.toString(), g);
+        }
+        execute(g);
+    }
+
+    private CompiledGraph compile(String label, List<Task> recorded) {
+        List<Task> tasks = fuseAttention ? fusePointwiseAttention(recorded) : recorded;
+        Set<DeviceTensor> all = new LinkedHashSet<>();
+        for (Task task : tasks) all.addAll(task.tensors());
+        memory.makeResident(all);
+        List<Part> parts = new ArrayList<>();
+        int start = 0;
+        while (start < tasks.size()) {
+            int end = start, nodes = 0;
+            Set<DeviceTensor> partTensors = new LinkedHashSet<>();
+            while (end < tasks.size()) {
+                Task task = tasks.get(end);
+                int added = 0;
+                for (DeviceTensor t : task.tensors()) if (!partTensors.contains(t)) added++;
+                // a task node, its arguments (a read or write node each, scalars as constants), and per new array
+                // its on-device and persist nodes
+                int cost = 2 + 2 * task.tensors().size() + task.scalars() + 3 * added;
+                if (end > start && nodes + cost > PART_NODES) break;
+                nodes += cost;
+                partTensors.addAll(task.tensors());
+                end++;
+            }
+            parts.add(compilePart(tasks.subList(start, end), partTensors));
+            start = end;
+        }
+        return new CompiledGraph(label, parts);
+    }
+
+    private Part compilePart(List<Task> tasks, Set<DeviceTensor> tensors) {
+        String name = DeviceMemory.uniqueName("g");
+        TaskGraph tg = new TaskGraph(name);
+        Map<DeviceMemory.OwnerGroup, List<DeviceTensor>> owners = DeviceMemory.byOwner(tensors);
+        owners.forEach((owner, members) -> tg.consumeFromDevice(owner.name, members.stream().map(m -> m.array).toArray()));
+        GridScheduler scheduler = new GridScheduler();
+        boolean anyGrid = false;
+        for (int i = 0; i < tasks.size(); i++) {
+            String id = "t" + i;
+            tasks.get(i).adder().add(tg, id);
+            if (tasks.get(i).grid() != null) {
+                scheduler.addWorkerGrid(name + "." + id, tasks.get(i).grid());
+                anyGrid = true;
+            }
+        }
+        // No persistOnDevice here: TornadoVM implements it as an on-demand output, and every plan frees its outputs
+        // when closed, so only the owner group (which declares them) may; consumed buffers stay put without it.
+        ImmutableTaskGraph graph = tg.snapshot();
+        TornadoExecutionPlan plan = new TornadoExecutionPlan(graph).withDevice(device);
+        if (anyGrid) plan.withGridScheduler(scheduler);
+        return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
+    }
+
+    /**
+     * Replaces each recorded scores → pointwise weights → ·V sequence over the same tensors by one fused task that
+     * also writes the scores and weights (the backward pass and attention-map readers use them).
+     */
+    private List<Task> fusePointwiseAttention(List<Task> tasks) {
+        List<Task> out = new ArrayList<>();
+        for (int i = 0; i < tasks.size(); i++) {
+            if (i + 2 < tasks.size() && tasks.get(i).op() instanceof ScoresOp sc
+                    && tasks.get(i + 1).op() instanceof PointwiseOp pw && tasks.get(i + 2).op() instanceof ApplyOp ap
+                    && pw.scores() == sc.scores() && ap.weights() == pw.weights() && pw.keys() == sc.tokens()
+                    && pw.rows() == sc.batchHeads() * sc.tokens() && ap.batchHeads() == sc.batchHeads()
+                    && ap.tokens() == sc.tokens() && ap.headDim() == sc.headDim()
+                    && sc.headDim() <= AttentionKernels.MAX_HEAD_DIM) {
+                out.add(fusedAttention(sc.q(), sc.k(), ap.v(), sc.scores(), pw.weights(), ap.o(), sc.batchHeads(),
+                        sc.tokens(), sc.headDim(), sc.scale(), pw.kind(), pw.scale(), true));
+                i += 2;
+            } else {
+                out.add(tasks.get(i));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Pointwise attention for inference as one kernel: o [BH,T,hd] = φ(qkScale·q·kᵀ)·v without writing the
+     * [BH,T,T] scores and weights anywhere (head dimension at most 64). Not part of {@link Backend}: the model keeps
+     * the maps (backward pass, attention maps) and gets the fused kernel through graph recording; this is the
+     * kernel alone, for benchmarks and inference code that needs no maps.
+     */
+    public void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
+                                              int headDim, double qkScale, AttentionWeighting weighting) {
+        if (weighting.softmax()) throw new IllegalArgumentException("softmax weights are not pointwise");
+        if (headDim > AttentionKernels.MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("the fused kernel takes head dimensions up to "
+                    + AttentionKernels.MAX_HEAD_DIM + ", not " + headDim);
+        }
+        submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
+                activationCode(weighting), (float) weighting.scale(tokens), false));
+    }
+
+    /** Tasks in the graph recorded under {@code name} (after fusion), or -1. */
+    int taskCount(String name) {
+        CompiledGraph g = graphs.get(name);
+        return g == null ? -1 : g.taskCount;
+    }
+
+    /** The fused pointwise-attention task; without {@code storeMaps} scores and weights are not written. */
+    Task fusedAttention(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor scores, DeviceTensor weights,
+                        DeviceTensor o, int batchHeads, int tokens, int headDim, float qkScale, int kind, float scale,
+                        boolean storeMaps) {
+        int store = storeMaps ? 1 : 0;
+        WorkerGrid3D grid = new WorkerGrid3D(16, ceilDiv(tokens, AttentionKernels.QUERIES) * 16, batchHeads);
+        grid.setLocalWork(16, 16, 1);
+        return task("pointwiseAttention", grid, (g, id) -> g.task(id, AttentionKernels::pointwiseAttention,
+                        new KernelContext(), q.array, k.array, v.array, scores.array, weights.array, o.array, tokens,
+                        headDim, qkScale, kind, scale, store),
+                q, k, v, scores, weights, o, tokens, headDim, qkScale, kind, scale, store);
+    }
+
+    private void execute(CompiledGraph g) {
+        memory.flush();
+        for (Part part : g.parts) {
+            if (!part.linked) {
+                for (DeviceMemory.OwnerGroup owner : part.owners) GraphLinks.adopt(part.graph, owner.graph);
+                part.linked = true;
+            }
+            try {
+                part.plan.execute();
+            } catch (VirtualMachineError e) {
+                throw e;
+            } catch (RuntimeException | Error e) { // TornadoVM's compiler reports some failures as Errors (GraalError)
+                throw new IllegalStateException("TornadoVM could not run '" + g.label + "' (" + g.taskCount
+                        + " tasks) on " + name() + ": " + e.getMessage(), e);
+            }
+        }
+        graphRuns++;
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        List<CompiledGraph> all = new ArrayList<>(singleOps.values());
+        for (CompiledGraph g : graphs.values()) if (g != null) all.add(g);
+        for (CompiledGraph g : all) for (Part p : g.parts) first = DeviceMemory.closeQuietly(p.plan, first);
+        graphs.clear();
+        singleOps.clear();
+        try {
+            memory.close();
+        } catch (RuntimeException e) {
+            if (first == null) first = e;
+        }
+        if (first != null) throw first;
+    }
+
+    // ---------------------------------------------------------------- task construction
+
+    /** A task whose key lists the kernel and its arguments: tensors by id, everything else by value. */
+    private static Task task(String kernel, WorkerGrid grid, TaskAdder adder, Object... args) {
+        StringBuilder key = new StringBuilder(kernel).append('(');
+        List<DeviceTensor> tensors = new ArrayList<>();
+        for (Object a : args) {
+            if (a instanceof DeviceTensor d) {
+                tensors.add(d);
+                key.append('#').append(d.id);
+            } else {
+                key.append(a);
+            }
+            key.append(',');
+        }
+        int scalars = args.length - tensors.size() + (grid == null ? 0 : 1); // a KernelContext counts as one
+        return new Task(key.append(')').toString(), tensors, scalars, grid, adder, null);
+    }
+
+    /** A backend-owned buffer for partial sums, one per operation instance and purpose, reused on every run. */
+    private DeviceTensor scratch(String purpose, int size, Object... op) {
+        String key = purpose + Arrays.deepToString(Arrays.stream(op).map(o -> o instanceof DeviceTensor d ? "#" + d.id : o).toArray());
+        return scratch.computeIfAbsent(key, k -> (DeviceTensor) allocate(size));
+    }
+
+    private static WorkerGrid grid1(int global, int local) {
+        WorkerGrid1D g = new WorkerGrid1D(global);
+        g.setLocalWork(local, 1, 1);
+        return g;
+    }
+
+    private static WorkerGrid grid2(int x, int y, int localX, int localY) {
+        WorkerGrid2D g = new WorkerGrid2D(x, y);
+        g.setLocalWork(localX, localY, 1);
+        return g;
+    }
+
+    /** A power-of-two work-group size for a row of {@code length}: 32 to 256 threads. */
+    static int rowLocal(int length) {
+        int l = 32;
+        while (l < length && l < 256) l *= 2;
+        return l;
+    }
+
+    /** Work-groups per output for a two-stage reduction over {@code count} values. */
+    static int chunks(long count, int max) {
+        long c = (count + REDUCE_LOCAL * 8L - 1) / (REDUCE_LOCAL * 8L);
+        return (int) Math.max(1, Math.min(max, c));
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    /** C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. */
+    private Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
+                      int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
+                      int accumulate) {
+        int hasBias = bias == null ? 0 : 1;
+        DeviceTensor biasArg = bias == null ? unused : bias;
+        WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
+                ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
+        grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
+        return task("gemm", grid, (g, id) -> g.task(id, MatmulKernels::gemm, new KernelContext(), a.array, b.array,
+                        c.array, biasArg.array, m, n, k, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias),
+                a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
+    }
+
+    /** dst[j] += Σ_rows src[r, j] for src [rows, cols]. */
+    private Task[] columnSums(DeviceTensor src, DeviceTensor dst, int rows, int cols) {
+        int chunks = Math.max(1, Math.min(64, ceilDiv(rows, 64)));
+        DeviceTensor partial = scratch("colsum", chunks * cols, src, dst, rows, cols);
+        WorkerGrid grid = grid2(ceilDiv(cols, ReductionKernels.COLUMN_TILE) * ReductionKernels.COLUMN_TILE,
+                chunks * ReductionKernels.COLUMN_LANES, ReductionKernels.COLUMN_TILE, ReductionKernels.COLUMN_LANES);
+        return new Task[]{
+                task("columnSumsPartial", grid, (g, id) -> g.task(id, ReductionKernels::columnSumsPartial, new KernelContext(),
+                        src.array, partial.array, rows, cols, chunks), src, partial, rows, cols, chunks),
+                task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish, partial.array,
+                        dst.array, cols, chunks), partial, dst, cols, chunks)};
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out, int n) {
+        DeviceTensor x = t(a), y = t(b), o = t(out);
+        submit(task("add", null, (g, id) -> g.task(id, ElementwiseKernels::add, x.array, y.array, o.array, n), x, y, o, n));
+    }
+
+    @Override
+    public void accumulate(Tensor dst, Tensor src, int n) {
+        DeviceTensor d = t(dst), s = t(src);
+        submit(task("accumulate", null, (g, id) -> g.task(id, ElementwiseKernels::accumulate, d.array, s.array, n), d, s, n));
+    }
+
+    @Override
+    public void gelu(Tensor x, Tensor y, int n) {
+        DeviceTensor i = t(x), o = t(y);
+        submit(task("gelu", null, (g, id) -> g.task(id, ElementwiseKernels::gelu, i.array, o.array, n), i, o, n));
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
+        DeviceTensor i = t(x), gy = t(dy), gx = t(dx);
+        submit(task("geluBackward", null, (g, id) -> g.task(id, ElementwiseKernels::geluBackward, i.array, gy.array,
+                gx.array, n), i, gy, gx, n));
+    }
+
+    @Override
+    public void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n) {
+        DeviceTensor gp = t(gatePre), x = t(o), y = t(out);
+        submit(task("sigmoidGate", null, (g, id) -> g.task(id, ElementwiseKernels::sigmoidGate, gp.array, x.array,
+                y.array, n), gp, x, y, n));
+    }
+
+    @Override
+    public void sigmoidGateBackward(Tensor gatePre, Tensor o, Tensor dOut, Tensor dGatePre, Tensor dO, int n) {
+        DeviceTensor gp = t(gatePre), x = t(o), gy = t(dOut), dg = t(dGatePre), dx = t(dO);
+        distinctOutputs("sigmoidGateBackward", dg, dx);
+        submit(task("sigmoidGateBackward", null, (g, id) -> g.task(id, ElementwiseKernels::sigmoidGateBackward,
+                gp.array, x.array, gy.array, dg.array, dx.array, n), gp, x, gy, dg, dx, n));
+    }
+
+    // ---------------------------------------------------------------- patches and tokens
+
+    @Override
+    public void im2col(Tensor images, Tensor patches, int batch, int channels, int height, int width, int patch) {
+        DeviceTensor img = t(images), out = t(patches);
+        submit(task("im2col", null, (g, id) -> g.task(id, ElementwiseKernels::im2col, img.array, out.array, batch,
+                channels, height, width, patch), img, out, batch, channels, height, width, patch));
+    }
+
+    @Override
+    public void assembleTokens(Tensor patchEmbeddings, Tensor cls, Tensor pos, Tensor fixedPos, Tensor tokens,
+                               int batch, int patches, int dim) {
+        DeviceTensor pe = t(patchEmbeddings), c = opt(cls), p = opt(pos), fp = opt(fixedPos), out = t(tokens);
+        int hasCls = cls == null ? 0 : 1, hasPos = pos == null ? 0 : 1, hasFixed = fixedPos == null ? 0 : 1;
+        submit(task("assembleTokens", null, (g, id) -> g.task(id, ElementwiseKernels::assembleTokens, pe.array,
+                        c.array, p.array, fp.array, out.array, batch, patches, dim, hasCls, hasPos, hasFixed),
+                pe, c, p, fp, out, batch, patches, dim, hasCls, hasPos, hasFixed));
+    }
+
+    @Override
+    public void assembleTokensBackward(Tensor dTokens, Tensor dPatchEmbeddings, Tensor dCls, Tensor dPos, int batch,
+                                       int patches, int dim, boolean hasCls) {
+        DeviceTensor gt = t(dTokens), gpe = t(dPatchEmbeddings), gc = opt(dCls), gp = dPos == null ? unused2 : t(dPos);
+        distinctOutputs("assembleTokensBackward", gpe, gc, gp);
+        int cls = hasCls ? 1 : 0, wantCls = dCls == null || !hasCls ? 0 : 1, wantPos = dPos == null ? 0 : 1;
+        List<Task> tasks = new ArrayList<>();
+        tasks.add(task("assembleTokensBackwardPatches", null, (g, id) -> g.task(id,
+                ElementwiseKernels::assembleTokensBackwardPatches, gt.array, gpe.array, batch, patches, dim, cls),
+                gt, gpe, batch, patches, dim, cls));
+        if (wantCls == 1 || wantPos == 1) {
+            tasks.add(task("assembleTokensBackwardShared", null, (g, id) -> g.task(id,
+                            ElementwiseKernels::assembleTokensBackwardShared, gt.array, gc.array, gp.array, batch, patches,
+                            dim, cls, wantCls, wantPos),
+                    gt, gc, gp, batch, patches, dim, cls, wantCls, wantPos));
+        }
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    // ---------------------------------------------------------------- linear
+
+    @Override
+    public void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
+        submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
+    }
+
+    @Override
+    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
+        DeviceTensor gy = t(dy), in = t(x), wt = t(w);
+        List<Task> tasks = new ArrayList<>();
+        // dx[M,K] += dy[M,N]·w[N,K]
+        if (dx != null) tasks.add(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, 1));
+        // dw[N,K] += dyᵀ·x: dy read transposed
+        tasks.add(gemm(gy, in, t(dw), null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
+        if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    // ---------------------------------------------------------------- normalisation
+
+    @Override
+    public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
+                          double eps) {
+        DeviceTensor in = t(x), g = t(gamma), b = t(beta), out = t(y), mu = t(mean), rs = t(rstd);
+        int local = rowLocal(d);
+        distinctOutputs("layerNorm", out, mu, rs);
+        float e = (float) eps;
+        submit(task("layerNorm", grid1(m * local, local), (tg, id) -> tg.task(id, RowKernels::layerNorm,
+                new KernelContext(), in.array, g.array, b.array, out.array, mu.array, rs.array, d, e),
+                in, g, b, out, mu, rs, m, d, e));
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
+                                  Tensor dGamma, Tensor dBeta, int m, int d) {
+        DeviceTensor gy = t(dy), in = t(x), g = t(gamma), mu = t(mean), rs = t(rstd), gx = t(dx), gg = t(dGamma), gb = t(dBeta);
+        int local = rowLocal(d);
+        distinctOutputs("layerNormBackward", gx, gg, gb);
+        int chunks = Math.max(1, Math.min(64, ceilDiv(m, 64)));
+        DeviceTensor partial = scratch("lnParams", chunks * 2 * d, gy, in, mu, rs, m, d);
+        WorkerGrid partialGrid = grid2(ceilDiv(d, ReductionKernels.COLUMN_TILE) * ReductionKernels.COLUMN_TILE,
+                chunks * ReductionKernels.COLUMN_LANES, ReductionKernels.COLUMN_TILE, ReductionKernels.COLUMN_LANES);
+        submit(task("layerNormBackward", grid1(m * local, local), (tg, id) -> tg.task(id, RowKernels::layerNormBackward,
+                        new KernelContext(), gy.array, in.array, g.array, mu.array, rs.array, gx.array, d),
+                        gy, in, g, mu, rs, gx, m, d),
+                task("layerNormParamsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::layerNormParamsPartial,
+                        new KernelContext(), gy.array, in.array, mu.array, rs.array, partial.array, m, d, chunks),
+                        gy, in, mu, rs, partial, m, d, chunks),
+                task("pairedColumnSumsFinish", null, (tg, id) -> tg.task(id, ReductionKernels::pairedColumnSumsFinish,
+                        partial.array, gg.array, gb.array, d, chunks), partial, gg, gb, d, chunks));
+    }
+
+    // ---------------------------------------------------------------- attention
+
+    @Override
+    public void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim) {
+        DeviceTensor in = t(qkv), qq = t(q), kk = t(k), vv = t(v);
+        distinctOutputs("splitHeads", qq, kk, vv);
+        submit(task("splitHeads", null, (g, id) -> g.task(id, ElementwiseKernels::splitHeads, in.array, qq.array,
+                kk.array, vv.array, batch, tokens, heads, headDim), in, qq, kk, vv, batch, tokens, heads, headDim));
+    }
+
+    @Override
+    public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
+                                   int headDim) {
+        DeviceTensor gq = t(dq), gk = t(dk), gv = t(dv), out = t(dQkv);
+        submit(task("splitHeadsBackward", null, (g, id) -> g.task(id, ElementwiseKernels::splitHeadsBackward, gq.array,
+                gk.array, gv.array, out.array, batch, tokens, heads, headDim), gq, gk, gv, out, batch, tokens, heads, headDim));
+    }
+
+    @Override
+    public void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim) {
+        DeviceTensor in = t(o), y = t(out);
+        submit(task("mergeHeads", null, (g, id) -> g.task(id, ElementwiseKernels::mergeHeads, in.array, y.array, batch,
+                tokens, heads, headDim), in, y, batch, tokens, heads, headDim));
+    }
+
+    @Override
+    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+        DeviceTensor gy = t(dOut), gx = t(dO);
+        submit(task("mergeHeadsBackward", null, (g, id) -> g.task(id, ElementwiseKernels::mergeHeadsBackward, gy.array,
+                gx.array, batch, tokens, heads, headDim), gy, gx, batch, tokens, heads, headDim));
+    }
+
+    @Override
+    public void attentionScores(Tensor q, Tensor k, Tensor scores, int batchHeads, int tokens, int headDim,
+                                double scale) {
+        int th = tokens * headDim;
+        DeviceTensor qq = t(q), kk = t(k), ss = t(scores);
+        submit(gemm(qq, kk, ss, null, tokens, tokens, headDim, batchHeads, th, th, tokens * tokens, 0, 1, (float) scale, 0)
+                .withOp(new ScoresOp(qq, kk, ss, batchHeads, tokens, headDim, (float) scale)));
+    }
+
+    @Override
+    public void attentionScoresBackward(Tensor dScores, Tensor q, Tensor k, Tensor dq, Tensor dk, int batchHeads,
+                                        int tokens, int headDim, double scale) {
+        int th = tokens * headDim, tt = tokens * tokens;
+        DeviceTensor ds = t(dScores);
+        // dq += scale·dS·k ; dk += scale·dSᵀ·q
+        submit(gemm(ds, t(k), t(dq), null, tokens, headDim, tokens, batchHeads, tt, th, th, 0, 0, (float) scale, 1),
+                gemm(ds, t(q), t(dk), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, (float) scale, 1));
+    }
+
+    static int activationCode(AttentionWeighting w) {
+        return switch (w.activation()) {
+            case RELU -> DeviceMath.RELU;
+            case RELU2 -> DeviceMath.RELU2;
+            case GELU -> DeviceMath.GELU;
+            case SOFTPLUS -> DeviceMath.SOFTPLUS;
+            case IDENTITY -> DeviceMath.IDENTITY;
+            case RELU6 -> DeviceMath.RELU6;
+            case SIGMOID -> DeviceMath.SIGMOID;
+        };
+    }
+
+    @Override
+    public void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
+        DeviceTensor s = t(scores), a = t(weights);
+        if (weighting.softmax()) {
+            int local = rowLocal(keys);
+            submit(task("softmax", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmax,
+                    new KernelContext(), s.array, a.array, keys), s, a, rows, keys));
+        } else {
+            int kind = activationCode(weighting), n = rows * keys;
+            float scale = (float) weighting.scale(keys);
+            submit(task("pointwiseWeights", null, (g, id) -> g.task(id, ElementwiseKernels::pointwiseWeights, s.array,
+                    a.array, n, kind, scale), s, a, n, kind, scale).withOp(new PointwiseOp(s, a, rows, keys, kind, scale)));
+        }
+    }
+
+    @Override
+    public void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
+                                         int keys, AttentionWeighting weighting) {
+        DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
+        if (weighting.softmax()) {
+            int local = rowLocal(keys);
+            submit(task("softmaxBackward", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmaxBackward,
+                    new KernelContext(), a.array, ga.array, gs.array, keys), a, ga, gs, rows, keys));
+        } else {
+            int kind = activationCode(weighting), n = rows * keys;
+            float scale = (float) weighting.scale(keys);
+            submit(task("pointwiseWeightsBackward", null, (g, id) -> g.task(id,
+                    ElementwiseKernels::pointwiseWeightsBackward, s.array, ga.array, gs.array, n, kind, scale),
+                    s, ga, gs, n, kind, scale));
+        }
+    }
+
+    @Override
+    public void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize) {
+        DeviceTensor a = t(maps), th = t(theta), b = t(bias), y = t(out);
+        submit(task("headMix", null, (g, id) -> g.task(id, ElementwiseKernels::headMix, a.array, th.array, b.array,
+                y.array, batch, heads, mapSize), a, th, b, y, batch, heads, mapSize));
+    }
+
+    @Override
+    public void headMixBackward(Tensor dOut, Tensor maps, Tensor theta, Tensor dMaps, Tensor dTheta, Tensor dBias,
+                                int batch, int heads, int mapSize) {
+        DeviceTensor gy = t(dOut), a = t(maps), th = t(theta), ga = t(dMaps), gt = t(dTheta), gb = t(dBias);
+        distinctOutputs("headMixBackward", ga, gt, gb);
+        int outputs = heads * heads + heads;
+        int chunks = chunks((long) batch * mapSize, 256);
+        DeviceTensor partial = scratch("headMixGrad", outputs * chunks, gy, a, batch, heads, mapSize);
+        submit(task("headMixBackwardMaps", null, (g, id) -> g.task(id, ElementwiseKernels::headMixBackwardMaps,
+                        gy.array, th.array, ga.array, batch, heads, mapSize), gy, th, ga, batch, heads, mapSize),
+                task("headMixGradPartial", grid2(chunks * REDUCE_LOCAL, outputs, REDUCE_LOCAL, 1), (g, id) -> g.task(id,
+                        ReductionKernels::headMixGradPartial, new KernelContext(), gy.array, a.array, partial.array,
+                        batch, heads, mapSize, chunks), gy, a, partial, batch, heads, mapSize, chunks),
+                task("headMixGradFinish", grid1(outputs * REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id,
+                        ReductionKernels::headMixGradFinish, new KernelContext(), partial.array, gt.array, gb.array,
+                        heads, chunks), partial, gt, gb, heads, chunks));
+    }
+
+    @Override
+    public void headBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+                              Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize, double eps,
+                              double momentum, boolean training) {
+        DeviceTensor in = t(x), g = t(gamma), b = t(beta), out = t(y), mu = t(mean), rs = t(rstd);
+        DeviceTensor rm = t(runningMean), rv = t(runningVar);
+        distinctOutputs("headBatchNorm", out, mu, rs, rm, rv);
+        float e = (float) eps, mom = (float) momentum;
+        int train = training ? 1 : 0;
+        List<Task> tasks = new ArrayList<>();
+        if (training) {
+            int count = batch * mapSize;
+            int chunks = chunks(count, 256);
+            DeviceTensor partial = scratch("bnStats", heads * chunks, in, batch, heads, mapSize);
+            WorkerGrid partialGrid = grid2(chunks * REDUCE_LOCAL, heads, REDUCE_LOCAL, 1);
+            WorkerGrid finishGrid = grid1(heads * REDUCE_LOCAL, REDUCE_LOCAL);
+            tasks.add(task("headSumsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::headSumsPartial,
+                    new KernelContext(), in.array, mu.array, partial.array, batch, heads, mapSize, chunks, 0),
+                    in, mu, partial, batch, heads, mapSize, chunks, 0));
+            tasks.add(task("headMeanFinish", finishGrid, (tg, id) -> tg.task(id, ReductionKernels::headMeanFinish,
+                    new KernelContext(), partial.array, mu.array, chunks, count), partial, mu, chunks, count));
+            tasks.add(task("headSumsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::headSumsPartial,
+                    new KernelContext(), in.array, mu.array, partial.array, batch, heads, mapSize, chunks, 1),
+                    in, mu, partial, batch, heads, mapSize, chunks, 1));
+            tasks.add(task("headVarianceFinish", finishGrid, (tg, id) -> tg.task(id, ReductionKernels::headVarianceFinish,
+                    new KernelContext(), partial.array, mu.array, rs.array, rm.array, rv.array, chunks, count, e, mom),
+                    partial, mu, rs, rm, rv, chunks, count, e, mom));
+        }
+        tasks.add(task("headBatchNormApply", null, (tg, id) -> tg.task(id, ElementwiseKernels::headBatchNormApply,
+                in.array, g.array, b.array, out.array, mu.array, rs.array, rm.array, rv.array, batch, heads, mapSize, e,
+                train), in, g, b, out, mu, rs, rm, rv, batch, heads, mapSize, e, train));
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    @Override
+    public void headBatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
+                                      Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
+        DeviceTensor gy = t(dy), in = t(x), g = t(gamma), mu = t(mean), rs = t(rstd), gx = t(dx), gg = t(dGamma), gb = t(dBeta);
+        distinctOutputs("headBatchNormBackward", gx, gg, gb);
+        int chunks = chunks((long) batch * mapSize, 256);
+        DeviceTensor partial = scratch("bnGrad", heads * chunks * 2, gy, in, batch, heads, mapSize);
+        DeviceTensor sums = scratch("bnGradSums", 2 * heads, gy, in, batch, heads, mapSize);
+        submit(normGradSums(gy, in, mu, rs, partial, gg, gb, sums, batch, heads, mapSize, chunks, 0),
+                normGradSumsFinish(partial, gg, gb, sums, heads, chunks),
+                task("headBatchNormBackwardInput", null, (tg, id) -> tg.task(id,
+                        ElementwiseKernels::headBatchNormBackwardInput, gy.array, in.array, g.array, mu.array, rs.array,
+                        sums.array, gx.array, batch, heads, mapSize), gy, in, g, mu, rs, sums, gx, batch, heads, mapSize));
+    }
+
+    private Task normGradSums(DeviceTensor gy, DeviceTensor in, DeviceTensor mu, DeviceTensor rs, DeviceTensor partial,
+                              DeviceTensor gg, DeviceTensor gb, DeviceTensor sums, int batch, int heads, int mapSize,
+                              int chunks, int perPosition) {
+        return task("normGradSumsPartial", grid2(chunks * REDUCE_LOCAL, heads, REDUCE_LOCAL, 1), (tg, id) -> tg.task(id,
+                        ReductionKernels::normGradSumsPartial, new KernelContext(), gy.array, in.array, mu.array,
+                        rs.array, partial.array, batch, heads, mapSize, chunks, perPosition),
+                gy, in, mu, rs, partial, batch, heads, mapSize, chunks, perPosition);
+    }
+
+    private Task normGradSumsFinish(DeviceTensor partial, DeviceTensor gg, DeviceTensor gb, DeviceTensor sums, int heads,
+                                    int chunks) {
+        return task("normGradSumsFinish", grid1(heads * REDUCE_LOCAL, REDUCE_LOCAL), (tg, id) -> tg.task(id,
+                        ReductionKernels::normGradSumsFinish, new KernelContext(), partial.array, gg.array, gb.array,
+                        sums.array, chunks), partial, gg, gb, sums, chunks);
+    }
+
+    @Override
+    public void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch,
+                              int heads, int mapSize, double eps) {
+        DeviceTensor in = t(x), g = t(gamma), b = t(beta), out = t(y), mu = t(mean), rs = t(rstd);
+        distinctOutputs("headLayerNorm", out, mu, rs);
+        float e = (float) eps;
+        submit(task("headLayerNorm", null, (tg, id) -> tg.task(id, ElementwiseKernels::headLayerNorm, in.array, g.array,
+                b.array, out.array, mu.array, rs.array, batch, heads, mapSize, e), in, g, b, out, mu, rs, batch, heads,
+                mapSize, e));
+    }
+
+    @Override
+    public void headLayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
+                                      Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
+        DeviceTensor gy = t(dy), in = t(x), g = t(gamma), mu = t(mean), rs = t(rstd), gx = t(dx), gg = t(dGamma), gb = t(dBeta);
+        distinctOutputs("headLayerNormBackward", gx, gg, gb);
+        int chunks = chunks((long) batch * mapSize, 256);
+        DeviceTensor partial = scratch("hlnGrad", heads * chunks * 2, gy, in, batch, heads, mapSize);
+        DeviceTensor sums = scratch("hlnGradSums", 2 * heads, gy, in, batch, heads, mapSize);
+        submit(task("headLayerNormBackwardInput", null, (tg, id) -> tg.task(id,
+                        ElementwiseKernels::headLayerNormBackwardInput, gy.array, in.array, g.array, mu.array, rs.array,
+                        gx.array, batch, heads, mapSize), gy, in, g, mu, rs, gx, batch, heads, mapSize),
+                normGradSums(gy, in, mu, rs, partial, gg, gb, sums, batch, heads, mapSize, chunks, 1),
+                normGradSumsFinish(partial, gg, gb, sums, heads, chunks));
+    }
+
+    @Override
+    public void attentionApply(Tensor weights, Tensor v, Tensor o, int batchHeads, int tokens, int headDim) {
+        int th = tokens * headDim;
+        DeviceTensor w = t(weights), vv = t(v), out = t(o);
+        submit(gemm(w, vv, out, null, tokens, headDim, tokens, batchHeads, tokens * tokens, th, th, 0, 0, 1f, 0)
+                .withOp(new ApplyOp(w, vv, out, batchHeads, tokens, headDim)));
+    }
+
+    @Override
+    public void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv,
+                                       int batchHeads, int tokens, int headDim) {
+        int th = tokens * headDim, tt = tokens * tokens;
+        DeviceTensor go = t(dO);
+        // dA += dO·vᵀ ; dv += Aᵀ·dO
+        submit(gemm(go, t(v), t(dWeights), null, tokens, tokens, headDim, batchHeads, th, th, tt, 0, 1, 1f, 1),
+                gemm(t(weights), go, t(dv), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, 1f, 1));
+    }
+
+    // ---------------------------------------------------------------- pooling, loss, optimiser
+
+    @Override
+    public void pool(Tensor tokens, Tensor pooled, int batch, int tokenCount, int dim, PoolMode mode) {
+        DeviceTensor x = t(tokens), y = t(pooled);
+        int mean = mode == PoolMode.MEAN ? 1 : 0;
+        submit(task("pool", null, (g, id) -> g.task(id, ElementwiseKernels::pool, x.array, y.array, batch, tokenCount,
+                dim, mean), x, y, batch, tokenCount, dim, mean));
+    }
+
+    @Override
+    public void poolBackward(Tensor dPooled, Tensor dTokens, int batch, int tokenCount, int dim, PoolMode mode) {
+        DeviceTensor gy = t(dPooled), gx = t(dTokens);
+        int mean = mode == PoolMode.MEAN ? 1 : 0;
+        submit(task("poolBackward", null, (g, id) -> g.task(id, ElementwiseKernels::poolBackward, gy.array, gx.array,
+                batch, tokenCount, dim, mean), gy, gx, batch, tokenCount, dim, mean));
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dLogits, int batch, int classes,
+                             double labelSmoothing) {
+        DeviceTensor z = t(logits), y = t(labels), l = t(loss), gz = t(dLogits);
+        distinctOutputs("crossEntropy", l, gz);
+        float smoothing = (float) labelSmoothing;
+        if (labelClasses.put(y, classes) == null) {
+            // first use as labels: check what it holds now; later uploads are checked as they come
+            FloatArray current = memory.latest(y);
+            double[] values = new double[batch];
+            for (int b = 0; b < batch; b++) values[b] = current.get(b);
+            checkLabels(values, batch, classes);
+        }
+        submit(task("crossEntropy", grid1(REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id, RowKernels::crossEntropy,
+                new KernelContext(), z.array, y.array, l.array, gz.array, batch, classes, smoothing),
+                z, y, l, gz, batch, classes, smoothing));
+    }
+
+    @Override
+    public void sumOfSquares(Tensor x, int n, Tensor acc, int index) {
+        DeviceTensor in = t(x), a = t(acc);
+        int chunks = chunks(n, 512);
+        DeviceTensor partial = scratch("squares", chunks, in, n);
+        submit(task("squaresPartial", grid1(chunks * REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id,
+                        ReductionKernels::squaresPartial, new KernelContext(), in.array, partial.array, n, chunks),
+                        in, partial, n, chunks),
+                task("sumInto", grid1(REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id, ReductionKernels::sumInto,
+                        new KernelContext(), partial.array, a.array, chunks, index), partial, a, chunks, index));
+    }
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
+                      double beta1, double beta2, double eps) {
+        DeviceTensor p = t(param), g = t(grad), mm = t(m), vv = t(v), h = t(hyper);
+        distinctOutputs("adamW", p, mm, vv);
+        float wd = (float) weightDecay, b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
+        submit(task("adamW", null, (tg, id) -> tg.task(id, ElementwiseKernels::adamW, p.array, g.array, mm.array,
+                vv.array, h.array, n, wd, b1, b2, e), p, g, mm, vv, h, n, wd, b1, b2, e));
+    }
+}

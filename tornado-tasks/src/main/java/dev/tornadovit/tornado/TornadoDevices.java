@@ -1,0 +1,110 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.backend.DeviceInfo;
+import uk.ac.manchester.tornado.api.TornadoBackend;
+import uk.ac.manchester.tornado.api.TornadoRuntime;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The TornadoVM devices of this machine and the {@code --device} strings that name them: {@code tornado} (TornadoVM's
+ * default device), {@code tornado:B:D} (backend B, device D, as TornadoVM numbers them) or a case-insensitive
+ * substring of a device's name (e.g. {@code pthread}, {@code H100}).
+ */
+public final class TornadoDevices {
+    private TornadoDevices() {
+    }
+
+    /** One device with its indices. */
+    public record Found(int backendIndex, int deviceIndex, TornadoDevice device, String backend) {
+        public String id() {
+            return "tornado:" + backendIndex + ":" + deviceIndex;
+        }
+
+        public String name() {
+            return device.getPhysicalDevice().getDeviceName().trim();
+        }
+    }
+
+    public static List<Found> all() {
+        TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
+        List<Found> found = new ArrayList<>();
+        for (int b = 0; b < runtime.getNumBackends(); b++) {
+            TornadoBackend backend = runtime.getBackend(b);
+            String kind = backend.getBackendType().name().toLowerCase(Locale.ROOT);
+            for (int d = 0; d < backend.getNumDevices(); d++) found.add(new Found(b, d, backend.getDevice(d), kind));
+        }
+        return found;
+    }
+
+    /** Whether {@code device} looks like a TornadoVM device string (the provider then resolves it or explains). */
+    public static boolean accepts(String device) {
+        String d = device.trim().toLowerCase(Locale.ROOT);
+        if (d.equals("tornado") || d.startsWith("tornado:")) return true;
+        if (d.equals("cpu") || d.equals("reference") || d.isEmpty()) return false;
+        for (Found f : all()) if (f.name().toLowerCase(Locale.ROOT).contains(d)) return true;
+        return false;
+    }
+
+    public static Found resolve(String device) {
+        String d = device.trim();
+        List<Found> all = all();
+        if (all.isEmpty()) throw new IllegalArgumentException("TornadoVM found no device (no OpenCL, PTX or SPIR-V driver)");
+        if (d.equalsIgnoreCase("tornado")) {
+            TornadoDevice def = TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
+            for (Found f : all) if (f.device() == def || f.device().getDeviceName().equals(def.getDeviceName())) return f;
+            return all.getFirst();
+        }
+        if (d.toLowerCase(Locale.ROOT).startsWith("tornado:")) {
+            String[] parts = d.substring("tornado:".length()).split(":");
+            try {
+                if (parts.length == 2) {
+                    int b = Integer.parseInt(parts[0]), i = Integer.parseInt(parts[1]);
+                    for (Found f : all) if (f.backendIndex() == b && f.deviceIndex() == i) return f;
+                    throw new IllegalArgumentException("there is no TornadoVM device " + d + "; devices: " + list(all));
+                }
+            } catch (NumberFormatException e) {
+                // falls through to the explanation below
+            }
+            throw new IllegalArgumentException("'" + d + "' is not a TornadoVM device: use tornado, tornado:B:D "
+                    + "(backend and device index) or part of a device name; devices: " + list(all));
+        }
+        List<Found> matches = all.stream().filter(f -> f.name().toLowerCase(Locale.ROOT).contains(d.toLowerCase(Locale.ROOT))).toList();
+        if (matches.isEmpty()) throw new IllegalArgumentException("no TornadoVM device name contains '" + d + "'; devices: " + list(all));
+        return matches.getFirst();
+    }
+
+    private static String list(List<Found> all) {
+        StringBuilder s = new StringBuilder();
+        for (Found f : all) s.append(s.isEmpty() ? "" : ", ").append(f.id()).append(" (").append(f.backend()).append(": ").append(f.name()).append(')');
+        return s.toString();
+    }
+
+    public static List<DeviceInfo> infos() {
+        List<DeviceInfo> out = new ArrayList<>();
+        for (Found f : all()) {
+            out.add(new DeviceInfo(f.id(), f.backend(), f.name(), f.device().getMaxGlobalMemory(),
+                    f.device().getPhysicalDevice().getDeviceMaxComputeUnits()));
+        }
+        return out;
+    }
+
+    /** Lists the devices; with {@code --ids} only their ids, one a line (scripts/tornadovm.sh tests each). */
+    public static void main(String[] args) {
+        List<Found> all = all();
+        if (all.isEmpty()) {
+            System.err.println("TornadoVM found no device");
+            System.exit(1);
+        }
+        boolean idsOnly = args.length > 0 && args[0].equals("--ids");
+        for (Found f : all) {
+            if (idsOnly) System.out.println(f.id());
+            else System.out.printf(Locale.ROOT, "%-12s %-7s %8.1fGB %5d  %s%n", f.id(), f.backend(),
+                    f.device().getMaxGlobalMemory() / 1e9, f.device().getPhysicalDevice().getDeviceMaxComputeUnits(), f.name());
+        }
+    }
+}

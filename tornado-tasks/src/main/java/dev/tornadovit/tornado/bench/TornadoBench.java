@@ -1,0 +1,201 @@
+package dev.tornadovit.tornado.bench;
+
+import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.TornadoBackend;
+import dev.tornadovit.tornado.TornadoDevices;
+import dev.tornadovit.train.AdamW;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s) and
+ * attention alone (our fused ReLU/L kernel against our softmax and unfused paths). Prints a Markdown table and
+ * appends it to {@code --out} if given.
+ *
+ * <pre>
+ * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
+ *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention]
+ *     [--attention-batch-heads 768] [--out results.md]
+ * </pre>
+ *
+ * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
+ * steps (graph recording and kernel compilation) are reported separately and not counted.
+ */
+public final class TornadoBench {
+    private final String device;
+    private final List<String> rows = new ArrayList<>();
+
+    private TornadoBench(String device) {
+        this.device = device;
+    }
+
+    public static void main(String[] args) {
+        String device = "tornado", model = "s16", parts = "model,attention", out = null;
+        int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String value = i + 1 < args.length ? args[i + 1] : null;
+            switch (a) {
+                case "--device" -> device = value;
+                case "--model" -> model = value;
+                case "--batch" -> batch = Integer.parseInt(value);
+                case "--steps" -> steps = Integer.parseInt(value);
+                case "--warmup" -> warmup = Integer.parseInt(value);
+                case "--parts" -> parts = value;
+                case "--attention-batch-heads" -> attentionBatchHeads = Integer.parseInt(value);
+                case "--out" -> out = value;
+                default -> throw new IllegalArgumentException("unknown option " + a);
+            }
+            i++;
+        }
+        TornadoBench bench = new TornadoBench(device);
+        TornadoDevices.Found found = TornadoDevices.resolve(device);
+        bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), Java " + Runtime.version());
+        if (parts.contains("attention")) {
+            bench.row("");
+            bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=64 | L | ms | GFLOP/s |");
+            bench.row("| --- | --- | --- | --- |");
+            for (int tokens : "tiny".equals(model) ? new int[]{17, 65} : new int[]{197, 785}) {
+                bench.attention(attentionBatchHeads, tokens, "tiny".equals(model) ? 8 : 64, Math.max(steps, 5));
+            }
+        }
+        if (parts.contains("model")) {
+            bench.row("");
+            bench.row("| model | attention | batch | train img/s | infer img/s | first train step s | first infer s |");
+            bench.row("| --- | --- | --- | --- | --- | --- | --- |");
+            for (String attention : new String[]{"softmax", "relu/L"}) {
+                AttentionConfig a = attention.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
+                ViTConfig config = "tiny".equals(model)
+                        ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, "cls", "learned", a, 0)
+                        : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, "cls", "learned", a, 0);
+                bench.model("tiny".equals(model) ? "tiny 32px/4" : "ViT-S/16 224px", attention, config, batch, steps, warmup);
+            }
+        }
+        if (out != null) {
+            try {
+                Files.writeString(Path.of(out), String.join("\n", bench.rows) + "\n", StandardOpenOption.CREATE,
+                        StandardOpenOption.APPEND);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    private void row(String line) {
+        rows.add(line);
+        System.out.println(line);
+        System.out.flush();
+    }
+
+    private static Tensor random(TornadoBackend be, int n, SplittableRandom random) {
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (float) random.nextGaussian();
+        Tensor t = be.allocate(n);
+        be.upload(t, values);
+        return t;
+    }
+
+    /** Mean milliseconds of one run of the graph, after it was recorded and warmed up. */
+    private static double time(TornadoBackend be, String name, Runnable body, int reps) {
+        for (int i = 0; i < 3; i++) be.graph(name, body);
+        long start = System.nanoTime();
+        for (int i = 0; i < reps; i++) be.graph(name, body);
+        return (System.nanoTime() - start) / 1e6 / reps;
+    }
+
+    private void attention(int batchHeads, int tokens, int headDim, int reps) {
+        try (TornadoBackend be = new TornadoBackend(device)) {
+            SplittableRandom random = new SplittableRandom(1);
+            int th = batchHeads * tokens * headDim;
+            long tt = (long) batchHeads * tokens * tokens;
+            Tensor q = random(be, th, random), k = random(be, th, random), v = random(be, th, random);
+            Tensor scores = be.allocate(Math.toIntExact(tt)), weights = be.allocate(Math.toIntExact(tt)), o = be.allocate(th);
+            double scale = 1 / Math.sqrt(headDim);
+            double flops = 4.0 * batchHeads * tokens * (double) tokens * headDim;
+            AttentionWeighting softmax = AttentionWeighting.softmaxWeights();
+            AttentionWeighting reluL = AttentionWeighting.pointwise(dev.tornadovit.tensor.PointwiseActivation.RELU, 1);
+            Runnable threeSteps = () -> {
+                be.attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
+                be.attentionWeights(scores, weights, batchHeads * tokens, tokens, reluL);
+                be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
+            };
+            be.setFusedAttention(false);
+            report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", () -> {
+                be.attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
+                be.attentionWeights(scores, weights, batchHeads * tokens, tokens, softmax);
+                be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
+            }, reps));
+            report("ReLU/L unfused (3 kernels)", tokens, flops, time(be, "relu-unfused", threeSteps, reps));
+            be.setFusedAttention(true);
+            report("ReLU/L fused, writing scores and weights (training)", tokens, flops,
+                    time(be, "relu-fused", threeSteps, reps));
+            report("ReLU/L fused, output only (inference)", tokens, flops, time(be, "relu-fused-no-maps",
+                    () -> be.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
+        }
+    }
+
+    private void report(String what, int tokens, double flops, double ms) {
+        row(String.format(Locale.ROOT, "| %s | %d | %.3f | %.0f |", what, tokens, ms, flops / (ms * 1e6)));
+    }
+
+    private void model(String modelName, String attention, ViTConfig config, int batch, int steps, int warmup) {
+        try (TornadoBackend be = new TornadoBackend(device)) {
+            SplittableRandom random = new SplittableRandom(2);
+            VisionTransformer model = new VisionTransformer(config, be, 0);
+            AdamW opt = new AdamW(be, model.parameters(), AdamW.Settings.defaults());
+            int pixels = batch * config.channels() * config.imageHeight() * config.imageWidth();
+            float[] images = new float[pixels];
+            for (int i = 0; i < pixels; i++) images[i] = (float) random.nextGaussian();
+            float[] labels = new float[batch];
+            for (int i = 0; i < batch; i++) labels[i] = random.nextInt(config.numClasses());
+            Tensor x = be.allocate(pixels), y = be.allocate(batch);
+
+            Runnable trainStep = () -> {
+                be.upload(x, images);
+                be.upload(y, labels);
+                model.zeroGradients();
+                model.forward(x, batch);
+                double loss = be.downloadDouble(model.lossAndGradient(y, batch))[0];
+                if (!Double.isFinite(loss)) throw new IllegalStateException("loss became " + loss);
+                model.backward(batch);
+                opt.step(1e-4);
+            };
+            model.setTraining(true);
+            long t0 = System.nanoTime();
+            trainStep.run();
+            double firstTrain = (System.nanoTime() - t0) / 1e9;
+            for (int i = 1; i < warmup; i++) trainStep.run();
+            t0 = System.nanoTime();
+            for (int i = 0; i < steps; i++) trainStep.run();
+            double trainSeconds = (System.nanoTime() - t0) / 1e9;
+
+            Runnable inferStep = () -> {
+                be.upload(x, images);
+                model.forward(x, batch);
+                be.downloadFloat(model.logits());
+            };
+            model.setTraining(false);
+            t0 = System.nanoTime();
+            inferStep.run();
+            double firstInfer = (System.nanoTime() - t0) / 1e9;
+            for (int i = 1; i < warmup; i++) inferStep.run();
+            t0 = System.nanoTime();
+            for (int i = 0; i < steps; i++) inferStep.run();
+            double inferSeconds = (System.nanoTime() - t0) / 1e9;
+            row(String.format(Locale.ROOT, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f |", modelName, attention, batch,
+                    steps * batch / trainSeconds, steps * batch / inferSeconds, firstTrain, firstInfer));
+        }
+    }
+}

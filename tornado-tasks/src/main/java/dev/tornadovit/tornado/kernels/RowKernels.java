@@ -1,0 +1,165 @@
+package dev.tornadovit.tornado.kernels;
+
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+/**
+ * Operations that need statistics of a whole row (LayerNorm, softmax, cross-entropy): one work-group per row, its
+ * threads striding over the row and combining in local memory. Work-group sizes are powers of two up to 256.
+ */
+public final class RowKernels {
+    private RowKernels() {
+    }
+
+    /** LayerNorm of x [rows, d], keeping mean and 1/std per row; two passes over the row for an accurate variance. */
+    public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray y,
+                                 FloatArray mean, FloatArray rstd, int d, float eps) {
+        float[] buf = ctx.allocateFloatLocalArray(256);
+        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+        int o = row * d;
+        float s = 0f;
+        for (int j = lid; j < d; j += size) s += x.get(o + j);
+        buf[lid] = s;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float m = buf[0] / d;
+        ctx.localBarrier();
+        float v = 0f;
+        for (int j = lid; j < d; j += size) {
+            float c = x.get(o + j) - m;
+            v += c * c;
+        }
+        buf[lid] = v;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float r = 1f / TornadoMath.sqrt(buf[0] / d + eps);
+        for (int j = lid; j < d; j += size) y.set(o + j, (x.get(o + j) - m) * r * gamma.get(j) + beta.get(j));
+        if (lid == 0) {
+            mean.set(row, m);
+            rstd.set(row, r);
+        }
+    }
+
+    /** dx += r·(dy·γ - mean(dy·γ) - x̂·mean(dy·γ·x̂)) per row. */
+    public static void layerNormBackward(KernelContext ctx, FloatArray dy, FloatArray x, FloatArray gamma,
+                                         FloatArray mean, FloatArray rstd, FloatArray dx, int d) {
+        float[] bufG = ctx.allocateFloatLocalArray(256);
+        float[] bufX = ctx.allocateFloatLocalArray(256);
+        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+        int o = row * d;
+        float m = mean.get(row), r = rstd.get(row);
+        float sg = 0f, sgx = 0f;
+        for (int j = lid; j < d; j += size) {
+            float gh = dy.get(o + j) * gamma.get(j);
+            sg += gh;
+            sgx += gh * (x.get(o + j) - m) * r;
+        }
+        bufG[lid] = sg;
+        bufX[lid] = sgx;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                bufG[lid] += bufG[lid + stride];
+                bufX[lid] += bufX[lid + stride];
+            }
+        }
+        ctx.localBarrier();
+        float meanG = bufG[0] / d, meanGx = bufX[0] / d;
+        for (int j = lid; j < d; j += size) {
+            float xh = (x.get(o + j) - m) * r;
+            dx.set(o + j, dx.get(o + j) + r * (dy.get(o + j) * gamma.get(j) - meanG - xh * meanGx));
+        }
+    }
+
+    /** Softmax of each row of scores [rows, keys]. */
+    public static void softmax(KernelContext ctx, FloatArray scores, FloatArray weights, int keys) {
+        float[] buf = ctx.allocateFloatLocalArray(256);
+        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+        int o = row * keys;
+        float mx = -3.4e38f;
+        for (int j = lid; j < keys; j += size) mx = TornadoMath.max(mx, scores.get(o + j));
+        buf[lid] = mx;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] = TornadoMath.max(buf[lid], buf[lid + stride]);
+        }
+        ctx.localBarrier();
+        float rowMax = buf[0];
+        ctx.localBarrier();
+        float s = 0f;
+        for (int j = lid; j < keys; j += size) {
+            float e = TornadoMath.exp(scores.get(o + j) - rowMax);
+            weights.set(o + j, e);
+            s += e;
+        }
+        buf[lid] = s;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float inv = 1f / buf[0];
+        for (int j = lid; j < keys; j += size) weights.set(o + j, weights.get(o + j) * inv);
+    }
+
+    /** dScores += a ⊙ (dA - Σ_j a·dA) per row. */
+    public static void softmaxBackward(KernelContext ctx, FloatArray weights, FloatArray dWeights, FloatArray dScores,
+                                       int keys) {
+        float[] buf = ctx.allocateFloatLocalArray(256);
+        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+        int o = row * keys;
+        float s = 0f;
+        for (int j = lid; j < keys; j += size) s += weights.get(o + j) * dWeights.get(o + j);
+        buf[lid] = s;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float dot = buf[0];
+        for (int j = lid; j < keys; j += size) {
+            float a = weights.get(o + j);
+            dScores.set(o + j, dScores.get(o + j) + a * (dWeights.get(o + j) - dot));
+        }
+    }
+
+    /**
+     * Softmax cross-entropy with label smoothing on one work-group: each thread takes samples lid, lid+L, ..., writes
+     * their logit gradients (mean over the batch, overwritten) and the work-group sums the loss. Labels are checked on
+     * the host (TornadoBackend), since kernels cannot throw.
+     */
+    public static void crossEntropy(KernelContext ctx, FloatArray logits, FloatArray labels, FloatArray loss,
+                                    FloatArray dLogits, int batch, int classes, float smoothing) {
+        float[] buf = ctx.allocateFloatLocalArray(256);
+        int lid = ctx.localIdx, size = ctx.localGroupSizeX;
+        float total = 0f;
+        for (int b = lid; b < batch; b += size) {
+            int label = (int) labels.get(b);
+            int o = b * classes;
+            float mx = -3.4e38f;
+            for (int c = 0; c < classes; c++) mx = TornadoMath.max(mx, logits.get(o + c));
+            float s = 0f;
+            for (int c = 0; c < classes; c++) s += TornadoMath.exp(logits.get(o + c) - mx);
+            float logSum = mx + TornadoMath.log(s);
+            for (int c = 0; c < classes; c++) {
+                float target = smoothing / classes + (c == label ? 1f - smoothing : 0f);
+                float logP = logits.get(o + c) - logSum;
+                total -= target * logP;
+                dLogits.set(o + c, (TornadoMath.exp(logP) - target) / batch);
+            }
+        }
+        buf[lid] = total;
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) buf[lid] += buf[lid + stride];
+        }
+        if (lid == 0) loss.set(0, buf[0] / batch);
+    }
+}

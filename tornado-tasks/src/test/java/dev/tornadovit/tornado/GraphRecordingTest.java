@@ -1,0 +1,128 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** How the backend records, replays and keeps data on the device. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 300, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class GraphRecordingTest {
+    private TornadoBackend dev;
+
+    @BeforeAll
+    void open() {
+        dev = TestDevice.backend();
+    }
+
+    @AfterAll
+    void close() {
+        if (dev != null) dev.close();
+    }
+
+    private Tensor tensor(float... values) {
+        Tensor t = dev.allocate(values.length);
+        dev.upload(t, values);
+        return t;
+    }
+
+    @Test
+    void aGraphIsRecordedOnceAndReplayedOnNewDeviceData() {
+        Tensor x = tensor(1, 2, 3), y = tensor(10, 20, 30), sum = dev.allocate(3), total = dev.allocate(3);
+        AtomicInteger bodyRuns = new AtomicInteger();
+        Runnable body = () -> {
+            bodyRuns.incrementAndGet();
+            dev.add(x, y, sum, 3);
+            dev.accumulate(total, sum, 3);
+        };
+        dev.graph("sum-and-accumulate", body);
+        assertArrayEquals(new float[]{11, 22, 33}, dev.downloadFloat(sum));
+        int recorded = dev.recordedGraphCount();
+        for (int step = 1; step <= 4; step++) {
+            // per-step input: the second upload re-sends the tensor's group, later ones go through a staging graph
+            dev.upload(x, new float[]{step, step, step});
+            dev.graph("sum-and-accumulate", body);
+            assertArrayEquals(new float[]{10 + step, 20 + step, 30 + step}, dev.downloadFloat(sum), "step " + step);
+        }
+        assertEquals(1, bodyRuns.get(), "the body runs only while recording");
+        assertEquals(11 + 22 + 33 + (10 + 20 + 30) * 4 + 3 * (1 + 2 + 3 + 4),
+                sumOf(dev.downloadFloat(total)), 1e-4, "the accumulator stayed on the device across replays");
+        assertTrue(dev.recordedGraphCount() <= recorded + 1, "replays add no graphs (only the staging upload)");
+    }
+
+    /** TornadoVM's graphs hold at most 1024 nodes: a longer body (an optimizer over every parameter) is split. */
+    @Test
+    void aGraphLongerThanOneTornadoGraphHoldsIsSplit() {
+        int count = 400;
+        Tensor total = dev.allocate(1);
+        Tensor[] parts = new Tensor[count];
+        for (int i = 0; i < count; i++) parts[i] = tensor(i);
+        Runnable body = () -> {
+            dev.zero(total);
+            for (Tensor p : parts) dev.accumulate(total, p, 1);
+        };
+        dev.graph("long", body);
+        dev.graph("long", body);
+        assertEquals(count * (count - 1) / 2.0, dev.downloadFloat(total)[0], 1e-3);
+        assertEquals(count + 1, dev.taskCount("long"));
+    }
+
+    @Test
+    void operationsOutsideGraphsRunAtOnceAndAreCached() {
+        Tensor a = tensor(1, 2), b = tensor(3, 4), c = dev.allocate(2);
+        dev.add(a, b, c, 2);
+        assertArrayEquals(new float[]{4, 6}, dev.downloadFloat(c));
+        int recorded = dev.recordedGraphCount();
+        dev.add(a, b, c, 2);
+        dev.accumulate(c, a, 2);
+        dev.accumulate(c, a, 2);
+        assertArrayEquals(new float[]{6, 10}, dev.downloadFloat(c));
+        assertEquals(recorded + 1, dev.recordedGraphCount(), "one new single-operation graph (accumulate), add reused");
+        dev.zero(c);
+        assertArrayEquals(new float[]{0, 0}, dev.downloadFloat(c));
+    }
+
+    @Test
+    void uploadsAndDownloadsInsideAGraphBodyAreRefused() {
+        Tensor a = tensor(1);
+        assertThrows(IllegalStateException.class, () -> dev.graph("bad", () -> dev.upload(a, new float[]{2})));
+        assertThrows(IllegalStateException.class, () -> dev.graph("bad2", () -> dev.downloadFloat(a)));
+    }
+
+    /** A TornadoVM task that writes one array through two parameters never gets scheduled: refused up front. */
+    @Test
+    void oneTensorAsTwoOutputsIsRefused() {
+        Tensor qkv = dev.allocate(3 * 8), q = dev.allocate(8), v = dev.allocate(8);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> dev.splitHeads(qkv, q, q, v, 1, 2, 2, 2));
+        assertTrue(e.getMessage().contains("same tensor"), e.getMessage());
+    }
+
+    @Test
+    void runningOutOfDeviceMemorySaysWhatToChange() {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        try (TornadoBackend small = new TornadoBackend(device, 1_000_000)) {
+            small.allocate(100_000);
+            DeviceMemoryException e = assertThrows(DeviceMemoryException.class, () -> small.allocate(200_000));
+            assertTrue(e.getMessage().contains("--batch-size"), e.getMessage());
+            assertTrue(e.getMessage().contains("needs at least 1.2 MB"), e.getMessage());
+        }
+    }
+
+    private static double sumOf(float[] values) {
+        double s = 0;
+        for (float v : values) s += v;
+        return s;
+    }
+}

@@ -1,0 +1,22 @@
+package dev.tornadovit.tornado;
+
+/**
+ * The TornadoVM device the tests run on: the system property {@code tornadovit.test.device} (scripts/tornadovm.sh
+ * runs the suite once per device), TornadoVM's default device otherwise.
+ */
+final class TestDevice {
+    private TestDevice() {
+    }
+
+    static String spec() {
+        return System.getProperty("tornadovit.test.device", "tornado");
+    }
+
+    static TornadoBackend backend() {
+        if (!"false".equalsIgnoreCase(System.getProperty("tornado.recover.bailout"))) {
+            throw new IllegalStateException("run the TornadoVM tests with -Dtornado.recover.bailout=false: otherwise a "
+                    + "kernel that cannot be compiled runs silently as Java and its test proves nothing");
+        }
+        return new TornadoBackend(spec());
+    }
+}
