@@ -152,12 +152,6 @@ public final class VectorMath {
         return erfAbs.blend(erfAbs.neg(), z.compare(VectorOperators.LT, 0f));
     }
 
-    private static float erfScalarForGelu(float z) {
-        float az = Math.abs(z), t = 1f / (1f + P * az);
-        float poly = ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t;
-        float r = 1f - poly * (float) Math.exp(-az * az);
-        return z < 0 ? -r : r;
-    }
 
     /** y[i] = GELU(x[i]) (erf form) for i in [start, end). */
     public static void gelu(float[] x, float[] y, int start, int end) {
@@ -168,7 +162,14 @@ public final class VectorMath {
             FloatVector e = expForGelu(z.mul(z).neg());
             v.mul(0.5f).mul(erfForGelu(z, e).add(1f)).intoArray(y, i);
         }
-        for (; i < end; i++) y[i] = 0.5f * x[i] * (1 + erfScalarForGelu(x[i] * INV_SQRT2));
+        if (i < end) {
+            // The last partial vector with the same vector arithmetic, so a value never depends on the loop split.
+            VectorMask<Float> m = tail(i, end);
+            FloatVector v = FloatVector.fromArray(S, x, i, m);
+            FloatVector z = v.mul(INV_SQRT2);
+            FloatVector e = expForGelu(z.mul(z).neg());
+            v.mul(0.5f).mul(erfForGelu(z, e).add(1f)).intoArray(y, i, m);
+        }
     }
 
     /** dx[i] += dy[i] · GELU'(x[i]) for i in [start, end). */
@@ -182,10 +183,14 @@ public final class VectorMath {
             FloatVector derivative = v.mul(e).mul(INV_SQRT_2PI).add(cdf);
             FloatVector.fromArray(S, dy, i).fma(derivative, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
         }
-        for (; i < end; i++) {
-            float v = x[i], z = v * INV_SQRT2;
-            float cdf = 0.5f * (1 + erfScalarForGelu(z));
-            dx[i] += dy[i] * (cdf + v * INV_SQRT_2PI * (float) Math.exp(-z * z));
+        if (i < end) {
+            VectorMask<Float> m = tail(i, end);
+            FloatVector v = FloatVector.fromArray(S, x, i, m);
+            FloatVector z = v.mul(INV_SQRT2);
+            FloatVector e = expForGelu(z.mul(z).neg());
+            FloatVector cdf = erfForGelu(z, e).add(1f).mul(0.5f);
+            FloatVector derivative = v.mul(e).mul(INV_SQRT_2PI).add(cdf);
+            FloatVector.fromArray(S, dy, i, m).fma(derivative, FloatVector.fromArray(S, dx, i, m)).intoArray(dx, i, m);
         }
     }
 
