@@ -160,7 +160,7 @@ final class DeviceMemory implements AutoCloseable {
         }
         tg.persistOnDevice(arrays).transferToHost(DataTransferMode.UNDER_DEMAND, arrays);
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = new TornadoExecutionPlan(graph).withDevice(device);
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
         OwnerGroup group = new OwnerGroup(name, groups.size(), List.copyOf(fresh), graph, plan);
         groups.add(group);
         group.lastResult = plan.execute();
@@ -222,7 +222,7 @@ final class DeviceMemory implements AutoCloseable {
                 .task("copy", ElementwiseKernels::copy, buffer, t.array, Math.max(1, t.size));
         ImmutableTaskGraph graph = tg.snapshot();
         GraphLinks.adopt(graph, t.group.graph);
-        Staging s = new Staging(t, buffer, new TornadoExecutionPlan(graph).withDevice(device));
+        Staging s = new Staging(t, buffer, Plans.compiled(graph, device, null));
         stagings.add(s);
         return s;
     }

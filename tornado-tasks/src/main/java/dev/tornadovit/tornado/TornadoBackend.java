@@ -383,8 +383,7 @@ public final class TornadoBackend implements Backend {
         // No persistOnDevice here: TornadoVM implements it as an on-demand output, and every plan frees its outputs
         // when closed, so only the owner group (which declares them) may; consumed buffers stay put without it.
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = new TornadoExecutionPlan(graph).withDevice(device);
-        if (anyGrid) plan.withGridScheduler(scheduler);
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null);
         return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
     }
 

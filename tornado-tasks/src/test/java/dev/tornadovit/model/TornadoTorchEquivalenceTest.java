@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
  * and BatchNorm statistics after three clipped AdamW steps, eval logits) on the TornadoVM device, to the same 1e-4 as
  * the float32 CPU backend. Fixtures come from the core's src/test/resources/fixtures.
  */
-@Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+@Timeout(value = 1200, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TornadoTorchEquivalenceTest {
 
     static List<String> fixtures() {

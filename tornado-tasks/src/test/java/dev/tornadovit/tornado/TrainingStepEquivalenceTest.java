@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Also checks that the recorded graphs are replayed (none are recorded after the first step) and that eval mode
  * (BatchNorm running statistics) agrees.
  */
-@Timeout(value = 900, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+@Timeout(value = 1800, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TrainingStepEquivalenceTest {
     private static final int STEPS = 3, BATCH = 5;
     private static final double TOL = 2e-4, GRAD_TOL = 5e-4, LR = 3e-3;
@@ -77,20 +77,22 @@ class TrainingStepEquivalenceTest {
             List<Parameter> pa = a.model.parameters(), pb = b.model.parameters();
             // Both sides round in float32, in different orders. As in the core's PyTorch check, gradients that are
             // zero in exact arithmetic (the key bias under softmax, Re-attention's bias under BatchNorm) are pure
-            // rounding noise: they are held to the model's gradient scale, and their parameters, which Adam moves by
-            // up to lr per step on noise alone, only to that bound.
+            // rounding noise: they are held to the model's gradient scale. Adam divides by the gradient's own size,
+            // so where the two float32 gradients disagree (beyond 10%: zero or nearly zero in exact arithmetic) the
+            // parameters may differ by its normalised steps, up to lr each, and are held to that bound.
             double gradScale = 0;
             for (Parameter p : pa) for (float g : cpu.downloadFloat(p.grad())) gradScale = Math.max(gradScale, Math.abs(g));
             for (int i = 0; i < pa.size(); i++) {
-                float[] gradA = cpu.downloadFloat(pa.get(i).grad());
-                compare(name + " grad " + pa.get(i).name(), gradA, dev.downloadFloat(pb.get(i).grad()), GRAD_TOL,
-                        TOL * gradScale);
+                float[] gradA = cpu.downloadFloat(pa.get(i).grad()), gradB = dev.downloadFloat(pb.get(i).grad());
+                compare(name + " grad " + pa.get(i).name(), gradA, gradB, GRAD_TOL, TOL * gradScale);
                 float[] valueA = cpu.downloadFloat(pa.get(i).value()), valueB = dev.downloadFloat(pb.get(i).value());
                 for (int j = 0; j < gradA.length; j++) {
-                    if (Math.abs(gradA[j]) < 1e-6 * gradScale) {
+                    boolean undetermined = Math.abs(gradA[j] - gradB[j]) > 0.1 * Math.abs(gradA[j]);
+                    if (undetermined || Math.abs(gradA[j]) < 1e-6 * gradScale) {
                         double moved = Math.abs(valueB[j] - valueA[j]);
                         if (moved > 2 * LR * STEPS) {
-                            fail(name + " param " + pa.get(i).name() + "[" + j + "] (zero gradient) differs by " + moved);
+                            fail(name + " param " + pa.get(i).name() + "[" + j + "] (gradient " + gradA[j] + " vs "
+                                    + gradB[j] + ") differs by " + moved + ", more than Adam's steps allow");
                         }
                         valueB[j] = valueA[j];
                     }
@@ -99,8 +101,15 @@ class TrainingStepEquivalenceTest {
             }
             List<NamedTensor> ba = a.model.buffers(), bb = b.model.buffers();
             for (int i = 0; i < ba.size(); i++) {
-                compare(name + " buffer " + ba.get(i).name(), cpu.downloadFloat(ba.get(i).value()), dev.downloadFloat(bb.get(i).value()));
+                // BatchNorm removes Re-attention's bias from its output, but its running mean tracks that bias, whose
+                // parameter moves on rounding noise (above): at most momentum · steps · (steps · lr), as in the core.
+                double slack = ba.get(i).name().endsWith("running_mean") ? ViTConfig.BATCH_NORM_MOMENTUM * STEPS * STEPS * LR : 0;
+                compare(name + " buffer " + ba.get(i).name(), cpu.downloadFloat(ba.get(i).value()),
+                        dev.downloadFloat(bb.get(i).value()), TOL, slack);
             }
+            // Eval mode on identical weights and statistics (rounding noise in trained parameters is covered above).
+            for (int i = 0; i < pa.size(); i++) dev.upload(pb.get(i).value(), cpu.downloadFloat(pa.get(i).value()));
+            for (int i = 0; i < ba.size(); i++) dev.upload(bb.get(i).value(), cpu.downloadFloat(ba.get(i).value()));
             a.model.setTraining(false);
             b.model.setTraining(false);
             a.forward(images[0]);

@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention]
- *     [--attention-batch-heads 768] [--out results.md]
+ *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
@@ -42,7 +42,7 @@ public final class TornadoBench {
     }
 
     public static void main(String[] args) {
-        String device = "tornado", model = "s16", parts = "model,attention", out = null;
+        String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -56,6 +56,7 @@ public final class TornadoBench {
                 case "--parts" -> parts = value;
                 case "--attention-batch-heads" -> attentionBatchHeads = Integer.parseInt(value);
                 case "--out" -> out = value;
+                case "--attention" -> attentions = value;
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
             i++;
@@ -75,7 +76,7 @@ public final class TornadoBench {
             bench.row("");
             bench.row("| model | attention | batch | train img/s | infer img/s | first train step s | first infer s |");
             bench.row("| --- | --- | --- | --- | --- | --- | --- |");
-            for (String attention : new String[]{"softmax", "relu/L"}) {
+            for (String attention : attentions.split(",")) {
                 AttentionConfig a = attention.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
                 ViTConfig config = "tiny".equals(model)
                         ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, "cls", "learned", a, 0)

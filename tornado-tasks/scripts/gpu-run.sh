@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, beside bundle.tar.xz (made by gpu-bundle.sh): unpacks it once into /tmp/tvit, then
+#   bash run.sh devices                 lists the TornadoVM devices
+#   bash run.sh tests [DEVICE...]       runs the module's tests on each device (default: every device), bailout off;
+#                                       TESTS=REGEX picks test classes by name; run it from the repository's root
+#                                       (the PyTorch fixtures are read from src/test/resources/fixtures, or FIXTURES)
+#   bash run.sh bench [ARGS...]         runs dev.tornadovit.tornado.bench.TornadoBench
+# Test logs go to $LOGS (default /tmp/tvit/logs).
+set -euo pipefail
+dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root=/tmp/tvit
+if [ ! -x "$root/jdk/bin/java" ]; then
+  mkdir -p "$root"
+  tar -C "$root" -xJf "$dir/bundle.tar.xz"
+fi
+export JAVA_HOME="$root/jdk"
+sdk="$root/sdk"
+logs="${LOGS:-$root/logs}"
+mkdir -p "$logs"
+
+# NVIDIA's OpenCL library is installed there but not registered with the ICD loader: register it, so that
+# TornadoVM's OpenCL backend finds the GPU too (next to its PTX backend).
+if ldconfig -p 2>/dev/null | grep -q 'libnvidia-opencl.so.1'; then
+  mkdir -p "$root/icd"
+  echo libnvidia-opencl.so.1 >"$root/icd/nvidia.icd"
+  export OCL_ICD_VENDORS="$root/icd"
+fi
+
+# TornadoVM's flags from the SDK's argfile, pointed at where the SDK now is (see scripts/tornadovm.sh for the why).
+original=$(sed -n 's/^-Djava.library.path=\(.*\)\/lib$/\1/p' "$sdk/tornado-argfile")
+flags=()
+previous=""
+while IFS= read -r line || [ -n "$line" ]; do
+  line="${line%%#*}"
+  line="${line//$original/$sdk}"
+  read -ra words <<<"$line"
+  for word in "${words[@]}"; do
+    if [ "$previous" = "--module-path" ]; then word="${word#.:}"; fi
+    flags+=("$word")
+    previous="$word"
+  done
+done <"$sdk/tornado-argfile"
+flags+=(--add-opens tornado.api/uk.ac.manchester.tornado.api=ALL-UNNAMED -Dtornado.recover.bailout=false
+  -Dtornado.tvm.maxbytecodesize=1048576 --add-modules jdk.incubator.vector)
+cp="$root/app/lib/*"
+java="$JAVA_HOME/bin/java"
+
+mode="${1:-devices}"
+shift || true
+case "$mode" in
+  devices)
+    "$java" "${flags[@]}" -cp "$cp" dev.tornadovit.tornado.TornadoDevices ;;
+  tests)
+    # the PyTorch fixtures, from the repository this runs in
+    fixtures="${FIXTURES:-$PWD/src/test/resources/fixtures}"
+    devices=("$@")
+    if [ ${#devices[@]} -eq 0 ]; then
+      read -ra devices <<<"$("$java" "${flags[@]}" -cp "$cp" dev.tornadovit.tornado.TornadoDevices --ids | tr '\n' ' ')"
+    fi
+    status=0
+    for device in "${devices[@]}"; do
+      echo "== tests on $device"
+      if ! "$java" "${flags[@]}" -Xmx8g -Dtornadovit.test.device="$device" -Dtornadovit.fixtures="$fixtures" \
+          -cp "$cp:$root/app/test-classes" dev.tornadovit.tornado.DeviceTestRunner "${TESTS:-.*Test}" \
+          >"$logs/tests-${device//:/_}.log" 2>&1; then
+        status=1
+      fi
+      grep -E "tests (successful|failed|found)|^FAILED|^ABORTED" "$logs/tests-${device//:/_}.log" | head -40 || true
+    done
+    exit $status ;;
+  bench)
+    "$java" "${flags[@]}" -Xmx8g -cp "$cp" dev.tornadovit.tornado.bench.TornadoBench "$@" ;;
+  *)
+    echo "usage: run.sh devices | tests [DEVICE...] | bench [ARGS...]" >&2
+    exit 2 ;;
+esac
