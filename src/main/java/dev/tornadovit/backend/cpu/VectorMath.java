@@ -153,6 +153,15 @@ public final class VectorMath {
         return sum;
     }
 
+    /** dst[dOff..+n) += src[sOff..+n). */
+    public static void addInto(float[] src, int sOff, float[] dst, int dOff, int n) {
+        int bound = S.loopBound(n), i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, dst, dOff + i).add(FloatVector.fromArray(S, src, sOff + i)).intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] += src[sOff + i];
+    }
+
     // ---------------------------------------------------------------- GELU
 
     /** y[i] = GELU(x[i]) (erf form) for i in [start, end). */
