@@ -299,16 +299,17 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim) {
-        float[] in = f(qkv);
-        float[][] outs = {f(q), f(k), f(v)};
+        float[] in = f(qkv), qq = f(q), kk = f(k), vv = f(v);
         int dim = heads * headDim;
         CpuParallel.parallelFor(batch * tokens, 16, (s, e) -> {
             for (int bt = s; bt < e; bt++) {
                 int b = bt / tokens, t = bt % tokens;
-                for (int which = 0; which < 3; which++)
-                    for (int h = 0; h < heads; h++)
-                        System.arraycopy(in, (bt * 3 + which) * dim + h * headDim, outs[which],
-                                ((b * heads + h) * tokens + t) * headDim, headDim);
+                for (int h = 0; h < heads; h++) {
+                    int src = bt * 3 * dim + h * headDim, dst = ((b * heads + h) * tokens + t) * headDim;
+                    System.arraycopy(in, src, qq, dst, headDim);
+                    System.arraycopy(in, src + dim, kk, dst, headDim);
+                    System.arraycopy(in, src + 2 * dim, vv, dst, headDim);
+                }
             }
         });
     }
@@ -316,17 +317,17 @@ public final class CpuBackend implements Backend {
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                    int headDim) {
-        float[] out = f(dQkv);
-        float[][] ins = {f(dq), f(dk), f(dv)};
+        float[] out = f(dQkv), gq = f(dq), gk = f(dk), gv = f(dv);
         int dim = heads * headDim;
         CpuParallel.parallelFor(batch * tokens, 16, (s, e) -> {
             for (int bt = s; bt < e; bt++) {
                 int b = bt / tokens, t = bt % tokens;
-                for (int which = 0; which < 3; which++)
-                    for (int h = 0; h < heads; h++) {
-                        int dst = (bt * 3 + which) * dim + h * headDim, src = ((b * heads + h) * tokens + t) * headDim;
-                        for (int i = 0; i < headDim; i++) out[dst + i] += ins[which][src + i];
-                    }
+                for (int h = 0; h < heads; h++) {
+                    int dst = bt * 3 * dim + h * headDim, src = ((b * heads + h) * tokens + t) * headDim;
+                    VectorMath.addInto(gq, src, out, dst, headDim);
+                    VectorMath.addInto(gk, src, out, dst + dim, headDim);
+                    VectorMath.addInto(gv, src, out, dst + 2 * dim, headDim);
+                }
             }
         });
     }
@@ -353,7 +354,7 @@ public final class CpuBackend implements Backend {
                 int b = bt / tokens, t = bt % tokens;
                 for (int h = 0; h < heads; h++) {
                     int dst = ((b * heads + h) * tokens + t) * headDim, src = bt * dim + h * headDim;
-                    for (int i = 0; i < headDim; i++) gx[dst + i] += g[src + i];
+                    VectorMath.addInto(g, src, gx, dst, headDim);
                 }
             }
         });

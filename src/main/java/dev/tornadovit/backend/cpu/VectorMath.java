@@ -2,8 +2,6 @@ package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.tensor.PointwiseActivation;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -12,10 +10,14 @@ import jdk.incubator.vector.VectorSpecies;
  * rows and the pointwise L^-α·h(s)) with their derivatives.
  *
  * <p>Results must not depend on how a loop is split between threads, nor on whether the JIT has compiled the code
- * yet (a resumed run repeats an uninterrupted one bit for bit). So the elementwise functions finish a range with a
- * masked vector, not scalar code of their own; exp is computed here from exact IEEE operations (the Vector API's
- * own EXP is a native routine once compiled but Math.exp lane by lane before, and the two differ in the last bit);
- * and lanes are summed in a fixed order.
+ * yet (a resumed run repeats an uninterrupted one bit for bit). So exp is computed here from exact IEEE operations
+ * (the Vector API's EXP is a native routine once compiled but Math.exp lane by lane before, and the two differ in
+ * the last bit); lanes are summed in a fixed order (reduceLanes(ADD) adds in a tree once compiled, in sequence
+ * before); and the scalar code that finishes a range repeats the vector code operation for operation
+ * (Math.fma where the vector code fuses), so an element gets the same bits in a vector lane or in the tail.
+ *
+ * <p>The vector functions are kept short and called from the main loops only: C2 stops inlining vector code past
+ * a node budget, and a vector handed to a method that is not inlined is boxed on the heap.
  */
 public final class VectorMath {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -25,74 +27,99 @@ public final class VectorMath {
     private static final float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f,
             A4 = -1.453152027f, A5 = 1.061405429f;
 
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    /**
+     * exp's argument is clamped to [EXP_LOW, EXP_HIGH], where 2^n stays a normal float. Every caller here passes
+     * arguments <= 0 except the sigmoid, for which anything beyond gives 0 or 1 in float anyway.
+     */
+    private static final float EXP_LOW = -87.33654f, EXP_HIGH = 88f;
+    /** 1.5·2^23: adding it rounds a float below 2^22 in magnitude to an integer, held in the low mantissa bits. */
+    private static final float ROUNDER = 12582912f;
+    private static final int ROUNDER_BITS_LESS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
+    /** Cephes expf's polynomial. */
+    private static final float E0 = 1.9875691500e-4f, E1 = 1.3981999507e-3f, E2 = 8.3334519073e-3f,
+            E3 = 4.1665795894e-2f, E4 = 1.6666665459e-1f, E5 = 5.0000001201e-1f;
+    private static final FloatVector ONE = FloatVector.broadcast(S, 1f), VE2 = FloatVector.broadcast(S, E2),
+            VE3 = FloatVector.broadcast(S, E3), VE4 = FloatVector.broadcast(S, E4), VE5 = FloatVector.broadcast(S, E5),
+            VA3 = FloatVector.broadcast(S, A3), VA2 = FloatVector.broadcast(S, A2), VA1 = FloatVector.broadcast(S, A1);
+
     private VectorMath() {
     }
 
-    // ---------------------------------------------------------------- exp and friends
-
-    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
-    /** Below EXP_LOW exp is under float's smallest normal and returned as 0; above EXP_HIGH it overflows. */
-    private static final float EXP_LOW = -87.33654f, EXP_HIGH = 88.72283f;
-    /** 1.5·2^23: adding it rounds a float below 2^22 in magnitude to an integer, held in the low mantissa bits. */
-    private static final float ROUNDER = 12582912f;
+    // ---------------------------------------------------------------- exp and friends, vector and scalar twins
 
     /**
-     * e^x, within 2 ulp, from additions, multiplications and bit operations only (so every JIT tier gives the same
-     * bits): x = n·ln2 + r with |r| <= ln2/2 (Cody and Waite's two-part ln2), e^r by Cephes' expf polynomial, then
-     * 2^n put into exponent fields. 0 below EXP_LOW (no subnormals), infinity above EXP_HIGH.
+     * e^x, within 2 ulp on [EXP_LOW, EXP_HIGH], from multiply-adds and bit operations only: x = n·ln2 + r with
+     * |r| <= ln2/2 (Cody and Waite's two-part ln2), e^r by Cephes' expf polynomial, n + 127 shifted into the
+     * exponent field.
      */
     static FloatVector exp(FloatVector x) {
         FloatVector c = x.max(EXP_LOW).min(EXP_HIGH);
-        FloatVector shifted = c.mul(LOG2E).add(ROUNDER);
+        FloatVector shifted = c.fma(LOG2E, ROUNDER);
         FloatVector n = shifted.sub(ROUNDER);
-        FloatVector r = n.mul(-LN2_HI).add(c);
-        r = n.mul(-LN2_LO).add(r);
-        FloatVector p = r.mul(1.9875691500e-4f).add(1.3981999507e-3f);
-        p = p.mul(r).add(8.3334519073e-3f);
-        p = p.mul(r).add(4.1665795894e-2f);
-        p = p.mul(r).add(1.6666665459e-1f);
-        p = p.mul(r).add(5.0000001201e-1f);
-        FloatVector er = p.mul(r.mul(r)).add(r).add(1f);
-        // 2^n as 2^h·2^(n−h), h = n/2, so that both factors stay normal floats even for n = 128 or −126. The integer
-        // n sits in the low bits of shifted; an exponent field holds e + 127.
-        IntVector exponent = shifted.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUNDER));
-        IntVector half = exponent.lanewise(VectorOperators.ASHR, 1);
-        FloatVector pow1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector pow2 = exponent.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector result = er.mul(pow1).mul(pow2);
-        return result.blend(0f, x.compare(VectorOperators.LT, EXP_LOW))
-                .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HIGH));
+        FloatVector r = n.mul(-LN2_HI).add(c).add(n.mul(-LN2_LO));
+        FloatVector p = r.fma(E0, E1).fma(r, VE2).fma(r, VE3).fma(r, VE4).fma(r, VE5);
+        FloatVector pow = shifted.reinterpretAsInts().sub(ROUNDER_BITS_LESS_BIAS).lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(r).fma(r, r).add(1f).mul(pow);
+    }
+
+    static float exp(float x) {
+        float c = Math.min(Math.max(x, EXP_LOW), EXP_HIGH);
+        float shifted = Math.fma(c, LOG2E, ROUNDER);
+        float n = shifted - ROUNDER;
+        float r = n * -LN2_HI + c + n * -LN2_LO;
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(r, E0, E1), r, E2), r, E3), r, E4), r, E5);
+        float pow = Float.intBitsToFloat((Float.floatToRawIntBits(shifted) - ROUNDER_BITS_LESS_BIAS) << 23);
+        return (Math.fma(p * r, r, r) + 1f) * pow;
     }
 
     /** log(1 + y) for y in [0, 1], as 2·atanh(y / (2 + y)): the series in t ≤ 1/3 reaches float precision by t^15. */
     private static FloatVector log1pUnit(FloatVector y) {
         FloatVector t = y.div(y.add(2f)), t2 = t.mul(t);
-        FloatVector p = t2.mul(1f / 15).add(1f / 13);
-        p = p.mul(t2).add(1f / 11);
-        p = p.mul(t2).add(1f / 9);
-        p = p.mul(t2).add(1f / 7);
-        p = p.mul(t2).add(1f / 5);
-        p = p.mul(t2).add(1f / 3);
-        p = p.mul(t2).add(1f);
+        FloatVector p = t2.mul(1f / 15).add(1f / 13).mul(t2).add(1f / 11).mul(t2).add(1f / 9).mul(t2).add(1f / 7)
+                .mul(t2).add(1f / 5).mul(t2).add(1f / 3).mul(t2).add(1f);
         return p.mul(t).mul(2f);
     }
 
-    private static FloatVector sigmoid(FloatVector v) {
-        return FloatVector.broadcast(S, 1f).div(exp(v.neg()).add(1f));
+    private static float log1pUnit(float y) {
+        float t = y / (y + 2f), t2 = t * t;
+        float p = ((((((t2 * (1f / 15) + 1f / 13) * t2 + 1f / 11) * t2 + 1f / 9) * t2 + 1f / 7) * t2 + 1f / 5) * t2
+                + 1f / 3) * t2 + 1f;
+        return p * t * 2f;
     }
 
-    /** erf(z) and exp(-z²) at once: the latter is what the GELU derivative needs too. */
+    private static FloatVector sigmoid(FloatVector v) {
+        return ONE.div(exp(v.neg()).add(1f));
+    }
+
+    private static float sigmoid(float v) {
+        return 1f / (exp(-v) + 1f);
+    }
+
+    /** erf(z) given exp(−z²), which the GELU derivative needs too. */
     private static FloatVector erf(FloatVector z, FloatVector expNegZ2) {
-        FloatVector az = z.abs();
-        FloatVector t = FloatVector.broadcast(S, 1f).div(az.mul(P).add(1f));
-        FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-        FloatVector erfAbs = poly.mul(expNegZ2).neg().add(1f);
+        FloatVector t = ONE.div(z.abs().fma(P, 1f));
+        FloatVector poly = t.fma(A5, A4).fma(t, VA3).fma(t, VA2).fma(t, VA1).mul(t);
+        FloatVector erfAbs = poly.neg().fma(expNegZ2, ONE);
         return erfAbs.blend(erfAbs.neg(), z.compare(VectorOperators.LT, 0f));
+    }
+
+    private static float erf(float z, float expNegZ2) {
+        float t = 1f / Math.fma(Math.abs(z), P, 1f);
+        float poly = Math.fma(Math.fma(Math.fma(Math.fma(t, A5, A4), t, A3), t, A2), t, A1) * t;
+        float erfAbs = Math.fma(-poly, expNegZ2, 1f);
+        return z < 0f ? -erfAbs : erfAbs;
     }
 
     private static FloatVector gelu(FloatVector v) {
         FloatVector z = v.mul(INV_SQRT2);
         return v.mul(0.5f).mul(erf(z, exp(z.mul(z).neg())).add(1f));
+    }
+
+    private static float gelu(float v) {
+        float z = v * INV_SQRT2;
+        return v * 0.5f * (erf(z, exp(-(z * z))) + 1f);
     }
 
     private static FloatVector geluDerivative(FloatVector v) {
@@ -101,9 +128,19 @@ public final class VectorMath {
         return v.mul(e).mul(INV_SQRT_2PI).add(erf(z, e).add(1f).mul(0.5f));
     }
 
-    /** softplus(v) = max(v, 0) + log1p(exp(−|v|)): never overflows. */
+    private static float geluDerivative(float v) {
+        float z = v * INV_SQRT2;
+        float e = exp(-(z * z));
+        return v * e * INV_SQRT_2PI + (erf(z, e) + 1f) * 0.5f;
+    }
+
+    /** softplus(v) = log1p(exp(−|v|)) + max(v, 0): never overflows. */
     private static FloatVector softplus(FloatVector v) {
         return log1pUnit(exp(v.abs().neg())).add(v.max(0f));
+    }
+
+    private static float softplus(float v) {
+        return log1pUnit(exp(-Math.abs(v))) + Math.max(v, 0f);
     }
 
     /**
@@ -116,82 +153,32 @@ public final class VectorMath {
         return sum;
     }
 
-    /** The lanes of the last, partial vector of a range that ends at {@code end}. */
-    private static VectorMask<Float> tail(int i, int end) {
-        return S.indexInRange(i, end);
+    /** dst[dOff..+n) += src[sOff..+n). */
+    public static void addInto(float[] src, int sOff, float[] dst, int dOff, int n) {
+        int bound = S.loopBound(n), i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, dst, dOff + i).add(FloatVector.fromArray(S, src, sOff + i)).intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] += src[sOff + i];
     }
 
     // ---------------------------------------------------------------- GELU
 
-    /*
-     * GELU keeps its own loop bodies, written with fused multiply-adds and no helper taking or returning vectors
-     * beyond expForGelu/erfForGelu, which C2 inlines: built from the generic helpers above, C2 stopped inlining,
-     * boxed every vector and allocated about 150 MB per call on the small ViT's MLP.
-     */
-    private static final float ROUND_GELU = 12582912f;
-
-    private static FloatVector expForGelu(FloatVector x) {
-        x = x.max(-87f).min(88f);
-        FloatVector n = x.fma(LOG2E, ROUND_GELU).sub(ROUND_GELU);
-        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
-        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
-        FloatVector p = r.fma(1f / 5040, 1f / 720).fma(r, FloatVector.broadcast(S, 1f / 120))
-                .fma(r, FloatVector.broadcast(S, 1f / 24)).fma(r, FloatVector.broadcast(S, 1f / 6))
-                .fma(r, FloatVector.broadcast(S, 0.5f)).fma(r, FloatVector.broadcast(S, 1f))
-                .fma(r, FloatVector.broadcast(S, 1f));
-        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
-    }
-
-    private static FloatVector erfForGelu(FloatVector z, FloatVector expNegZ2) {
-        FloatVector az = z.abs();
-        FloatVector t = FloatVector.broadcast(S, 1f).div(az.fma(P, 1f));
-        FloatVector poly = t.fma(A5, A4).fma(t, FloatVector.broadcast(S, A3)).fma(t, FloatVector.broadcast(S, A2))
-                .fma(t, FloatVector.broadcast(S, A1)).mul(t);
-        FloatVector erfAbs = poly.mul(expNegZ2).neg().add(1f);
-        return erfAbs.blend(erfAbs.neg(), z.compare(VectorOperators.LT, 0f));
-    }
-
-
     /** y[i] = GELU(x[i]) (erf form) for i in [start, end). */
     public static void gelu(float[] x, float[] y, int start, int end) {
         int i = start, bound = start + S.loopBound(end - start);
-        for (; i < bound; i += S.length()) {
-            FloatVector v = FloatVector.fromArray(S, x, i);
-            FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = expForGelu(z.mul(z).neg());
-            v.mul(0.5f).mul(erfForGelu(z, e).add(1f)).intoArray(y, i);
-        }
-        if (i < end) {
-            // The last partial vector with the same vector arithmetic, so a value never depends on the loop split.
-            VectorMask<Float> m = tail(i, end);
-            FloatVector v = FloatVector.fromArray(S, x, i, m);
-            FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = expForGelu(z.mul(z).neg());
-            v.mul(0.5f).mul(erfForGelu(z, e).add(1f)).intoArray(y, i, m);
-        }
+        for (; i < bound; i += L) gelu(FloatVector.fromArray(S, x, i)).intoArray(y, i);
+        for (; i < end; i++) y[i] = gelu(x[i]);
     }
 
     /** dx[i] += dy[i] · GELU'(x[i]) for i in [start, end). */
     public static void geluBackward(float[] x, float[] dy, float[] dx, int start, int end) {
         int i = start, bound = start + S.loopBound(end - start);
-        for (; i < bound; i += S.length()) {
-            FloatVector v = FloatVector.fromArray(S, x, i);
-            FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = expForGelu(z.mul(z).neg());
-            FloatVector cdf = erfForGelu(z, e).add(1f).mul(0.5f);
-            FloatVector derivative = v.mul(e).mul(INV_SQRT_2PI).add(cdf);
-            FloatVector.fromArray(S, dy, i).fma(derivative, FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, dy, i).mul(geluDerivative(FloatVector.fromArray(S, x, i)))
+                    .add(FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
         }
-        if (i < end) {
-            VectorMask<Float> m = tail(i, end);
-            FloatVector v = FloatVector.fromArray(S, x, i, m);
-            FloatVector z = v.mul(INV_SQRT2);
-            FloatVector e = expForGelu(z.mul(z).neg());
-            FloatVector cdf = erfForGelu(z, e).add(1f).mul(0.5f);
-            FloatVector derivative = v.mul(e).mul(INV_SQRT_2PI).add(cdf);
-            FloatVector.fromArray(S, dy, i, m).fma(derivative, FloatVector.fromArray(S, dx, i, m)).intoArray(dx, i, m);
-        }
+        for (; i < end; i++) dx[i] = dy[i] * geluDerivative(x[i]) + dx[i];
     }
 
     // ---------------------------------------------------------------- layer normalisation
@@ -274,25 +261,25 @@ public final class VectorMath {
     /** dst[dOff..+n) = softmax(src[sOff..+n)): one row of attention weights. */
     public static void softmaxRow(float[] src, int sOff, float[] dst, int dOff, int n) {
         int bound = S.loopBound(n), j = 0;
-        VectorMask<Float> m = tail(bound, n);
         FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (; j < bound; j += L) vmax = vmax.max(FloatVector.fromArray(S, src, sOff + j));
-        if (j < n) vmax = vmax.max(FloatVector.fromArray(S, src, sOff + j, m).blend(Float.NEGATIVE_INFINITY, m.not()));
-        float max = vmax.reduceLanes(VectorOperators.MAX);
+        float max = vmax.reduceLanes(VectorOperators.MAX); // max is exact in any order
+        for (; j < n; j++) max = Math.max(max, src[sOff + j]);
         FloatVector vsum = FloatVector.zero(S);
         for (j = 0; j < bound; j += L) {
             FloatVector e = exp(FloatVector.fromArray(S, src, sOff + j).sub(max));
             e.intoArray(dst, dOff + j);
             vsum = vsum.add(e);
         }
-        if (j < n) {
-            FloatVector e = exp(FloatVector.fromArray(S, src, sOff + j, m).sub(max));
-            e.intoArray(dst, dOff + j, m);
-            vsum = vsum.add(e, m);
+        float sum = sumLanes(vsum);
+        for (; j < n; j++) {
+            float e = exp(src[sOff + j] - max);
+            dst[dOff + j] = e;
+            sum += e;
         }
-        float inv = 1 / sumLanes(vsum);
+        float inv = 1 / sum;
         for (j = 0; j < bound; j += L) FloatVector.fromArray(S, dst, dOff + j).mul(inv).intoArray(dst, dOff + j);
-        if (j < n) FloatVector.fromArray(S, dst, dOff + j, m).mul(inv).intoArray(dst, dOff + j, m);
+        for (; j < n; j++) dst[dOff + j] *= inv;
     }
 
     /**
@@ -302,45 +289,38 @@ public final class VectorMath {
     public static void softmaxBackwardRow(float[] a, int aOff, float[] dA, int gOff, float[] dS, int dsOff, int n,
                                           boolean accumulate) {
         int bound = S.loopBound(n), j = 0;
-        VectorMask<Float> m = tail(bound, n);
         FloatVector vdot = FloatVector.zero(S);
         for (; j < bound; j += L) {
             vdot = FloatVector.fromArray(S, a, aOff + j).fma(FloatVector.fromArray(S, dA, gOff + j), vdot);
         }
-        // Masked loads fill the missing lanes with zeros, which add nothing.
-        if (j < n) vdot = FloatVector.fromArray(S, a, aOff + j, m).fma(FloatVector.fromArray(S, dA, gOff + j, m), vdot);
         float dot = sumLanes(vdot);
+        for (; j < n; j++) dot = Math.fma(a[aOff + j], dA[gOff + j], dot);
         for (j = 0; j < bound; j += L) {
             FloatVector r = FloatVector.fromArray(S, dA, gOff + j).sub(dot).mul(FloatVector.fromArray(S, a, aOff + j));
-            if (accumulate) r = r.add(FloatVector.fromArray(S, dS, dsOff + j));
-            r.intoArray(dS, dsOff + j);
+            store(r, dS, dsOff + j, accumulate);
         }
-        if (j < n) {
-            FloatVector r = FloatVector.fromArray(S, dA, gOff + j, m).sub(dot).mul(FloatVector.fromArray(S, a, aOff + j, m));
-            if (accumulate) r = r.add(FloatVector.fromArray(S, dS, dsOff + j, m));
-            r.intoArray(dS, dsOff + j, m);
-        }
+        for (; j < n; j++) store((dA[gOff + j] - dot) * a[aOff + j], dS, dsOff + j, accumulate);
     }
 
-    /** h(v)·scale, for the pointwise weightings. */
-    private static FloatVector weight(PointwiseActivation h, float scale, FloatVector v) {
-        FloatVector r = switch (h) {
-            case RELU -> v.max(0f);
-            case RELU2 -> v.max(0f).mul(v.max(0f));
-            case RELU6 -> v.max(0f).min(6f);
-            case IDENTITY -> v;
-            case SIGMOID -> sigmoid(v);
-            case GELU -> gelu(v);
-            case SOFTPLUS -> softplus(v);
-        };
-        return r.mul(scale);
-    }
+    // Each activation has its own loop method: one method holding every case grows past what C2 inlines into it,
+    // and the vectors passed to the functions it then calls are boxed.
 
     /** a[aOff..+n) = scale · h(s[sOff..+n)): pointwise attention weights, scale = L^-α. */
     public static void pointwiseWeights(PointwiseActivation h, float scale, float[] s, int sOff, float[] a, int aOff,
                                         int n) {
+        int done = switch (h) {
+            case RELU, RELU2, RELU6, IDENTITY -> piecewiseLinearWeights(h, scale, s, sOff, a, aOff, n);
+            case SIGMOID -> sigmoidWeights(scale, s, sOff, a, aOff, n);
+            case GELU -> geluWeights(scale, s, sOff, a, aOff, n);
+            case SOFTPLUS -> softplusWeights(scale, s, sOff, a, aOff, n);
+        };
+        for (int j = done; j < n; j++) a[aOff + j] = weight(h, scale, s[sOff + j]);
+    }
+
+    /** The cheap activations, what ReLU/L runs: no exp, no row max, no row sum. Returns how many it did. */
+    private static int piecewiseLinearWeights(PointwiseActivation h, float scale, float[] s, int sOff, float[] a,
+                                              int aOff, int n) {
         int bound = S.loopBound(n), j = 0;
-        // One loop per activation, so the loop body has no branch; the cheap ones are what ReLU/L runs.
         switch (h) {
             case RELU -> {
                 for (; j < bound; j += L) FloatVector.fromArray(S, s, sOff + j).max(0f).mul(scale).intoArray(a, aOff + j);
@@ -356,107 +336,164 @@ public final class VectorMath {
                     FloatVector.fromArray(S, s, sOff + j).max(0f).min(6f).mul(scale).intoArray(a, aOff + j);
                 }
             }
-            case IDENTITY -> {
+            default -> {
                 for (; j < bound; j += L) FloatVector.fromArray(S, s, sOff + j).mul(scale).intoArray(a, aOff + j);
             }
-            case SIGMOID -> {
-                for (; j < bound; j += L) sigmoid(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
-            }
-            case GELU -> {
-                for (; j < bound; j += L) gelu(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
-            }
-            case SOFTPLUS -> {
-                for (; j < bound; j += L) softplus(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
-            }
         }
-        if (j < n) {
-            VectorMask<Float> m = tail(j, n);
-            weight(h, scale, FloatVector.fromArray(S, s, sOff + j, m)).intoArray(a, aOff + j, m);
-        }
+        return j;
     }
 
-    /** scale·h'(v) from the scores v. */
-    private static FloatVector derivativeFromScores(PointwiseActivation h, float scale, FloatVector v) {
+    private static int sigmoidWeights(float scale, float[] s, int sOff, float[] a, int aOff, int n) {
+        int bound = S.loopBound(n), j = 0;
+        for (; j < bound; j += L) sigmoid(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
+        return j;
+    }
+
+    private static int geluWeights(float scale, float[] s, int sOff, float[] a, int aOff, int n) {
+        int bound = S.loopBound(n), j = 0;
+        for (; j < bound; j += L) gelu(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
+        return j;
+    }
+
+    private static int softplusWeights(float scale, float[] s, int sOff, float[] a, int aOff, int n) {
+        int bound = S.loopBound(n), j = 0;
+        for (; j < bound; j += L) softplus(FloatVector.fromArray(S, s, sOff + j)).mul(scale).intoArray(a, aOff + j);
+        return j;
+    }
+
+    /** The scalar twin of the vector loops above. */
+    private static float weight(PointwiseActivation h, float scale, float v) {
         return switch (h) {
-            case RELU -> FloatVector.broadcast(S, scale).blend(0f, v.compare(VectorOperators.LE, 0f));
-            case RELU2 -> v.max(0f).mul(2f * scale);
-            case RELU6 -> FloatVector.broadcast(S, scale)
-                    .blend(0f, v.compare(VectorOperators.LE, 0f).or(v.compare(VectorOperators.GE, 6f)));
-            case IDENTITY -> FloatVector.broadcast(S, scale);
-            case GELU -> geluDerivative(v).mul(scale);
-            case SOFTPLUS -> sigmoid(v).mul(scale);
-            case SIGMOID -> {
-                FloatVector sg = sigmoid(v);
-                yield sg.mul(sg.neg().add(1f)).mul(scale);
-            }
+            case RELU -> Math.max(v, 0f) * scale;
+            case RELU2 -> Math.max(v, 0f) * Math.max(v, 0f) * scale;
+            case RELU6 -> Math.min(Math.max(v, 0f), 6f) * scale;
+            case IDENTITY -> v * scale;
+            case SIGMOID -> sigmoid(v) * scale;
+            case GELU -> gelu(v) * scale;
+            case SOFTPLUS -> softplus(v) * scale;
         };
     }
 
     /** dS (+)= dA ⊙ scale·h'(s), from the scores s. dS may be dA itself. */
     public static void pointwiseBackwardFromScores(PointwiseActivation h, float scale, float[] s, int sOff, float[] dA,
                                                    int gOff, float[] dS, int dsOff, int n, boolean accumulate) {
+        int done = switch (h) {
+            case RELU, RELU2, RELU6, IDENTITY ->
+                    piecewiseLinearFromScores(h, scale, s, sOff, dA, gOff, dS, dsOff, n, accumulate);
+            case GELU -> geluFromScores(scale, s, sOff, dA, gOff, dS, dsOff, n, accumulate);
+            case SOFTPLUS, SIGMOID -> sigmoidFromScores(h, scale, s, sOff, dA, gOff, dS, dsOff, n, accumulate);
+        };
+        for (int j = done; j < n; j++) {
+            store(dA[gOff + j] * derivativeFromScores(h, scale, s[sOff + j]), dS, dsOff + j, accumulate);
+        }
+    }
+
+    private static int piecewiseLinearFromScores(PointwiseActivation h, float scale, float[] s, int sOff, float[] dA,
+                                                 int gOff, float[] dS, int dsOff, int n, boolean accumulate) {
         int bound = S.loopBound(n), j = 0;
+        FloatVector vscale = FloatVector.broadcast(S, scale);
         switch (h) {
             case RELU -> {
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.RELU, scale, FloatVector.fromArray(S, s, sOff + j));
+                    FloatVector d = vscale.blend(0f, FloatVector.fromArray(S, s, sOff + j).compare(VectorOperators.LE, 0f));
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
             case RELU2 -> {
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.RELU2, scale, FloatVector.fromArray(S, s, sOff + j));
+                    FloatVector d = FloatVector.fromArray(S, s, sOff + j).max(0f).mul(2f * scale);
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
             case RELU6 -> {
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.RELU6, scale, FloatVector.fromArray(S, s, sOff + j));
+                    FloatVector v = FloatVector.fromArray(S, s, sOff + j);
+                    FloatVector d = vscale.blend(0f, v.compare(VectorOperators.LE, 0f).or(v.compare(VectorOperators.GE, 6f)));
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
-            case IDENTITY -> {
+            default -> {
                 for (; j < bound; j += L) store(FloatVector.fromArray(S, dA, gOff + j).mul(scale), dS, dsOff + j, accumulate);
             }
-            case GELU -> {
-                for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.GELU, scale, FloatVector.fromArray(S, s, sOff + j));
-                    store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
-                }
-            }
-            case SOFTPLUS -> {
-                for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.SOFTPLUS, scale, FloatVector.fromArray(S, s, sOff + j));
-                    store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
-                }
-            }
-            case SIGMOID -> {
-                for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromScores(PointwiseActivation.SIGMOID, scale, FloatVector.fromArray(S, s, sOff + j));
-                    store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
-                }
-            }
         }
-        if (j < n) {
-            VectorMask<Float> m = tail(j, n);
-            FloatVector r = FloatVector.fromArray(S, dA, gOff + j, m)
-                    .mul(derivativeFromScores(h, scale, FloatVector.fromArray(S, s, sOff + j, m)));
-            if (accumulate) r = r.add(FloatVector.fromArray(S, dS, dsOff + j, m));
-            r.intoArray(dS, dsOff + j, m);
-        }
+        return j;
     }
 
-    /** scale·h'(s) from the weights w = scale·h(s); see {@link #pointwiseBackwardFromWeights}. */
-    private static FloatVector derivativeFromWeights(PointwiseActivation h, float scale, FloatVector w) {
+    // The expensive derivatives come in an overwriting and an adding loop: with a helper or a branch for the
+    // difference, C2 runs out of inlining budget after the exp and boxes the result.
+
+    private static int geluFromScores(float scale, float[] s, int sOff, float[] dA, int gOff, float[] dS, int dsOff,
+                                      int n, boolean accumulate) {
+        if (accumulate) return geluFromScoresAdding(scale, s, sOff, dA, gOff, dS, dsOff, n);
+        int bound = S.loopBound(n), j = 0;
+        for (; j < bound; j += L) {
+            FloatVector d = geluDerivative(FloatVector.fromArray(S, s, sOff + j)).mul(scale);
+            FloatVector.fromArray(S, dA, gOff + j).mul(d).intoArray(dS, dsOff + j);
+        }
+        return j;
+    }
+
+    private static int geluFromScoresAdding(float scale, float[] s, int sOff, float[] dA, int gOff, float[] dS,
+                                            int dsOff, int n) {
+        int bound = S.loopBound(n), j = 0;
+        for (; j < bound; j += L) {
+            FloatVector d = geluDerivative(FloatVector.fromArray(S, s, sOff + j)).mul(scale);
+            FloatVector.fromArray(S, dA, gOff + j).mul(d).add(FloatVector.fromArray(S, dS, dsOff + j))
+                    .intoArray(dS, dsOff + j);
+        }
+        return j;
+    }
+
+    /** softplus' = σ; σ' = σ(1 − σ). */
+    private static int sigmoidFromScores(PointwiseActivation h, float scale, float[] s, int sOff, float[] dA, int gOff,
+                                         float[] dS, int dsOff, int n, boolean accumulate) {
+        if (accumulate) return sigmoidFromScoresAdding(h, scale, s, sOff, dA, gOff, dS, dsOff, n);
+        int bound = S.loopBound(n), j = 0;
+        float sigmoidFactor = h == PointwiseActivation.SIGMOID ? 1f : 0f;
+        for (; j < bound; j += L) {
+            FloatVector d = sigmoidDerivative(sigmoidFactor, FloatVector.fromArray(S, s, sOff + j)).mul(scale);
+            FloatVector.fromArray(S, dA, gOff + j).mul(d).intoArray(dS, dsOff + j);
+        }
+        return j;
+    }
+
+    private static int sigmoidFromScoresAdding(PointwiseActivation h, float scale, float[] s, int sOff, float[] dA,
+                                               int gOff, float[] dS, int dsOff, int n) {
+        int bound = S.loopBound(n), j = 0;
+        float sigmoidFactor = h == PointwiseActivation.SIGMOID ? 1f : 0f;
+        for (; j < bound; j += L) {
+            FloatVector d = sigmoidDerivative(sigmoidFactor, FloatVector.fromArray(S, s, sOff + j)).mul(scale);
+            FloatVector.fromArray(S, dA, gOff + j).mul(d).add(FloatVector.fromArray(S, dS, dsOff + j))
+                    .intoArray(dS, dsOff + j);
+        }
+        return j;
+    }
+
+    /**
+     * σ(v)·(1 − σ(v)) when {@code sigmoidFactor} is 1 (the sigmoid's derivative), σ(v) when it is 0 (softplus'):
+     * one expression for both, so that the loops have no branch.
+     */
+    private static FloatVector sigmoidDerivative(float sigmoidFactor, FloatVector v) {
+        FloatVector sg = sigmoid(v);
+        return sg.mul(sg.mul(-sigmoidFactor).add(1f));
+    }
+
+    /** scale·h'(v): the scalar twin of the vector loops above. */
+    private static float derivativeFromScores(PointwiseActivation h, float scale, float v) {
         return switch (h) {
-            case RELU -> FloatVector.broadcast(S, scale).blend(0f, w.compare(VectorOperators.LE, 0f));
-            // What the forward gives for s >= 6, rounded the same way.
-            case RELU6 -> FloatVector.broadcast(S, scale).blend(0f,
-                    w.compare(VectorOperators.LE, 0f).or(w.compare(VectorOperators.GE, scale * 6f)));
-            case RELU2 -> w.mul(scale).lanewise(VectorOperators.SQRT).mul(2f);
-            case IDENTITY -> FloatVector.broadcast(S, scale);
-            default -> throw new IllegalArgumentException(h + "'s derivative needs the scores, not only the weights");
+            case RELU -> v <= 0f ? 0f : scale;
+            case RELU2 -> Math.max(v, 0f) * (2f * scale);
+            case RELU6 -> v <= 0f || v >= 6f ? 0f : scale;
+            case IDENTITY -> scale;
+            case GELU -> geluDerivative(v) * scale;
+            case SOFTPLUS -> sigmoidDerivative(0f, v) * scale;
+            case SIGMOID -> sigmoidDerivative(1f, v) * scale;
         };
+    }
+
+    private static float sigmoidDerivative(float sigmoidFactor, float v) {
+        float sg = sigmoid(v);
+        return sg * (sg * -sigmoidFactor + 1f);
     }
 
     /**
@@ -468,23 +505,28 @@ public final class VectorMath {
                                                     float[] dA, int gOff, float[] dS, int dsOff, int n,
                                                     boolean accumulate) {
         int bound = S.loopBound(n), j = 0;
+        FloatVector vscale = FloatVector.broadcast(S, scale);
+        // What the forward gives for s >= 6, rounded the same way.
+        float saturated = scale * 6f;
         switch (h) {
             case RELU -> {
                 // ReLU/L's whole backward φ: a compare, a select and a multiply per weight.
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromWeights(PointwiseActivation.RELU, scale, FloatVector.fromArray(S, a, aOff + j));
+                    FloatVector d = vscale.blend(0f, FloatVector.fromArray(S, a, aOff + j).compare(VectorOperators.LE, 0f));
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
             case RELU6 -> {
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromWeights(PointwiseActivation.RELU6, scale, FloatVector.fromArray(S, a, aOff + j));
+                    FloatVector w = FloatVector.fromArray(S, a, aOff + j);
+                    FloatVector d = vscale.blend(0f,
+                            w.compare(VectorOperators.LE, 0f).or(w.compare(VectorOperators.GE, saturated)));
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
             case RELU2 -> {
                 for (; j < bound; j += L) {
-                    FloatVector d = derivativeFromWeights(PointwiseActivation.RELU2, scale, FloatVector.fromArray(S, a, aOff + j));
+                    FloatVector d = FloatVector.fromArray(S, a, aOff + j).mul(scale).lanewise(VectorOperators.SQRT).mul(2f);
                     store(FloatVector.fromArray(S, dA, gOff + j).mul(d), dS, dsOff + j, accumulate);
                 }
             }
@@ -493,17 +535,24 @@ public final class VectorMath {
             }
             default -> throw new IllegalArgumentException(h + "'s derivative needs the scores, not only the weights");
         }
-        if (j < n) {
-            VectorMask<Float> m = tail(j, n);
-            FloatVector r = FloatVector.fromArray(S, dA, gOff + j, m)
-                    .mul(derivativeFromWeights(h, scale, FloatVector.fromArray(S, a, aOff + j, m)));
-            if (accumulate) r = r.add(FloatVector.fromArray(S, dS, dsOff + j, m));
-            r.intoArray(dS, dsOff + j, m);
+        for (; j < n; j++) {
+            float w = a[aOff + j];
+            float d = switch (h) {
+                case RELU -> w <= 0f ? 0f : scale;
+                case RELU6 -> w <= 0f || w >= saturated ? 0f : scale;
+                case RELU2 -> (float) Math.sqrt(w * scale) * 2f;
+                default -> scale;
+            };
+            store(dA[gOff + j] * d, dS, dsOff + j, accumulate);
         }
     }
 
     /** Writes r to dS at i, or adds it to what is there. */
     private static void store(FloatVector r, float[] dS, int i, boolean accumulate) {
         (accumulate ? r.add(FloatVector.fromArray(S, dS, i)) : r).intoArray(dS, i);
+    }
+
+    private static void store(float r, float[] dS, int i, boolean accumulate) {
+        dS[i] = accumulate ? r + dS[i] : r;
     }
 }
