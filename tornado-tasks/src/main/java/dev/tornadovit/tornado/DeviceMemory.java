@@ -30,9 +30,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *   that uploads a set of tensors and keeps them on the device. The tensors a recorded graph uses for the first time
  *   form one group. Every other graph adopts the buffers ({@link GraphLinks}), so parameters, optimizer state and
  *   activations stay on the device across all graphs.</li>
- *   <li>Upload: while a tensor is host-only, only its host copy is written. Once it is on the device, the first upload
- *   re-sends its group (the others' current values fetched first); a tensor uploaded again (a training batch, the
- *   optimizer's per-step values) gets a <em>staging graph</em> that sends a copy and copies it into place.</li>
+ *   <li>Upload: while a tensor is host-only, only its host copy is written. Once it is on the device, a tensor
+ *   uploaded on its own (a training batch, the optimizer's per-step values) gets a <em>staging graph</em> that sends
+ *   a copy and copies it into place; many tensors of one group uploaded together (a checkpoint's weights) re-send the
+ *   group, the other members' current values fetched first.</li>
  *   <li>Download: the owner group's plan transfers the one tensor on demand.</li>
  * </ul>
  * Pending uploads are flushed before any graph runs and before any download.
@@ -196,21 +197,18 @@ final class DeviceMemory implements AutoCloseable {
         for (int i = 0; i < values.length; i++) dst.set(i, (float) values[i]);
     }
 
-    /** Where an upload to a resident tensor writes: its staging buffer, or (first time) its own host copy. */
+    /**
+     * Where an upload to a resident tensor writes: the staging buffer of a tensor that has one; otherwise its host
+     * copy, sent at the next flush.
+     */
     private FloatArray hostSideFor(DeviceTensor t) {
-        if (t.staging == null && t.uploadsWhileResident == 0) {
-            t.uploadsWhileResident++;
-            t.hostDirty = true;
-            dirty.add(t);
-            return t.array;
+        if (t.staging != null) {
+            t.staging.pending = true;
+            return t.staging.buffer;
         }
-        t.uploadsWhileResident++;
-        if (t.staging == null) t.staging = createStaging(t);
-        // The staged value supersedes any pending whole-group upload of this tensor.
-        t.hostDirty = false;
-        dirty.remove(t);
-        t.staging.pending = true;
-        return t.staging.buffer;
+        t.hostDirty = true;
+        dirty.add(t);
+        return t.array;
     }
 
     private Staging createStaging(DeviceTensor t) {
@@ -221,28 +219,43 @@ final class DeviceMemory implements AutoCloseable {
                 .consumeFromDevice(t.group.name, t.array)
                 .task("copy", ElementwiseKernels::copy, buffer, t.array, Math.max(1, t.size));
         ImmutableTaskGraph graph = tg.snapshot();
+        // on the device first, then linked: TornadoVM refuses buffers from a graph bound to another device
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
         GraphLinks.adopt(graph, t.group.graph);
-        Staging s = new Staging(t, buffer, Plans.compiled(graph, device, null));
+        Staging s = new Staging(t, buffer, plan);
         stagings.add(s);
         return s;
     }
 
+    /** A group with at least this many uploaded tensors is sent whole rather than tensor by tensor. */
+    private static final int GROUP_UPLOAD_MIN = 4;
+
     /**
-     * Sends pending uploads: whole groups first (fetching their members' current values so that only the uploaded
-     * tensors change), then staged tensors, which may be newer.
+     * Sends pending uploads. A group many of whose tensors were uploaded (a checkpoint's weights) is sent whole, after
+     * fetching its other members' current values so that only the uploaded tensors change; a tensor uploaded on its
+     * own (a training batch, the optimizer's per-step values) gets a staging graph, compiled once and reused.
      */
     void flush() {
         if (!dirty.isEmpty()) {
-            Set<OwnerGroup> touched = new LinkedHashSet<>();
-            for (DeviceTensor t : dirty) touched.add(t.group);
-            for (OwnerGroup g : touched) {
-                List<Object> clean = new ArrayList<>();
-                for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.array);
-                if (!clean.isEmpty()) g.lastResult.transferToHost(clean.toArray());
-                g.lastResult = g.plan.execute();
-                for (DeviceTensor m : g.members) m.hostDirty = false;
-            }
+            Map<OwnerGroup, List<DeviceTensor>> byGroup = new LinkedHashMap<>();
+            for (DeviceTensor t : dirty) byGroup.computeIfAbsent(t.group, g -> new ArrayList<>()).add(t);
             dirty.clear();
+            for (Map.Entry<OwnerGroup, List<DeviceTensor>> e : byGroup.entrySet()) {
+                OwnerGroup g = e.getKey();
+                if (e.getValue().size() >= GROUP_UPLOAD_MIN) {
+                    List<Object> clean = new ArrayList<>();
+                    for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.array);
+                    if (!clean.isEmpty()) g.lastResult.transferToHost(clean.toArray());
+                    g.lastResult = g.plan.execute();
+                } else {
+                    for (DeviceTensor t : e.getValue()) {
+                        if (t.staging == null) t.staging = createStaging(t);
+                        MemorySegment.copy(t.array.getSegment(), 0, t.staging.buffer.getSegment(), 0, t.bytes());
+                        t.staging.pending = true;
+                    }
+                }
+                for (DeviceTensor t : e.getValue()) t.hostDirty = false;
+            }
         }
         for (Staging s : stagings) {
             if (s.pending) {

@@ -19,8 +19,7 @@ final class DeviceTensor implements Tensor {
     DeviceMemory.OwnerGroup group;
     /** The host copy holds an upload that the device has not seen yet. */
     boolean hostDirty;
-    /** Uploads since the tensor went to the device: a tensor uploaded again and again gets its own staging graph. */
-    int uploadsWhileResident;
+    /** The graph that sends this tensor alone, made when it is uploaded on its own after going to the device. */
     DeviceMemory.Staging staging;
 
     DeviceTensor(TornadoBackend owner, long id, int size) {

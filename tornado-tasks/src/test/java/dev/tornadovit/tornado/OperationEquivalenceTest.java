@@ -83,7 +83,7 @@ class OperationEquivalenceTest {
         assertClose("copy", b, 0);
         both(be -> be.zero(a.on(be)));
         assertClose("zero", a, 0);
-        // A tensor already on the device, uploaded again (the first re-upload resends its group, later ones stage).
+        // A tensor already on the device, uploaded again (through its staging graph).
         for (int round = 0; round < 3; round++) {
             float[] values = new float[1001];
             for (int i = 0; i < values.length; i++) values[i] = round * 1000 + i;

@@ -66,7 +66,8 @@ public final class TornadoBench {
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), Java " + Runtime.version());
         if (parts.contains("attention")) {
             bench.row("");
-            bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=64 | L | ms | GFLOP/s |");
+            bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=" + ("tiny".equals(model) ? 8 : 64)
+                    + " | L | ms | GFLOP/s |");
             bench.row("| --- | --- | --- | --- |");
             for (int tokens : "tiny".equals(model) ? new int[]{17, 65} : new int[]{197, 785}) {
                 bench.attention(attentionBatchHeads, tokens, "tiny".equals(model) ? 8 : 64, Math.max(steps, 5));
