@@ -55,11 +55,14 @@ for jar in "$sdk"/share/java/graalJars/*.jar; do
   case "$(basename "$jar")" in compiler-*|collections-*|word-*|truffle-compiler-*) cp "$jar" "$stage/sdk/share/java/graalJars/" ;; esac
 done
 
-# The code: the core (thin jar), this module, both test trees and their runtime libraries.
+# The code: the core (thin jar), this module, both test trees, their runtime libraries and the command line's
+# (picocli, logging, progress bars, charts; not the charts' PDF export, the JMH harness or the test-only jars twice).
 mkdir -p "$stage/app/lib"
 (cd "$module" && mvn -q -B -o dependency:build-classpath -Dmdep.outputFile="$stage/cp.txt" -Dmdep.includeScope=test) >&2
-tr ':' '\n' <"$stage/cp.txt" | grep -E 'tornadovit-0.1.0-SNAPSHOT|jackson|slf4j-api|junit|opentest4j|apiguardian' \
-  | while read -r jar; do cp "$jar" "$stage/app/lib/"; done
+(cd "$here" && mvn -q -B -o dependency:build-classpath -Dmdep.outputFile="$stage/cli-cp.txt" -Dmdep.includeScope=runtime) >&2
+{ tr ':' '\n' <"$stage/cp.txt"; tr ':' '\n' <"$stage/cli-cp.txt"; } \
+  | grep -E 'tornadovit-0.1.0-SNAPSHOT|jackson|slf4j-api|junit|opentest4j|apiguardian|picocli|logback|xchart|progressbar|jline' \
+  | sort -u | while read -r jar; do cp "$jar" "$stage/app/lib/"; done
 cp "$module/target/tornadovit-tornado.jar" "$stage/app/lib/"
 # the PyTorch fixtures travel in the repository already (src/test/resources/fixtures): not twice
 python3 - "$stage/app/lib/tornadovit-0.1.0-SNAPSHOT-tests.jar" <<'PY'
@@ -81,8 +84,9 @@ for path in sys.argv[1:]:
     try:
         with zipfile.ZipFile(path) as src, zipfile.ZipFile(path + ".stored", "w", zipfile.ZIP_STORED) as dst:
             for info in src.infolist():
+                data = src.read(info)  # before changing info: read() decompresses by info.compress_type
                 info.compress_type = zipfile.ZIP_STORED
-                dst.writestr(info, src.read(info.filename))
+                dst.writestr(info, data)
         os.replace(path + ".stored", path)
     except zipfile.BadZipFile as e:  # a jar Python cannot re-read exactly travels as it is
         print("kept as is:", os.path.basename(path), e, file=sys.stderr)
@@ -90,7 +94,7 @@ for path in sys.argv[1:]:
 '
 
 mkdir -p "$out"
-rm -f "$stage/cp.txt"
+rm -f "$stage/cp.txt" "$stage/cli-cp.txt"
 tar -C "$stage" -cf - jdk sdk app run.sh | xz -9e -T0 >"$out/bundle.tar.xz"
 cp "$module/scripts/gpu-run.sh" "$out/run.sh"
 du -b "$out"/*

@@ -5,6 +5,8 @@
 #                                       TESTS=REGEX picks test classes by name; run it from the repository's root
 #                                       (the PyTorch fixtures are read from src/test/resources/fixtures, or FIXTURES)
 #   bash run.sh bench [ARGS...]         runs dev.tornadovit.tornado.bench.TornadoBench
+#   bash run.sh cli COMMAND [ARGS...]   runs the tornadovit command line (e.g. cli demo --device tornado), from the
+#                                       repository's root so that it finds the bundled data
 # Test logs go to $LOGS (default /tmp/tvit/logs).
 set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -70,7 +72,9 @@ case "$mode" in
     exit $status ;;
   bench)
     "$java" "${flags[@]}" -Xmx8g -cp "$cp" dev.tornadovit.tornado.bench.TornadoBench "$@" ;;
+  cli)
+    "$java" "${flags[@]}" -Xmx16g -Xss4m -cp "$cp" dev.tornadovit.cli.Main "$@" ;;
   *)
-    echo "usage: run.sh devices | tests [DEVICE...] | bench [ARGS...]" >&2
+    echo "usage: run.sh devices | tests [DEVICE...] | bench [ARGS...] | cli COMMAND [ARGS...]" >&2
     exit 2 ;;
 esac

@@ -114,7 +114,7 @@ final class DemoCommand implements Callable<Integer> {
             ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
             List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
             double seconds = (System.nanoTime() - start) / 1e9;
-            Plots.trainingCurves(history, name, dir.resolve("curves.png"));
+            Plots.trainingCurvesOrWarn(history, name, dir.resolve("curves.png"));
             double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
             return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
         }

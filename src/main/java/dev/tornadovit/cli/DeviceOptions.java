@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 /** --device and --threads. */
 public final class DeviceOptions {
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "cpu (default), reference (float64, slow), or a TornadoVM device: tornado, tornado:B:D "
+            description = "cpu (default), reference (float64, slow), or a TornadoVM device: tornado, tornado:B:D or B:D "
                     + "(backend and device index), or a device-name substring. See the 'devices' command.")
     String device;
 

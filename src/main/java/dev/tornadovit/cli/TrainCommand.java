@@ -61,7 +61,7 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(dir + " already holds a run; pass --resume to continue it or choose another --run-dir");
             }
             List<EpochRecord> history = trainer.run();
-            Plots.trainingCurves(history, config.attention().label(), dir.resolve("curves.png"));
+            Plots.trainingCurvesOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
             EpochRecord last = history.getLast();
             System.out.printf(Locale.ROOT, "final eval accuracy %.2f%% (best %.2f%% at epoch %d); run folder %s%n",
                     100 * last.evalAccuracy(), 100 * trainer.state().bestAccuracy(), trainer.state().bestEpoch(), dir);

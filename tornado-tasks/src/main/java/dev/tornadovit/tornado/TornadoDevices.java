@@ -44,14 +44,17 @@ public final class TornadoDevices {
     /** Whether {@code device} looks like a TornadoVM device string (the provider then resolves it or explains). */
     public static boolean accepts(String device) {
         String d = device.trim().toLowerCase(Locale.ROOT);
-        if (d.equals("tornado") || d.startsWith("tornado:")) return true;
+        if (d.equals("tornado") || d.startsWith("tornado:") || BACKEND_AND_DEVICE.matcher(d).matches()) return true;
         if (d.equals("cpu") || d.equals("reference") || d.isEmpty()) return false;
         for (Found f : all()) if (f.name().toLowerCase(Locale.ROOT).contains(d)) return true;
         return false;
     }
 
+    /** A bare "B:D" (backend and device index), the same as "tornado:B:D". */
+    private static final java.util.regex.Pattern BACKEND_AND_DEVICE = java.util.regex.Pattern.compile("\\d+:\\d+");
+
     public static Found resolve(String device) {
-        String d = device.trim();
+        String d = BACKEND_AND_DEVICE.matcher(device.trim()).matches() ? "tornado:" + device.trim() : device.trim();
         List<Found> all = all();
         if (all.isEmpty()) throw new IllegalArgumentException("TornadoVM found no device (no OpenCL, PTX or SPIR-V driver)");
         if (d.equalsIgnoreCase("tornado")) {
@@ -70,7 +73,7 @@ public final class TornadoDevices {
             } catch (NumberFormatException e) {
                 // falls through to the explanation below
             }
-            throw new IllegalArgumentException("'" + d + "' is not a TornadoVM device: use tornado, tornado:B:D "
+            throw new IllegalArgumentException("'" + d + "' is not a TornadoVM device: use tornado, tornado:B:D or B:D "
                     + "(backend and device index) or part of a device name; devices: " + list(all));
         }
         List<Found> matches = all.stream().filter(f -> f.name().toLowerCase(Locale.ROOT).contains(d.toLowerCase(Locale.ROOT))).toList();
