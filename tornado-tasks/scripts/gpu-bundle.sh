@@ -60,9 +60,9 @@ done
 mkdir -p "$stage/app/lib"
 (cd "$module" && mvn -q -B -o dependency:build-classpath -Dmdep.outputFile="$stage/cp.txt" -Dmdep.includeScope=test) >&2
 (cd "$here" && mvn -q -B -o dependency:build-classpath -Dmdep.outputFile="$stage/cli-cp.txt" -Dmdep.includeScope=runtime) >&2
-{ tr ':' '\n' <"$stage/cp.txt"; tr ':' '\n' <"$stage/cli-cp.txt"; } \
+{ tr ':' '\n' <"$stage/cp.txt"; echo; tr ':' '\n' <"$stage/cli-cp.txt"; echo; } \
   | grep -E 'tornadovit-0.1.0-SNAPSHOT|jackson|slf4j-api|junit|opentest4j|apiguardian|picocli|logback|xchart|progressbar|jline' \
-  | sort -u | while read -r jar; do cp "$jar" "$stage/app/lib/"; done
+  | sort -u | while read -r jar; do [ -n "$jar" ] && cp "$jar" "$stage/app/lib/"; done
 cp "$module/target/tornadovit-tornado.jar" "$stage/app/lib/"
 # the PyTorch fixtures travel in the repository already (src/test/resources/fixtures): not twice
 python3 - "$stage/app/lib/tornadovit-0.1.0-SNAPSHOT-tests.jar" <<'PY'

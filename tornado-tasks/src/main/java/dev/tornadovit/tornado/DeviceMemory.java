@@ -88,6 +88,7 @@ final class DeviceMemory implements AutoCloseable {
         this.deviceLabel = deviceLabel;
         // Leave a tenth for the driver, TornadoVM's own buffers and kernels' scratch.
         long usable = (long) (device.getMaxGlobalMemory() * 0.9);
+        if (TornadoDevices.USER_MEMORY_CAP > 0) usable = Math.min(usable, TornadoDevices.USER_MEMORY_CAP);
         this.budgetBytes = limitBytes > 0 ? Math.min(limitBytes, usable) : usable;
         long maxAlloc = device.getMaxAllocMemory();
         this.maxAllocBytes = maxAlloc > 0 ? maxAlloc : Long.MAX_VALUE;
@@ -120,9 +121,11 @@ final class DeviceMemory implements AutoCloseable {
             throw new DeviceMemoryException(String.format(Locale.ROOT,
                     "the TornadoVM device %s has %s of memory (%s usable here); this model needs at least %s (%s allocated "
                             + "so far, %s more requested). Lower --batch-size (activations and attention maps grow with "
-                            + "it) or use a smaller model (--width, --depth, a larger --patch).",
+                            + "it) or use a smaller model (--width, --depth, a larger --patch)%s.",
                     deviceLabel, gb(device.getMaxGlobalMemory()), gb(budgetBytes), gb(allocatedBytes + bytes),
-                    gb(allocatedBytes), gb(bytes)));
+                    gb(allocatedBytes), gb(bytes), TornadoDevices.USER_MEMORY_CAP > 0
+                            ? ", or raise -Dtornado.device.memory=" + System.getProperty("tornado.device.memory")
+                            + " (TORNADOVIT_JAVA_OPTS)" : ""));
         }
         allocatedBytes += bytes;
     }

@@ -16,6 +16,33 @@ import java.util.Locale;
  * substring of a device's name (e.g. {@code pthread}, {@code H100}).
  */
 public final class TornadoDevices {
+    /**
+     * TornadoVM caps the buffers of each device at {@code -Dtornado.device.memory} (default 4 GB, whatever the device
+     * has), read once when its runtime starts: ViT-S/16 at batch 128 needs more. We check every allocation against the
+     * device's own memory ({@link DeviceMemory}), so unless the user set the cap, it is lifted here, before anything
+     * touches the runtime; a cap the user did set is kept and honoured by our check too.
+     */
+    static final long USER_MEMORY_CAP;
+
+    static {
+        String cap = System.getProperty("tornado.device.memory");
+        if (cap == null) System.setProperty("tornado.device.memory", "1048576GB");
+        USER_MEMORY_CAP = cap == null ? 0 : parseSize(cap);
+    }
+
+    /** TornadoVM's size syntax: a number of bytes, or with a K/M/G/T suffix and a B ("24GB"). */
+    static long parseSize(String size) {
+        String s = size.trim().toUpperCase(Locale.ROOT);
+        try {
+            if (!s.endsWith("B")) return Long.parseLong(s);
+            int unit = "KMGTPE".indexOf(s.charAt(s.length() - 2));
+            if (unit < 0) return Long.parseLong(s.substring(0, s.length() - 1));
+            return Long.parseLong(s.substring(0, s.length() - 2)) << (10 * (unit + 1));
+        } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
+            throw new IllegalArgumentException("-Dtornado.device.memory=" + size + " is not a size: write e.g. 24GB", e);
+        }
+    }
+
     private TornadoDevices() {
     }
 
