@@ -51,8 +51,13 @@ tornado_flags() {
       previous="$word"
     done
   done <"$argfile"
+  # Every device tensor has an off-heap host copy (a TornadoVM FloatArray), more than the default direct-memory limit
+  # (the heap's size) for large models: allow up to the machine's memory.
+  local ram_kb
+  ram_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || true)
   TORNADO_JAVA_FLAGS+=(--add-opens tornado.api/uk.ac.manchester.tornado.api=ALL-UNNAMED
     -Dtornado.recover.bailout=false -Dtornado.tvm.maxbytecodesize=1048576)
+  if [ -n "$ram_kb" ]; then TORNADO_JAVA_FLAGS+=(-XX:MaxDirectMemorySize=$((ram_kb / 1024))m); fi
 }
 
 tornado_prepare() {

@@ -14,8 +14,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 # The JDK: the modules TornadoVM, Graal and the code need. TornadoVM's PTX driver requires java.desktop (which
-# requires java.xml) but loads nothing from either, so both keep one resource per package (jlink insists that each
-# package of a module's descriptor exists) and neither native library: that halves the JDK.
+# requires java.xml, which logging needs whole) but loads nothing from it, so java.desktop keeps one resource per package (jlink insists that each
+# package of a module's descriptor exists) and no native library: that halves the JDK.
 python3 - "$JAVA_HOME" >"$stage/jlink.args" <<'PY'
 import re, subprocess, sys
 java_home = sys.argv[1]
@@ -26,7 +26,7 @@ for line in listing.splitlines():
         module = line.split()[1]
         continue
     entry = line.strip()
-    if module not in ("java.desktop", "java.xml") or not entry or entry == "module-info.class" or "/" not in entry:
+    if module != "java.desktop" or not entry or entry == "module-info.class" or "/" not in entry:
         continue
     package = (module, entry.rsplit("/", 1)[0])
     if package in kept:

@@ -42,8 +42,10 @@ while IFS= read -r line || [ -n "$line" ]; do
     previous="$word"
   done
 done <"$sdk/tornado-argfile"
+# Every device tensor has an off-heap host copy (a TornadoVM FloatArray): ViT-S/16 at batch 128 needs more than the
+# default direct-memory limit (the heap's size).
 flags+=(--add-opens tornado.api/uk.ac.manchester.tornado.api=ALL-UNNAMED -Dtornado.recover.bailout=false
-  -Dtornado.tvm.maxbytecodesize=1048576 --add-modules jdk.incubator.vector)
+  -Dtornado.tvm.maxbytecodesize=1048576 --add-modules jdk.incubator.vector -XX:MaxDirectMemorySize=96g)
 cp="$root/app/lib/*"
 java="$JAVA_HOME/bin/java"
 

@@ -145,6 +145,20 @@ public final class TornadoBackend implements Backend {
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
         this.unused = (DeviceTensor) allocate(1);
         this.unused2 = (DeviceTensor) allocate(1);
+        this.gemmTargetGroups = 4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits());
+    }
+
+    /**
+     * Work-groups a weight-gradient product should have to keep every compute unit busy (four per unit); with fewer
+     * output tiles, the tokens are split among several products whose partial sums are then added.
+     */
+    private int gemmTargetGroups;
+
+    /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
+    int setGemmTargetGroups(int groups) {
+        int old = gemmTargetGroups;
+        gemmTargetGroups = groups;
+        return old;
     }
 
     public TornadoDevices.Found device() {
@@ -549,6 +563,22 @@ public final class TornadoBackend implements Backend {
                 a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
     }
 
+    /** Fewest tokens one part of a split weight-gradient product sums over. */
+    static final int MIN_SPLIT_TOKENS = 64;
+
+    /**
+     * How many parts the {@code tokens} of a weight-gradient product dW[n,k] are split into: enough for
+     * {@link #gemmTargetGroups} work-groups, at most one per {@link #MIN_SPLIT_TOKENS} tokens, and a divisor of
+     * {@code tokens} (all parts the same length, as the batched kernel needs); 1 when none fits.
+     */
+    int tokenSplits(int tokens, int n, int k) {
+        int tiles = ceilDiv(n, MatmulKernels.TILE) * ceilDiv(k, MatmulKernels.TILE);
+        if (tiles >= gemmTargetGroups) return 1;
+        int most = Math.min(ceilDiv(gemmTargetGroups, tiles), tokens / MIN_SPLIT_TOKENS);
+        for (int s = most; s >= 2; s--) if (tokens % s == 0) return s;
+        return 1;
+    }
+
     /** dst[j] += Σ_rows src[r, j] for src [rows, cols]. */
     private Task[] columnSums(DeviceTensor src, DeviceTensor dst, int rows, int cols) {
         int chunks = Math.max(1, Math.min(64, ceilDiv(rows, 64)));
@@ -655,8 +685,19 @@ public final class TornadoBackend implements Backend {
         List<Task> tasks = new ArrayList<>();
         // dx[M,K] += dy[M,N]·w[N,K]
         if (dx != null) tasks.add(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, 1));
-        // dw[N,K] += dyᵀ·x: dy read transposed
-        tasks.add(gemm(gy, in, t(dw), null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
+        // dw[N,K] += dyᵀ·x: dy read transposed. Its N×K output has few tiles and its M (every token of the batch) is
+        // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
+        // products (one batch of the batched kernel each) and their partial results added after.
+        int splits = tokenSplits(m, n, k);
+        if (splits == 1) {
+            tasks.add(gemm(gy, in, t(dw), null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
+        } else {
+            int chunk = m / splits;
+            DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, dw, m, k, n);
+            tasks.add(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0, 1f, 0));
+            tasks.add(task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
+                    partial.array, t(dw).array, n * k, splits), partial, t(dw), n * k, splits));
+        }
         if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
         submit(tasks.toArray(Task[]::new));
     }

@@ -23,6 +23,7 @@ import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 import static dev.tornadovit.tornado.Twin.assertClose;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every Backend operation on the TornadoVM device against the CPU backend, on the same random inputs, forward and
@@ -162,6 +163,23 @@ class OperationEquivalenceTest {
         assertClose("linearBackward dBias", db, SUM_TOL);
         both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), null, dw.on(be), null, m, k, n));
         assertClose("linearBackward dw only", dw, SUM_TOL);
+    }
+
+    /** The weight gradient with its tokens split among several products (as on a GPU with many compute units). */
+    @ParameterizedTest
+    @CsvSource({"192,70,33", "128,64,130", "195,17,9"})
+    void linearBackwardWithTokensSplit(int m, int k, int n) {
+        int previous = dev.setGemmTargetGroups(1 << 20);
+        try {
+            assertTrue(dev.tokenSplits(m, n, k) > 1, "the tokens are split");
+            Twin x = r(m * k), w = r(n * k), dy = r(m * n), dx = r(m * k), dw = r(n * k), db = r(n);
+            both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n));
+            assertClose("linearBackward dx", dx, SUM_TOL);
+            assertClose("linearBackward dw, tokens split", dw, SUM_TOL);
+            assertClose("linearBackward dBias", db, SUM_TOL);
+        } finally {
+            dev.setGemmTargetGroups(previous);
+        }
     }
 
     // ---------------------------------------------------------------- normalisation
