@@ -8,7 +8,7 @@ import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
-import dev.tornadovit.report.Plots;
+import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.Trainer;
@@ -114,7 +114,7 @@ final class DemoCommand implements Callable<Integer> {
             ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
             List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
             double seconds = (System.nanoTime() - start) / 1e9;
-            Plots.trainingCurvesOrWarn(history, name, dir.resolve("curves.png"));
+            TrainingCurves.drawOrWarn(history, name, dir.resolve("curves.png"));
             double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
             return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
         }

@@ -3,7 +3,7 @@ package dev.tornadovit.cli;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
-import dev.tornadovit.report.Plots;
+import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.Trainer;
@@ -61,7 +61,7 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(dir + " already holds a run; pass --resume to continue it or choose another --run-dir");
             }
             List<EpochRecord> history = trainer.run();
-            Plots.trainingCurvesOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
+            TrainingCurves.drawOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
             EpochRecord last = history.getLast();
             System.out.printf(Locale.ROOT, "final eval accuracy %.2f%% (best %.2f%% at epoch %d); run folder %s%n",
                     100 * last.evalAccuracy(), 100 * trainer.state().bestAccuracy(), trainer.state().bestEpoch(), dir);

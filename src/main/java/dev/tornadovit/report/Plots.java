@@ -2,7 +2,6 @@ package dev.tornadovit.report;
 
 import dev.tornadovit.train.EpochRecord;
 import org.knowm.xchart.BitmapEncoder;
-import org.slf4j.LoggerFactory;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -51,20 +50,6 @@ public final class Plots {
         acc.addSeries("eval", epochs, history.stream().mapToDouble(r -> 100 * r.evalAccuracy()).toArray()).setMarker(SeriesMarkers.DIAMOND);
         for (XYSeries s : loss.getSeriesMap().values()) s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
         saveSideBySide(png, loss, acc);
-    }
-
-    /**
-     * {@link #trainingCurves}, but a chart that cannot be drawn only logs a warning: the curves come after the run,
-     * whose checkpoints and metrics.csv are written already, and a server without fonts or AWT's native libraries
-     * (a minimal JDK on a GPU machine) must not turn a finished run into a failed one.
-     */
-    public static void trainingCurvesOrWarn(List<EpochRecord> history, String title, Path png) {
-        try {
-            trainingCurves(history, title, png);
-        } catch (RuntimeException | LinkageError | java.awt.AWTError | InternalError e) {
-            // InternalError: what AWT throws when fontconfig finds no fonts
-            LoggerFactory.getLogger(Plots.class).warn("could not draw {} ({}); the same numbers are in metrics.csv", png, e.toString());
-        }
     }
 
     /** Several charts in a row, one PNG, written atomically. */

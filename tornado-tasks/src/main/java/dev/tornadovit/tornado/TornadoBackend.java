@@ -563,8 +563,12 @@ public final class TornadoBackend implements Backend {
                 a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
     }
 
-    /** Fewest tokens one part of a split weight-gradient product sums over. */
-    static final int MIN_SPLIT_TOKENS = 64;
+    /**
+     * Fewest tokens one part of a split weight-gradient product sums over: each part writes and the sum reads its n·k
+     * partial results, against n·k·512 multiply-adds. With 64-token parts the demo's small model trained at ~2300 img/s
+     * on an H100, against ~3400 without splitting.
+     */
+    static final int MIN_SPLIT_TOKENS = 512;
 
     /**
      * How many parts the {@code tokens} of a weight-gradient product dW[n,k] are split into: enough for
