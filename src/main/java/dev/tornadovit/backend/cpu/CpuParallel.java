@@ -70,6 +70,15 @@ public final class CpuParallel {
         pool().run(n, grain, body);
     }
 
+    /**
+     * Whether {@link #parallelFor(int, int, IntRangeBody) parallelFor(n, grain, ...)} would run inline now: one chunk,
+     * one thread, or called from inside another parallel loop. Hot callers check it to skip building a lambda.
+     */
+    public static boolean runsInline(int n, int grain) {
+        Pool p = pool();
+        return n <= Math.max(1, grain) || p.threads == 1 || p.busy.get();
+    }
+
     private static Pool pool() {
         Pool p = pool;
         if (p != null) {

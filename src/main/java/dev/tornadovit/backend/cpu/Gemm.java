@@ -87,21 +87,12 @@ final class Gemm {
             final float[] packB = scratch.packB = ensure(scratch.packB, nPanels * NR * k);
 
             int panelGrain = Math.max(1, 32_768 / (NR * k));
-            IntRangeBody packBody = (p0, p1) -> {
-                for (int kb = 0; kb < kBlocks; kb++) {
-                    int pc = blockStart(k, kBlocks, kb);
-                    int kc = blockStart(k, kBlocks, kb + 1) - pc;
-                    int blockBase = nPanels * NR * pc;
-                    for (int q = p0; q < p1; q++) {
-                        packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR),
-                                packB, blockBase + q * NR * kc);
-                    }
-                }
-            };
-            if (threads > 1) {
-                CpuParallel.parallelFor(nPanels, panelGrain, packBody);
+            // Lambdas only for the pool: a single-threaded call (inside another parallel loop) allocates nothing.
+            if (threads > 1 && !CpuParallel.runsInline(nPanels, panelGrain)) {
+                CpuParallel.parallelFor(nPanels, panelGrain, (p0, p1) -> packPanels(transB, b, bOff, ldb, k, kBlocks,
+                        col0, nc, nPanels, packB, p0, p1));
             } else {
-                packBody.run(0, nPanels);
+                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, 0, nPanels);
             }
 
             // Split C into tasks: row blocks first, then column ranges too when rows run out.
@@ -112,24 +103,44 @@ final class Gemm {
             final int mBlocks = ceilDiv(mPanels, mcPanels);
             final int nParts = mBlocks >= targetTasks ? 1 : Math.min(nPanels, ceilDiv(targetTasks, mBlocks));
 
-            IntRangeBody taskBody = (t0, t1) -> {
-                Scratch own = SCRATCH.get();
-                for (int t = t0; t < t1; t++) {
-                    int row0 = (t / nParts) * rowsPerTask;
-                    int rows = Math.min(rowsPerTask, m - row0);
-                    int part = t % nParts;
-                    int q0 = (int) ((long) part * nPanels / nParts);
-                    int q1 = (int) ((long) (part + 1) * nPanels / nParts);
-                    computeBlock(own, transA, a, aOff, lda, packB, nPanels, k, kBlocks, alpha,
-                            c, cOff, ldc, accumulate, bias, biasOff, row0, rows, col0, nc, q0, q1);
-                }
-            };
             int tasks = mBlocks * nParts;
-            if (threads > 1) {
-                CpuParallel.parallelFor(tasks, 1, taskBody);
+            if (threads > 1 && !CpuParallel.runsInline(tasks, 1)) {
+                CpuParallel.parallelFor(tasks, 1, (t0, t1) -> computeTasks(transA, a, aOff, lda, packB, nPanels, k,
+                        kBlocks, alpha, c, cOff, ldc, accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, t0, t1));
             } else {
-                taskBody.run(0, tasks);
+                computeTasks(transA, a, aOff, lda, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc, accumulate, bias,
+                        biasOff, m, col0, nc, rowsPerTask, nParts, 0, tasks);
             }
+        }
+    }
+
+    /** Packs B panels [p0, p1) of the slab starting at column col0, every K block. */
+    private static void packPanels(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc,
+                                   int nPanels, float[] packB, int p0, int p1) {
+        for (int kb = 0; kb < kBlocks; kb++) {
+            int pc = blockStart(k, kBlocks, kb);
+            int kc = blockStart(k, kBlocks, kb + 1) - pc;
+            int blockBase = nPanels * NR * pc;
+            for (int q = p0; q < p1; q++) {
+                packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc);
+            }
+        }
+    }
+
+    /** Tasks [t0, t1): task t owns a block of rows of C and one of nParts ranges of the slab's B panels. */
+    private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packB, int nPanels, int k,
+                                     int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate,
+                                     float[] bias, int biasOff, int m, int col0, int nc, int rowsPerTask, int nParts,
+                                     int t0, int t1) {
+        Scratch own = SCRATCH.get();
+        for (int t = t0; t < t1; t++) {
+            int row0 = (t / nParts) * rowsPerTask;
+            int rows = Math.min(rowsPerTask, m - row0);
+            int part = t % nParts;
+            int q0 = (int) ((long) part * nPanels / nParts);
+            int q1 = (int) ((long) (part + 1) * nPanels / nParts);
+            computeBlock(own, transA, a, aOff, lda, packB, nPanels, k, kBlocks, alpha,
+                    c, cOff, ldc, accumulate, bias, biasOff, row0, rows, col0, nc, q0, q1);
         }
     }
 

@@ -117,19 +117,18 @@ public final class Matmul {
         }
         long workPerMatrix = Math.max(1L, (long) m * n * k);
         int threads = CpuParallel.threads();
-        IntRangeBody sequential = (start, end) -> {
-            for (int i = start; i < end; i++) {
-                int bi = i / heads, h = i % heads;
-                Gemm.gemm(transA, transB, m, n, k, alpha,
-                        a, aOff + bi * aBatchStride + h * aHeadStride, lda,
-                        b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
-                        c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, false);
-            }
-        };
         if (count >= Gemm.TASKS_PER_THREAD * threads || workPerMatrix < Gemm.PARALLEL_MIN_WORK) {
             // Many (or small) matrices: one matrix per task, each multiplied single-threaded.
             int grain = (int) Math.max(1, Gemm.PARALLEL_MIN_WORK / workPerMatrix);
-            CpuParallel.parallelFor(count, grain, sequential);
+            if (CpuParallel.runsInline(count, grain)) {
+                // Called inside a parallel loop (fused attention, per head group): no lambda, nothing allocated.
+                multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                        bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count);
+            } else {
+                CpuParallel.parallelFor(count, grain, (start, end) -> multiplyEach(transA, transB, heads, a, aOff,
+                        aBatchStride, aHeadStride, lda, b, bOff, bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride,
+                        cHeadStride, ldc, m, n, k, alpha, accumulate, start, end));
+            }
         } else {
             // Few large matrices: parallelise inside each product instead.
             for (int i = 0; i < count; i++) {
@@ -139,6 +138,21 @@ public final class Matmul {
                         b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
                         c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, true);
             }
+        }
+    }
+
+    /** Matrices [start, end) of a batched product, each single-threaded on the calling thread. */
+    private static void multiplyEach(boolean transA, boolean transB, int heads,
+                                     float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                                     float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                                     float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                                     int m, int n, int k, float alpha, boolean accumulate, int start, int end) {
+        for (int i = start; i < end; i++) {
+            int bi = i / heads, h = i % heads;
+            Gemm.gemm(transA, transB, m, n, k, alpha,
+                    a, aOff + bi * aBatchStride + h * aHeadStride, lda,
+                    b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
+                    c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, false);
         }
     }
 
