@@ -11,7 +11,9 @@ import dev.tornadovit.train.AdamW;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.Supplier;
 
@@ -65,10 +67,11 @@ public final class ModelBench {
             for (int i = 0; i < warmup; i++) for (Step m : models) m.train();
             for (int i = 0; i < steps; i++) {
                 for (int c = 0; c < models.size(); c++) {
-                    long bytes = allocatedBytes(), t0 = System.nanoTime();
+                    Map<Long, Long> before = allocatedBytes();
+                    long t0 = System.nanoTime();
                     models.get(c).train();
                     train[c][i] = (System.nanoTime() - t0) / 1e9;
-                    allocated[c] += allocatedBytes() - bytes;
+                    allocated[c] += allocatedSince(before);
                 }
             }
             for (int i = 0; i < warmup; i++) for (Step m : models) m.infer();
@@ -110,10 +113,24 @@ public final class ModelBench {
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
-    private static long allocatedBytes() {
+    /** Bytes each live thread has allocated so far, by thread id. */
+    private static Map<Long, Long> allocatedBytes() {
         var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long[] ids = threads.getAllThreadIds();
+        long[] bytes = threads.getThreadAllocatedBytes(ids);
+        Map<Long, Long> byThread = new HashMap<>();
+        for (int i = 0; i < ids.length; i++) if (bytes[i] >= 0) byThread.put(ids[i], bytes[i]);
+        return byThread;
+    }
+
+    /**
+     * Bytes allocated since {@code before}, summed per thread: a total over all threads jumps whenever a thread
+     * starts or ends between the two readings, by all it allocated in its life (one run reported 500 MB per step for
+     * both models, the next 60 KB).
+     */
+    private static long allocatedSince(Map<Long, Long> before) {
         long sum = 0;
-        for (long a : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) if (a > 0) sum += a;
+        for (Map.Entry<Long, Long> e : allocatedBytes().entrySet()) sum += e.getValue() - before.getOrDefault(e.getKey(), 0L);
         return sum;
     }
 
