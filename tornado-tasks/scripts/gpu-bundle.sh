@@ -3,7 +3,7 @@
 # a jlinked JDK 25, a copy of an already built TornadoVM SDK with the PTX backend (nothing is built here), and
 # the jars. Everything goes into one xz archive, because jars, the JVM and the Graal compiler together are larger than
 # what may travel; gpu-run.sh (copied beside it) unpacks and runs it.
-#   tornado-tasks/scripts/gpu-bundle.sh SDK OUT_DIR     e.g. /opt/tornadovm-sdk-ptx /work/main/.device/tvit
+#   tornado-tasks/scripts/gpu-bundle.sh SDK OUT_DIR     e.g. "$TORNADOVM_HOME" .device/tvit (from the repository root)
 # Build first: ./run-tests (or mvn install at the root, then scripts/tornadovm.sh's tornado_prepare) and
 # (cd tornado-tasks && mvn test-compile).
 set -euo pipefail

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, beside bundle.tar.xz (made by gpu-bundle.sh): unpacks it once into /tmp/tvit, then
+# Runs on the GPU machine, beside bundle.tar.xz (made by gpu-bundle.sh): unpacks it once into $TVIT_ROOT
+# (default: tvit in the temporary folder), then
 #   bash run.sh devices                 lists the TornadoVM devices
 #   bash run.sh tests [DEVICE...]       runs the module's tests on each device (default: every device), bailout off;
 #                                       TESTS=REGEX picks test classes by name; run it from the repository's root
@@ -7,10 +8,10 @@
 #   bash run.sh bench [ARGS...]         runs dev.tornadovit.tornado.bench.TornadoBench
 #   bash run.sh cli COMMAND [ARGS...]   runs the tornadovit command line (e.g. cli demo --device tornado), from the
 #                                       repository's root so that it finds the bundled data
-# Test logs go to $LOGS (default /tmp/tvit/logs).
+# Test logs go to $LOGS (default $TVIT_ROOT/logs).
 set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root=/tmp/tvit
+root="${TVIT_ROOT:-${TMPDIR:-/tmp}/tvit}"
 if [ ! -x "$root/jdk/bin/java" ]; then
   mkdir -p "$root"
   tar -C "$root" -xJf "$dir/bundle.tar.xz"

@@ -123,36 +123,32 @@ public final class Matmul {
             if (CpuParallel.runsInline(count, grain)) {
                 // Called inside a parallel loop (fused attention, per head group): no lambda, nothing allocated.
                 multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                        bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count);
+                        bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, false);
             } else {
                 CpuParallel.parallelFor(count, grain, (start, end) -> multiplyEach(transA, transB, heads, a, aOff,
                         aBatchStride, aHeadStride, lda, b, bOff, bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride,
-                        cHeadStride, ldc, m, n, k, alpha, accumulate, start, end));
+                        cHeadStride, ldc, m, n, k, alpha, accumulate, start, end, false));
             }
         } else {
             // Few large matrices: parallelise inside each product instead.
-            for (int i = 0; i < count; i++) {
-                int bi = i / heads, h = i % heads;
-                Gemm.gemm(transA, transB, m, n, k, alpha,
-                        a, aOff + bi * aBatchStride + h * aHeadStride, lda,
-                        b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
-                        c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, true);
-            }
+            multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, true);
         }
     }
 
-    /** Matrices [start, end) of a batched product, each single-threaded on the calling thread. */
+    /** Matrices [start, end) of a batched product in turn; each product itself uses the pool only if {@code parallel}. */
     private static void multiplyEach(boolean transA, boolean transB, int heads,
                                      float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
                                      float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                      float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
-                                     int m, int n, int k, float alpha, boolean accumulate, int start, int end) {
+                                     int m, int n, int k, float alpha, boolean accumulate, int start, int end,
+                                     boolean parallel) {
         for (int i = start; i < end; i++) {
             int bi = i / heads, h = i % heads;
             Gemm.gemm(transA, transB, m, n, k, alpha,
                     a, aOff + bi * aBatchStride + h * aHeadStride, lda,
                     b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
-                    c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, false);
+                    c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, parallel);
         }
     }
 

@@ -692,15 +692,16 @@ public final class TornadoBackend implements Backend {
         // dw[N,K] += dyᵀ·x: dy read transposed. Its N×K output has few tiles and its M (every token of the batch) is
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
+        DeviceTensor gw = t(dw);
         int splits = tokenSplits(m, n, k);
         if (splits == 1) {
-            tasks.add(gemm(gy, in, t(dw), null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
+            tasks.add(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
         } else {
             int chunk = m / splits;
-            DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, dw, m, k, n);
+            DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, gw, m, k, n);
             tasks.add(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0, 1f, 0));
             tasks.add(task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
-                    partial.array, t(dw).array, n * k, splits), partial, t(dw), n * k, splits));
+                    partial.array, gw.array, n * k, splits), partial, gw, n * k, splits));
         }
         if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
         submit(tasks.toArray(Task[]::new));

@@ -30,7 +30,11 @@ public final class TornadoDevices {
         USER_MEMORY_CAP = cap == null ? 0 : parseSize(cap);
     }
 
-    /** TornadoVM's size syntax: a number of bytes, or with a K/M/G/T suffix and a B ("24GB"). */
+    /**
+     * TornadoVM's size syntax: a number of bytes, or with a K/M/G/T suffix and a B ("24GB"). Not TornadoVM's own
+     * parser (RuntimeUtilities, in its runtime, which uses its options): nothing of TornadoVM may load before the cap
+     * is lifted above.
+     */
     static long parseSize(String size) {
         String s = size.trim().toUpperCase(Locale.ROOT);
         try {
