@@ -20,14 +20,16 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s) and
- * attention alone (our fused ReLU/L kernel against our softmax and unfused paths). Prints a Markdown table and
+ * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
+ * attention alone (our fused ReLU/L kernel against our softmax and unfused paths) and the matrix products of each
+ * linear layer (GFLOP/s of the forward product and of the two backward ones). Prints a Markdown table and
  * appends it to {@code --out} if given.
  *
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
- *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention]
- *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--out results.md]
+ *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
+ *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer]
+ *     [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
@@ -36,12 +38,15 @@ import java.util.SplittableRandom;
 public final class TornadoBench {
     private final String device;
     private final List<String> rows = new ArrayList<>();
+    /** {@code --modes}: train, infer or both (one alone when profiling). */
+    private boolean train = true, infer = true;
 
     private TornadoBench(String device) {
         this.device = device;
     }
 
     public static void main(String[] args) {
+        String modes = "train,infer";
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
         for (int i = 0; i < args.length; i++) {
@@ -57,11 +62,19 @@ public final class TornadoBench {
                 case "--attention-batch-heads" -> attentionBatchHeads = Integer.parseInt(value);
                 case "--out" -> out = value;
                 case "--attention" -> attentions = value;
+                case "--modes" -> modes = value;
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
             i++;
         }
+        for (String mode : modes.split(",")) {
+            if (!mode.equals("train") && !mode.equals("infer")) {
+                throw new IllegalArgumentException("--modes takes train, infer or train,infer, not " + modes);
+            }
+        }
         TornadoBench bench = new TornadoBench(device);
+        bench.train = modes.contains("train");
+        bench.infer = modes.contains("infer");
         TornadoDevices.Found found = TornadoDevices.resolve(device);
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), Java " + Runtime.version());
         if (parts.contains("attention")) {
@@ -72,6 +85,19 @@ public final class TornadoBench {
             for (int tokens : "tiny".equals(model) ? new int[]{17, 65} : new int[]{197, 785}) {
                 bench.attention(attentionBatchHeads, tokens, "tiny".equals(model) ? 8 : 64, Math.max(steps, 5));
             }
+        }
+        if (parts.contains("gemm")) {
+            bench.row("");
+            bench.row("| linear layer, fp32 | M×K → N | forward GFLOP/s | dx GFLOP/s | dW GFLOP/s |");
+            bench.row("| --- | --- | --- | --- | --- |");
+            int tokens = batch * ("tiny".equals(model) ? 65 : 197);
+            int width = "tiny".equals(model) ? 64 : 384;
+            int reps = Math.max(steps, 5);
+            bench.gemm("qkv", tokens, width, 3 * width, reps);
+            bench.gemm("attention projection", tokens, width, width, reps);
+            bench.gemm("MLP fc1", tokens, width, 4 * width, reps);
+            bench.gemm("MLP fc2", tokens, 4 * width, width, reps);
+            bench.gemm("square", 1024, 1024, 1024, reps);
         }
         if (parts.contains("model")) {
             bench.row("");
@@ -148,6 +174,25 @@ public final class TornadoBench {
         }
     }
 
+    /**
+     * One linear layer's three products: y = x·Wᵀ + b, then dW alone and dx with dW (dx's time is the difference). dW
+     * includes its token split and the sum of the parts where the backend splits it.
+     */
+    private void gemm(String layer, int m, int k, int n, int reps) {
+        try (TornadoBackend be = new TornadoBackend(device)) {
+            SplittableRandom random = new SplittableRandom(3);
+            Tensor x = random(be, m * k, random), w = random(be, n * k, random), bias = random(be, n, random);
+            Tensor y = be.allocate(m * n), dy = random(be, m * n, random), dx = be.allocate(m * k);
+            Tensor dw = be.allocate(n * k);
+            double flops = 2.0 * m * n * k;
+            double forward = time(be, "forward", () -> be.linear(x, w, bias, y, m, k, n), reps);
+            double weights = time(be, "dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n), reps);
+            double both = time(be, "dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n), reps);
+            row(String.format(Locale.ROOT, "| %s | %d×%d → %d | %.0f | %.0f | %.0f |", layer, m, k, n,
+                    flops / (forward * 1e6), flops / ((both - weights) * 1e6), flops / (weights * 1e6)));
+        }
+    }
+
     private void report(String what, int tokens, double flops, double ms) {
         row(String.format(Locale.ROOT, "| %s | %d | %.3f | %.0f |", what, tokens, ms, flops / (ms * 1e6)));
     }
@@ -175,13 +220,16 @@ public final class TornadoBench {
                 opt.step(1e-4);
             };
             model.setTraining(true);
-            long t0 = System.nanoTime();
-            trainStep.run();
-            double firstTrain = (System.nanoTime() - t0) / 1e9;
-            for (int i = 1; i < warmup; i++) trainStep.run();
-            t0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) trainStep.run();
-            double trainSeconds = (System.nanoTime() - t0) / 1e9;
+            double firstTrain = Double.NaN, trainSeconds = Double.NaN;
+            if (train) {
+                long t0 = System.nanoTime();
+                trainStep.run();
+                firstTrain = (System.nanoTime() - t0) / 1e9;
+                for (int i = 1; i < warmup; i++) trainStep.run();
+                t0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) trainStep.run();
+                trainSeconds = (System.nanoTime() - t0) / 1e9;
+            }
 
             Runnable inferStep = () -> {
                 be.upload(x, images);
@@ -189,15 +237,24 @@ public final class TornadoBench {
                 be.downloadFloat(model.logits());
             };
             model.setTraining(false);
-            t0 = System.nanoTime();
-            inferStep.run();
-            double firstInfer = (System.nanoTime() - t0) / 1e9;
-            for (int i = 1; i < warmup; i++) inferStep.run();
-            t0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) inferStep.run();
-            double inferSeconds = (System.nanoTime() - t0) / 1e9;
-            row(String.format(Locale.ROOT, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f |", modelName, attention, batch,
-                    steps * batch / trainSeconds, steps * batch / inferSeconds, firstTrain, firstInfer));
+            double firstInfer = Double.NaN, inferSeconds = Double.NaN;
+            if (infer) {
+                long t0 = System.nanoTime();
+                inferStep.run();
+                firstInfer = (System.nanoTime() - t0) / 1e9;
+                for (int i = 1; i < warmup; i++) inferStep.run();
+                t0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) inferStep.run();
+                inferSeconds = (System.nanoTime() - t0) / 1e9;
+            }
+            row(String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s |", modelName, attention, batch,
+                    oneDecimal(steps * batch / trainSeconds), oneDecimal(steps * batch / inferSeconds),
+                    oneDecimal(firstTrain), oneDecimal(firstInfer)));
         }
+    }
+
+    /** A figure with one decimal, or "–" for a mode that was not run. */
+    private static String oneDecimal(double value) {
+        return Double.isNaN(value) ? "–" : String.format(Locale.ROOT, "%.1f", value);
     }
 }
