@@ -23,6 +23,7 @@ import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 import static dev.tornadovit.tornado.Twin.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -177,6 +178,27 @@ class OperationEquivalenceTest {
             assertClose("linearBackward dx", dx, SUM_TOL);
             assertClose("linearBackward dw, tokens split", dw, SUM_TOL);
             assertClose("linearBackward dBias", db, SUM_TOL);
+        } finally {
+            dev.setGemmTargetGroups(previous);
+        }
+    }
+
+    /** The split fills whole waves: ViT-S/16 at batch 128 on a GPU running 528 work-groups at once (an H100). */
+    @Test
+    void tokenSplitsCountWholeWavesOfWorkGroups() {
+        int previous = dev.setGemmTargetGroups(528);
+        try {
+            int tokens = 128 * 197;
+            // MLP dW: 144 tiles. 4 parts made 576 groups (a full wave and a nearly empty one); 32 parts: 8.7 of 9 waves.
+            assertEquals(32, dev.tokenSplits(tokens, 1536, 384));
+            assertEquals(32, dev.tokenSplits(tokens, 384, 384));
+            assertEquals(1, dev.tokenSplits(1000, 64, 64), "parts would be shorter than 512 tokens");
+            assertEquals(1, dev.tokenSplits(tokens, 2048, 2048), "enough output tiles for the device already");
+            for (int t : new int[]{512, 4160, 8320, 25216}) {
+                int s = dev.tokenSplits(t, 192, 576);
+                assertEquals(0, t % s, "equal parts");
+                assertTrue(s == 1 || t / s >= TornadoBackend.MIN_SPLIT_TOKENS, "parts of at least 512 tokens");
+            }
         } finally {
             dev.setGemmTargetGroups(previous);
         }
