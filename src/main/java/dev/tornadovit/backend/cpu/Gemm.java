@@ -164,9 +164,8 @@ final class Gemm {
      * transposed A packed whole by {@link #packTransposedPanels}, or null (A read in place, or packed by the task).
      */
     private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
-                                     float[] packB,
-                                     int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc,
-                                     boolean accumulate, float[] bias, int biasOff, int m, int col0, int nc,
+                                     float[] packB, int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff,
+                                     int ldc, boolean accumulate, float[] bias, int biasOff, int m, int col0, int nc,
                                      int rowsPerTask, int nParts, int t0, int t1) {
         Scratch own = SCRATCH.get();
         for (int t = t0; t < t1; t++) {
