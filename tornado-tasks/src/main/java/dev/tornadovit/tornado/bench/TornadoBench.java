@@ -93,11 +93,15 @@ public final class TornadoBench {
             int tokens = batch * ("tiny".equals(model) ? 65 : 197);
             int width = "tiny".equals(model) ? 64 : 384;
             int reps = Math.max(steps, 5);
-            bench.gemm("qkv", tokens, width, 3 * width, reps);
-            bench.gemm("attention projection", tokens, width, width, reps);
-            bench.gemm("MLP fc1", tokens, width, 4 * width, reps);
-            bench.gemm("MLP fc2", tokens, 4 * width, width, reps);
-            bench.gemm("square", 1024, 1024, 1024, reps);
+            // One backend for all rows: TornadoVM's PTX driver has failed copies after several backends were opened
+            // and closed in one JVM (docs/performance.md, GPU part).
+            try (TornadoBackend be = new TornadoBackend(device)) {
+                bench.gemm(be, "qkv", tokens, width, 3 * width, reps);
+                bench.gemm(be, "attention projection", tokens, width, width, reps);
+                bench.gemm(be, "MLP fc1", tokens, width, 4 * width, reps);
+                bench.gemm(be, "MLP fc2", tokens, 4 * width, width, reps);
+                bench.gemm(be, "square", 1024, 1024, 1024, reps);
+            }
         }
         if (parts.contains("model")) {
             bench.row("");
@@ -178,19 +182,17 @@ public final class TornadoBench {
      * One linear layer's three products: y = x·Wᵀ + b, then dW alone and dx with dW (dx's time is the difference). dW
      * includes its token split and the sum of the parts where the backend splits it.
      */
-    private void gemm(String layer, int m, int k, int n, int reps) {
-        try (TornadoBackend be = new TornadoBackend(device)) {
-            SplittableRandom random = new SplittableRandom(3);
-            Tensor x = random(be, m * k, random), w = random(be, n * k, random), bias = random(be, n, random);
-            Tensor y = be.allocate(m * n), dy = random(be, m * n, random), dx = be.allocate(m * k);
-            Tensor dw = be.allocate(n * k);
-            double flops = 2.0 * m * n * k;
-            double forward = time(be, "forward", () -> be.linear(x, w, bias, y, m, k, n), reps);
-            double weights = time(be, "dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n), reps);
-            double both = time(be, "dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n), reps);
-            row(String.format(Locale.ROOT, "| %s | %d×%d → %d | %.0f | %.0f | %.0f |", layer, m, k, n,
-                    flops / (forward * 1e6), flops / ((both - weights) * 1e6), flops / (weights * 1e6)));
-        }
+    private void gemm(TornadoBackend be, String layer, int m, int k, int n, int reps) {
+        SplittableRandom random = new SplittableRandom(3);
+        Tensor x = random(be, m * k, random), w = random(be, n * k, random), bias = random(be, n, random);
+        Tensor y = be.allocate(m * n), dy = random(be, m * n, random), dx = be.allocate(m * k);
+        Tensor dw = be.allocate(n * k);
+        double flops = 2.0 * m * n * k;
+        double forward = time(be, layer + " forward", () -> be.linear(x, w, bias, y, m, k, n), reps);
+        double weights = time(be, layer + " dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n), reps);
+        double both = time(be, layer + " dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n), reps);
+        row(String.format(Locale.ROOT, "| %s | %d×%d → %d | %.0f | %.0f | %.0f |", layer, m, k, n,
+                flops / (forward * 1e6), flops / ((both - weights) * 1e6), flops / (weights * 1e6)));
     }
 
     private void report(String what, int tokens, double flops, double ms) {
