@@ -47,7 +47,7 @@ done <"$sdk/tornado-argfile"
 # default direct-memory limit (the heap's size).
 flags+=(--add-opens tornado.api/uk.ac.manchester.tornado.api=ALL-UNNAMED -Dtornado.recover.bailout=false
   -Dtornado.tvm.maxbytecodesize=1048576 --add-modules jdk.incubator.vector -XX:MaxDirectMemorySize=96g)
-# Extra JVM options, e.g. JAVA_OPTS="-Dtornado.printKernel=true -Dtornado.print.kernel.dir=/tmp/kernels"
+# Extra JVM options, e.g. JAVA_OPTS="-Dtornado.printKernel=true -Dtornado.print.kernel.dir=kernels.ptx"
 read -ra extra <<<"${JAVA_OPTS:-}"
 flags+=("${extra[@]}")
 cp="$root/app/lib/*"

@@ -222,16 +222,7 @@ public final class TornadoBench {
                 opt.step(1e-4);
             };
             model.setTraining(true);
-            double firstTrain = Double.NaN, trainSeconds = Double.NaN;
-            if (train) {
-                long t0 = System.nanoTime();
-                trainStep.run();
-                firstTrain = (System.nanoTime() - t0) / 1e9;
-                for (int i = 1; i < warmup; i++) trainStep.run();
-                t0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) trainStep.run();
-                trainSeconds = (System.nanoTime() - t0) / 1e9;
-            }
+            double[] trainTimes = train ? timeSteps(trainStep, warmup, steps) : NOT_RUN;
 
             Runnable inferStep = () -> {
                 be.upload(x, images);
@@ -239,20 +230,27 @@ public final class TornadoBench {
                 be.downloadFloat(model.logits());
             };
             model.setTraining(false);
-            double firstInfer = Double.NaN, inferSeconds = Double.NaN;
-            if (infer) {
-                long t0 = System.nanoTime();
-                inferStep.run();
-                firstInfer = (System.nanoTime() - t0) / 1e9;
-                for (int i = 1; i < warmup; i++) inferStep.run();
-                t0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) inferStep.run();
-                inferSeconds = (System.nanoTime() - t0) / 1e9;
-            }
+            double[] inferTimes = infer ? timeSteps(inferStep, warmup, steps) : NOT_RUN;
             row(String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s |", modelName, attention, batch,
-                    oneDecimal(steps * batch / trainSeconds), oneDecimal(steps * batch / inferSeconds),
-                    oneDecimal(firstTrain), oneDecimal(firstInfer)));
+                    oneDecimal(steps * batch / trainTimes[1]), oneDecimal(steps * batch / inferTimes[1]),
+                    oneDecimal(trainTimes[0]), oneDecimal(inferTimes[0])));
         }
+    }
+
+    private static final double[] NOT_RUN = {Double.NaN, Double.NaN};
+
+    /**
+     * Seconds of the first run of {@code step} (recording and compilation), then of {@code steps} runs after
+     * {@code warmup} runs in all.
+     */
+    private static double[] timeSteps(Runnable step, int warmup, int steps) {
+        long t0 = System.nanoTime();
+        step.run();
+        double first = (System.nanoTime() - t0) / 1e9;
+        for (int i = 1; i < warmup; i++) step.run();
+        t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) step.run();
+        return new double[]{first, (System.nanoTime() - t0) / 1e9};
     }
 
     /** A figure with one decimal, or "–" for a mode that was not run. */
