@@ -74,6 +74,14 @@ case "$mode" in
         status=1
       fi
       grep -E "tests (successful|failed|found)|^FAILED|^ABORTED" "$logs/tests-${device//:/_}.log" | head -40 || true
+      # A failed driver call (TornadoVM's JNI layer prints it and carries on) fails the run even when every
+      # comparison happened to pass: its data may be stale next time.
+      driver_errors=$(grep -c -- "-JNI\] ERROR" "$logs/tests-${device//:/_}.log" || true)
+      if [ "$driver_errors" -gt 0 ]; then
+        echo "$driver_errors TornadoVM driver errors, the first:"
+        grep -m 3 -- "-JNI\] ERROR" "$logs/tests-${device//:/_}.log"
+        status=1
+      fi
     done
     exit $status ;;
   bench)

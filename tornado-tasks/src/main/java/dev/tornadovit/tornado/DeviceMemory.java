@@ -152,17 +152,22 @@ final class DeviceMemory implements AutoCloseable {
 
     private void createGroup(List<DeviceTensor> fresh) {
         String name = uniqueName("own");
-        Object[] arrays = fresh.stream().map(t -> t.array).toArray();
-        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, arrays);
-        for (int start = 0; start < fresh.size(); start += TOUCH_ARITY) {
-            FloatArray[] a = new FloatArray[TOUCH_ARITY];
-            // The last task is filled up with one-element arrays of its own: passing one array twice to a task makes
-            // TornadoVM's scheduler wait on the task itself, forever.
-            for (int i = 0; i < TOUCH_ARITY; i++) a[i] = start + i < fresh.size() ? fresh.get(start + i).array : new FloatArray(1);
-            tg.task("touch" + start / TOUCH_ARITY, ElementwiseKernels::touch, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-                    a[7], a[8], a[9], a[10], a[11]);
+        // The last touch task is filled up with one-element arrays of its own: passing one array twice to a task makes
+        // TornadoVM's scheduler wait on the task itself, forever.
+        List<FloatArray> arrays = new ArrayList<>();
+        for (DeviceTensor t : fresh) arrays.add(t.array);
+        while (arrays.size() % TOUCH_ARITY != 0) arrays.add(new FloatArray(1));
+        // Every array a task uses is declared, fillers too: TornadoVM frees (and, on PTX, unpins) only declared arrays
+        // when the plan closes. An undeclared filler stayed pinned after the garbage collector freed its memory, and
+        // copies from arrays later allocated over that page failed (CUDA "invalid value").
+        Object[] declared = arrays.toArray();
+        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, declared);
+        for (int start = 0; start < arrays.size(); start += TOUCH_ARITY) {
+            List<FloatArray> a = arrays.subList(start, start + TOUCH_ARITY);
+            tg.task("touch" + start / TOUCH_ARITY, ElementwiseKernels::touch, a.get(0), a.get(1), a.get(2), a.get(3),
+                    a.get(4), a.get(5), a.get(6), a.get(7), a.get(8), a.get(9), a.get(10), a.get(11));
         }
-        tg.persistOnDevice(arrays).transferToHost(DataTransferMode.UNDER_DEMAND, arrays);
+        tg.persistOnDevice(declared).transferToHost(DataTransferMode.UNDER_DEMAND, declared);
         ImmutableTaskGraph graph = tg.snapshot();
         TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
         OwnerGroup group = new OwnerGroup(name, groups.size(), List.copyOf(fresh), graph, plan);
