@@ -33,8 +33,6 @@ final class Gemm {
     static final int MR = 4;
     static final int NV = 3;
     static final int NR = NV * VL;
-    /** MR floats: one k of a packed A panel, copied in one move. */
-    private static final VectorSpecies<Float> PANEL_COLUMN = FloatVector.SPECIES_128;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
      * vectors per 12 multiply-adds); 512 measured a few % above 256 and 384 here, mostly because
@@ -435,9 +433,11 @@ final class Gemm {
         for (int r0 = 0, base = dstOff; r0 < rows; r0 += MR, base += MR * kc) {
             int live = Math.min(MR, rows - r0);
             int src = aOff + pc * lda + row0 + r0;
-            if (live == MR && PANEL_COLUMN.length() == MR) {
-                for (int kk = 0; kk < kc; kk++) {
-                    FloatVector.fromArray(PANEL_COLUMN, a, src + kk * lda).intoArray(dst, base + kk * MR);
+            if (live == MR) {
+                // Plain copies: a 128-bit FloatVector here was not intrinsified once inlined into computeBlock (C2
+                // found no constant vector length there) and allocated two objects per k: 400 MB per small-ViT step.
+                for (int kk = 0, s = src, d = base; kk < kc; kk++, s += lda, d += MR) {
+                    for (int r = 0; r < MR; r++) dst[d + r] = a[s + r];
                 }
             } else {
                 for (int kk = 0; kk < kc; kk++) {
