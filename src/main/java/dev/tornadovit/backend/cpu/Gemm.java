@@ -433,18 +433,10 @@ final class Gemm {
         for (int r0 = 0, base = dstOff; r0 < rows; r0 += MR, base += MR * kc) {
             int live = Math.min(MR, rows - r0);
             int src = aOff + pc * lda + row0 + r0;
-            if (live == MR) {
-                // Plain copies: a 128-bit FloatVector here was not intrinsified once inlined into computeBlock (C2
-                // found no constant vector length there) and allocated two objects per k: 400 MB per small-ViT step.
-                for (int kk = 0, s = src, d = base; kk < kc; kk++, s += lda, d += MR) {
-                    for (int r = 0; r < MR; r++) dst[d + r] = a[s + r];
-                }
-            } else {
-                for (int kk = 0; kk < kc; kk++) {
-                    for (int r = 0; r < MR; r++) {
-                        dst[base + kk * MR + r] = r < live ? a[src + kk * lda + r] : 0f;
-                    }
-                }
+            // Plain copies: a 128-bit FloatVector here was not intrinsified once inlined into computeBlock (C2 found no
+            // constant vector length there) and allocated two objects per k: 400 MB per small-ViT step.
+            for (int kk = 0, s = src, d = base; kk < kc; kk++, s += lda, d += MR) {
+                for (int r = 0; r < MR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
             }
         }
     }

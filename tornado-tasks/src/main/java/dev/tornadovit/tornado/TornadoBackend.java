@@ -603,8 +603,7 @@ public final class TornadoBackend implements Backend {
     }
 
     private long splitCost(int tokens, int tiles, int splits) {
-        long waves = ((long) tiles * splits + gemmTargetGroups - 1) / gemmTargetGroups;
-        return waves * (tokens / splits + SPLIT_OVERHEAD_TOKENS);
+        return (long) ceilDiv(tiles * splits, gemmTargetGroups) * (tokens / splits + SPLIT_OVERHEAD_TOKENS);
     }
 
     /** dst[j] += Σ_rows src[r, j] for src [rows, cols]. */

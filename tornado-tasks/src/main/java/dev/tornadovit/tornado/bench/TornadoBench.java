@@ -93,8 +93,7 @@ public final class TornadoBench {
             int tokens = batch * ("tiny".equals(model) ? 65 : 197);
             int width = "tiny".equals(model) ? 64 : 384;
             int reps = Math.max(steps, 5);
-            // One backend for all rows: TornadoVM's PTX driver has failed copies after several backends were opened
-            // and closed in one JVM (docs/performance.md, GPU part).
+            // One backend for all rows: its compiled kernels serve every layer.
             try (TornadoBackend be = new TornadoBackend(device)) {
                 bench.gemm(be, "qkv", tokens, width, 3 * width, reps);
                 bench.gemm(be, "attention projection", tokens, width, width, reps);
