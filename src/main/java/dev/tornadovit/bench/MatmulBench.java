@@ -22,6 +22,17 @@ public final class MatmulBench {
     /** One measured row. {@code gflops} counts 2·M·N·K per product (bias and dbias not counted). */
     public record Row(String shape, String form, double millis, double gflops) {}
 
+    /**
+     * One row timed against OpenBLAS in the same process: our and OpenBLAS's GFLOP/s (medians over the rounds), and
+     * the median over the rounds of each round's ratio ours/OpenBLAS. {@code peerGflops} is NaN for the attention
+     * rows, which have no single OpenBLAS call.
+     */
+    public record PeerRow(String shape, String form, double gflops, double peerGflops, double ratio,
+                          double minRatio, double maxRatio) {}
+
+    /** After a block of OpenBLAS calls its idle threads spin (sched_yield) for up to ~0.1 s: let them stop first. */
+    static final long PEER_SETTLE_MILLIS = 150;
+
     /** The ViT's token count per batch: 64 images × 65 tokens (64 patches + class token). */
     static final int VIT_ROWS = 64 * 65;
     static final int VIT_WIDTH = 192;
@@ -38,7 +49,7 @@ public final class MatmulBench {
         // Warm every case up first, so that each is measured with the JIT having seen all shapes,
         // as it has in training, rather than with code compiled for the first shape alone.
         for (Case c : cases) {
-            runFor(c, Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
+            runFor(c.op(), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
         }
         List<Row> rows = new ArrayList<>();
         for (Case c : cases) {
@@ -57,29 +68,122 @@ public final class MatmulBench {
         return out.toString();
     }
 
-    /** Usage: {@code MatmulBench [--threads N] [--seconds S]}. */
+    /**
+     * Times every row against OpenBLAS in this process: per row, {@code rounds} rounds of one block of our calls and
+     * one block of OpenBLAS's (the order alternating), each block {@code secondsPerRow / rounds} long and measured by
+     * its median call. Both sides use {@code threads} threads.
+     */
+    public static List<PeerRow> compare(double secondsPerRow, int rounds, OpenBlas peer, int threads) {
+        if (rounds < 1) throw new IllegalArgumentException("rounds must be >= 1, got " + rounds);
+        peer.setThreads(threads);
+        List<Case> cases = cases();
+        for (Case c : cases) {
+            runFor(c.op(), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
+            if (c.peerOp(peer) != null) runFor(c.peerOp(peer), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
+        }
+        double block = secondsPerRow / rounds;
+        List<PeerRow> rows = new ArrayList<>();
+        for (Case c : cases) {
+            Runnable theirs = c.peerOp(peer);
+            double[] ours = new double[rounds], peers = new double[rounds], ratios = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                if (theirs == null) {
+                    ours[r] = medianSeconds(c.op(), block);
+                    continue;
+                }
+                if (r % 2 == 0) {
+                    ours[r] = medianSeconds(c.op(), block);
+                    peers[r] = medianSeconds(theirs, block);
+                    settle();
+                } else {
+                    peers[r] = medianSeconds(theirs, block);
+                    settle();
+                    ours[r] = medianSeconds(c.op(), block);
+                }
+                ratios[r] = peers[r] / ours[r];
+            }
+            double oursGflops = c.flops() / median(ours) * 1e-9;
+            if (theirs == null) {
+                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, Double.NaN, Double.NaN, Double.NaN, Double.NaN));
+            } else {
+                double[] sorted = ratios.clone();
+                Arrays.sort(sorted);
+                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, c.flops() / median(peers) * 1e-9, median(ratios),
+                        sorted[0], sorted[rounds - 1]));
+            }
+        }
+        return rows;
+    }
+
+    /** Formats {@link #compare} rows: GFLOP/s of both, and the ratio with its range over the rounds. */
+    public static String formatComparison(List<PeerRow> rows) {
+        StringBuilder out = new StringBuilder();
+        out.append(String.format(Locale.ROOT, "%-22s %-18s %8s %9s %7s %13s%n", "shape", "form", "ours", "OpenBLAS",
+                "ratio", "range"));
+        for (PeerRow r : rows) {
+            if (Double.isNaN(r.peerGflops())) {
+                out.append(String.format(Locale.ROOT, "%-22s %-18s %8.1f %9s %7s %13s%n", r.shape(), r.form(),
+                        r.gflops(), "-", "-", ""));
+            } else {
+                out.append(String.format(Locale.ROOT, "%-22s %-18s %8.1f %9.1f %7.2f %6.2f-%-6.2f%n", r.shape(),
+                        r.form(), r.gflops(), r.peerGflops(), r.ratio(), r.minRatio(), r.maxRatio()));
+            }
+        }
+        return out.toString();
+    }
+
+    /**
+     * Usage: {@code MatmulBench [--threads N] [--seconds S] [--openblas [PATH] [--rounds R]]}. With
+     * {@code --openblas}, every linear row is also timed against OpenBLAS in this process (see {@link #compare}).
+     */
     public static void main(String[] args) {
         double seconds = 1.0;
+        int rounds = 6;
+        boolean withPeer = false;
+        String peerPath = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads" -> CpuParallel.setThreads(Integer.parseInt(args[++i]));
                 case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--openblas" -> {
+                    withPeer = true;
+                    if (i + 1 < args.length && !args[i + 1].startsWith("--")) peerPath = args[++i];
+                }
                 default -> {
-                    System.err.println("usage: MatmulBench [--threads N] [--seconds S]");
+                    System.err.println("usage: MatmulBench [--threads N] [--seconds S] [--openblas [PATH] [--rounds R]]");
                     System.exit(2);
                 }
             }
         }
         System.out.printf(Locale.ROOT, "# TornadoViT Matmul, %d threads, %s%n", CpuParallel.threads(),
                 jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);
-        System.out.print(format(run(seconds)));
+        if (!withPeer) {
+            System.out.print(format(run(seconds)));
+            return;
+        }
+        OpenBlas peer = OpenBlas.load(peerPath).orElseThrow(() -> new IllegalStateException(
+                "no OpenBLAS found in " + OpenBlas.DEFAULT_PATHS + ": " + OpenBlas.INSTALL_HINT));
+        System.out.printf(Locale.ROOT, "# peer: %s (%s), %d rounds per row, GFLOP/s%n", peer.path(), peer.config(), rounds);
+        System.out.print(formatComparison(compare(seconds, rounds, peer, CpuParallel.threads())));
     }
 
-    /** One benchmark row: what to run and how many floating-point operations one run does. */
-    record Case(String shape, String form, double flops, Runnable op) {
+    /**
+     * One benchmark row: what to run, how many floating-point operations one run does, and the same product as one
+     * OpenBLAS call ({@code peer} null where there is none).
+     */
+    record Case(String shape, String form, double flops, Runnable op, java.util.function.Function<OpenBlas, Runnable> peer) {
+        Case(String shape, String form, double flops, Runnable op) {
+            this(shape, form, flops, op, null);
+        }
+
         /** A name without spaces, for JMH's {@code @Param}. */
         String id() {
             return (shape + "/" + form).replaceAll("[^A-Za-z0-9x/.-]+", "_");
+        }
+
+        Runnable peerOp(OpenBlas blas) {
+            return peer == null ? null : peer.apply(blas);
         }
     }
 
@@ -100,11 +204,16 @@ public final class MatmulBench {
         float[] y = new float[m * n], dy = random(m * n, 4), dx = new float[m * k];
         float[] dw = new float[n * k], dbias = new float[n];
         double flops = 2.0 * m * n * k;
-        cases.add(new Case(shape, "forward", flops, () -> Matmul.linearForward(x, 0, w, 0, bias, 0, y, 0, m, k, n)));
+        // OpenBLAS writes its own outputs, so that the two never share a cache line being written.
+        float[] peerY = new float[m * n], peerDx = new float[m * k], peerDw = new float[n * k];
+        cases.add(new Case(shape, "forward", flops, () -> Matmul.linearForward(x, 0, w, 0, bias, 0, y, 0, m, k, n),
+                blas -> () -> blas.linearForward(x, w, peerY, m, k, n)));
         cases.add(new Case(shape, "backward-input", flops,
-                () -> Matmul.linearBackwardInput(dy, 0, w, 0, dx, 0, m, k, n, false)));
+                () -> Matmul.linearBackwardInput(dy, 0, w, 0, dx, 0, m, k, n, false),
+                blas -> () -> blas.linearBackwardInput(dy, w, peerDx, m, k, n)));
         cases.add(new Case(shape, "backward-weight", flops,
-                () -> Matmul.linearBackwardWeight(dy, 0, x, 0, dw, 0, dbias, 0, m, k, n)));
+                () -> Matmul.linearBackwardWeight(dy, 0, x, 0, dw, 0, dbias, 0, m, k, n),
+                blas -> () -> blas.linearBackwardWeight(dy, x, peerDw, m, k, n)));
     }
 
     /**
@@ -147,13 +256,19 @@ public final class MatmulBench {
     }
 
     private static Row measure(Case c, double secondsPerRow) {
-        runFor(c, 0.2 * secondsPerRow);
+        runFor(c.op(), 0.2 * secondsPerRow);
+        double seconds = medianSeconds(c.op(), secondsPerRow);
+        return new Row(c.shape(), c.form(), seconds * 1e3, c.flops() / seconds * 1e-9);
+    }
+
+    /** Calls {@code op} for about {@code seconds} (at least 5 times) and returns the median call's seconds. */
+    private static double medianSeconds(Runnable op, double seconds) {
         long[] samples = new long[64];
         int count = 0;
-        long measureEnd = System.nanoTime() + (long) (secondsPerRow * 1e9);
+        long measureEnd = System.nanoTime() + (long) (seconds * 1e9);
         while (count < 5 || System.nanoTime() < measureEnd) {
             long t0 = System.nanoTime();
-            c.op().run();
+            op.run();
             long dt = System.nanoTime() - t0;
             if (count == samples.length) {
                 samples = Arrays.copyOf(samples, 2 * count);
@@ -161,15 +276,29 @@ public final class MatmulBench {
             samples[count++] = dt;
         }
         Arrays.sort(samples, 0, count);
-        double seconds = samples[count / 2] * 1e-9;
-        return new Row(c.shape(), c.form(), seconds * 1e3, c.flops() / seconds * 1e-9);
+        return samples[count / 2] * 1e-9;
     }
 
-    /** Runs a case repeatedly for about {@code seconds}, and at least twice. */
-    private static void runFor(Case c, double seconds) {
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    }
+
+    private static void settle() {
+        try {
+            Thread.sleep(PEER_SETTLE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs {@code op} repeatedly for about {@code seconds}, and at least twice. */
+    private static void runFor(Runnable op, double seconds) {
         long end = System.nanoTime() + (long) (seconds * 1e9);
         for (int calls = 0; calls < 2 || System.nanoTime() < end; calls++) {
-            c.op().run();
+            op.run();
         }
     }
 

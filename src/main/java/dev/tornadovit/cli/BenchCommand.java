@@ -6,6 +6,7 @@ import dev.tornadovit.bench.AttentionBench;
 import dev.tornadovit.bench.FmaPeak;
 import dev.tornadovit.bench.MatmulBench;
 import dev.tornadovit.bench.ModelBench;
+import dev.tornadovit.bench.OpenBlas;
 import dev.tornadovit.bench.OperationProfiler;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
@@ -17,6 +18,7 @@ import picocli.CommandLine.Option;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
@@ -49,6 +51,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seconds", defaultValue = "1.0", description = "Seconds per matmul/attention case.")
     double seconds;
 
+    @Option(names = "--openblas", paramLabel = "PATH|auto|none", defaultValue = "auto",
+            description = "Times each matrix-multiply row against OpenBLAS's cblas_sgemm in this process, alternating "
+                    + "blocks of calls: auto (Debian's libopenblas0-pthread if installed), a library path, or none.")
+    String openblas;
+
+    @Option(names = "--rounds", defaultValue = "6",
+            description = "Alternating ours/OpenBLAS rounds per matrix-multiply row (its --seconds are split over them).")
+    int rounds;
+
     @Override
     public Integer call() {
         if (device.threads > 0) CpuParallel.setThreads(device.threads);
@@ -64,7 +75,20 @@ final class BenchCommand implements Callable<Integer> {
         if (what.contains("matmul") && "cpu".equals(device.device)) {
             System.out.println();
             System.out.println("## Matrix multiply (the CPU backend's kernels, shapes of the small ViT at batch 64)");
-            System.out.print(MatmulBench.format(MatmulBench.run(seconds)));
+            Optional<OpenBlas> peer = "none".equals(openblas) ? Optional.empty()
+                    : OpenBlas.load("auto".equals(openblas) ? null : openblas);
+            if (peer.isPresent()) {
+                System.out.printf(Locale.ROOT, "# against %s (%s), both on %d threads, in this process: %d alternating "
+                        + "rounds per row; GFLOP/s of the median call, ratio = median of the rounds' ratios%n",
+                        peer.get().path(), peer.get().config(), CpuParallel.threads(), rounds);
+                System.out.print(MatmulBench.formatComparison(
+                        MatmulBench.compare(seconds, rounds, peer.get(), CpuParallel.threads())));
+            } else {
+                if (!"none".equals(openblas)) {
+                    System.out.println("# no OpenBLAS to compare with (" + OpenBlas.INSTALL_HINT + " to --openblas)");
+                }
+                System.out.print(MatmulBench.format(MatmulBench.run(seconds)));
+            }
         }
         return 0;
     }
