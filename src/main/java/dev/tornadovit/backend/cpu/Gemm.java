@@ -263,7 +263,8 @@ final class Gemm {
      * <p>The accumulators must stay locals of this one method: handing vectors to a helper that
      * is not inlined boxes them. The loop's shape decides C2's code: with A indexed as
      * {@code a[a0 + kk]} (unit stride, which C2's loop predication takes up) it ran at under half
-     * the speed of {@code a[a0 + kk·aColStride]}; unrolling by two by hand gained a few %.
+     * the speed of {@code a[a0 + kk·aColStride]} (C2 then hoisted the four broadcasts together and spilled
+     * accumulators to the stack; the range checks between them keep it from doing so).
      */
     static void kernel(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
                        float[] pb, int bi, float[] init, int ii, int initRowStride,
@@ -291,14 +292,44 @@ final class Gemm {
             c31 = FloatVector.fromArray(SPECIES, init, i3 + VL);
             c32 = FloatVector.fromArray(SPECIES, init, i3 + 2 * VL);
         }
+        // Four k per iteration, written out: the loop's own work (index arithmetic, a stack reload or two, the
+        // safepoint poll) is shared by 48 multiply-adds instead of 24. 1.00–1.10× over two k in in-process A/B runs
+        // (within this machine's noise on some rows); eight k ran 0.8× (spills).
         int kk = 0;
-        for (; kk + 1 < kc; kk += 2) {
+        for (; kk + 3 < kc; kk += 4) {
             int ak = kk * aColStride;
             int bk = bi + kk * NR;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            FloatVector b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            FloatVector b0, b1, b2, av;
+            b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
+            ak += aColStride;
+            bk += NR;
+            b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
+            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
+            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
+            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
+            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
+            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
+            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
+            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
+            ak += aColStride;
+            bk += NR;
+            b0 = FloatVector.fromArray(SPECIES, pb, bk);
+            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
+            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
+            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
             c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
             av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
             c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
