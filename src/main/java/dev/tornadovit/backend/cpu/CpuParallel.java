@@ -2,6 +2,7 @@ package dev.tornadovit.backend.cpu;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -15,6 +16,9 @@ import java.util.concurrent.locks.LockSupport;
  * <p>A loop runs inline on the calling thread when it is too small to split, when the pool has a
  * single thread, when it is nested inside another loop, or when another thread is using the pool;
  * the results are the same either way.
+ *
+ * <p>A loop allocates nothing: the pool keeps its state in fields reused by every loop. So that the caller
+ * allocates nothing either, hot code passes a body it reuses ({@link ReusableLoops}), not a capturing lambda.
  */
 public final class CpuParallel {
 
@@ -92,52 +96,28 @@ public final class CpuParallel {
         }
     }
 
-    /** One loop: the chunks still to claim, and how many are finished. */
-    private static final class Job {
-        final IntRangeBody body;
-        final int n;
-        final int chunks;
-        final AtomicInteger nextChunk = new AtomicInteger();
-        final AtomicInteger doneChunks = new AtomicInteger();
-        volatile Throwable failure;
-
-        Job(IntRangeBody body, int n, int chunks) {
-            this.body = body;
-            this.n = n;
-            this.chunks = chunks;
-        }
-
-        /** Claims and runs chunks until none is left. */
-        void work() {
-            int c;
-            while ((c = nextChunk.getAndIncrement()) < chunks) {
-                int start = (int) ((long) c * n / chunks);
-                int end = (int) ((long) (c + 1) * n / chunks);
-                try {
-                    if (failure == null) {
-                        body.run(start, end);
-                    }
-                } catch (Throwable t) {
-                    if (failure == null) {
-                        failure = t;
-                    }
-                } finally {
-                    doneChunks.incrementAndGet();
-                }
-            }
-        }
-
-        boolean finished() {
-            return doneChunks.get() >= chunks;
-        }
-    }
-
     private static final class Pool {
         final int threads;
         final Worker[] workers;
         /** Held by the thread whose loop is running; anyone else finding it taken runs inline. */
         final AtomicBoolean busy = new AtomicBoolean();
-        volatile Job current;
+        /**
+         * The claim word of the last loop started: its chunk count (high 32 bits) and next chunk to claim (low 32).
+         * One object reused for every loop, so that a loop allocates nothing. A thread claims a chunk by incrementing
+         * it (one atomic add, as a per-loop counter needed too); a claim below the count is a chunk of the loop still
+         * running, since that loop cannot finish before the chunk is done, so a worker that wakes up late and lands
+         * in the next loop runs a chunk of that loop with that loop's body, never one of the old one. Claims past the
+         * count only raise the low bits, at most once per {@link #work} call, far from overflowing into the count.
+         */
+        final AtomicLong claims = new AtomicLong();
+        /** Chunks the workers have finished in the running loop; the caller counts its own chunks locally. */
+        final AtomicInteger workerChunksDone = new AtomicInteger();
+        /** The running loop's body and size: written before its claim word, read only after claiming a chunk. */
+        IntRangeBody body;
+        int n;
+        /** Counts loops started; idle workers watch it, so their spinning does not contend with the claims. */
+        volatile int generation;
+        volatile Throwable failure;
         volatile boolean stopped;
 
         Pool(int threads) {
@@ -155,33 +135,68 @@ public final class CpuParallel {
                 body.run(0, n);
                 return;
             }
-            Job job = new Job(body, n, chunks);
+            Throwable failed;
             try {
-                current = job;
+                // The previous loop is complete (its caller waited for every chunk), so no thread touches these now.
+                this.body = body;
+                this.n = n;
+                workerChunksDone.setRelease(0);
+                claims.setRelease((long) chunks << 32);
+                generation++;
                 for (Worker w : workers) {
                     if (w.parked) {
                         LockSupport.unpark(w);
                     }
                 }
-                job.work();
-                awaitOthers(job);
+                int own = work();
+                awaitWorkers(chunks - own);
+                this.body = null;
+                failed = failure;
+                if (failed != null) {
+                    failure = null;
+                }
             } finally {
-                current = null;
                 busy.set(false);
             }
-            Throwable failure = job.failure;
-            if (failure instanceof RuntimeException e) {
+            if (failed instanceof RuntimeException e) {
                 throw e;
-            } else if (failure instanceof Error e) {
+            } else if (failed instanceof Error e) {
                 throw e;
-            } else if (failure != null) {
-                throw new RuntimeException(failure);
+            } else if (failed != null) {
+                throw new RuntimeException(failed);
             }
         }
 
-        /** Waits for chunks the workers still run: they are short, so spin, then back off. */
-        private static void awaitOthers(Job job) {
-            for (int spins = 0; !job.finished(); spins++) {
+        /**
+         * Claims and runs chunks until none is left; returns how many it ran. They all belong to one loop: that loop
+         * cannot finish, nor another start, before this thread has reported them.
+         */
+        int work() {
+            int ran = 0;
+            while (true) {
+                long word = claims.getAndIncrement();
+                int chunk = (int) word, chunks = (int) (word >>> 32);
+                if (chunk >= chunks) {
+                    return ran;
+                }
+                int start = (int) ((long) chunk * n / chunks);
+                int end = (int) ((long) (chunk + 1) * n / chunks);
+                try {
+                    if (failure == null) {
+                        body.run(start, end);
+                    }
+                } catch (Throwable t) {
+                    if (failure == null) {
+                        failure = t;
+                    }
+                }
+                ran++;
+            }
+        }
+
+        /** Waits until the workers have finished {@code chunks} chunks: they are short, so spin, then back off. */
+        private void awaitWorkers(int chunks) {
+            for (int spins = 0; workerChunksDone.get() < chunks; spins++) {
                 if (spins < 2_000) {
                     Thread.onSpinWait();
                 } else if (spins < 3_000) {
@@ -212,36 +227,34 @@ public final class CpuParallel {
 
         @Override
         public void run() {
-            Job last = null;
+            int seen = pool.generation;
             while (!pool.stopped) {
-                Job job = awaitJob(last);
-                if (job != null) {
-                    last = job;
-                    job.work();
+                seen = awaitLoop(seen);
+                if (!pool.stopped) {
+                    int ran = pool.work();
+                    if (ran > 0) {
+                        pool.workerChunksDone.getAndAdd(ran);
+                    }
                 }
             }
         }
 
-        /** Returns a job other than {@code last}, or null when the pool stops. */
-        private Job awaitJob(Job last) {
+        /** Waits until a loop after generation {@code seen} has started (or the pool stops); returns its generation. */
+        private int awaitLoop(int seen) {
             long spinUntil = System.nanoTime() + WORKER_SPIN_NANOS;
             while (true) {
-                Job job = pool.current;
-                if (job != null && job != last) {
-                    return job;
-                }
-                if (pool.stopped) {
-                    return null;
+                int generation = pool.generation;
+                if (generation != seen || pool.stopped) {
+                    return generation;
                 }
                 if (System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                     continue;
                 }
-                // Publish "parked" before re-reading the job, so that a caller publishing a job
+                // Publish "parked" before re-reading the generation, so that a caller starting a loop
                 // concurrently either sees the flag and unparks us or is seen by the re-read.
                 parked = true;
-                job = pool.current;
-                if ((job == null || job == last) && !pool.stopped) {
+                if (pool.generation == seen && !pool.stopped) {
                     LockSupport.park(this);
                 }
                 parked = false;

@@ -35,6 +35,18 @@ final class FusedAttention {
 
     private static final ThreadLocal<float[][]> TILE = ThreadLocal.withInitial(() -> new float[1][0]);
 
+    /** Each thread's loop bodies of this class; see {@link ReusableLoops}. */
+    private static final class Loops extends ReusableLoops {
+        final Forward forward = own(new Forward());
+        final Backward backward = own(new Backward());
+    }
+
+    private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
+
+    private static Loops loops() {
+        return ReusableLoops.ofThisThread(LOOPS, Loops::new);
+    }
+
     private FusedAttention() {
     }
 
@@ -67,7 +79,43 @@ final class FusedAttention {
         PointwiseActivation h = weighting.softmax() ? null : weighting.activation();
         int grain = grain((long) group * rowBlock * tokens * headDim * 2);
         // Query-row blocks are independent in the forward: (head group, row block) pairs are the tasks.
-        CpuParallel.parallelFor(groups * blocks, grain, (start, end) -> {
+        loops().forward.run(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale, h, phiScale, keepScores,
+                rowBlock, blocks, group, groups * blocks, grain);
+    }
+
+    /** The forward's tasks: task t is row block t % blocks of head group t / blocks. */
+    private static final class Forward extends ReusableLoops.Body {
+        private float[] q, k, v, scores, weights, o;
+        private int batchHeads, tokens, headDim, rowBlock, blocks, group;
+        private float scale, phiScale;
+        /** φ's h, or null for softmax. */
+        private PointwiseActivation h;
+        private boolean keepScores;
+
+        void run(float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o, int batchHeads,
+                 int tokens, int headDim, float scale, PointwiseActivation h, float phiScale, boolean keepScores,
+                 int rowBlock, int blocks, int group, int tasks, int grain) {
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.scores = scores;
+            this.weights = weights;
+            this.o = o;
+            this.batchHeads = batchHeads;
+            this.tokens = tokens;
+            this.headDim = headDim;
+            this.scale = scale;
+            this.h = h;
+            this.phiScale = phiScale;
+            this.keepScores = keepScores;
+            this.rowBlock = rowBlock;
+            this.blocks = blocks;
+            this.group = group;
+            parallelFor(tasks, grain);
+        }
+
+        @Override
+        public void run(int start, int end) {
             float[] tile = keepScores ? null : tile(group * rowBlock * tokens);
             for (int task = start; task < end; task++) {
                 int head0 = task / blocks * group, heads = Math.min(group, batchHeads - head0);
@@ -75,7 +123,13 @@ final class FusedAttention {
                 forwardBlock(q, k, v, keepScores ? scores : tile, keepScores, weights, o, head0, heads, row0, rows,
                         tokens, headDim, scale, h, phiScale);
             }
-        });
+        }
+
+        @Override
+        protected void clearInputs() {
+            q = k = v = scores = weights = o = null;
+            h = null;
+        }
     }
 
     /**
@@ -113,7 +167,45 @@ final class FusedAttention {
         boolean fromScores = weighting.backwardNeedsScores();
         int grain = grain((long) group * tokens * tokens * headDim * 4);
         // dk and dv sum over all query rows of a head: one task per head group keeps that sum in one thread, in order.
-        CpuParallel.parallelFor(groups, grain, (start, end) -> {
+        loops().backward.run(dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens, headDim, scale, h, phiScale,
+                fromScores, rowBlock, group, groups, grain);
+    }
+
+    /** The backward's tasks: task g is head group g, all its query rows in order. */
+    private static final class Backward extends ReusableLoops.Body {
+        private float[] dO, q, k, v, scores, weights, dq, dk, dv;
+        private int batchHeads, tokens, headDim, rowBlock, group;
+        private float scale, phiScale;
+        /** φ's h, or null for softmax. */
+        private PointwiseActivation h;
+        private boolean fromScores;
+
+        void run(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] dq, float[] dk,
+                 float[] dv, int batchHeads, int tokens, int headDim, float scale, PointwiseActivation h,
+                 float phiScale, boolean fromScores, int rowBlock, int group, int groups, int grain) {
+            this.dO = dO;
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.scores = scores;
+            this.weights = weights;
+            this.dq = dq;
+            this.dk = dk;
+            this.dv = dv;
+            this.batchHeads = batchHeads;
+            this.tokens = tokens;
+            this.headDim = headDim;
+            this.scale = scale;
+            this.h = h;
+            this.phiScale = phiScale;
+            this.fromScores = fromScores;
+            this.rowBlock = rowBlock;
+            this.group = group;
+            parallelFor(groups, grain);
+        }
+
+        @Override
+        public void run(int start, int end) {
             float[] tile = tile(group * rowBlock * tokens);
             for (int g = start; g < end; g++) {
                 int head0 = g * group, heads = Math.min(group, batchHeads - head0);
@@ -122,7 +214,13 @@ final class FusedAttention {
                             Math.min(rowBlock, tokens - row0), tokens, headDim, scale, h, phiScale, fromScores);
                 }
             }
-        });
+        }
+
+        @Override
+        protected void clearInputs() {
+            dO = q = k = v = scores = weights = dq = dk = dv = null;
+            h = null;
+        }
     }
 
     private static void backwardBlock(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights,

@@ -62,13 +62,16 @@ final class Gemm {
     /** Tasks per thread: several, so that an unevenly loaded machine still balances. */
     static final int TASKS_PER_THREAD = 4;
 
-    /** Per-thread buffers, reused across calls to avoid allocating and zeroing. */
-    private static final class Scratch {
+    /** Per-thread buffers and loop bodies, reused across calls to avoid allocating and zeroing. */
+    private static final class Scratch extends ReusableLoops {
         float[] packA = new float[0];
         /** A transposed A packed whole, for tasks that share its rows. */
         float[] packAll = new float[0];
         float[] packB = new float[0];
         final float[] tile = new float[MR * NR];
+        final PackTransposedPanels packTransposedPanels = own(new PackTransposedPanels());
+        final PackPanels packPanels = own(new PackPanels());
+        final ComputeTasks computeTasks = own(new ComputeTasks());
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -87,7 +90,9 @@ final class Gemm {
             return;
         }
         int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK ? CpuParallel.threads() : 1;
-        Scratch scratch = SCRATCH.get();
+        // This thread's scratch, unless one of its gemm loops is running here (none calls gemm today): then a new one,
+        // so that the running loop keeps its bodies' inputs and its packed B.
+        Scratch scratch = ReusableLoops.ofThisThread(SCRATCH, Scratch::new);
         int kBlocks = (k + KC - 1) / KC;
         int slabCols = Math.max(NR, Math.min(roundUp(n, NR), B_PACK_LIMIT / k / NR * NR));
         int mPanels = (m + MR - 1) / MR;
@@ -108,8 +113,7 @@ final class Gemm {
         if (packA != null) {
             int panelGrain = Math.max(1, 32_768 / (MR * k));
             if (threads > 1 && !CpuParallel.runsInline(mPanels, panelGrain)) {
-                CpuParallel.parallelFor(mPanels, panelGrain, (p0, p1) -> packTransposedPanels(a, aOff, lda, m, k,
-                        kBlocks, mPanels, packA, p0, p1));
+                scratch.packTransposedPanels.run(a, aOff, lda, m, k, kBlocks, mPanels, packA, panelGrain);
             } else {
                 packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, 0, mPanels);
             }
@@ -122,10 +126,9 @@ final class Gemm {
             final float[] packB = scratch.packB = ensure(scratch.packB, nPanels * NR * k);
 
             int panelGrain = Math.max(1, 32_768 / (NR * k));
-            // Lambdas only for the pool: a single-threaded call (inside another parallel loop) allocates nothing.
+            // The pool only when it splits the loop: a single-threaded call (inside another loop) goes straight on.
             if (threads > 1 && !CpuParallel.runsInline(nPanels, panelGrain)) {
-                CpuParallel.parallelFor(nPanels, panelGrain, (p0, p1) -> packPanels(transB, b, bOff, ldb, k, kBlocks,
-                        col0, nc, nPanels, packB, p0, p1));
+                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, panelGrain);
             } else {
                 packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, 0, nPanels);
             }
@@ -134,13 +137,119 @@ final class Gemm {
 
             int tasks = mBlocks * nParts;
             if (threads > 1 && !CpuParallel.runsInline(tasks, 1)) {
-                CpuParallel.parallelFor(tasks, 1, (t0, t1) -> computeTasks(transA, a, aOff, lda, packA, mPanels, packB,
-                        nPanels, k, kBlocks, alpha, c, cOff, ldc, accumulate, bias, biasOff, m, col0, nc, rowsPerTask,
-                        nParts, t0, t1));
+                scratch.computeTasks.run(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c,
+                        cOff, ldc, accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, tasks);
             } else {
                 computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
                         accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, 0, tasks);
             }
+        }
+    }
+
+    /** {@link #packTransposedPanels} split over the pool. */
+    private static final class PackTransposedPanels extends ReusableLoops.Body {
+        private float[] a, packA;
+        private int aOff, lda, m, k, kBlocks, mPanels;
+
+        void run(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels, float[] packA, int grain) {
+            this.a = a;
+            this.aOff = aOff;
+            this.lda = lda;
+            this.m = m;
+            this.k = k;
+            this.kBlocks = kBlocks;
+            this.mPanels = mPanels;
+            this.packA = packA;
+            parallelFor(mPanels, grain);
+        }
+
+        @Override
+        public void run(int p0, int p1) {
+            packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, p0, p1);
+        }
+
+        @Override
+        protected void clearInputs() {
+            a = packA = null;
+        }
+    }
+
+    /** {@link #packPanels} split over the pool. */
+    private static final class PackPanels extends ReusableLoops.Body {
+        private boolean transB;
+        private float[] b, packB;
+        private int bOff, ldb, k, kBlocks, col0, nc, nPanels;
+
+        void run(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc, int nPanels,
+                 float[] packB, int grain) {
+            this.transB = transB;
+            this.b = b;
+            this.bOff = bOff;
+            this.ldb = ldb;
+            this.k = k;
+            this.kBlocks = kBlocks;
+            this.col0 = col0;
+            this.nc = nc;
+            this.nPanels = nPanels;
+            this.packB = packB;
+            parallelFor(nPanels, grain);
+        }
+
+        @Override
+        public void run(int p0, int p1) {
+            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, p0, p1);
+        }
+
+        @Override
+        protected void clearInputs() {
+            b = packB = null;
+        }
+    }
+
+    /** {@link #computeTasks} split over the pool: the loop runs over the tasks. */
+    private static final class ComputeTasks extends ReusableLoops.Body {
+        private boolean transA, accumulate;
+        private float[] a, packA, packB, c, bias;
+        private int aOff, lda, mPanels, nPanels, k, kBlocks, cOff, ldc, biasOff, m, col0, nc, rowsPerTask, nParts;
+        private float alpha;
+
+        void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int nPanels,
+                 int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
+                 int biasOff, int m, int col0, int nc, int rowsPerTask, int nParts, int tasks) {
+            this.transA = transA;
+            this.a = a;
+            this.aOff = aOff;
+            this.lda = lda;
+            this.packA = packA;
+            this.mPanels = mPanels;
+            this.packB = packB;
+            this.nPanels = nPanels;
+            this.k = k;
+            this.kBlocks = kBlocks;
+            this.alpha = alpha;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.accumulate = accumulate;
+            this.bias = bias;
+            this.biasOff = biasOff;
+            this.m = m;
+            this.col0 = col0;
+            this.nc = nc;
+            this.rowsPerTask = rowsPerTask;
+            this.nParts = nParts;
+            parallelFor(tasks, 1);
+        }
+
+        @Override
+        public void run(int t0, int t1) {
+            computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
+                    accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, t0, t1);
+        }
+
+        @Override
+        protected void clearInputs() {
+            a = packA = packB = c = bias = null;
         }
     }
 

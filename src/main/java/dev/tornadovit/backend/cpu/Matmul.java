@@ -121,13 +121,13 @@ public final class Matmul {
             // Many (or small) matrices: one matrix per task, each multiplied single-threaded.
             int grain = (int) Math.max(1, Gemm.PARALLEL_MIN_WORK / workPerMatrix);
             if (CpuParallel.runsInline(count, grain)) {
-                // Called inside a parallel loop (fused attention, per head group): no lambda, nothing allocated.
+                // Called inside a parallel loop (fused attention, per head group): straight to the products.
                 multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
                         bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, false);
             } else {
-                CpuParallel.parallelFor(count, grain, (start, end) -> multiplyEach(transA, transB, heads, a, aOff,
-                        aBatchStride, aHeadStride, lda, b, bOff, bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride,
-                        cHeadStride, ldc, m, n, k, alpha, accumulate, start, end, false));
+                loops().multiplyEach.run(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                        bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha,
+                        accumulate, count, grain);
             }
         } else {
             // Few large matrices: parallelise inside each product instead.
@@ -152,13 +152,89 @@ public final class Matmul {
         }
     }
 
+    /** The products of a batched call, split over the pool by matrix: each runs {@link #multiplyEach} on its share. */
+    private static final class MultiplyEach extends ReusableLoops.Body {
+        private boolean transA, transB, accumulate;
+        private int heads, aOff, aBatchStride, aHeadStride, lda, bOff, bBatchStride, bHeadStride, ldb;
+        private int cOff, cBatchStride, cHeadStride, ldc, m, n, k;
+        private float alpha;
+        private float[] a, b, c;
+
+        void run(boolean transA, boolean transB, int heads,
+                 float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
+                 float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
+                 float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
+                 int m, int n, int k, float alpha, boolean accumulate, int count, int grain) {
+            this.transA = transA;
+            this.transB = transB;
+            this.heads = heads;
+            this.a = a;
+            this.aOff = aOff;
+            this.aBatchStride = aBatchStride;
+            this.aHeadStride = aHeadStride;
+            this.lda = lda;
+            this.b = b;
+            this.bOff = bOff;
+            this.bBatchStride = bBatchStride;
+            this.bHeadStride = bHeadStride;
+            this.ldb = ldb;
+            this.c = c;
+            this.cOff = cOff;
+            this.cBatchStride = cBatchStride;
+            this.cHeadStride = cHeadStride;
+            this.ldc = ldc;
+            this.m = m;
+            this.n = n;
+            this.k = k;
+            this.alpha = alpha;
+            this.accumulate = accumulate;
+            parallelFor(count, grain);
+        }
+
+        @Override
+        public void run(int start, int end) {
+            multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
+                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, start, end,
+                    false);
+        }
+
+        @Override
+        protected void clearInputs() {
+            a = b = c = null;
+        }
+    }
+
     /** sums[N] += Σ_m rows[m,:], split over columns so that threads never write the same sum. */
     private static void sumRowsInto(float[] rows, int rowsOff, float[] sums, int sumsOff, int m, int n) {
-        int vl = Gemm.VL;
-        int columnBlock = 16 * vl;
+        int columnBlock = SumRows.COLUMN_BLOCK;
         int blocks = Gemm.ceilDiv(n, columnBlock);
         int grain = Math.max(1, (1 << 16) / Math.max(1, m * columnBlock));
-        CpuParallel.parallelFor(blocks, grain, (b0, b1) -> {
+        loops().sumRows.run(rows, rowsOff, sums, sumsOff, m, n, blocks, grain);
+    }
+
+    /** {@link #sumRowsInto}'s loop over blocks of columns. */
+    private static final class SumRows extends ReusableLoops.Body {
+        static final int COLUMN_BLOCK = 16 * Gemm.VL;
+
+        private float[] rows, sums;
+        private int rowsOff, sumsOff, m, n;
+
+        void run(float[] rows, int rowsOff, float[] sums, int sumsOff, int m, int n, int blocks, int grain) {
+            this.rows = rows;
+            this.rowsOff = rowsOff;
+            this.sums = sums;
+            this.sumsOff = sumsOff;
+            this.m = m;
+            this.n = n;
+            parallelFor(blocks, grain);
+        }
+
+        @Override
+        public void run(int b0, int b1) {
+            float[] rows = this.rows, sums = this.sums;
+            int rowsOff = this.rowsOff, sumsOff = this.sumsOff, m = this.m, n = this.n;
+            int vl = Gemm.VL;
+            int columnBlock = COLUMN_BLOCK;
             for (int blk = b0; blk < b1; blk++) {
                 int j0 = blk * columnBlock;
                 int j1 = Math.min(n, j0 + columnBlock);
@@ -176,6 +252,23 @@ public final class Matmul {
                     }
                 }
             }
-        });
+        }
+
+        @Override
+        protected void clearInputs() {
+            rows = sums = null;
+        }
+    }
+
+    /** Each thread's loop bodies of this class; see {@link ReusableLoops}. */
+    private static final class Loops extends ReusableLoops {
+        final MultiplyEach multiplyEach = own(new MultiplyEach());
+        final SumRows sumRows = own(new SumRows());
+    }
+
+    private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
+
+    private static Loops loops() {
+        return ReusableLoops.ofThisThread(LOOPS, Loops::new);
     }
 }

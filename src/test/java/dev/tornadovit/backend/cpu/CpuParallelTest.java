@@ -4,6 +4,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.lang.management.ManagementFactory;
+import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -154,5 +156,81 @@ class CpuParallelTest {
         assertEquals(3, CpuParallel.threads());
         assertThrows(IllegalArgumentException.class, () -> CpuParallel.setThreads(0));
         CpuParallel.setThreads(4);
+    }
+
+    @Test
+    void exceptionThrownByAWorkerReachesTheCaller() {
+        Thread caller = Thread.currentThread();
+        boolean thrown = false;
+        // Repeat: in a given loop the workers may claim no chunk at all.
+        for (int attempt = 0; attempt < 200 && !thrown; attempt++) {
+            try {
+                CpuParallel.parallelFor(64, (start, end) -> {
+                    long until = System.nanoTime() + 50_000;
+                    while (System.nanoTime() < until) {
+                        Thread.onSpinWait();
+                    }
+                    if (Thread.currentThread() != caller) {
+                        throw new IllegalStateException("from a worker");
+                    }
+                });
+            } catch (IllegalStateException e) {
+                assertEquals("from a worker", e.getMessage());
+                thrown = true;
+            }
+        }
+        assertTrue(thrown, "no worker ran a chunk in 200 loops");
+    }
+
+    // Loop bodies that capture nothing, so that the loops themselves are all that could allocate.
+    private static final int[] SHORT_COUNTS = new int[37], LONG_COUNTS = new int[64];
+    private static final IntRangeBody COUNT_SHORT = (start, end) -> {
+        for (int i = start; i < end; i++) SHORT_COUNTS[i]++;
+    };
+    private static final IntRangeBody COUNT_LONG = (start, end) -> {
+        for (int i = start; i < end; i++) LONG_COUNTS[i]++;
+    };
+    private static volatile Thread measuredCaller;
+    private static volatile boolean workerRanAChunk;
+    private static final IntRangeBody NOTE_WORKERS = (start, end) -> {
+        if (Thread.currentThread() != measuredCaller) workerRanAChunk = true;
+    };
+
+    @Test
+    void manyShortLoopsBackToBackEachRunEveryIndexOnce() {
+        // A worker often still works on a loop when the next one starts. Alternating sizes and bodies: none may run a
+        // chunk twice, skip one, or run the new loop's chunk with the old loop's body or size.
+        Arrays.fill(SHORT_COUNTS, 0);
+        Arrays.fill(LONG_COUNTS, 0);
+        int loops = 50_000;
+        for (int l = 0; l < loops; l++) {
+            CpuParallel.parallelFor(SHORT_COUNTS.length, 1, COUNT_SHORT);
+            CpuParallel.parallelFor(LONG_COUNTS.length, 1, COUNT_LONG);
+        }
+        for (int i = 0; i < SHORT_COUNTS.length; i++) assertEquals(loops, SHORT_COUNTS[i], "short loop, index " + i);
+        for (int i = 0; i < LONG_COUNTS.length; i++) assertEquals(loops, LONG_COUNTS[i], "long loop, index " + i);
+    }
+
+    @Test
+    void aLoopAllocatesNothing() {
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        assertTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
+        measuredCaller = Thread.currentThread();
+        workerRanAChunk = false;
+        for (int l = 0; l < 20_000; l++) CpuParallel.parallelFor(64, 1, NOTE_WORKERS);
+        long[] workers = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("cpu-parallel-")).mapToLong(Thread::threadId).toArray();
+        long[] before = threads.getThreadAllocatedBytes(workers);
+        long callerBefore = threads.getCurrentThreadAllocatedBytes();
+        int loops = 100_000;
+        for (int l = 0; l < loops; l++) CpuParallel.parallelFor(64, 1, NOTE_WORKERS);
+        long caller = threads.getCurrentThreadAllocatedBytes() - callerBefore;
+        long[] after = threads.getThreadAllocatedBytes(workers);
+        long workerBytes = 0;
+        for (int i = 0; i < workers.length; i++) workerBytes += after[i] - before[i];
+        assertTrue(workerRanAChunk, "the loops never reached the pool's workers");
+        // A per-loop object would be tens of bytes a loop; allow a few KB in all for the JVM's own one-off work.
+        assertTrue(caller < 4096, caller + " bytes allocated on the calling thread by " + loops + " loops");
+        assertTrue(workerBytes < 4096, workerBytes + " bytes allocated on the workers by " + loops + " loops");
     }
 }

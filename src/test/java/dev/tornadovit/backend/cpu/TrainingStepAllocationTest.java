@@ -1,0 +1,176 @@
+package dev.tornadovit.backend.cpu;
+
+import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.train.AdamW;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.management.ManagementFactory;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Once warmed up, the CPU backend's operations in a training step allocate nothing: the pool's loops and every loop
+ * body (reused objects, not capturing lambdas), on the calling thread and on the pool's workers.
+ *
+ * <p>The calling thread's bytes are counted inside each operation only, through a proxy: the model's own per-step
+ * allocations (graph names, the lambdas it hands to {@link Backend#graph}) and the downloads, which return new arrays
+ * by contract, are not the backend's loops.
+ */
+class TrainingStepAllocationTest {
+
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static int originalThreads;
+
+    @BeforeAll
+    static void useTwoThreads() {
+        // At least two, so that the loops really go through the pool, whatever this machine's core count.
+        originalThreads = CpuParallel.threads();
+        CpuParallel.setThreads(2);
+    }
+
+    @AfterAll
+    static void restoreThreads() {
+        CpuParallel.setThreads(originalThreads);
+    }
+
+    @Test
+    void softmaxTrainingStepAllocatesNothingInTheBackend() {
+        assertStepAllocatesNothing(config(AttentionConfig.softmax(), "cls"));
+    }
+
+    @Test
+    void pointwiseGatedReattentionTrainingStepAllocatesNothingInTheBackend() {
+        // The other loops: pointwise weights, the sigmoid gate, query/key norms, head mixing and its batch norm.
+        assertStepAllocatesNothing(config(AttentionConfig.reluOverL().withGate(true).withQkNorm(true)
+                .withReattention("batchnorm", "all"), "gap"));
+    }
+
+    /** Small, but with loops large enough to be split over the pool: 16×17 tokens, GEMMs over the parallel threshold. */
+    private static ViTConfig config(AttentionConfig attention, String pool) {
+        return new ViTConfig(16, 16, 3, 4, 10, 32, 2, 2, 64, pool, "learned", attention, 0);
+    }
+
+    private static void assertStepAllocatesNothing(ViTConfig config) {
+        int batch = 16;
+        try (CpuBackend cpu = new CpuBackend()) {
+            Meter meter = new Meter(cpu);
+            Backend be = meter.proxy();
+            VisionTransformer model = new VisionTransformer(config, be, 1);
+            AdamW optimizer = new AdamW(be, model.parameters(), AdamW.Settings.defaults());
+            Random r = new Random(1);
+            float[] x = new float[batch * config.channels() * config.imageHeight() * config.imageWidth()];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] y = new float[batch];
+            for (int i = 0; i < batch; i++) y[i] = r.nextInt(config.numClasses());
+            Tensor images = be.allocate(x.length), labels = be.allocate(batch);
+            be.upload(images, x);
+            be.upload(labels, y);
+            Runnable step = () -> {
+                model.setTraining(true);
+                model.zeroGradients();
+                model.forward(images, batch);
+                model.lossAndGradient(labels, batch);
+                model.backward(batch);
+                optimizer.step(1e-4);
+            };
+            assertTrue(THREADS.isThreadAllocatedMemorySupported() && THREADS.isThreadAllocatedMemoryEnabled());
+            long[] workers = poolWorkerIds();
+            assertFalse(workers.length == 0, "the pool has no workers");
+            // Until C2 has compiled the Vector API code, its vectors are boxed objects: warm up, then measure rounds of
+            // steps. A real allocation shows in every round; a late compilation or deoptimisation only in some.
+            for (int i = 0; i < 300; i++) step.run();
+            int rounds = 5, steps = 10;
+            double best = Double.MAX_VALUE;
+            String worst = "";
+            for (int round = 0; round < rounds && best >= 1; round++) {
+                meter.reset();
+                long workersBefore = sum(THREADS.getThreadAllocatedBytes(workers));
+                meter.measuring = true;
+                for (int i = 0; i < steps; i++) step.run();
+                meter.measuring = false;
+                assertTrue(meter.measuredCalls > 0, "no operation was measured");
+                long workerBytes = sum(THREADS.getThreadAllocatedBytes(workers)) - workersBefore;
+                double perStep = (double) (meter.total() + workerBytes) / steps;
+                if (perStep < best) {
+                    best = perStep;
+                    worst = "calling thread, by operation: " + meter.bytesByOperation + "; workers: " + workerBytes;
+                }
+            }
+            assertTrue(best < 1, best + " bytes per training step allocated in the CPU backend (" + worst + ")");
+        }
+    }
+
+    private static long[] poolWorkerIds() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("cpu-parallel-"))
+                .mapToLong(Thread::threadId).toArray();
+    }
+
+    private static long sum(long[] values) {
+        return Arrays.stream(values).sum();
+    }
+
+    /** A proxy for a backend that counts the bytes the calling thread allocates inside each operation. */
+    private static final class Meter implements InvocationHandler {
+        final Backend target;
+        final Map<String, Long> bytesByOperation = new TreeMap<>();
+        boolean measuring;
+        long measuredCalls;
+
+        Meter(Backend target) {
+            this.target = target;
+        }
+
+        Backend proxy() {
+            return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class}, this);
+        }
+
+        void reset() {
+            bytesByOperation.clear();
+            measuredCalls = 0;
+        }
+
+        long total() {
+            return bytesByOperation.values().stream().mapToLong(Long::longValue).sum();
+        }
+
+        @Override
+        public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
+            if (method.getName().equals("graph")) {
+                // The body calls operations on the proxy, so they are measured one by one.
+                ((Runnable) args[1]).run();
+                return null;
+            }
+            boolean measured = measuring && !method.getName().startsWith("download");
+            long before = measured ? THREADS.getCurrentThreadAllocatedBytes() : 0;
+            Object result;
+            try {
+                result = method.invoke(target, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+            if (measured) {
+                measuredCalls++;
+                long bytes = THREADS.getCurrentThreadAllocatedBytes() - before;
+                if (bytes != 0) bytesByOperation.merge(method.getName(), bytes, Long::sum);
+            }
+            return result;
+        }
+    }
+}
