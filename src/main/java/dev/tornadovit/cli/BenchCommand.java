@@ -110,10 +110,10 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println();
         System.out.println("## Models (fp32, synthetic data, AdamW; images/s of the median step)");
         System.out.printf(Locale.ROOT, "%-16s %-14s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
-                "infer img/s", "alloc/step (KB)");
+                "infer img/s", "alloc/step (B)");
         for (ModelBench.Result r : results) {
-            System.out.printf(Locale.ROOT, "%-16s %-14s %6d %12.1f %12.1f %16.1f%n", r.model(), r.attention(), r.batch(),
-                    r.trainImagesPerSecond(), r.inferImagesPerSecond(), r.allocatedBytesPerStep() / 1024);
+            System.out.printf(Locale.ROOT, "%-16s %-14s %6d %12.1f %12.1f %16.0f%n", r.model(), r.attention(), r.batch(),
+                    r.trainImagesPerSecond(), r.inferImagesPerSecond(), r.allocatedBytesPerStep());
         }
         for (ModelBench.Result r : results) {
             System.out.println();

@@ -17,6 +17,8 @@ public final class ParameterStore {
     private final Backend backend;
     private final SplittableRandom random;
     private final List<Parameter> parameters = new ArrayList<>();
+    /** A read-only view made once: zeroing the gradients every step walks it, and a new view per call is garbage. */
+    private final List<Parameter> parameterView = Collections.unmodifiableList(parameters);
     private final List<NamedTensor> buffers = new ArrayList<>();
 
     public ParameterStore(Backend backend, long seed) {
@@ -29,7 +31,7 @@ public final class ParameterStore {
     }
 
     public List<Parameter> parameters() {
-        return Collections.unmodifiableList(parameters);
+        return parameterView;
     }
 
     public List<NamedTensor> buffers() {

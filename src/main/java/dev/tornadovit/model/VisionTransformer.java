@@ -34,6 +34,8 @@ public final class VisionTransformer {
     private int workspaceGeneration;
     /** Small ids for the input tensors seen, so a graph that captured one input is never replayed on another. */
     private final Map<Tensor, Integer> inputIds = new IdentityHashMap<>();
+    /** The graphs of the last batch size in evaluation [0] and training [1] mode. */
+    private final StepGraphs[] graphsByMode = new StepGraphs[2];
     private Workspace ws;
     private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
     private Tensor[] dStream;
@@ -85,7 +87,7 @@ public final class VisionTransformer {
     /** Training mode uses batch statistics in Re-attention's BatchNorm and updates its running statistics. */
     public void setTraining(boolean training) {
         this.training = training;
-        for (Block b : blocks) b.attn.setTraining(training);
+        for (int i = 0; i < blocks.size(); i++) blocks.get(i).attn.setTraining(training);
     }
 
     public boolean isTraining() {
@@ -131,33 +133,126 @@ public final class VisionTransformer {
 
     /** The part of a graph name that identifies a caller's tensor the graph captures (images, labels). */
     private String inputKey(Tensor input) {
-        return ".in" + inputIds.computeIfAbsent(input, k -> inputIds.size());
+        Integer id = inputIds.get(input);
+        if (id == null) {
+            id = inputIds.size();
+            inputIds.put(input, id);
+        }
+        return ".in" + id;
+    }
+
+    /**
+     * The graphs of the current batch size, mode and workspace, made at the first step that needs them: a graph name
+     * built by concatenation and a capturing lambda are new objects on every call, and a step runs about 30 graphs.
+     */
+    private StepGraphs graphs(int batch) {
+        int mode = training ? 1 : 0;
+        StepGraphs g = graphsByMode[mode];
+        if (g == null || g.batch != batch || g.generation != workspaceGeneration) {
+            g = graphsByMode[mode] = new StepGraphs(batch);
+        }
+        return g;
+    }
+
+    /** One batch size's graph names and bodies, for one mode and workspace. */
+    private final class StepGraphs {
+        final int batch;
+        final int generation = workspaceGeneration;
+        final String key;
+        final String[] attentionForwardNames, mlpForwardNames, mlpBackwardNames, attentionBackwardNames;
+        final Runnable[] attentionForward, mlpForward, mlpBackward, attentionBackward;
+        final String headForwardName, headBackwardName, embedBackwardName;
+        /** Graphs that capture a caller's tensor are named per tensor: images / labels → name. */
+        final Map<Tensor, String> embedForwardNames = new IdentityHashMap<>(), lossNames = new IdentityHashMap<>();
+        final Runnable embedForward, headForward, loss, headBackward, embedBackward;
+        /** The caller's tensors of the step running now, read by the graphs that capture them. */
+        Tensor images, labels;
+
+        StepGraphs(int batch) {
+            this.batch = batch;
+            key = key(batch);
+            int depth = blocks.size(), t = config.tokens(), d = config.width();
+            attentionForwardNames = new String[depth];
+            mlpForwardNames = new String[depth];
+            mlpBackwardNames = new String[depth];
+            attentionBackwardNames = new String[depth];
+            attentionForward = new Runnable[depth];
+            mlpForward = new Runnable[depth];
+            mlpBackward = new Runnable[depth];
+            attentionBackward = new Runnable[depth];
+            for (int i = 0; i < depth; i++) {
+                Block b = blocks.get(i);
+                Tensor in = i == 0 ? tokens : blocks.get(i - 1).output();
+                Tensor dOut = dStream[i + 1], dIn = dStream[i];
+                attentionForwardNames[i] = "block" + i + ".attention.forward" + key;
+                mlpForwardNames[i] = "block" + i + ".mlp.forward" + key;
+                mlpBackwardNames[i] = "block" + i + ".mlp.backward" + key;
+                attentionBackwardNames[i] = "block" + i + ".attention.backward" + key;
+                attentionForward[i] = () -> b.forwardAttention(in, batch);
+                mlpForward[i] = () -> b.forwardMlp(batch);
+                mlpBackward[i] = () -> b.backwardMlp(dOut, batch);
+                attentionBackward[i] = () -> b.backwardAttention(dIn, batch);
+            }
+            headForwardName = "head.forward" + key;
+            headBackwardName = "head.backward" + key;
+            embedBackwardName = "embed.backward" + key;
+            embedForward = () -> {
+                Tensor patches = patchEmbed.forward(images, batch);
+                be.assembleTokens(patches, clsToken == null ? null : clsToken.value(),
+                        posEmbed == null ? null : posEmbed.value(), fixedPos, tokens, batch, config.patchCount(), d);
+            };
+            Tensor last = depth == 0 ? tokens : blocks.getLast().output();
+            headForward = () -> {
+                be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
+                        ViTConfig.LAYER_NORM_EPS);
+                be.pool(finalNorm, pooled, batch, t, d, config.poolMode());
+                be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
+            };
+            loss = () -> be.crossEntropy(logits, labels, VisionTransformer.this.loss, dLogits, batch,
+                    config.numClasses(), config.labelSmoothing());
+            headBackward = () -> {
+                ws.zeroGradients();
+                be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
+                        config.numClasses());
+                be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.poolMode());
+                be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream[depth],
+                        normW.grad(), normB.grad(), batch * t, d);
+            };
+            embedBackward = () -> {
+                be.assembleTokensBackward(dStream[0], dPatches, clsToken == null ? null : clsToken.grad(),
+                        posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), d, config.hasClsToken());
+                patchEmbed.backward(dPatches, batch);
+            };
+        }
+
+        String embedForwardName(Tensor images) {
+            String name = embedForwardNames.get(images);
+            if (name == null) embedForwardNames.put(images, name = "embed.forward" + key + inputKey(images));
+            return name;
+        }
+
+        String lossName(Tensor labels) {
+            String name = lossNames.get(labels);
+            if (name == null) lossNames.put(labels, name = "loss" + key + inputKey(labels));
+            return name;
+        }
     }
 
     /** Forward pass of {@code batch} images [B,C,H,W] already on this backend; returns logits [B,K]. */
     public Tensor forward(Tensor images, int batch) {
         ensureCapacity(batch);
-        int t = config.tokens(), d = config.width();
-        String key = key(batch);
-        be.graph("embed.forward" + key + inputKey(images), () -> {
-            Tensor patches = patchEmbed.forward(images, batch);
-            be.assembleTokens(patches, clsToken == null ? null : clsToken.value(), posEmbed == null ? null : posEmbed.value(),
-                    fixedPos, tokens, batch, config.patchCount(), d);
-        });
-        Tensor x = tokens;
-        for (int i = 0; i < blocks.size(); i++) {
-            Block b = blocks.get(i);
-            Tensor in = x;
-            be.graph("block" + i + ".attention.forward" + key, () -> b.forwardAttention(in, batch));
-            be.graph("block" + i + ".mlp.forward" + key, () -> b.forwardMlp(batch));
-            x = b.output();
+        StepGraphs g = graphs(batch);
+        g.images = images;
+        try {
+            be.graph(g.embedForwardName(images), g.embedForward);
+        } finally {
+            g.images = null;
         }
-        Tensor last = x;
-        be.graph("head.forward" + key, () -> {
-            be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d, ViTConfig.LAYER_NORM_EPS);
-            be.pool(finalNorm, pooled, batch, t, d, config.poolMode());
-            be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
-        });
+        for (int i = 0; i < blocks.size(); i++) {
+            be.graph(g.attentionForwardNames[i], g.attentionForward[i]);
+            be.graph(g.mlpForwardNames[i], g.mlpForward[i]);
+        }
+        be.graph(g.headForwardName, g.headForward);
         return logits;
     }
 
@@ -166,41 +261,38 @@ public final class VisionTransformer {
      * respect to the logits. Returns the loss tensor [1].
      */
     public Tensor lossAndGradient(Tensor labels, int batch) {
-        be.graph("loss" + key(batch) + inputKey(labels), () ->
-                be.crossEntropy(logits, labels, loss, dLogits, batch, config.numClasses(), config.labelSmoothing()));
+        StepGraphs g = graphs(batch);
+        g.labels = labels;
+        try {
+            be.graph(g.lossName(labels), g.loss);
+        } finally {
+            g.labels = null;
+        }
         return loss;
     }
 
     /** Zeroes every parameter gradient (call before a backward pass unless accumulating over micro-batches). */
     public void zeroGradients() {
-        be.graph("zero-gradients", () -> {
-            for (Parameter p : parameters()) be.zero(p.grad());
-        });
+        be.graph("zero-gradients", zeroGradientsBody);
+    }
+
+    /** The zero-gradients graph's body, made once (a step should allocate nothing). */
+    private final Runnable zeroGradientsBody = this::zeroEveryGradient;
+
+    private void zeroEveryGradient() {
+        List<Parameter> parameters = store.parameters();
+        for (int i = 0; i < parameters.size(); i++) be.zero(parameters.get(i).grad());
     }
 
     /** Backward pass after {@link #forward} and {@link #lossAndGradient}: parameter gradients accumulate. */
     public void backward(int batch) {
-        int t = config.tokens(), d = config.width();
-        String key = key(batch);
-        be.graph("head.backward" + key, () -> {
-            ws.zeroGradients();
-            be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d, config.numClasses());
-            be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.poolMode());
-            Tensor lastOut = blocks.getLast().output();
-            be.layerNormBackward(dFinalNorm, lastOut, normW.value(), normMean, normRstd, dStream[blocks.size()],
-                    normW.grad(), normB.grad(), batch * t, d);
-        });
+        StepGraphs g = graphs(batch);
+        be.graph(g.headBackwardName, g.headBackward);
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            Block b = blocks.get(i);
-            int index = i;
-            be.graph("block" + i + ".mlp.backward" + key, () -> b.backwardMlp(dStream[index + 1], batch));
-            be.graph("block" + i + ".attention.backward" + key, () -> b.backwardAttention(dStream[index], batch));
+            be.graph(g.mlpBackwardNames[i], g.mlpBackward[i]);
+            be.graph(g.attentionBackwardNames[i], g.attentionBackward[i]);
         }
-        be.graph("embed.backward" + key, () -> {
-            be.assembleTokensBackward(dStream[0], dPatches, clsToken == null ? null : clsToken.grad(),
-                    posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), d, config.hasClsToken());
-            patchEmbed.backward(dPatches, batch);
-        });
+        be.graph(g.embedBackwardName, g.embedBackward);
     }
 
     public Tensor logits() {

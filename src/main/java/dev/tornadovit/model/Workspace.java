@@ -34,6 +34,6 @@ public final class Workspace {
     }
 
     public void zeroGradients() {
-        for (Tensor t : gradients) backend.zero(t);
+        for (int i = 0; i < gradients.size(); i++) backend.zero(gradients.get(i));
     }
 }

@@ -34,6 +34,11 @@ public interface Backend extends AutoCloseable {
 
     double[] downloadDouble(Tensor src);
 
+    /** One element of {@code src}: a scalar result (loss, gradient norm) without copying a whole array. */
+    default double readDouble(Tensor src, int index) {
+        return downloadDouble(src)[index];
+    }
+
     void zero(Tensor t);
 
     /** dst[0..n) = src[0..n). */

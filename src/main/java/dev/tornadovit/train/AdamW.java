@@ -26,6 +26,10 @@ public final class AdamW {
     private final Settings settings;
     private final List<Tensor> m = new ArrayList<>(), v = new ArrayList<>();
     private final Tensor hyper, sumSquares;
+    /** lr, the two bias corrections and the clipping scale of the step being taken; uploaded to {@link #hyper}. */
+    private final double[] hyperValues = new double[4];
+    /** The graphs' bodies, made once: a capturing lambda is a new object per call, and a step should allocate nothing. */
+    private final Runnable sumOfSquaresBody = this::sumOfSquares, updateBody = this::update;
     private long step;
     private double lastGradNorm;
 
@@ -57,11 +61,13 @@ public final class AdamW {
 
     /** Global L2 norm of all gradients. */
     public double gradNorm() {
-        be.graph("optimizer.gradnorm", () -> {
-            be.zero(sumSquares);
-            for (Parameter p : params) be.sumOfSquares(p.grad(), p.size(), sumSquares, 0);
-        });
-        return Math.sqrt(be.downloadDouble(sumSquares)[0]);
+        be.graph("optimizer.gradnorm", sumOfSquaresBody);
+        return Math.sqrt(be.readDouble(sumSquares, 0));
+    }
+
+    private void sumOfSquares() {
+        be.zero(sumSquares);
+        for (int i = 0; i < params.size(); i++) be.sumOfSquares(params.get(i).grad(), params.get(i).size(), sumSquares, 0);
     }
 
     /** One update with learning rate {@code lr}; returns the gradient norm before clipping. */
@@ -77,16 +83,22 @@ public final class AdamW {
             if (coefficient < 1) scale = coefficient;
         }
         step++;
-        be.upload(hyper, new double[]{lr, 1 - Math.pow(settings.beta1(), step), 1 - Math.pow(settings.beta2(), step), scale});
-        be.graph("optimizer.adamw", () -> {
-            for (int i = 0; i < params.size(); i++) {
-                Parameter p = params.get(i);
-                be.adamW(p.value(), p.grad(), m.get(i), v.get(i), p.size(), hyper,
-                        p.weightDecay() ? settings.weightDecay() : 0, settings.beta1(), settings.beta2(), settings.eps());
-            }
-        });
+        hyperValues[0] = lr;
+        hyperValues[1] = 1 - Math.pow(settings.beta1(), step);
+        hyperValues[2] = 1 - Math.pow(settings.beta2(), step);
+        hyperValues[3] = scale;
+        be.upload(hyper, hyperValues);
+        be.graph("optimizer.adamw", updateBody);
         lastGradNorm = norm;
         return norm;
+    }
+
+    private void update() {
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            be.adamW(p.value(), p.grad(), m.get(i), v.get(i), p.size(), hyper,
+                    p.weightDecay() ? settings.weightDecay() : 0, settings.beta1(), settings.beta2(), settings.eps());
+        }
     }
 
     /** First and second moments of parameter i, for checkpoints. */

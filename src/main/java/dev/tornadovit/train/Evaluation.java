@@ -36,7 +36,7 @@ public record Evaluation(double loss, double accuracy, int samples) {
                 input.upload(b);
                 model.forward(input.images(), b.size());
                 Tensor loss = model.lossAndGradient(input.labels(), b.size());
-                lossSum += be.downloadDouble(loss)[0] * b.size();
+                lossSum += be.readDouble(loss, 0) * b.size();
                 float[] logits = be.downloadFloat(model.logits());
                 correct += BatchInput.countCorrect(logits, b.labels(), b.size(), classes);
             }

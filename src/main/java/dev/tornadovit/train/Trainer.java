@@ -129,7 +129,7 @@ public final class Trainer {
                         input.upload(b);
                         model.zeroGradients();
                         model.forward(input.images(), b.size());
-                        double loss = be.downloadDouble(model.lossAndGradient(input.labels(), b.size()))[0];
+                        double loss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
                         if (!Double.isFinite(loss)) {
                             throw new NonFiniteException("the training loss became " + loss + " at epoch " + (epoch + 1)
                                     + ", batch " + b.index() + " (step " + (state.globalStep() + 1) + "); stopped. The last good "

@@ -163,6 +163,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public double readDouble(Tensor src, int index) {
+        return f(src)[index];
+    }
+
+    @Override
     public double[] downloadDouble(Tensor src) {
         float[] x = f(src);
         double[] out = new double[x.length];
