@@ -62,6 +62,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (rounds < 1) throw new IllegalArgumentException("--rounds must be >= 1, got " + rounds);
+        // Resolved first, so that a wrong --openblas fails before minutes of other benchmarks.
+        boolean matmul = what.contains("matmul") && "cpu".equals(device.device);
+        Optional<OpenBlas> peer = !matmul || "none".equals(openblas) ? Optional.empty()
+                : OpenBlas.load("auto".equals(openblas) ? null : openblas);
         if (device.threads > 0) CpuParallel.setThreads(device.threads);
         System.out.printf(Locale.ROOT, "# TornadoViT bench on %s, %d cores, Java %s, load %s%n",
                 device.device, Runtime.getRuntime().availableProcessors(), Runtime.version(), loadAverage());
@@ -72,11 +77,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (what.contains("model")) models();
         if (what.contains("attention")) attention();
-        if (what.contains("matmul") && "cpu".equals(device.device)) {
+        if (matmul) {
             System.out.println();
             System.out.println("## Matrix multiply (the CPU backend's kernels, shapes of the small ViT at batch 64)");
-            Optional<OpenBlas> peer = "none".equals(openblas) ? Optional.empty()
-                    : OpenBlas.load("auto".equals(openblas) ? null : openblas);
             if (peer.isPresent()) {
                 System.out.printf(Locale.ROOT, "# against %s (%s), both on %d threads, in this process: %d alternating "
                         + "rounds per row; GFLOP/s of the median call, ratio = median of the rounds' ratios%n",

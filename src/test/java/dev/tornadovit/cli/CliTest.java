@@ -61,6 +61,13 @@ class CliTest {
         r = run("eval", dir.resolve("none.safetensors").toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("none.safetensors"), r.err());
+        // The benchmark's options fail before any benchmark runs.
+        r = run("bench", "--what", "matmul", "--openblas", dir.resolve("libnone.so").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("libnone.so") && r.out().isEmpty(), r.err() + r.out());
+        r = run("bench", "--what", "matmul", "--rounds", "0");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--rounds must be >= 1, got 0") && r.out().isEmpty(), r.err() + r.out());
     }
 
     @Test
