@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Times {@link Matmul} on the shapes the small ViT trains with (plus 1024³) and prints a table of
@@ -102,14 +103,15 @@ public final class MatmulBench {
                 }
                 ratios[r] = peers[r] / ours[r];
             }
-            double oursGflops = c.flops() / median(ours) * 1e-9;
+            double oursGflops = c.flops() / ModelBench.median(ours) * 1e-9;
             if (theirs == null) {
                 rows.add(new PeerRow(c.shape(), c.form(), oursGflops, Double.NaN, Double.NaN, Double.NaN, Double.NaN));
             } else {
                 double[] sorted = ratios.clone();
                 Arrays.sort(sorted);
-                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, c.flops() / median(peers) * 1e-9, median(ratios),
-                        sorted[0], sorted[rounds - 1]));
+                double peerGflops = c.flops() / ModelBench.median(peers) * 1e-9;
+                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, peerGflops, ModelBench.median(ratios), sorted[0],
+                        sorted[rounds - 1]));
             }
         }
         return rows;
@@ -172,7 +174,7 @@ public final class MatmulBench {
      * One benchmark row: what to run, how many floating-point operations one run does, and the same product as one
      * OpenBLAS call ({@code peer} null where there is none).
      */
-    record Case(String shape, String form, double flops, Runnable op, java.util.function.Function<OpenBlas, Runnable> peer) {
+    record Case(String shape, String form, double flops, Runnable op, Function<OpenBlas, Runnable> peer) {
         Case(String shape, String form, double flops, Runnable op) {
             this(shape, form, flops, op, null);
         }
@@ -277,13 +279,6 @@ public final class MatmulBench {
         }
         Arrays.sort(samples, 0, count);
         return samples[count / 2] * 1e-9;
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
     }
 
     private static void settle() {

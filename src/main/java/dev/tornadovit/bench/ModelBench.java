@@ -107,7 +107,8 @@ public final class ModelBench {
         }
     }
 
-    private static double median(double[] x) {
+    /** The median of {@code x} (the mean of the middle two for an even count). */
+    static double median(double[] x) {
         double[] sorted = x.clone();
         Arrays.sort(sorted);
         int n = sorted.length;

@@ -226,14 +226,17 @@ public final class VisionTransformer {
         }
 
         String embedForwardName(Tensor images) {
-            String name = embedForwardNames.get(images);
-            if (name == null) embedForwardNames.put(images, name = "embed.forward" + key + inputKey(images));
-            return name;
+            return nameWithInput(embedForwardNames, "embed.forward", images);
         }
 
         String lossName(Tensor labels) {
-            String name = lossNames.get(labels);
-            if (name == null) lossNames.put(labels, name = "loss" + key + inputKey(labels));
+            return nameWithInput(lossNames, "loss", labels);
+        }
+
+        /** {@code prefix + key + inputKey(input)}, built at the first step that passes {@code input}. */
+        private String nameWithInput(Map<Tensor, String> names, String prefix, Tensor input) {
+            String name = names.get(input);
+            if (name == null) names.put(input, name = prefix + key + inputKey(input));
             return name;
         }
     }
