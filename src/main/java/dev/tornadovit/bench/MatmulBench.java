@@ -24,15 +24,15 @@ public final class MatmulBench {
     public record Row(String shape, String form, double millis, double gflops) {}
 
     /**
-     * One row timed against OpenBLAS in the same process: our and OpenBLAS's GFLOP/s (medians over the rounds), and
-     * the median over the rounds of each round's ratio ours/OpenBLAS. {@code peerGflops} is NaN for the attention
-     * rows, which have no single OpenBLAS call.
+     * One row timed against OpenBLAS in the same process: our and OpenBLAS's GFLOP/s (of each side's median call), and
+     * the median, 10th and 90th percentile of the ratio ours/OpenBLAS over pairs of neighbouring calls.
+     * {@code peerGflops} is NaN for the attention rows, which have no single OpenBLAS call.
      */
     public record PeerRow(String shape, String form, double gflops, double peerGflops, double ratio,
-                          double minRatio, double maxRatio) {}
+                          double lowRatio, double highRatio) {}
 
-    /** After a block of OpenBLAS calls its idle threads spin (sched_yield) for up to ~0.1 s: let them stop first. */
-    static final long PEER_SETTLE_MILLIS = 150;
+    /** Fewest pairs of calls per compared row, however short --seconds. */
+    static final int MIN_PAIRS = 11;
 
     /** The ViT's token count per batch: 64 images × 65 tokens (64 patches + class token). */
     static final int VIT_ROWS = 64 * 65;
@@ -70,90 +70,94 @@ public final class MatmulBench {
     }
 
     /**
-     * Times every row against OpenBLAS in this process: per row, {@code rounds} rounds of one block of our calls and
-     * one block of OpenBLAS's (the order alternating), each block {@code secondsPerRow / rounds} long and measured by
-     * its median call. Both sides use {@code threads} threads.
+     * Times every row against OpenBLAS in this process, the two alternating call by call (ours, theirs, theirs, ours,
+     * ...) for about {@code secondsPerRow}: each pair of neighbouring calls sees the same machine, which on a shared one
+     * changes speed by tens of percent within seconds (blocks of calls a quarter second apart measured that as much as
+     * the code). Both sides compute the same product, C = op(A)·op(B) (+ C for the weight gradient): ours without the
+     * bias and bias-gradient work the model's calls fuse in. Both use {@code threads} threads.
      */
-    public static List<PeerRow> compare(double secondsPerRow, int rounds, OpenBlas peer, int threads) {
-        if (rounds < 1) throw new IllegalArgumentException("rounds must be >= 1, got " + rounds);
+    public static List<PeerRow> compare(double secondsPerRow, OpenBlas peer, int threads) {
         peer.setThreads(threads);
         List<Case> cases = cases();
         for (Case c : cases) {
-            runFor(c.op(), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
+            runFor(c.product(), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
             if (c.peerOp(peer) != null) runFor(c.peerOp(peer), Math.max(WARMUP_SECONDS, 0.2 * secondsPerRow));
         }
-        double block = secondsPerRow / rounds;
         List<PeerRow> rows = new ArrayList<>();
         for (Case c : cases) {
-            Runnable theirs = c.peerOp(peer);
-            double[] ours = new double[rounds], peers = new double[rounds], ratios = new double[rounds];
-            for (int r = 0; r < rounds; r++) {
-                if (theirs == null) {
-                    ours[r] = medianSeconds(c.op(), block);
-                    continue;
-                }
-                if (r % 2 == 0) {
-                    ours[r] = medianSeconds(c.op(), block);
-                    peers[r] = medianSeconds(theirs, block);
-                    settle();
-                } else {
-                    peers[r] = medianSeconds(theirs, block);
-                    settle();
-                    ours[r] = medianSeconds(c.op(), block);
-                }
-                ratios[r] = peers[r] / ours[r];
-            }
-            double oursGflops = c.flops() / ModelBench.median(ours) * 1e-9;
+            Runnable ours = c.product(), theirs = c.peerOp(peer);
             if (theirs == null) {
-                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, Double.NaN, Double.NaN, Double.NaN, Double.NaN));
-            } else {
-                double[] sorted = ratios.clone();
-                Arrays.sort(sorted);
-                double peerGflops = c.flops() / ModelBench.median(peers) * 1e-9;
-                rows.add(new PeerRow(c.shape(), c.form(), oursGflops, peerGflops, ModelBench.median(ratios), sorted[0],
-                        sorted[rounds - 1]));
+                double seconds = medianSeconds(ours, secondsPerRow);
+                rows.add(new PeerRow(c.shape(), c.form(), c.flops() / seconds * 1e-9, Double.NaN, Double.NaN,
+                        Double.NaN, Double.NaN));
+                continue;
             }
+            double[] oursNanos = new double[64], theirsNanos = new double[64], ratios = new double[64];
+            int pairs = 0;
+            long end = System.nanoTime() + (long) (secondsPerRow * 1e9);
+            while (pairs < MIN_PAIRS || System.nanoTime() < end) {
+                if (pairs == ratios.length) {
+                    oursNanos = Arrays.copyOf(oursNanos, 2 * pairs);
+                    theirsNanos = Arrays.copyOf(theirsNanos, 2 * pairs);
+                    ratios = Arrays.copyOf(ratios, 2 * pairs);
+                }
+                // Which side goes first alternates, so that neither always runs on the other's cache leftovers.
+                boolean oursFirst = pairs % 2 == 0;
+                long t0 = System.nanoTime();
+                (oursFirst ? ours : theirs).run();
+                long t1 = System.nanoTime();
+                (oursFirst ? theirs : ours).run();
+                long t2 = System.nanoTime();
+                oursNanos[pairs] = oursFirst ? t1 - t0 : t2 - t1;
+                theirsNanos[pairs] = oursFirst ? t2 - t1 : t1 - t0;
+                ratios[pairs] = theirsNanos[pairs] / oursNanos[pairs];
+                pairs++;
+            }
+            double[] sortedRatios = Arrays.copyOf(ratios, pairs);
+            Arrays.sort(sortedRatios);
+            rows.add(new PeerRow(c.shape(), c.form(),
+                    c.flops() / ModelBench.median(Arrays.copyOf(oursNanos, pairs)),
+                    c.flops() / ModelBench.median(Arrays.copyOf(theirsNanos, pairs)),
+                    ModelBench.median(sortedRatios), sortedRatios[pairs / 10], sortedRatios[pairs * 9 / 10]));
         }
         return rows;
     }
 
-    /** Formats {@link #compare} rows: GFLOP/s of both, and the ratio with its range over the rounds. */
+    /** Formats {@link #compare} rows: GFLOP/s of both, and the ratio with its 10th-90th percentile range. */
     public static String formatComparison(List<PeerRow> rows) {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%-22s %-18s %8s %9s %7s %13s%n", "shape", "form", "ours", "OpenBLAS",
-                "ratio", "range"));
+                "ratio", "p10-p90"));
         for (PeerRow r : rows) {
             if (Double.isNaN(r.peerGflops())) {
                 out.append(String.format(Locale.ROOT, "%-22s %-18s %8.1f %9s %7s %13s%n", r.shape(), r.form(),
                         r.gflops(), "-", "-", ""));
             } else {
                 out.append(String.format(Locale.ROOT, "%-22s %-18s %8.1f %9.1f %7.2f %6.2f-%-6.2f%n", r.shape(),
-                        r.form(), r.gflops(), r.peerGflops(), r.ratio(), r.minRatio(), r.maxRatio()));
+                        r.form(), r.gflops(), r.peerGflops(), r.ratio(), r.lowRatio(), r.highRatio()));
             }
         }
         return out.toString();
     }
 
     /**
-     * Usage: {@code MatmulBench [--threads N] [--seconds S] [--openblas [PATH] [--rounds R]]}. With
+     * Usage: {@code MatmulBench [--threads N] [--seconds S] [--openblas [PATH]]}. With
      * {@code --openblas}, every linear row is also timed against OpenBLAS in this process (see {@link #compare}).
      */
     public static void main(String[] args) {
         double seconds = 1.0;
-        int rounds = 6;
         boolean withPeer = false;
         String peerPath = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads" -> CpuParallel.setThreads(Integer.parseInt(args[++i]));
                 case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--openblas" -> {
                     withPeer = true;
                     if (i + 1 < args.length && !args[i + 1].startsWith("--")) peerPath = args[++i];
                 }
                 default -> {
-                    System.err.println("usage: MatmulBench [--threads N] [--seconds S] [--openblas [PATH] [--rounds R]]");
+                    System.err.println("usage: MatmulBench [--threads N] [--seconds S] [--openblas [PATH]]");
                     System.exit(2);
                 }
             }
@@ -166,17 +170,19 @@ public final class MatmulBench {
         }
         OpenBlas peer = OpenBlas.load(peerPath).orElseThrow(() -> new IllegalStateException(
                 "no OpenBLAS found in " + OpenBlas.DEFAULT_PATHS + ": " + OpenBlas.INSTALL_HINT));
-        System.out.printf(Locale.ROOT, "# peer: %s (%s), %d rounds per row, GFLOP/s%n", peer.path(), peer.config(), rounds);
-        System.out.print(formatComparison(compare(seconds, rounds, peer, CpuParallel.threads())));
+        System.out.printf(Locale.ROOT, "# peer: %s (%s, %s), calls alternating, GFLOP/s%n", peer.path(), peer.config(),
+                peer.threadTimeout());
+        System.out.print(formatComparison(compare(seconds, peer, CpuParallel.threads())));
     }
 
     /**
-     * One benchmark row: what to run, how many floating-point operations one run does, and the same product as one
-     * OpenBLAS call ({@code peer} null where there is none).
+     * One benchmark row: what to run (as the model calls it), how many floating-point operations one run does, the
+     * bare product C = op(A)·op(B) (+ C) that OpenBLAS is compared on (the model's call less its fused bias or
+     * bias-gradient work), and that product as one OpenBLAS call ({@code peer} null where there is none).
      */
-    record Case(String shape, String form, double flops, Runnable op, Function<OpenBlas, Runnable> peer) {
+    record Case(String shape, String form, double flops, Runnable op, Runnable product, Function<OpenBlas, Runnable> peer) {
         Case(String shape, String form, double flops, Runnable op) {
-            this(shape, form, flops, op, null);
+            this(shape, form, flops, op, op, null);
         }
 
         /** A name without spaces, for JMH's {@code @Param}. */
@@ -208,13 +214,15 @@ public final class MatmulBench {
         double flops = 2.0 * m * n * k;
         // OpenBLAS writes its own outputs, so that the two never share a cache line being written.
         float[] peerY = new float[m * n], peerDx = new float[m * k], peerDw = new float[n * k];
+        Runnable backwardInput = () -> Matmul.linearBackwardInput(dy, 0, w, 0, dx, 0, m, k, n, false);
         cases.add(new Case(shape, "forward", flops, () -> Matmul.linearForward(x, 0, w, 0, bias, 0, y, 0, m, k, n),
+                () -> Matmul.linearForward(x, 0, w, 0, null, 0, y, 0, m, k, n),
                 blas -> () -> blas.linearForward(x, w, peerY, m, k, n)));
-        cases.add(new Case(shape, "backward-input", flops,
-                () -> Matmul.linearBackwardInput(dy, 0, w, 0, dx, 0, m, k, n, false),
+        cases.add(new Case(shape, "backward-input", flops, backwardInput, backwardInput,
                 blas -> () -> blas.linearBackwardInput(dy, w, peerDx, m, k, n)));
         cases.add(new Case(shape, "backward-weight", flops,
                 () -> Matmul.linearBackwardWeight(dy, 0, x, 0, dw, 0, dbias, 0, m, k, n),
+                () -> Matmul.linearBackwardWeight(dy, 0, x, 0, dw, 0, null, 0, m, k, n),
                 blas -> () -> blas.linearBackwardWeight(dy, x, peerDw, m, k, n)));
     }
 
@@ -279,14 +287,6 @@ public final class MatmulBench {
         }
         Arrays.sort(samples, 0, count);
         return samples[count / 2] * 1e-9;
-    }
-
-    private static void settle() {
-        try {
-            Thread.sleep(PEER_SETTLE_MILLIS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /** Runs {@code op} repeatedly for about {@code seconds}, and at least twice. */

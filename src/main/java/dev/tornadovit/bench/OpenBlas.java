@@ -17,7 +17,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * OpenBLAS's {@code cblas_sgemm}, called in-process through the Foreign Function API: the peer that
- * {@link MatmulBench} times right next to our kernels, call block by call block, so that both see the same machine
+ * {@link MatmulBench} times right next to our kernels, call by call, so that both see the same machine
  * (on a shared machine, a peer timed a minute later in another process mostly measures the neighbours).
  *
  * <p>Benchmarks and tests only; the library is never needed to train. Java arrays are handed to OpenBLAS without a
@@ -38,6 +38,15 @@ public final class OpenBlas {
 
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
 
+    /**
+     * OpenBLAS's idle threads spin (sched_yield) for 2^n TSC cycles after a call before they sleep; its default
+     * (n = 28, ~0.1 s) would take a core from whatever runs next, here our next call. 2^17 cycles is about the
+     * 50 µs our pool's workers spin ({@code CpuParallel}), so both sides wait for the next call alike. Read once, when
+     * the library loads; a value the user set is kept.
+     */
+    static final String THREAD_TIMEOUT_VARIABLE = "OPENBLAS_THREAD_TIMEOUT";
+    static final int THREAD_TIMEOUT_EXPONENT = 17;
+
     private final Path path;
     private final MethodHandle sgemm;
     private final MethodHandle setThreads;
@@ -46,6 +55,7 @@ public final class OpenBlas {
     private OpenBlas(Path path) {
         this.path = path;
         Linker linker = Linker.nativeLinker();
+        setEnvironmentDefault(linker, THREAD_TIMEOUT_VARIABLE, Integer.toString(THREAD_TIMEOUT_EXPONENT));
         SymbolLookup library = SymbolLookup.libraryLookup(path, Arena.global());
         MemorySegment sgemmSymbol = library.find("cblas_sgemm").orElseThrow(() -> new IllegalArgumentException(
                 path + " has no cblas_sgemm symbol: expected an OpenBLAS library (" + INSTALL_HINT + ")"));
@@ -88,6 +98,40 @@ public final class OpenBlas {
             if (Files.isReadable(p)) return Optional.of(new OpenBlas(p));
         }
         return Optional.empty();
+    }
+
+    /** Sets a variable of this process's C environment unless it is set already (Java has no setenv). */
+    private static void setEnvironmentDefault(Linker linker, String name, String value) {
+        MethodHandle setenv = linker.defaultLookup().find("setenv")
+                .map(s -> linker.downcallHandle(s, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT)))
+                .orElse(null);
+        if (setenv == null) return;
+        try (Arena arena = Arena.ofConfined()) {
+            int ignored = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("setenv(" + name + ") failed", t);
+        }
+    }
+
+    /** The C environment's value of a variable (what OpenBLAS read), or null; Java's own copy misses setenv. */
+    static String environment(String name) {
+        Linker linker = Linker.nativeLinker();
+        MethodHandle getenv = linker.defaultLookup().find("getenv")
+                .map(s -> linker.downcallHandle(s, FunctionDescriptor.of(ADDRESS, ADDRESS)))
+                .orElse(null);
+        if (getenv == null) return System.getenv(name);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = (MemorySegment) getenv.invokeExact(arena.allocateFrom(name));
+            return value.equals(MemorySegment.NULL) ? null : value.reinterpret(4096).getString(0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("getenv(" + name + ") failed", t);
+        }
+    }
+
+    /** How long OpenBLAS's idle threads spin, as set in {@value #THREAD_TIMEOUT_VARIABLE} (2^n cycles). */
+    public String threadTimeout() {
+        String value = environment(THREAD_TIMEOUT_VARIABLE);
+        return THREAD_TIMEOUT_VARIABLE + "=" + (value == null ? "unset" : value);
     }
 
     public Path path() {

@@ -52,17 +52,13 @@ final class BenchCommand implements Callable<Integer> {
     double seconds;
 
     @Option(names = "--openblas", paramLabel = "PATH|auto|none", defaultValue = "auto",
-            description = "Times each matrix-multiply row against OpenBLAS's cblas_sgemm in this process, alternating "
-                    + "blocks of calls: auto (Debian's libopenblas0-pthread if installed), a library path, or none.")
+            description = "Times each matrix-multiply row against OpenBLAS's cblas_sgemm in this process, the two "
+                    + "alternating call by call: auto (Debian's libopenblas0-pthread if installed), a library path, or none.")
     String openblas;
-
-    @Option(names = "--rounds", defaultValue = "6",
-            description = "Alternating ours/OpenBLAS rounds per matrix-multiply row (its --seconds are split over them).")
-    int rounds;
 
     @Override
     public Integer call() {
-        if (rounds < 1) throw new IllegalArgumentException("--rounds must be >= 1, got " + rounds);
+        if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
         // Resolved first, so that a wrong --openblas fails before minutes of other benchmarks.
         boolean matmul = what.contains("matmul") && "cpu".equals(device.device);
         Optional<OpenBlas> peer = !matmul || "none".equals(openblas) ? Optional.empty()
@@ -81,11 +77,12 @@ final class BenchCommand implements Callable<Integer> {
             System.out.println();
             System.out.println("## Matrix multiply (the CPU backend's kernels, shapes of the small ViT at batch 64)");
             if (peer.isPresent()) {
-                System.out.printf(Locale.ROOT, "# against %s (%s), both on %d threads, in this process: %d alternating "
-                        + "rounds per row; GFLOP/s of the median call, ratio = median of the rounds' ratios%n",
-                        peer.get().path(), peer.get().config(), CpuParallel.threads(), rounds);
+                System.out.printf(Locale.ROOT, "# against %s (%s, %s), both on %d threads, in this process, calls "
+                        + "alternating; the same product on both sides (ours without the model's fused bias work); "
+                        + "GFLOP/s of each side's median call, ratio = median over pairs of neighbouring calls%n",
+                        peer.get().path(), peer.get().config(), peer.get().threadTimeout(), CpuParallel.threads());
                 System.out.print(MatmulBench.formatComparison(
-                        MatmulBench.compare(seconds, rounds, peer.get(), CpuParallel.threads())));
+                        MatmulBench.compare(seconds, peer.get(), CpuParallel.threads())));
             } else {
                 if (!"none".equals(openblas)) {
                     System.out.println("# no OpenBLAS to compare with (" + OpenBlas.INSTALL_HINT + " to --openblas)");

@@ -61,6 +61,15 @@ class OpenBlasTest {
     }
 
     @Test
+    void idleThreadsSpinAboutAsLongAsOurPoolsWorkers() {
+        // Set in the C environment before the library loaded, unless the user had set it: OpenBLAS reads it there.
+        String expected = System.getenv(OpenBlas.THREAD_TIMEOUT_VARIABLE) != null
+                ? System.getenv(OpenBlas.THREAD_TIMEOUT_VARIABLE) : Integer.toString(OpenBlas.THREAD_TIMEOUT_EXPONENT);
+        assertEquals(expected, OpenBlas.environment(OpenBlas.THREAD_TIMEOUT_VARIABLE));
+        assertEquals(OpenBlas.THREAD_TIMEOUT_VARIABLE + "=" + expected, blas.threadTimeout());
+    }
+
+    @Test
     void aMissingLibraryIsNamed() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> OpenBlas.load("/nonexistent/libopenblas.so.0"));

@@ -65,9 +65,9 @@ class CliTest {
         r = run("bench", "--what", "matmul", "--openblas", dir.resolve("libnone.so").toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("libnone.so") && r.out().isEmpty(), r.err() + r.out());
-        r = run("bench", "--what", "matmul", "--rounds", "0");
+        r = run("bench", "--what", "matmul", "--seconds", "0");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("--rounds must be >= 1, got 0") && r.out().isEmpty(), r.err() + r.out());
+        assertTrue(r.err().contains("--seconds must be > 0, got 0.0") && r.out().isEmpty(), r.err() + r.out());
     }
 
     @Test
