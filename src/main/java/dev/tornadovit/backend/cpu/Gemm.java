@@ -57,6 +57,13 @@ final class Gemm {
     static final int MIN_MC_PANELS = 12;
     /** The packed copy of B holds at most this many floats (16 MiB); wider B is done in column slabs. */
     static final int B_PACK_LIMIT = 1 << 22;
+    /**
+     * Fewest K for {@link #gemmTransposed}: its extra pass over C (m·n) must be small against the product (m·n·k),
+     * and it was measured on weight gradients, where K is the batch's token count.
+     */
+    static final int SWAP_MIN_K = 1024;
+    /** Side of the square tiles {@link #addTransposed} copies. */
+    static final int TRANSPOSE_BLOCK = 32;
     /** Below this many multiply-adds a GEMM is not worth waking the pool for. */
     static final long PARALLEL_MIN_WORK = 1 << 18;
     /** Tasks per thread: several, so that an unevenly loaded machine still balances. */
@@ -69,6 +76,9 @@ final class Gemm {
         float[] packAll = new float[0];
         float[] packB = new float[0];
         final float[] tile = new float[MR * NR];
+        /** The transposed product of {@link #gemmTransposed}. */
+        float[] transposed = new float[0];
+        final AddTransposed addTransposed = own(new AddTransposed());
         final PackTransposedPanels packTransposedPanels = own(new PackTransposedPanels());
         final PackPanels packPanels = own(new PackPanels());
         final ComputeTasks computeTasks = own(new ComputeTasks());
@@ -87,6 +97,10 @@ final class Gemm {
         }
         if (k <= 0) {
             writeWithoutProduct(m, n, c, cOff, ldc, accumulate, bias, biasOff);
+            return;
+        }
+        if (transA && !transB && alpha == 1f && bias == null && m < n && k >= SWAP_MIN_K) {
+            gemmTransposed(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, parallel);
             return;
         }
         int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK ? CpuParallel.threads() : 1;
@@ -143,6 +157,78 @@ final class Gemm {
                 computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
                         accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, 0, tasks);
             }
+        }
+    }
+
+    /**
+     * C (+)= Aᵀ·B for a transposed A with fewer rows than columns (the weight gradient dyᵀ·x of a layer with fewer
+     * outputs than inputs, fc2's 192×768): computed as its transpose Bᵀ·A (768×192) into scratch, then added to C
+     * transposed. Tasks own rows of C; with few rows they share them and split columns instead, which packs A
+     * whole up front, a path measured slower than the per-task packing that many rows allow (fc2's weight gradient
+     * 1.06–1.07× on 2 threads in two call-by-call A/Bs, unchanged on 1; turning qkv's 576×192 round the other way
+     * was 0.91×).
+     */
+    private static void gemmTransposed(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                       float[] c, int cOff, int ldc, boolean accumulate, boolean parallel) {
+        Scratch scratch = ReusableLoops.ofThisThread(SCRATCH, Scratch::new);
+        // The inner call uses the scratch's packing buffers, never this one.
+        float[] transposed = scratch.transposed = ensure(scratch.transposed, m * n);
+        gemm(true, false, n, m, k, 1f, b, bOff, ldb, a, aOff, lda, transposed, 0, m, false, null, 0, parallel);
+        int blocks = ceilDiv(m, TRANSPOSE_BLOCK);
+        if (parallel && CpuParallel.threads() > 1 && !CpuParallel.runsInline(blocks, 1)) {
+            scratch.addTransposed.run(transposed, m, n, c, cOff, ldc, accumulate, blocks);
+        } else {
+            addTransposed(transposed, m, n, c, cOff, ldc, accumulate, 0, blocks);
+        }
+    }
+
+    /**
+     * C[i][j] (+)= t[j][i] for the rows of C in blocks [b0, b1) of {@link #TRANSPOSE_BLOCK}; t is n×m. Square tiles,
+     * so that both sides' lines stay in L1 while a tile is copied.
+     */
+    private static void addTransposed(float[] t, int m, int n, float[] c, int cOff, int ldc, boolean accumulate,
+                                      int b0, int b1) {
+        for (int i0 = b0 * TRANSPOSE_BLOCK, iEnd = Math.min(m, b1 * TRANSPOSE_BLOCK); i0 < iEnd; i0 += TRANSPOSE_BLOCK) {
+            int i1 = Math.min(iEnd, i0 + TRANSPOSE_BLOCK);
+            for (int j0 = 0; j0 < n; j0 += TRANSPOSE_BLOCK) {
+                int j1 = Math.min(n, j0 + TRANSPOSE_BLOCK);
+                for (int i = i0; i < i1; i++) {
+                    int row = cOff + i * ldc;
+                    if (accumulate) {
+                        for (int j = j0; j < j1; j++) c[row + j] += t[j * m + i];
+                    } else {
+                        for (int j = j0; j < j1; j++) c[row + j] = t[j * m + i];
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@link #addTransposed} split over the pool. */
+    private static final class AddTransposed extends ReusableLoops.Body {
+        private float[] t, c;
+        private int m, n, cOff, ldc;
+        private boolean accumulate;
+
+        void run(float[] t, int m, int n, float[] c, int cOff, int ldc, boolean accumulate, int blocks) {
+            this.t = t;
+            this.m = m;
+            this.n = n;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.accumulate = accumulate;
+            parallelFor(blocks, 1);
+        }
+
+        @Override
+        public void run(int b0, int b1) {
+            addTransposed(t, m, n, c, cOff, ldc, accumulate, b0, b1);
+        }
+
+        @Override
+        protected void clearInputs() {
+            t = c = null;
         }
     }
 

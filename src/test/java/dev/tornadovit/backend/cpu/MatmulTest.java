@@ -52,6 +52,9 @@ class MatmulTest {
         shapes.add(new int[] {61, 600, 45});     // K over three cache blocks
         shapes.add(new int[] {260, 192, 576});   // a slice of the ViT's qkv projection
         shapes.add(new int[] {517, 129, 77});
+        // Weight gradients with fewer outputs than inputs and K >= Gemm.SWAP_MIN_K tokens: computed transposed.
+        shapes.add(new int[] {1100, 97, 45});
+        shapes.add(new int[] {2100, 300, 61});
         return shapes;
     }
 
