@@ -92,17 +92,40 @@ final class Gemm {
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                      boolean parallel) {
+        gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, bias, biasOff,
+                null, 0, false, parallel);
+    }
+
+    /**
+     * {@link #gemm} that also adds to {@code sums} (from {@code sumsOff}) the row sums of op(A) over K, sums[i] +=
+     * Σ_k A(i,k), or with {@code sumsOfB} the column sums of op(B), sums[j] += Σ_k B(k,j): the bias gradient of a
+     * weight gradient dyᵀ·x is dy's column sums, op(A)'s row sums. They are taken while the operand is packed, which
+     * reads every element once anyway (a separate pass over dy cost 4–19 % of a small-ViT weight gradient). Row sums
+     * need a transposed A (the one that is packed), column sums an untransposed B. Each sum is taken in K order,
+     * whatever the number of threads.
+     */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                     float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
+                     float[] sums, int sumsOff, boolean sumsOfB, boolean parallel) {
+        if (sums != null && (sumsOfB ? transB : !transA)) {
+            throw new IllegalArgumentException(sumsOfB ? "column sums of B need an untransposed B"
+                    : "row sums of A need a transposed A");
+        }
         if (m <= 0 || n <= 0) {
+            if (sums != null && k > 0) sumsWithoutProduct(sumsOfB ? b : a, sumsOfB ? bOff : aOff,
+                    sumsOfB ? ldb : lda, sumsOfB ? n : m, k, sums, sumsOff);
             return;
         }
         if (k <= 0) {
             writeWithoutProduct(m, n, c, cOff, ldc, accumulate, bias, biasOff);
             return;
         }
-        if (transA && !transB && alpha == 1f && bias == null && m < n && k >= SWAP_MIN_K) {
-            gemmTransposed(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, parallel);
+        if (transA && !transB && alpha == 1f && bias == null && !sumsOfB && m < n && k >= SWAP_MIN_K) {
+            gemmTransposed(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, sums, sumsOff, parallel);
             return;
         }
+        final float[] sumsOfA = sumsOfB ? null : sums, sumsOfBColumns = sumsOfB ? sums : null;
         int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK ? CpuParallel.threads() : 1;
         // This thread's scratch, unless one of its gemm loops is running here (none calls gemm today): then a new one,
         // so that the running loop keeps its bodies' inputs and its packed B.
@@ -127,9 +150,10 @@ final class Gemm {
         if (packA != null) {
             int panelGrain = Math.max(1, 32_768 / (MR * k));
             if (threads > 1 && !CpuParallel.runsInline(mPanels, panelGrain)) {
-                scratch.packTransposedPanels.run(a, aOff, lda, m, k, kBlocks, mPanels, packA, panelGrain);
+                scratch.packTransposedPanels.run(a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA, sumsOff,
+                        panelGrain);
             } else {
-                packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, 0, mPanels);
+                packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA, sumsOff, 0, mPanels);
             }
         }
 
@@ -142,9 +166,11 @@ final class Gemm {
             int panelGrain = Math.max(1, 32_768 / (NR * k));
             // The pool only when it splits the loop: a single-threaded call (inside another loop) goes straight on.
             if (threads > 1 && !CpuParallel.runsInline(nPanels, panelGrain)) {
-                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, panelGrain);
+                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, sumsOfBColumns,
+                        sumsOff, panelGrain);
             } else {
-                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, 0, nPanels);
+                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, sumsOfBColumns, sumsOff, 0,
+                        nPanels);
             }
 
             final int nParts = mBlocks >= targetTasks ? 1 : Math.min(nPanels, ceilDiv(targetTasks, mBlocks));
@@ -152,10 +178,12 @@ final class Gemm {
             int tasks = mBlocks * nParts;
             if (threads > 1 && !CpuParallel.runsInline(tasks, 1)) {
                 scratch.computeTasks.run(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c,
-                        cOff, ldc, accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, tasks);
+                        cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc,
+                        rowsPerTask, nParts, tasks);
             } else {
                 computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
-                        accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, 0, tasks);
+                        accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc, rowsPerTask,
+                        nParts, 0, tasks);
             }
         }
     }
@@ -169,11 +197,14 @@ final class Gemm {
      * was 0.91×).
      */
     private static void gemmTransposed(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
-                                       float[] c, int cOff, int ldc, boolean accumulate, boolean parallel) {
+                                       float[] c, int cOff, int ldc, boolean accumulate, float[] sums, int sumsOff,
+                                       boolean parallel) {
         Scratch scratch = ReusableLoops.ofThisThread(SCRATCH, Scratch::new);
         // The inner call uses the scratch's packing buffers, never this one.
         float[] transposed = scratch.transposed = ensure(scratch.transposed, m * n);
-        gemm(true, false, n, m, k, 1f, b, bOff, ldb, a, aOff, lda, transposed, 0, m, false, null, 0, parallel);
+        // op(A)'s row sums are the column sums of the transposed product's B.
+        gemm(true, false, n, m, k, 1f, b, bOff, ldb, a, aOff, lda, transposed, 0, m, false, null, 0, sums, sumsOff, true,
+                parallel);
         int blocks = ceilDiv(m, TRANSPOSE_BLOCK);
         if (parallel && CpuParallel.threads() > 1 && !CpuParallel.runsInline(blocks, 1)) {
             scratch.addTransposed.run(transposed, m, n, c, cOff, ldc, accumulate, blocks);
@@ -234,10 +265,13 @@ final class Gemm {
 
     /** {@link #packTransposedPanels} split over the pool. */
     private static final class PackTransposedPanels extends ReusableLoops.Body {
-        private float[] a, packA;
-        private int aOff, lda, m, k, kBlocks, mPanels;
+        private float[] a, packA, rowSums;
+        private int aOff, lda, m, k, kBlocks, mPanels, rowSumsOff;
 
-        void run(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels, float[] packA, int grain) {
+        void run(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels, float[] packA, float[] rowSums,
+                 int rowSumsOff, int grain) {
+            this.rowSums = rowSums;
+            this.rowSumsOff = rowSumsOff;
             this.a = a;
             this.aOff = aOff;
             this.lda = lda;
@@ -251,23 +285,25 @@ final class Gemm {
 
         @Override
         public void run(int p0, int p1) {
-            packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, p0, p1);
+            packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, rowSums, rowSumsOff, p0, p1);
         }
 
         @Override
         protected void clearInputs() {
-            a = packA = null;
+            a = packA = rowSums = null;
         }
     }
 
     /** {@link #packPanels} split over the pool. */
     private static final class PackPanels extends ReusableLoops.Body {
         private boolean transB;
-        private float[] b, packB;
-        private int bOff, ldb, k, kBlocks, col0, nc, nPanels;
+        private float[] b, packB, columnSums;
+        private int bOff, ldb, k, kBlocks, col0, nc, nPanels, columnSumsOff;
 
         void run(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc, int nPanels,
-                 float[] packB, int grain) {
+                 float[] packB, float[] columnSums, int columnSumsOff, int grain) {
+            this.columnSums = columnSums;
+            this.columnSumsOff = columnSumsOff;
             this.transB = transB;
             this.b = b;
             this.bOff = bOff;
@@ -283,25 +319,29 @@ final class Gemm {
 
         @Override
         public void run(int p0, int p1) {
-            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, p0, p1);
+            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, columnSums, columnSumsOff, p0, p1);
         }
 
         @Override
         protected void clearInputs() {
-            b = packB = null;
+            b = packB = columnSums = null;
         }
     }
 
     /** {@link #computeTasks} split over the pool: the loop runs over the tasks. */
     private static final class ComputeTasks extends ReusableLoops.Body {
         private boolean transA, accumulate;
-        private float[] a, packA, packB, c, bias;
-        private int aOff, lda, mPanels, nPanels, k, kBlocks, cOff, ldc, biasOff, m, col0, nc, rowsPerTask, nParts;
+        private float[] a, packA, packB, c, bias, rowSums;
+        private int aOff, lda, mPanels, nPanels, k, kBlocks, cOff, ldc, biasOff, rowSumsOff, m, col0, nc, rowsPerTask,
+                nParts;
         private float alpha;
 
         void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int nPanels,
                  int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
-                 int biasOff, int m, int col0, int nc, int rowsPerTask, int nParts, int tasks) {
+                 int biasOff, float[] rowSums, int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts,
+                 int tasks) {
+            this.rowSums = rowSums;
+            this.rowSumsOff = rowSumsOff;
             this.transA = transA;
             this.a = a;
             this.aOff = aOff;
@@ -330,37 +370,41 @@ final class Gemm {
         @Override
         public void run(int t0, int t1) {
             computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
-                    accumulate, bias, biasOff, m, col0, nc, rowsPerTask, nParts, t0, t1);
+                    accumulate, bias, biasOff, rowSums, rowSumsOff, m, col0, nc, rowsPerTask, nParts, t0, t1);
         }
 
         @Override
         protected void clearInputs() {
-            a = packA = packB = c = bias = null;
+            a = packA = packB = c = bias = rowSums = null;
         }
     }
 
     /** Packs B panels [p0, p1) of the slab starting at column col0, every K block. */
     private static void packPanels(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc,
-                                   int nPanels, float[] packB, int p0, int p1) {
+                                   int nPanels, float[] packB, float[] columnSums, int columnSumsOff, int p0, int p1) {
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
             int blockBase = nPanels * NR * pc;
             for (int q = p0; q < p1; q++) {
-                packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc);
+                packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc,
+                        columnSums, columnSumsOff);
             }
         }
     }
 
-    /** Packs A panels [p0, p1) of a transposed A, every K block: block kb's panels start at mPanels·MR·pc. */
+    /**
+     * Packs A panels [p0, p1) of a transposed A, every K block: block kb's panels start at mPanels·MR·pc. rowSums
+     * (may be null) gets the rows' sums, from rowSumsOff for row 0.
+     */
     private static void packTransposedPanels(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels,
-                                             float[] packA, int p0, int p1) {
+                                             float[] packA, float[] rowSums, int rowSumsOff, int p0, int p1) {
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
             int row0 = p0 * MR;
             packTransposedA(a, aOff, lda, row0, Math.min(p1 * MR, m) - row0, pc, kc, packA,
-                    mPanels * MR * pc + p0 * MR * kc);
+                    mPanels * MR * pc + p0 * MR * kc, rowSums, rowSumsOff + row0);
         }
     }
 
@@ -370,8 +414,9 @@ final class Gemm {
      */
     private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
                                      float[] packB, int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff,
-                                     int ldc, boolean accumulate, float[] bias, int biasOff, int m, int col0, int nc,
-                                     int rowsPerTask, int nParts, int t0, int t1) {
+                                     int ldc, boolean accumulate, float[] bias, int biasOff, float[] rowSums,
+                                     int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts, int t0,
+                                     int t1) {
         Scratch own = SCRATCH.get();
         for (int t = t0; t < t1; t++) {
             int row0 = (t / nParts) * rowsPerTask;
@@ -380,7 +425,7 @@ final class Gemm {
             int q0 = (int) ((long) part * nPanels / nParts);
             int q1 = (int) ((long) (part + 1) * nPanels / nParts);
             computeBlock(own, transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha,
-                    c, cOff, ldc, accumulate, bias, biasOff, row0, rows, col0, nc, q0, q1);
+                    c, cOff, ldc, accumulate, bias, biasOff, rowSums, rowSumsOff, row0, rows, col0, nc, q0, q1);
         }
     }
 
@@ -388,7 +433,8 @@ final class Gemm {
     private static void computeBlock(Scratch scratch, boolean transA, float[] a, int aOff, int lda, float[] packedA,
                                      int mPanels, float[] packB, int nPanels, int k, int kBlocks, float alpha,
                                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
-                                     int row0, int rows, int col0, int nc, int q0, int q1) {
+                                     float[] rowSums, int rowSumsOff, int row0, int rows, int col0, int nc, int q0,
+                                     int q1) {
         int aPanels = (rows + MR - 1) / MR;
         float[] tile = scratch.tile;
         boolean packHere = transA && packedA == null;
@@ -400,7 +446,8 @@ final class Gemm {
             float[] aSource;
             int aRowStride, aColStride;
             if (transA) {
-                if (packHere) packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA, 0);
+                // A task owns its rows (tasks that pack A here never share rows), so it may add their sums.
+                if (packHere) packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA, 0, rowSums, rowSumsOff + row0);
                 aSource = packA;
                 aRowStride = 1;
                 aColStride = MR;
@@ -673,7 +720,7 @@ final class Gemm {
      * odd panel, the zero-padded one, an odd last k.
      */
     private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
-                                        float[] dst, int dstOff) {
+                                        float[] dst, int dstOff, float[] rowSums, int rowSumsOff) {
         int panelStride = MR * kc;
         int pairRows = PAIR_PACK ? rows / (2 * MR) * (2 * MR) : 0;
         if (pairRows > 0) {
@@ -687,12 +734,17 @@ final class Gemm {
                     FloatVector rowNext = FloatVector.fromArray(PAIR_SPECIES, a, s + lda);
                     rowK.blend(rowNext.rearrange(SWAP_HALVES), UPPER_HALF).intoArray(dst, d);
                     rowK.rearrange(SWAP_HALVES).blend(rowNext, UPPER_HALF).intoArray(dst, d + panelStride);
+                    if (rowSums != null) {
+                        int o = rowSumsOff + p * 2 * MR;
+                        FloatVector.fromArray(PAIR_SPECIES, rowSums, o).add(rowK).add(rowNext).intoArray(rowSums, o);
+                    }
                 }
             }
             if (kk < kc) {
                 int s = aOff + (pc + kk) * lda + row0;
                 for (int r = 0; r < pairRows; r++) {
                     dst[dstOff + r / MR * panelStride + kk * MR + r % MR] = a[s + r];
+                    if (rowSums != null) rowSums[rowSumsOff + r] += a[s + r];
                 }
             }
         }
@@ -704,28 +756,61 @@ final class Gemm {
             for (int kk = 0, s = src, d = base; kk < kc; kk++, s += lda, d += MR) {
                 for (int r = 0; r < MR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
             }
+            if (rowSums != null) {
+                for (int r = 0; r < live; r++) {
+                    float sum = rowSums[rowSumsOff + r0 + r];
+                    for (int kk = 0, s = src + r; kk < kc; kk++, s += lda) sum += a[s];
+                    rowSums[rowSumsOff + r0 + r] = sum;
+                }
+            }
         }
     }
 
     /** Packs k [pc, pc+kc) × columns [col, col+cols) of op(B) as one NR-wide panel laid out [kc][NR], zero-padded. */
     private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int col, int cols,
-                              float[] dst, int base) {
+                              float[] dst, int base, float[] columnSums, int columnSumsOff) {
         if (!transB) {
             // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
             int src = bOff + pc * ldb + col;
-            for (int kk = 0; kk < kc; kk++, src += ldb) {
-                int d = base + kk * NR;
-                if (cols == NR) {
-                    for (int v = 0; v < NR; v += VL) {
-                        FloatVector.fromArray(SPECIES, b, src + v).intoArray(dst, d + v);
+            if (cols == NR) {
+                // NV = 3 vectors a row, written out so that the column sums stay in registers.
+                FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
+                for (int kk = 0; kk < kc; kk++, src += ldb) {
+                    int d = base + kk * NR;
+                    FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
+                    FloatVector v1 = FloatVector.fromArray(SPECIES, b, src + VL);
+                    FloatVector v2 = FloatVector.fromArray(SPECIES, b, src + 2 * VL);
+                    v0.intoArray(dst, d);
+                    v1.intoArray(dst, d + VL);
+                    v2.intoArray(dst, d + 2 * VL);
+                    if (columnSums != null) {
+                        sum0 = sum0.add(v0);
+                        sum1 = sum1.add(v1);
+                        sum2 = sum2.add(v2);
                     }
-                } else {
+                }
+                if (columnSums != null) {
+                    int o = columnSumsOff + col;
+                    FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
+                    FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
+                    FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
+                }
+            } else {
+                for (int kk = 0; kk < kc; kk++, src += ldb) {
+                    int d = base + kk * NR;
                     int j = 0;
                     for (; j < cols; j++) {
                         dst[d + j] = b[src + j];
                     }
                     for (; j < NR; j++) {
                         dst[d + j] = 0f;
+                    }
+                }
+                if (columnSums != null) {
+                    for (int j = 0; j < cols; j++) {
+                        float sum = 0f;
+                        for (int kk = 0, sIdx = bOff + pc * ldb + col + j; kk < kc; kk++, sIdx += ldb) sum += b[sIdx];
+                        columnSums[columnSumsOff + col + j] += sum;
                     }
                 }
             }
@@ -743,6 +828,13 @@ final class Gemm {
                     }
                 }
             }
+        }
+    }
+
+    /** m = 0 or n = 0 but K > 0: no product, only the sums (row sums of a transposed A, or column sums of B). */
+    private static void sumsWithoutProduct(float[] x, int off, int ld, int count, int k, float[] sums, int sumsOff) {
+        for (int kk = 0; kk < k; kk++) {
+            for (int i = 0; i < count; i++) sums[sumsOff + i] += x[off + kk * ld + i];
         }
     }
 

@@ -1,7 +1,5 @@
 package dev.tornadovit.backend.cpu;
 
-import jdk.incubator.vector.FloatVector;
-
 /**
  * Fast float32 matrix products for the CPU backend: row-major, on sub-arrays given by offsets,
  * vectorised with the Vector API and run in parallel on {@link CpuParallel}.
@@ -40,10 +38,9 @@ public final class Matmul {
      */
     public static void linearBackwardWeight(float[] dy, int dyOff, float[] x, int xOff, float[] dw, int dwOff,
                                             float[] dbias, int dbOff, int M, int K, int N) {
-        Gemm.gemm(true, false, N, K, M, 1f, dy, dyOff, N, x, xOff, K, dw, dwOff, K, true, null, 0, true);
-        if (dbias != null) {
-            sumRowsInto(dy, dyOff, dbias, dbOff, M, N);
-        }
+        // dbias is dy's column sums, the row sums of the GEMM's A (dyᵀ), taken while dyᵀ is packed.
+        Gemm.gemm(true, false, N, K, M, 1f, dy, dyOff, N, x, xOff, K, dw, dwOff, K, true, null, 0, dbias, dbOff, false,
+                true);
     }
 
     /** C_b = alpha·A_b·B_bᵀ (+ C_b): A_b is M×K, B_b is N×K. One batch level; see the class comment. */
@@ -204,66 +201,9 @@ public final class Matmul {
         }
     }
 
-    /** sums[N] += Σ_m rows[m,:], split over columns so that threads never write the same sum. */
-    private static void sumRowsInto(float[] rows, int rowsOff, float[] sums, int sumsOff, int m, int n) {
-        int columnBlock = SumRows.COLUMN_BLOCK;
-        int blocks = Gemm.ceilDiv(n, columnBlock);
-        int grain = Math.max(1, (1 << 16) / Math.max(1, m * columnBlock));
-        loops().sumRows.run(rows, rowsOff, sums, sumsOff, m, n, blocks, grain);
-    }
-
-    /** {@link #sumRowsInto}'s loop over blocks of columns. */
-    private static final class SumRows extends ReusableLoops.Body {
-        static final int COLUMN_BLOCK = 16 * Gemm.VL;
-
-        private float[] rows, sums;
-        private int rowsOff, sumsOff, m, n;
-
-        void run(float[] rows, int rowsOff, float[] sums, int sumsOff, int m, int n, int blocks, int grain) {
-            this.rows = rows;
-            this.rowsOff = rowsOff;
-            this.sums = sums;
-            this.sumsOff = sumsOff;
-            this.m = m;
-            this.n = n;
-            parallelFor(blocks, grain);
-        }
-
-        @Override
-        public void run(int b0, int b1) {
-            float[] rows = this.rows, sums = this.sums;
-            int rowsOff = this.rowsOff, sumsOff = this.sumsOff, m = this.m, n = this.n;
-            int vl = Gemm.VL;
-            int columnBlock = COLUMN_BLOCK;
-            for (int blk = b0; blk < b1; blk++) {
-                int j0 = blk * columnBlock;
-                int j1 = Math.min(n, j0 + columnBlock);
-                int vectorEnd = j0 + Gemm.SPECIES.loopBound(j1 - j0);
-                for (int i = 0; i < m; i++) {
-                    int row = rowsOff + i * n;
-                    int j = j0;
-                    for (; j < vectorEnd; j += vl) {
-                        FloatVector.fromArray(Gemm.SPECIES, sums, sumsOff + j)
-                                .add(FloatVector.fromArray(Gemm.SPECIES, rows, row + j))
-                                .intoArray(sums, sumsOff + j);
-                    }
-                    for (; j < j1; j++) {
-                        sums[sumsOff + j] += rows[row + j];
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            rows = sums = null;
-        }
-    }
-
     /** Each thread's loop bodies of this class; see {@link ReusableLoops}. */
     private static final class Loops extends ReusableLoops {
         final MultiplyEach multiplyEach = own(new MultiplyEach());
-        final SumRows sumRows = own(new SumRows());
     }
 
     private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
