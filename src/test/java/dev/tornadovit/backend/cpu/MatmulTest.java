@@ -141,6 +141,11 @@ class MatmulTest {
         float[] dxFast = random(15, 17), dxRef = dxFast.clone();
         Matmul.linearBackwardInput(random(6, 18), 0, new float[0], 0, dxFast, 0, 3, 5, 0, true);
         assertClose(dxRef, dxFast, 1, "N=0 backward-input, accumulate");
+        // No input features: no weight gradient, but the bias gradient is still dy's column sums.
+        float[] dy = random(4 * 3, 19), dbFast = random(3, 20), dbRef = dbFast.clone();
+        Matmul.linearBackwardWeight(dy, 0, new float[0], 0, new float[0], 0, dbFast, 0, 4, 0, 3);
+        MatmulReference.linearBackwardWeight(dy, 0, new float[0], 0, new float[0], 0, dbRef, 0, 4, 0, 3);
+        assertClose(dbRef, dbFast, 4, "K=0 backward-weight dbias");
     }
 
     enum Form { NT, NN, TN }
