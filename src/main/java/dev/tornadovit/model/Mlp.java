@@ -26,8 +26,9 @@ public final class Mlp {
         h = ws.activation(batch * tokens * hidden);
         a = ws.activation(batch * tokens * hidden);
         out = ws.activation(batch * tokens * dim);
-        dH = ws.gradient(batch * tokens * hidden);
-        dA = ws.gradient(batch * tokens * hidden);
+        // Each has one writer in backward, which overwrites it.
+        dH = ws.overwrittenGradient(batch * tokens * hidden);
+        dA = ws.overwrittenGradient(batch * tokens * hidden);
     }
 
     Tensor forward(Tensor x, int batch) {
@@ -40,8 +41,8 @@ public final class Mlp {
 
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
         int rows = batch * tokens;
-        be.linearBackward(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
-        be.geluBackward(h, dA, dH, rows * hidden);
+        be.linearBackwardOverwritingInput(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
+        be.geluBackwardOverwriting(h, dA, dH, rows * hidden);
         be.linearBackward(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden);
     }
 }

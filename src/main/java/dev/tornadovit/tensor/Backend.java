@@ -65,7 +65,17 @@ public interface Backend extends AutoCloseable {
     /** y = GELU(x), exact (erf) form. */
     void gelu(Tensor x, Tensor y, int n);
 
+    /** dx += dy ⊙ GELU'(x). */
     void geluBackward(Tensor x, Tensor dy, Tensor dx, int n);
+
+    /**
+     * dx = dy ⊙ GELU'(x), overwriting dx: for a gradient with this one writer, which then needs no zeroing first. A
+     * backend that has no faster way zeroes dx and accumulates.
+     */
+    default void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
+        zero(dx);
+        geluBackward(x, dy, dx, n);
+    }
 
     /** out = o ⊙ sigmoid(gatePre): the gated attention unit. */
     void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n);
@@ -99,6 +109,16 @@ public interface Backend extends AutoCloseable {
 
     /** dx[M,K] += dy·w (dx may be null); dw[N,K] += dyᵀ·x; dBias[N] += Σ rows of dy (may be null). */
     void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n);
+
+    /**
+     * {@link #linearBackward} with dx[M,K] = dy·w overwritten, not accumulated (dx not null): for a gradient with this
+     * one writer, which then needs no zeroing first. A backend that has no faster way zeroes dx and accumulates.
+     */
+    default void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
+                                                int m, int k, int n) {
+        zero(dx);
+        linearBackward(dy, x, w, dx, dw, dBias, m, k, n);
+    }
 
     // ---------------------------------------------------------------- normalisation
 

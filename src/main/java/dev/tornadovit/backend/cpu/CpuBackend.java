@@ -288,22 +288,29 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        loops().geluBackward.run(f(x), f(dy), f(dx), n);
+        loops().geluBackward.run(f(x), f(dy), f(dx), true, n);
+    }
+
+    @Override
+    public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
+        loops().geluBackward.run(f(x), f(dy), f(dx), false, n);
     }
 
     private static final class GeluBackward extends Body {
         private float[] in, g, out;
+        private boolean accumulate;
 
-        void run(float[] in, float[] g, float[] out, int n) {
+        void run(float[] in, float[] g, float[] out, boolean accumulate, int n) {
             this.in = in;
             this.g = g;
             this.out = out;
+            this.accumulate = accumulate;
             parallelFor(n, 8192);
         }
 
         @Override
         public void run(int start, int end) {
-            VectorMath.geluBackward(in, g, out, start, end);
+            VectorMath.geluBackward(in, g, out, accumulate, start, end);
         }
 
         @Override
@@ -558,6 +565,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
         if (dx != null) Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, true);
+        Matmul.linearBackwardWeight(f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k, n);
+    }
+
+    @Override
+    public void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
+                                               int m, int k, int n) {
+        Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, false);
         Matmul.linearBackwardWeight(f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k, n);
     }
 

@@ -171,14 +171,21 @@ public final class VectorMath {
         for (; i < end; i++) y[i] = gelu(x[i]);
     }
 
-    /** dx[i] += dy[i] · GELU'(x[i]) for i in [start, end). */
-    public static void geluBackward(float[] x, float[] dy, float[] dx, int start, int end) {
+    /** dx[i] += dy[i] · GELU'(x[i]) for i in [start, end), or dx[i] = that when not {@code accumulate}. */
+    public static void geluBackward(float[] x, float[] dy, float[] dx, boolean accumulate, int start, int end) {
         int i = start, bound = start + S.loopBound(end - start);
-        for (; i < bound; i += L) {
-            FloatVector.fromArray(S, dy, i).mul(geluDerivative(FloatVector.fromArray(S, x, i)))
-                    .add(FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+        if (accumulate) {
+            for (; i < bound; i += L) {
+                FloatVector.fromArray(S, dy, i).mul(geluDerivative(FloatVector.fromArray(S, x, i)))
+                        .add(FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+            }
+            for (; i < end; i++) dx[i] = dy[i] * geluDerivative(x[i]) + dx[i];
+        } else {
+            for (; i < bound; i += L) {
+                FloatVector.fromArray(S, dy, i).mul(geluDerivative(FloatVector.fromArray(S, x, i))).intoArray(dx, i);
+            }
+            for (; i < end; i++) dx[i] = dy[i] * geluDerivative(x[i]);
         }
-        for (; i < end; i++) dx[i] = dy[i] * geluDerivative(x[i]) + dx[i];
     }
 
     // ---------------------------------------------------------------- layer normalisation

@@ -69,6 +69,20 @@ class CpuOperationsTest {
         });
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 13, 203})
+    void overwritingBackwardVariantsIgnoreWhatTheGradientHeld(int width) {
+        // The reference backend has no override: it zeroes dx and accumulates. dx starts as garbage on both.
+        int m = 37, hidden = 2 * width + 3, n = m * hidden;
+        // x, dy, dx (GELU); linear: dy[m,width], in[m,hidden], w[width,hidden], dx[m,hidden], dw, dBias
+        double[][] in = gaussian(width, n, n, n, m * width, n, width * hidden, n, width * hidden, width);
+        compare("overwriting backward width=" + width, in, t -> {
+            Backend be = t[0].backend();
+            be.geluBackwardOverwriting(t[0], t[1], t[2], n);
+            be.linearBackwardOverwritingInput(t[3], t[4], t[5], t[6], t[7], t[8], m, hidden, width);
+        });
+    }
+
     static List<AttentionWeighting> weightings() {
         List<AttentionWeighting> list = new ArrayList<>(List.of(AttentionWeighting.softmaxWeights()));
         for (PointwiseActivation h : PointwiseActivation.values()) list.add(AttentionWeighting.pointwise(h, 0.7));

@@ -64,8 +64,8 @@ class VectorMathTest {
         assertArrayEquals(whole, pieces);
 
         float[] dy = gaussian(n, 1), dxWhole = new float[n], dxPieces = new float[n];
-        VectorMath.geluBackward(x, dy, dxWhole, 0, n);
-        for (int c = 0; c + 1 < cuts.length; c++) VectorMath.geluBackward(x, dy, dxPieces, cuts[c], cuts[c + 1]);
+        VectorMath.geluBackward(x, dy, dxWhole, true, 0, n);
+        for (int c = 0; c + 1 < cuts.length; c++) VectorMath.geluBackward(x, dy, dxPieces, true, cuts[c], cuts[c + 1]);
         assertArrayEquals(dxWhole, dxPieces);
     }
 
