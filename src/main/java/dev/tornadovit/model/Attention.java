@@ -98,7 +98,8 @@ public final class Attention {
         o = ws.activation(btd);
         merged = ws.activation(btd);
         out = ws.activation(btd);
-        dQkv = ws.gradient(3 * btd);
+        // dQkv, dO and the output projection's input gradient each have one writer in backward, which overwrites it.
+        dQkv = ws.overwrittenGradient(3 * btd);
         dq = ws.gradient(btd);
         dk = ws.gradient(btd);
         dv = ws.gradient(btd);
@@ -110,8 +111,9 @@ public final class Attention {
             dScores = ws.activation(maps);
             dWeights = ws.activation(maps);
         }
-        dO = ws.gradient(btd);
-        dMerged = ws.gradient(btd);
+        dO = ws.overwrittenGradient(btd);
+        // With the gate, dMerged is written by the gate's backward, which accumulates.
+        dMerged = gate ? ws.gradient(btd) : ws.overwrittenGradient(btd);
         if (qkNorm) {
             int rows = batch * heads * tokens;
             qn = ws.activation(btd);
@@ -136,7 +138,7 @@ public final class Attention {
             gatePre = ws.activation(btd);
             gated = ws.activation(btd);
             dGatePre = ws.gradient(btd);
-            dGated = ws.gradient(btd);
+            dGated = ws.overwrittenGradient(btd);
         }
     }
 
@@ -198,12 +200,13 @@ public final class Attention {
         int rows = batch * tokens, bh = batch * heads, mapSize = tokens * tokens;
         Tensor projIn = gate ? gated : merged;
         Tensor dProjIn = gate ? dGated : dMerged;
-        be.linearBackward(dOut, projIn, projW.value(), dProjIn, projW.grad(), projB.grad(), rows, dim, dim);
+        be.linearBackwardOverwritingInput(dOut, projIn, projW.value(), dProjIn, projW.grad(), projB.grad(), rows, dim,
+                dim);
         if (gate) {
             be.sigmoidGateBackward(gatePre, merged, dGated, dGatePre, dMerged, rows * dim);
             be.linearBackward(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim, dim);
         }
-        be.mergeHeadsBackward(dMerged, dO, batch, tokens, heads, headDim);
+        be.mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
         Tensor qUse = qkNorm ? qn : q, kUse = qkNorm ? kn : k;
         Tensor dqUse = qkNorm ? dqn : dq, dkUse = qkNorm ? dkn : dk;
         if (!hasReattention()) {
@@ -227,7 +230,7 @@ public final class Attention {
             be.layerNormBackward(dqn, q, qNormW.value(), qMean, qRstd, dq, qNormW.grad(), qNormB.grad(), bh * tokens, headDim);
             be.layerNormBackward(dkn, k, kNormW.value(), kMean, kRstd, dk, kNormW.grad(), kNormB.grad(), bh * tokens, headDim);
         }
-        be.splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
+        be.splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
         be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
     }
 }

@@ -134,13 +134,28 @@ public interface Backend extends AutoCloseable {
     /** qkv [B,T,3,H,hd] (the qkv Linear's output) → q, k, v each [B,H,T,hd]. */
     void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim);
 
+    /** dQkv += dq, dk, dv back in the qkv layout. */
     void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                             int headDim);
+
+    /** {@link #splitHeadsBackward} overwriting dQkv; a backend without a faster way zeroes it and accumulates. */
+    default void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
+                                               int heads, int headDim) {
+        zero(dQkv);
+        splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
+    }
 
     /** o [B,H,T,hd] → out [B,T,H·hd] (heads side by side in each token, as timm). */
     void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim);
 
+    /** dO += dOut back in the [B,H,T,hd] layout. */
     void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim);
+
+    /** {@link #mergeHeadsBackward} overwriting dO; a backend without a faster way zeroes it and accumulates. */
+    default void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+        zero(dO);
+        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim);
+    }
 
     /** scores [BH,T,T] = scale · q[BH,T,hd] · k[BH,T,hd]ᵀ. */
     void attentionScores(Tensor q, Tensor k, Tensor scores, int batchHeads, int tokens, int headDim, double scale);

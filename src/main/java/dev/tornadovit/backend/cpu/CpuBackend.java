@@ -713,14 +713,23 @@ public final class CpuBackend implements Backend {
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                    int headDim) {
-        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), batch, tokens, heads, headDim);
+        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
+    }
+
+    @Override
+    public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
+                                              int heads, int headDim) {
+        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
     }
 
     private static final class SplitHeadsBackward extends Body {
         private float[] gq, gk, gv, out;
+        private boolean accumulate;
         private int tokens, heads, headDim;
 
-        void run(float[] gq, float[] gk, float[] gv, float[] out, int batch, int tokens, int heads, int headDim) {
+        void run(float[] gq, float[] gk, float[] gv, float[] out, boolean accumulate, int batch, int tokens, int heads,
+                 int headDim) {
+            this.accumulate = accumulate;
             this.gq = gq;
             this.gk = gk;
             this.gv = gv;
@@ -739,9 +748,15 @@ public final class CpuBackend implements Backend {
                 int b = bt / tokens, t = bt % tokens;
                 for (int h = 0; h < heads; h++) {
                     int dst = bt * 3 * dim + h * headDim, src = ((b * heads + h) * tokens + t) * headDim;
-                    VectorMath.addInto(gq, src, out, dst, headDim);
-                    VectorMath.addInto(gk, src, out, dst + dim, headDim);
-                    VectorMath.addInto(gv, src, out, dst + 2 * dim, headDim);
+                    if (accumulate) {
+                        VectorMath.addInto(gq, src, out, dst, headDim);
+                        VectorMath.addInto(gk, src, out, dst + dim, headDim);
+                        VectorMath.addInto(gv, src, out, dst + 2 * dim, headDim);
+                    } else {
+                        System.arraycopy(gq, src, out, dst, headDim);
+                        System.arraycopy(gk, src, out, dst + dim, headDim);
+                        System.arraycopy(gv, src, out, dst + 2 * dim, headDim);
+                    }
                 }
             }
         }
@@ -789,14 +804,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeadsBackward.run(f(dOut), f(dO), batch, tokens, heads, headDim);
+        loops().mergeHeadsBackward.run(f(dOut), f(dO), true, batch, tokens, heads, headDim);
+    }
+
+    @Override
+    public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+        loops().mergeHeadsBackward.run(f(dOut), f(dO), false, batch, tokens, heads, headDim);
     }
 
     private static final class MergeHeadsBackward extends Body {
         private float[] g, gx;
+        private boolean accumulate;
         private int tokens, heads, headDim;
 
-        void run(float[] g, float[] gx, int batch, int tokens, int heads, int headDim) {
+        void run(float[] g, float[] gx, boolean accumulate, int batch, int tokens, int heads, int headDim) {
+            this.accumulate = accumulate;
             this.g = g;
             this.gx = gx;
             this.tokens = tokens;
@@ -813,7 +835,11 @@ public final class CpuBackend implements Backend {
                 int b = bt / tokens, t = bt % tokens;
                 for (int h = 0; h < heads; h++) {
                     int dst = ((b * heads + h) * tokens + t) * headDim, src = bt * dim + h * headDim;
-                    VectorMath.addInto(g, src, gx, dst, headDim);
+                    if (accumulate) {
+                        VectorMath.addInto(g, src, gx, dst, headDim);
+                    } else {
+                        System.arraycopy(g, src, gx, dst, headDim);
+                    }
                 }
             }
         }

@@ -116,5 +116,11 @@ class CpuOperationsTest {
             be.mergeHeads(x[8], x[9], b, t, h, hd);
             be.mergeHeadsBackward(x[10], x[11], b, t, h, hd);
         });
+        // The overwriting variants, from the same non-zero starting gradients: the reference zeroes and accumulates.
+        compare("heads, overwriting", in, x -> {
+            Backend be = x[0].backend();
+            be.splitHeadsBackwardOverwriting(x[4], x[5], x[6], x[7], b, t, h, hd);
+            be.mergeHeadsBackwardOverwriting(x[10], x[11], b, t, h, hd);
+        });
     }
 }
