@@ -564,14 +564,18 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
-        if (dx != null) Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, true);
-        Matmul.linearBackwardWeight(f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k, n);
+        linearBackward(dy, x, w, dx, true, dw, dBias, m, k, n);
     }
 
     @Override
     public void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
                                                int m, int k, int n) {
-        Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, false);
+        linearBackward(dy, x, w, dx, false, dw, dBias, m, k, n);
+    }
+
+    private void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, boolean accumulateDx, Tensor dw, Tensor dBias,
+                                int m, int k, int n) {
+        if (dx != null) Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, accumulateDx);
         Matmul.linearBackwardWeight(f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k, n);
     }
 
