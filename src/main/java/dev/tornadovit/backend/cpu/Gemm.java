@@ -1,6 +1,8 @@
 package dev.tornadovit.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -33,10 +35,17 @@ final class Gemm {
     static final int MR = 4;
     static final int NV = 3;
     /**
-     * One k of an MR-row panel of a transposed A: MR = 4 contiguous floats, copied as one 128-bit vector (SSE, AVX and
-     * NEON all have it).
+     * Packing a transposed A two MR-row panels at a time needs 2·MR = 8 floats a vector; on hardware with narrower
+     * vectors (NEON) the 256-bit species would not be intrinsified, so the element copies do it all there. (Not a
+     * 128-bit vector per panel: C2 left those unintrinsified in some runs once inlined into computeBlock, and they
+     * then allocated 0.6 GB a small-ViT training step.)
      */
-    static final VectorSpecies<Float> PANEL_SPECIES = FloatVector.SPECIES_128;
+    static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
+    static final boolean PAIR_PACK = MR == 4 && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
+    /** Lanes 4–7 then 0–3, and the mask of lanes 4–7: the two steps of the 2×2 exchange of 4-float halves. */
+    private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(PAIR_SPECIES, 4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorMask<Float> UPPER_HALF = VectorMask.fromValues(PAIR_SPECIES,
+            false, false, false, false, true, true, true, true);
     static final int NR = NV * VL;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
@@ -715,48 +724,49 @@ final class Gemm {
      * sit on its own cache line lda floats from the last, and with lda a multiple of 1024 floats
      * all kc of them fall in one L1 set (1024³ ran 10-25% slower).
      *
-     * <p>Four k at a time, panel by panel: four 128-bit copies (one per k) that fill one cache line of the panel, from
-     * four rows of A that stay in L1 while all the panels take their 16 bytes. 1.02–1.10× a weight gradient on 2
-     * threads, 1.00–1.03× on one, against the earlier 8-float exchange of two panels' halves over two k (call-by-call
-     * A/B), which itself was 2.6× faster than element copies (0.17 against 0.45 ns a float). Element copies do the rest:
-     * the zero-padded last panel, the last kc % 4 k.
+     * <p>Two panels and four k at a time, with 8-float vectors: rows k..k+3 each hold 4 floats of both panels, and
+     * swapping halves + blending makes the 8-float runs the panels want; the four rows stay in L1 while all the
+     * panels take their floats, and each panel gets whole cache lines. Four k rather than two: 1.02–1.10× a weight
+     * gradient on 2 threads (call-by-call A/B); two k against element copies: 2.6× (0.17 against 0.45 ns a float).
+     * Element copies do the rest: the last odd panel, the zero-padded one, the last kc % 4 k.
      */
     private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
                                         float[] dst, int dstOff, float[] rowSums, int rowSumsOff) {
         int panelStride = MR * kc;
-        int fullRows = MR == PANEL_SPECIES.length() ? rows / MR * MR : 0;
-        if (fullRows > 0) {
-            int panels = fullRows / MR;
+        int pairRows = PAIR_PACK ? rows / (2 * MR) * (2 * MR) : 0;
+        if (pairRows > 0) {
+            int pairs = pairRows / (2 * MR);
             int kk = 0;
             for (; kk + 3 < kc; kk += 4) {
                 int s = aOff + (pc + kk) * lda + row0;
                 int d = dstOff + kk * MR;
-                for (int p = 0; p < panels; p++, s += MR, d += panelStride) {
-                    FloatVector k0 = FloatVector.fromArray(PANEL_SPECIES, a, s);
-                    FloatVector k1 = FloatVector.fromArray(PANEL_SPECIES, a, s + lda);
-                    FloatVector k2 = FloatVector.fromArray(PANEL_SPECIES, a, s + 2 * lda);
-                    FloatVector k3 = FloatVector.fromArray(PANEL_SPECIES, a, s + 3 * lda);
-                    k0.intoArray(dst, d);
-                    k1.intoArray(dst, d + MR);
-                    k2.intoArray(dst, d + 2 * MR);
-                    k3.intoArray(dst, d + 3 * MR);
+                for (int p = 0; p < pairs; p++, s += 2 * MR, d += 2 * panelStride) {
+                    FloatVector k0 = FloatVector.fromArray(PAIR_SPECIES, a, s);
+                    FloatVector k1 = FloatVector.fromArray(PAIR_SPECIES, a, s + lda);
+                    FloatVector k2 = FloatVector.fromArray(PAIR_SPECIES, a, s + 2 * lda);
+                    FloatVector k3 = FloatVector.fromArray(PAIR_SPECIES, a, s + 3 * lda);
+                    // First panel: the lower halves of k0..k3; second panel: the upper halves.
+                    k0.blend(k1.rearrange(SWAP_HALVES), UPPER_HALF).intoArray(dst, d);
+                    k2.blend(k3.rearrange(SWAP_HALVES), UPPER_HALF).intoArray(dst, d + 2 * MR);
+                    k0.rearrange(SWAP_HALVES).blend(k1, UPPER_HALF).intoArray(dst, d + panelStride);
+                    k2.rearrange(SWAP_HALVES).blend(k3, UPPER_HALF).intoArray(dst, d + panelStride + 2 * MR);
                     if (rowSums != null) {
-                        int o = rowSumsOff + p * MR;
+                        int o = rowSumsOff + p * 2 * MR;
                         // In K order, as the element path sums.
-                        FloatVector.fromArray(PANEL_SPECIES, rowSums, o).add(k0).add(k1).add(k2).add(k3)
+                        FloatVector.fromArray(PAIR_SPECIES, rowSums, o).add(k0).add(k1).add(k2).add(k3)
                                 .intoArray(rowSums, o);
                     }
                 }
             }
             for (; kk < kc; kk++) {
                 int s = aOff + (pc + kk) * lda + row0;
-                for (int r = 0; r < fullRows; r++) {
+                for (int r = 0; r < pairRows; r++) {
                     dst[dstOff + r / MR * panelStride + kk * MR + r % MR] = a[s + r];
                     if (rowSums != null) rowSums[rowSumsOff + r] += a[s + r];
                 }
             }
         }
-        for (int r0 = fullRows, base = dstOff + fullRows * kc; r0 < rows; r0 += MR, base += panelStride) {
+        for (int r0 = pairRows, base = dstOff + pairRows * kc; r0 < rows; r0 += MR, base += panelStride) {
             int live = Math.min(MR, rows - r0);
             int src = aOff + pc * lda + row0 + r0;
             // Plain copies: a 128-bit FloatVector here was not intrinsified once inlined into computeBlock (C2 found no
