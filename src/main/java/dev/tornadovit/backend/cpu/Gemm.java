@@ -37,8 +37,8 @@ final class Gemm {
     /**
      * Packing a transposed A two MR-row panels at a time needs 2·MR = 8 floats a vector; on hardware with narrower
      * vectors (NEON) the 256-bit species would not be intrinsified, so the element copies do it all there. (Not a
-     * 128-bit vector per panel: C2 left those unintrinsified in some runs once inlined into computeBlock, and they
-     * then allocated 0.6 GB a small-ViT training step.)
+     * 128-bit vector per panel, 1.01–1.05× faster: C2 left those unintrinsified in one small-ViT benchmark run of
+     * three, which then allocated 0.6 GB a training step.)
      */
     static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
     static final boolean PAIR_PACK = MR == 4 && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
