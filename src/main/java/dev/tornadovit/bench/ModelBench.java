@@ -35,9 +35,12 @@ public final class ModelBench {
 
     /**
      * @param allocatedBytesPerStep bytes allocated on the Java heap per training step, all threads
+     * @param forwardFlopsPerImage  {@link ModelFlops#forwardPerImage}
+     * @param trainingFlopsPerImage {@link ModelFlops#trainingPerImage}
      */
     public record Result(String model, String attention, int batch, double trainImagesPerSecond,
-                         double inferImagesPerSecond, double allocatedBytesPerStep, List<OperationProfiler.Row> profile) {
+                         double inferImagesPerSecond, double allocatedBytesPerStep, List<OperationProfiler.Row> profile,
+                         double forwardFlopsPerImage, double trainingFlopsPerImage) {
     }
 
     /** One model to time: a name for the table, its configuration and batch size. */
@@ -91,7 +94,8 @@ public final class ModelBench {
             Case k = cases.get(c);
             List<OperationProfiler.Row> rows = profile ? profile(k, backends, steps) : List.of();
             results.add(new Result(k.model(), k.config().attention().label(), k.batch(), k.batch() / median(train[c]),
-                    k.batch() / median(infer[c]), (double) allocated[c] / steps, rows));
+                    k.batch() / median(infer[c]), (double) allocated[c] / steps, rows,
+                    ModelFlops.forwardPerImage(k.config()), ModelFlops.trainingPerImage(k.config())));
         }
         return results;
     }

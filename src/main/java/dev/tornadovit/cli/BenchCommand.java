@@ -66,12 +66,13 @@ final class BenchCommand implements Callable<Integer> {
         if (device.threads > 0) CpuParallel.setThreads(device.threads);
         System.out.printf(Locale.ROOT, "# TornadoViT bench on %s, %d cores, Java %s, load %s%n",
                 device.device, Runtime.getRuntime().availableProcessors(), Runtime.version(), loadAverage());
+        FmaPeak.Result peak = null;
         if ("cpu".equals(device.device)) {
-            FmaPeak.Result peak = FmaPeak.measure(Math.min(1.0, seconds));
+            peak = FmaPeak.measure(Math.min(1.0, seconds));
             System.out.printf(Locale.ROOT, "# float32 FMA ceiling (%d-bit vectors, registers only): %.1f GFLOP/s on 1 thread, "
                     + "%.1f on %d%n", peak.vectorBits(), peak.oneThreadGflops(), peak.allThreadsGflops(), peak.threads());
         }
-        if (what.contains("model")) models();
+        if (what.contains("model")) models(peak);
         if (what.contains("attention")) attention();
         if (matmul) {
             System.out.println();
@@ -93,7 +94,8 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void models() {
+    /** @param peak this machine's FMA ceiling when the models run on its CPU, else null */
+    private void models(FmaPeak.Result peak) {
         List<ModelBench.Result> results = new ArrayList<>();
         for (String m : models) {
             boolean small = m.equalsIgnoreCase("small");
@@ -115,6 +117,7 @@ final class BenchCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "%-16s %-14s %6d %12.1f %12.1f %16.0f%n", r.model(), r.attention(), r.batch(),
                     r.trainImagesPerSecond(), r.inferImagesPerSecond(), r.allocatedBytesPerStep());
         }
+        printArithmeticRates(results, peak);
         for (ModelBench.Result r : results) {
             System.out.println();
             System.out.printf("### Where a training step's time goes: %s, %s%n", r.model(), r.attention());
@@ -124,6 +127,32 @@ final class BenchCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "%-28s %8d %10.1f %6.1f%%%n", row.operation(), row.calls(), row.millis(), 100 * row.share());
             }
         }
+    }
+
+    /**
+     * The models' speed as arithmetic: GFLOP/s of their matrix products, and on the CPU the share of the FMA ceiling
+     * measured at the start, which says how far any code could still take them on this machine.
+     */
+    private static void printArithmeticRates(List<ModelBench.Result> results, FmaPeak.Result peak) {
+        System.out.println();
+        System.out.println("## Arithmetic rate (matrix products; a training step does each three times, but the patch "
+                + "embedding's twice)");
+        if (peak != null) {
+            System.out.printf(Locale.ROOT, "# share of the FMA ceiling measured above (%.1f GFLOP/s on %d threads)%n",
+                    peak.allThreadsGflops(), peak.threads());
+        }
+        System.out.printf(Locale.ROOT, "%-16s %-14s %12s %14s %7s %14s %7s%n", "model", "attention", "fwd GFLOP/img",
+                "train GFLOP/s", "share", "infer GFLOP/s", "share");
+        for (ModelBench.Result r : results) {
+            double train = r.trainImagesPerSecond() * r.trainingFlopsPerImage() / 1e9;
+            double infer = r.inferImagesPerSecond() * r.forwardFlopsPerImage() / 1e9;
+            System.out.printf(Locale.ROOT, "%-16s %-14s %12.3f %14.1f %7s %14.1f %7s%n", r.model(), r.attention(),
+                    r.forwardFlopsPerImage() / 1e9, train, share(train, peak), infer, share(infer, peak));
+        }
+    }
+
+    private static String share(double gflops, FmaPeak.Result peak) {
+        return peak == null ? "-" : String.format(Locale.ROOT, "%.0f %%", 100 * gflops / peak.allThreadsGflops());
     }
 
     private void attention() {

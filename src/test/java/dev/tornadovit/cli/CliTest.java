@@ -71,6 +71,18 @@ class CliTest {
     }
 
     @Test
+    void benchPrintsTheModelsAsImagesPerSecondAndAsShareOfTheFmaCeiling() {
+        Result r = run("bench", "--what", "model", "--model", "small", "--attention", "softmax", "--batch", "4",
+                "--steps", "2", "--seconds", "0.05");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("# float32 FMA ceiling"), r.out());
+        assertTrue(r.out().contains("## Arithmetic rate"), r.out());
+        // The arithmetic table's row: 0.366 GFLOP an image forward (ModelFlopsTest), then two rates, each with its share.
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("small ViT 32px\\s+softmax\\s+0\\.366\\s+[0-9.]+\\s+[0-9]+ %\\s+[0-9.]+\\s+[0-9]+ %")),
+                r.out());
+    }
+
+    @Test
     void trainEvalPredictRoundTrip(@TempDir Path dir) throws Exception {
         Path run = dir.resolve("run");
         Result t = run("train", "--train-limit", "512", "--eval-limit", "256", "--epochs", "1", "--batch-size", "64",
