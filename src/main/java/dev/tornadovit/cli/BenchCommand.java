@@ -141,12 +141,12 @@ final class BenchCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "# share of the FMA ceiling measured above (%.1f GFLOP/s on %d threads)%n",
                     peak.allThreadsGflops(), peak.threads());
         }
-        System.out.printf(Locale.ROOT, "%-16s %-14s %12s %14s %7s %14s %7s%n", "model", "attention", "fwd GFLOP/img",
+        System.out.printf(Locale.ROOT, "%-16s %-14s %13s %14s %7s %14s %7s%n", "model", "attention", "fwd GFLOP/img",
                 "train GFLOP/s", "share", "infer GFLOP/s", "share");
         for (ModelBench.Result r : results) {
             double train = r.trainImagesPerSecond() * r.trainingFlopsPerImage() / 1e9;
             double infer = r.inferImagesPerSecond() * r.forwardFlopsPerImage() / 1e9;
-            System.out.printf(Locale.ROOT, "%-16s %-14s %12.3f %14.1f %7s %14.1f %7s%n", r.model(), r.attention(),
+            System.out.printf(Locale.ROOT, "%-16s %-14s %13.3f %14.1f %7s %14.1f %7s%n", r.model(), r.attention(),
                     r.forwardFlopsPerImage() / 1e9, train, share(train, peak), infer, share(infer, peak));
         }
     }
