@@ -1,5 +1,7 @@
 package dev.tornadovit.backend.cpu;
 
+import java.lang.foreign.MemorySegment;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
@@ -21,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * micro-kernel for every (B panel, MR rows) pair: the B panel stays in L1 across the row panels,
  * the task's rows of A stay in L2 across the B panels. A whose rows are contiguous along K is read
  * in place (the kernel broadcasts single elements, so a copy would cost as much as it saves); a
- * transposed A is packed per task and K block.
+ * transposed A is packed per task and K block. The packed B starts on a vector boundary of its buffer's memory
+ * ({@link ArrayAlignment}), so that no vector load of B straddles two cache lines.
  */
 final class Gemm {
 
@@ -84,6 +87,8 @@ final class Gemm {
         /** A transposed A packed whole, for tasks that share its rows. */
         float[] packAll = new float[0];
         float[] packB = new float[0];
+        /** packB as a segment, for {@link ArrayAlignment}: made once per buffer, not per call. */
+        MemorySegment packBView = MemorySegment.ofArray(packB);
         final float[] tile = new float[MR * NR];
         /** The transposed product of {@link #gemmTransposed}. */
         float[] transposed = new float[0];
@@ -171,29 +176,35 @@ final class Gemm {
             final int col0 = jc;
             final int nc = Math.min(slabCols, n - jc);
             final int nPanels = (nc + NR - 1) / NR;
-            final float[] packB = scratch.packB = ensure(scratch.packB, nPanels * NR * k);
+            if (scratch.packB.length < nPanels * NR * k + VL - 1) {
+                scratch.packB = new float[nPanels * NR * k + VL - 1];
+                scratch.packBView = MemorySegment.ofArray(scratch.packB);
+            }
+            final float[] packB = scratch.packB;
+            // The packed B starts on a vector boundary (rows of NR floats then all do), wherever the array lies.
+            final int bBase = ArrayAlignment.floatsToAlign(scratch.packBView, VL * Float.BYTES);
 
             int panelGrain = Math.max(1, 32_768 / (NR * k));
             // The pool only when it splits the loop: a single-threaded call (inside another loop) goes straight on.
             if (threads > 1 && !CpuParallel.runsInline(nPanels, panelGrain)) {
-                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, sumsOfBColumns,
-                        sumsOff, panelGrain);
+                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase,
+                        sumsOfBColumns, sumsOff, panelGrain);
             } else {
-                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, sumsOfBColumns, sumsOff, 0,
-                        nPanels);
+                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase, sumsOfBColumns, sumsOff,
+                        0, nPanels);
             }
 
             final int nParts = mBlocks >= targetTasks ? 1 : Math.min(nPanels, ceilDiv(targetTasks, mBlocks));
 
             int tasks = mBlocks * nParts;
             if (threads > 1 && !CpuParallel.runsInline(tasks, 1)) {
-                scratch.computeTasks.run(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c,
-                        cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc,
-                        rowsPerTask, nParts, tasks);
+                scratch.computeTasks.run(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks,
+                        alpha, c, cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m,
+                        col0, nc, rowsPerTask, nParts, tasks);
             } else {
-                computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
-                        accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc, rowsPerTask,
-                        nParts, 0, tasks);
+                computeTasks(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha, c, cOff,
+                        ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc,
+                        rowsPerTask, nParts, 0, tasks);
             }
         }
     }
@@ -309,10 +320,11 @@ final class Gemm {
     private static final class PackPanels extends ReusableLoops.Body {
         private boolean transB;
         private float[] b, packB, columnSums;
-        private int bOff, ldb, k, kBlocks, col0, nc, nPanels, columnSumsOff;
+        private int bOff, ldb, k, kBlocks, col0, nc, nPanels, bBase, columnSumsOff;
 
         void run(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc, int nPanels,
-                 float[] packB, float[] columnSums, int columnSumsOff, int grain) {
+                 float[] packB, int bBase, float[] columnSums, int columnSumsOff, int grain) {
+            this.bBase = bBase;
             this.columnSums = columnSums;
             this.columnSumsOff = columnSumsOff;
             this.transB = transB;
@@ -330,7 +342,8 @@ final class Gemm {
 
         @Override
         public void run(int p0, int p1) {
-            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, columnSums, columnSumsOff, p0, p1);
+            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase, columnSums, columnSumsOff, p0,
+                    p1);
         }
 
         @Override
@@ -343,14 +356,15 @@ final class Gemm {
     private static final class ComputeTasks extends ReusableLoops.Body {
         private boolean transA, accumulate;
         private float[] a, packA, packB, c, bias, rowSums;
-        private int aOff, lda, mPanels, nPanels, k, kBlocks, cOff, ldc, biasOff, rowSumsOff, m, col0, nc, rowsPerTask,
-                nParts;
+        private int aOff, lda, mPanels, bBase, nPanels, k, kBlocks, cOff, ldc, biasOff, rowSumsOff, m, col0, nc,
+                rowsPerTask, nParts;
         private float alpha;
 
-        void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int nPanels,
-                 int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
+        void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int bBase,
+                 int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
                  int biasOff, float[] rowSums, int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts,
                  int tasks) {
+            this.bBase = bBase;
             this.rowSums = rowSums;
             this.rowSumsOff = rowSumsOff;
             this.transA = transA;
@@ -380,7 +394,7 @@ final class Gemm {
 
         @Override
         public void run(int t0, int t1) {
-            computeTasks(transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha, c, cOff, ldc,
+            computeTasks(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha, c, cOff, ldc,
                     accumulate, bias, biasOff, rowSums, rowSumsOff, m, col0, nc, rowsPerTask, nParts, t0, t1);
         }
 
@@ -392,11 +406,12 @@ final class Gemm {
 
     /** Packs B panels [p0, p1) of the slab starting at column col0, every K block. */
     private static void packPanels(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc,
-                                   int nPanels, float[] packB, float[] columnSums, int columnSumsOff, int p0, int p1) {
+                                   int nPanels, float[] packB, int bBase, float[] columnSums, int columnSumsOff, int p0,
+                                   int p1) {
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
-            int blockBase = nPanels * NR * pc;
+            int blockBase = bBase + nPanels * NR * pc;
             for (int q = p0; q < p1; q++) {
                 packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc,
                         columnSums, columnSumsOff);
@@ -424,8 +439,8 @@ final class Gemm {
      * transposed A packed whole by {@link #packTransposedPanels}, or null (A read in place, or packed by the task).
      */
     private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
-                                     float[] packB, int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff,
-                                     int ldc, boolean accumulate, float[] bias, int biasOff, float[] rowSums,
+                                     float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha, float[] c,
+                                     int cOff, int ldc, boolean accumulate, float[] bias, int biasOff, float[] rowSums,
                                      int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts, int t0,
                                      int t1) {
         Scratch own = SCRATCH.get();
@@ -435,14 +450,14 @@ final class Gemm {
             int part = t % nParts;
             int q0 = (int) ((long) part * nPanels / nParts);
             int q1 = (int) ((long) (part + 1) * nPanels / nParts);
-            computeBlock(own, transA, a, aOff, lda, packA, mPanels, packB, nPanels, k, kBlocks, alpha,
+            computeBlock(own, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha,
                     c, cOff, ldc, accumulate, bias, biasOff, rowSums, rowSumsOff, row0, rows, col0, nc, q0, q1);
         }
     }
 
     /** One task: rows [row0, row0+rows) of C against B panels [q0, q1) of the current slab. */
     private static void computeBlock(Scratch scratch, boolean transA, float[] a, int aOff, int lda, float[] packedA,
-                                     int mPanels, float[] packB, int nPanels, int k, int kBlocks, float alpha,
+                                     int mPanels, float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha,
                                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                                      float[] rowSums, int rowSumsOff, int row0, int rows, int col0, int nc, int q0,
                                      int q1) {
@@ -474,7 +489,7 @@ final class Gemm {
             // bias or zero (not C and bias) and cannot scale. Others are parked and written back.
             boolean direct = alpha == 1f && !(addC && blockBias != null);
             float[] init = addC ? c : blockBias;
-            int blockBase = nPanels * NR * pc;
+            int blockBase = bBase + nPanels * NR * pc;
             for (int q = q0; q < q1; q++) {
                 int col = col0 + q * NR;
                 int cols = Math.min(NR, col0 + nc - col);
