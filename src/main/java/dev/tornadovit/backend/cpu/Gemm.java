@@ -3,8 +3,6 @@ package dev.tornadovit.backend.cpu;
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -36,19 +34,21 @@ final class Gemm {
      * 6×2 (2 + 6 for 12) by 8-25% here: fewer loads, and fewer of A's strided rows when A is transposed.
      */
     static final int MR = 4;
+    /**
+     * A packed transposed A holds its MR-row panels in pairs, PR = 2·MR rows laid out [kc][PR] (the kernel reads one
+     * panel's MR floats of each k, stride PR), so that packing copies PR contiguous floats of each row of dy with one
+     * 8-float vector. It had MR-row panels, filled by swapping halves of 8-float vectors between two panels: the plain
+     * copy is 1.00–1.07× the weight gradients (call by call, both orders), and simpler.
+     */
+    static final int PR = 2 * MR;
     static final int NV = 3;
     /**
-     * Packing a transposed A two MR-row panels at a time needs 2·MR = 8 floats a vector; on hardware with narrower
-     * vectors (NEON) the 256-bit species would not be intrinsified, so the element copies do it all there. (Not a
-     * 128-bit vector per panel, 1.01–1.05× faster: C2 left those unintrinsified in one small-ViT benchmark run of
-     * three, which then allocated 0.6 GB a training step.)
+     * The packing's vector: PR = 8 floats. On hardware with narrower vectors (NEON) the 256-bit species would not be
+     * intrinsified, so the element copies do it all there. (Not a 128-bit vector per panel: C2 left those
+     * unintrinsified in one small-ViT benchmark run of three, which then allocated 0.6 GB a training step.)
      */
     static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
-    static final boolean PAIR_PACK = MR == 4 && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
-    /** Lanes 4–7 then 0–3, and the mask of lanes 4–7: the two steps of the 2×2 exchange of 4-float halves. */
-    private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(PAIR_SPECIES, 4, 5, 6, 7, 0, 1, 2, 3);
-    private static final VectorMask<Float> UPPER_HALF = VectorMask.fromValues(PAIR_SPECIES,
-            false, false, false, false, true, true, true, true);
+    static final boolean PAIR_PACK = PR == PAIR_SPECIES.length() && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
     static final int NR = NV * VL;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
@@ -71,7 +71,8 @@ final class Gemm {
     static final int TRANSPOSE_BLOCK = 32;
     /**
      * A transposed A packed whole is split between threads in groups of this many panels (8·MR = 32 floats): each
-     * thread then reads whole cache lines of A's rows and the two-panel vector path applies. One panel a chunk (with
+     * thread then reads whole cache lines of A's rows and packs whole panel pairs (an even number: pairs never
+     * straddle two threads' groups). One panel a chunk (with
      * 32 chunks a thread) read 16 bytes of each 64-byte line and packed element by element: proj's weight gradient
      * packed its A in 0.73–0.77 ms, now 0.20–0.21 ms, 1.20× the whole product (call-by-call A/B).
      */
@@ -169,7 +170,7 @@ final class Gemm {
         // the same rows again, so A is then packed once, whole, before any task runs (small-ViT weight gradients with
         // 192 output rows: 1.03–1.43× in two alternating 4-round comparisons on a noisy machine).
         boolean rowsShared = mBlocks < targetTasks && n > NR || n > slabCols;
-        final float[] packA = transA && rowsShared ? (scratch.packAll = ensure(scratch.packAll, mPanels * MR * k)) : null;
+        final float[] packA = transA && rowsShared ? (scratch.packAll = ensure(scratch.packAll, ceilDiv(mPanels, 2) * PR * k)) : null;
         if (packA != null) {
             int groups = ceilDiv(mPanels, PACK_GROUP_PANELS);
             int groupGrain = Math.max(1, 32_768 / (PACK_GROUP_PANELS * MR * k));
@@ -429,8 +430,8 @@ final class Gemm {
     }
 
     /**
-     * Packs A panels [p0, p1) of a transposed A, every K block: block kb's panels start at mPanels·MR·pc. rowSums
-     * (may be null) gets the rows' sums, from rowSumsOff for row 0.
+     * Packs A panels [p0, p1) of a transposed A (p0 even: whole pairs), every K block: block kb's pairs start at
+     * ⌈mPanels/2⌉·PR·pc. rowSums (may be null) gets the rows' sums, from rowSumsOff for row 0.
      */
     private static void packTransposedPanels(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels,
                                              float[] packA, float[] rowSums, int rowSumsOff, int p0, int p1) {
@@ -439,7 +440,7 @@ final class Gemm {
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
             int row0 = p0 * MR;
             packTransposedA(a, aOff, lda, row0, Math.min(p1 * MR, m) - row0, pc, kc, packA,
-                    mPanels * MR * pc + p0 * MR * kc, rowSums, rowSumsOff + row0);
+                    ceilDiv(mPanels, 2) * PR * pc + p0 / 2 * PR * kc, rowSums, rowSumsOff + row0);
         }
     }
 
@@ -473,7 +474,8 @@ final class Gemm {
         int aPanels = (rows + MR - 1) / MR;
         float[] tile = scratch.tile;
         boolean packHere = transA && packedA == null;
-        float[] packA = packHere ? (scratch.packA = ensure(scratch.packA, aPanels * MR * Math.min(k, KC))) : packedA;
+        float[] packA = packHere
+                ? (scratch.packA = ensure(scratch.packA, ceilDiv(aPanels, 2) * PR * Math.min(k, KC))) : packedA;
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
@@ -485,7 +487,7 @@ final class Gemm {
                 if (packHere) packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA, 0, rowSums, rowSumsOff + row0);
                 aSource = packA;
                 aRowStride = 1;
-                aColStride = MR;
+                aColStride = PR;
             } else {
                 aSource = a;
                 aRowStride = lda;
@@ -508,7 +510,9 @@ final class Gemm {
                 for (int p = 0; p < aPanels; p++) {
                     int row = row0 + p * MR;
                     int liveRows = Math.min(MR, row0 + rows - row);
-                    int aIndex = !transA ? aOff + row * lda + pc : packHere ? p * MR * kc : mPanels * MR * pc + row * kc;
+                    // A packed here: this task's pairs from row0; packed whole: the pairs of all of A, K block by block.
+                    int aIndex = !transA ? aOff + row * lda + pc : packHere ? p / 2 * PR * kc + p % 2 * MR
+                            : ceilDiv(mPanels, 2) * PR * pc + row / PR * PR * kc + row / MR % 2 * MR;
                     int cIndex = cOff + row * ldc + col;
                     if (direct && liveRows == MR && cols == NR) {
                         kernel(kc, aSource, aIndex, aRowStride, aColStride, MR, packB, bIndex,
@@ -744,59 +748,40 @@ final class Gemm {
 
     /**
      * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) as
-     * MR-row panels laid out [kc][MR], zero-padded. Read in place instead, each k of a panel would
-     * sit on its own cache line lda floats from the last, and with lda a multiple of 1024 floats
-     * all kc of them fall in one L1 set (1024³ ran 10-25% slower).
+     * panel pairs of PR rows laid out [kc][PR], zero-padded. Read in place instead, each k of a panel would
+     * sit on its own cache line lda floats from the last (qkv's weight gradient 0.86×), and with lda a multiple of
+     * 1024 floats all kc of them fall in one L1 set (1024³ ran 10-25% slower).
      *
-     * <p>Two panels and four k at a time, with 8-float vectors: rows k..k+3 each hold 4 floats of both panels, and
-     * swapping halves + blending makes the 8-float runs the panels want; the four rows stay in L1 while all the
-     * panels take their floats, and each panel gets whole cache lines. Four k rather than two: 1.04–1.07× a weight
-     * gradient on 2 threads (call-by-call A/B); two k against element copies: 2.6× (0.17 against 0.45 ns a float).
-     * Element copies do the rest: the last odd panel, the zero-padded one, the last kc % 4 k.
+     * <p>A full pair is one 8-float copy per k, its row sums added in K order (as the element path adds them); element
+     * copies do the last, partial pair.
      */
     private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
                                         float[] dst, int dstOff, float[] rowSums, int rowSumsOff) {
-        int panelStride = MR * kc;
-        int pairRows = PAIR_PACK ? rows / (2 * MR) * (2 * MR) : 0;
-        if (pairRows > 0) {
-            int pairs = pairRows / (2 * MR);
-            int kk = 0;
-            for (; kk + 3 < kc; kk += 4) {
-                int s = aOff + (pc + kk) * lda + row0;
-                int d = dstOff + kk * MR;
-                for (int p = 0; p < pairs; p++, s += 2 * MR, d += 2 * panelStride) {
-                    FloatVector k0 = FloatVector.fromArray(PAIR_SPECIES, a, s);
-                    FloatVector k1 = FloatVector.fromArray(PAIR_SPECIES, a, s + lda);
-                    FloatVector k2 = FloatVector.fromArray(PAIR_SPECIES, a, s + 2 * lda);
-                    FloatVector k3 = FloatVector.fromArray(PAIR_SPECIES, a, s + 3 * lda);
-                    // First panel: the lower halves of k0..k3; second panel: the upper halves.
-                    k0.blend(k1.rearrange(SWAP_HALVES), UPPER_HALF).intoArray(dst, d);
-                    k2.blend(k3.rearrange(SWAP_HALVES), UPPER_HALF).intoArray(dst, d + 2 * MR);
-                    k0.rearrange(SWAP_HALVES).blend(k1, UPPER_HALF).intoArray(dst, d + panelStride);
-                    k2.rearrange(SWAP_HALVES).blend(k3, UPPER_HALF).intoArray(dst, d + panelStride + 2 * MR);
-                    if (rowSums != null) {
-                        int o = rowSumsOff + p * 2 * MR;
-                        // In K order, as the element path sums.
-                        FloatVector.fromArray(PAIR_SPECIES, rowSums, o).add(k0).add(k1).add(k2).add(k3)
-                                .intoArray(rowSums, o);
-                    }
+        int pairStride = PR * kc;
+        int fullRows = PAIR_PACK ? rows / PR * PR : 0;
+        for (int r0 = 0; r0 < fullRows; r0 += PR) {
+            int s = aOff + pc * lda + row0 + r0;
+            int d = dstOff + r0 / PR * pairStride;
+            if (rowSums != null) {
+                int o = rowSumsOff + r0;
+                FloatVector sum = FloatVector.fromArray(PAIR_SPECIES, rowSums, o);
+                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+                    FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
+                    v.intoArray(dst, d);
+                    sum = sum.add(v);
                 }
-            }
-            for (; kk < kc; kk++) {
-                int s = aOff + (pc + kk) * lda + row0;
-                for (int r = 0; r < pairRows; r++) {
-                    dst[dstOff + r / MR * panelStride + kk * MR + r % MR] = a[s + r];
-                    if (rowSums != null) rowSums[rowSumsOff + r] += a[s + r];
+                sum.intoArray(rowSums, o);
+            } else {
+                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+                    FloatVector.fromArray(PAIR_SPECIES, a, s).intoArray(dst, d);
                 }
             }
         }
-        for (int r0 = pairRows, base = dstOff + pairRows * kc; r0 < rows; r0 += MR, base += panelStride) {
-            int live = Math.min(MR, rows - r0);
+        for (int r0 = fullRows; r0 < rows; r0 += PR) {
+            int live = Math.min(PR, rows - r0);
             int src = aOff + pc * lda + row0 + r0;
-            // Plain copies: a 128-bit FloatVector here was not intrinsified once inlined into computeBlock (C2 found no
-            // constant vector length there) and allocated two objects per k: 400 MB per small-ViT step.
-            for (int kk = 0, s = src, d = base; kk < kc; kk++, s += lda, d += MR) {
-                for (int r = 0; r < MR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
+            for (int kk = 0, s = src, d = dstOff + r0 / PR * pairStride; kk < kc; kk++, s += lda, d += PR) {
+                for (int r = 0; r < PR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
             }
             if (rowSums != null) {
                 for (int r = 0; r < live; r++) {
