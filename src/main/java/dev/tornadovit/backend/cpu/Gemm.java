@@ -48,7 +48,8 @@ final class Gemm {
      * unintrinsified in one small-ViT benchmark run of three, which then allocated 0.6 GB a training step.)
      */
     static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
-    static final boolean PAIR_PACK = PR == PAIR_SPECIES.length() && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
+    static final boolean PAIR_PACK =
+            PR == PAIR_SPECIES.length() && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
     static final int NR = NV * VL;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
@@ -170,7 +171,8 @@ final class Gemm {
         // the same rows again, so A is then packed once, whole, before any task runs (small-ViT weight gradients with
         // 192 output rows: 1.03–1.43× in two alternating 4-round comparisons on a noisy machine).
         boolean rowsShared = mBlocks < targetTasks && n > NR || n > slabCols;
-        final float[] packA = transA && rowsShared ? (scratch.packAll = ensure(scratch.packAll, ceilDiv(mPanels, 2) * PR * k)) : null;
+        final float[] packA = transA && rowsShared
+                ? (scratch.packAll = ensure(scratch.packAll, ceilDiv(mPanels, 2) * PR * k)) : null;
         if (packA != null) {
             int groups = ceilDiv(mPanels, PACK_GROUP_PANELS);
             int groupGrain = Math.max(1, 32_768 / (PACK_GROUP_PANELS * MR * k));
@@ -371,9 +373,9 @@ final class Gemm {
         private float alpha;
 
         void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int bBase,
-                 int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
-                 int biasOff, float[] rowSums, int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts,
-                 int tasks) {
+                 int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate,
+                 float[] bias, int biasOff, float[] rowSums, int rowSumsOff, int m, int col0, int nc, int rowsPerTask,
+                 int nParts, int tasks) {
             this.bBase = bBase;
             this.rowSums = rowSums;
             this.rowSumsOff = rowSumsOff;
@@ -467,10 +469,10 @@ final class Gemm {
 
     /** One task: rows [row0, row0+rows) of C against B panels [q0, q1) of the current slab. */
     private static void computeBlock(Scratch scratch, boolean transA, float[] a, int aOff, int lda, float[] packedA,
-                                     int mPanels, float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha,
-                                     float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
-                                     float[] rowSums, int rowSumsOff, int row0, int rows, int col0, int nc, int q0,
-                                     int q1) {
+                                     int mPanels, float[] packB, int bBase, int nPanels, int k, int kBlocks,
+                                     float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
+                                     int biasOff, float[] rowSums, int rowSumsOff, int row0, int rows, int col0, int nc,
+                                     int q0, int q1) {
         int aPanels = (rows + MR - 1) / MR;
         float[] tile = scratch.tile;
         boolean packHere = transA && packedA == null;
@@ -510,7 +512,7 @@ final class Gemm {
                 for (int p = 0; p < aPanels; p++) {
                     int row = row0 + p * MR;
                     int liveRows = Math.min(MR, row0 + rows - row);
-                    // A packed here: this task's pairs from row0; packed whole: the pairs of all of A, K block by block.
+                    // Packed here: this task's pairs from row0; packed whole: the pairs of all of A, K block by block.
                     int aIndex = !transA ? aOff + row * lda + pc : packHere ? p / 2 * PR * kc + p % 2 * MR
                             : ceilDiv(mPanels, 2) * PR * pc + row / PR * PR * kc + row / MR % 2 * MR;
                     int cIndex = cOff + row * ldc + col;
