@@ -172,7 +172,7 @@ final class Gemm {
         // 192 output rows: 1.03–1.43× in two alternating 4-round comparisons on a noisy machine).
         boolean rowsShared = mBlocks < targetTasks && n > NR || n > slabCols;
         final float[] packA = transA && rowsShared
-                ? (scratch.packAll = ensure(scratch.packAll, ceilDiv(mPanels, 2) * PR * k)) : null;
+                ? (scratch.packAll = ensure(scratch.packAll, pairedRows(mPanels) * k)) : null;
         if (packA != null) {
             int groups = ceilDiv(mPanels, PACK_GROUP_PANELS);
             int groupGrain = Math.max(1, 32_768 / (PACK_GROUP_PANELS * MR * k));
@@ -433,7 +433,7 @@ final class Gemm {
 
     /**
      * Packs A panels [p0, p1) of a transposed A (p0 even: whole pairs), every K block: block kb's pairs start at
-     * ⌈mPanels/2⌉·PR·pc. rowSums (may be null) gets the rows' sums, from rowSumsOff for row 0.
+     * pairedRows(mPanels)·pc. rowSums (may be null) gets the rows' sums, from rowSumsOff for row 0.
      */
     private static void packTransposedPanels(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels,
                                              float[] packA, float[] rowSums, int rowSumsOff, int p0, int p1) {
@@ -442,7 +442,7 @@ final class Gemm {
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
             int row0 = p0 * MR;
             packTransposedA(a, aOff, lda, row0, Math.min(p1 * MR, m) - row0, pc, kc, packA,
-                    ceilDiv(mPanels, 2) * PR * pc + p0 / 2 * PR * kc, rowSums, rowSumsOff + row0);
+                    pairedRows(mPanels) * pc + p0 / 2 * PR * kc, rowSums, rowSumsOff + row0);
         }
     }
 
@@ -477,7 +477,7 @@ final class Gemm {
         float[] tile = scratch.tile;
         boolean packHere = transA && packedA == null;
         float[] packA = packHere
-                ? (scratch.packA = ensure(scratch.packA, ceilDiv(aPanels, 2) * PR * Math.min(k, KC))) : packedA;
+                ? (scratch.packA = ensure(scratch.packA, pairedRows(aPanels) * Math.min(k, KC))) : packedA;
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
@@ -503,6 +503,7 @@ final class Gemm {
             boolean direct = alpha == 1f && !(addC && blockBias != null);
             float[] init = addC ? c : blockBias;
             int blockBase = bBase + nPanels * NR * pc;
+            int packedABlock = pairedRows(mPanels) * pc;
             for (int q = q0; q < q1; q++) {
                 int col = col0 + q * NR;
                 int cols = Math.min(NR, col0 + nc - col);
@@ -514,7 +515,7 @@ final class Gemm {
                     int liveRows = Math.min(MR, row0 + rows - row);
                     // Packed here: this task's pairs from row0; packed whole: the pairs of all of A, K block by block.
                     int aIndex = !transA ? aOff + row * lda + pc : packHere ? p / 2 * PR * kc + p % 2 * MR
-                            : ceilDiv(mPanels, 2) * PR * pc + row / PR * PR * kc + row / MR % 2 * MR;
+                            : packedABlock + row / PR * PR * kc + row / MR % 2 * MR;
                     int cIndex = cOff + row * ldc + col;
                     if (direct && liveRows == MR && cols == NR) {
                         kernel(kc, aSource, aIndex, aRowStride, aColStride, MR, packB, bIndex,
@@ -877,6 +878,11 @@ final class Gemm {
                 c[row + j] = accumulate ? c[row + j] + v : v;
             }
         }
+    }
+
+    /** Rows that a transposed A of this many MR-row panels takes once packed: whole PR-row pairs. */
+    private static int pairedRows(int panels) {
+        return ceilDiv(panels, 2) * PR;
     }
 
     /** Start of block {@code index} when [0, total) is split into {@code blocks} near-equal blocks. */
