@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -45,6 +46,62 @@ class VectorMathTest {
         assertTrue(extremes[0] > 0 && extremes[0] <= 1.2e-38f, "exp(-200) = " + extremes[0]);
         assertTrue(extremes[1] >= 1.6e38f && Float.isFinite(extremes[1]), "exp(200) = " + extremes[1]);
         assertTrue(Float.isNaN(extremes[2]), "NaN stays NaN, so a diverging run is still caught");
+    }
+
+    /** Inputs where a clamp or a ReLU decides the result: signed zeros, NaN, infinities and exp's clamp bounds. */
+    private static final float[] EDGES = {-0f, 0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 6f,
+            Math.nextUp(6f), Math.nextDown(6f), -87.33654f, Math.nextDown(-87.33654f), Math.nextUp(-87.33654f), 88f,
+            Math.nextUp(88f), -Float.MIN_VALUE, Float.MIN_VALUE, -1000f};
+
+    @Test
+    void vectorExpGivesTheScalarExpsBitsAtItsEdges() {
+        int lanes = FloatVector.SPECIES_PREFERRED.length();
+        float[] x = Arrays.copyOf(EDGES, (EDGES.length + lanes - 1) / lanes * lanes), y = new float[x.length];
+        for (int i = 0; i < x.length; i += lanes) {
+            VectorMath.exp(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, i)).intoArray(y, i);
+        }
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.floatToIntBits(VectorMath.exp(x[i])), Float.floatToIntBits(y[i]), "exp(" + x[i] + ")");
+        }
+    }
+
+    /** {@link #EDGES}, padded with copies to whole vectors, so that a loop over all of it runs only vector code. */
+    private static float[] edgesInWholeVectors() {
+        int lanes = FloatVector.SPECIES_PREFERRED.length();
+        float[] x = new float[(EDGES.length + lanes - 1) / lanes * lanes];
+        for (int i = 0; i < x.length; i++) x[i] = EDGES[i % EDGES.length];
+        return x;
+    }
+
+    @Test
+    void geluGivesTheSameBitsInAVectorLaneAndInTheScalarTailAtTheEdges() {
+        float[] x = edgesInWholeVectors();
+        int n = x.length;
+        float[] vector = new float[n], scalar = new float[n];
+        VectorMath.gelu(x, vector, 0, n);
+        for (int i = 0; i < n; i++) VectorMath.gelu(x, scalar, i, i + 1);
+        assertArrayEquals(vector, scalar);
+
+        float[] dy = gaussian(n, 1), dxVector = new float[n], dxScalar = new float[n];
+        VectorMath.geluBackward(x, dy, dxVector, false, 0, n);
+        for (int i = 0; i < n; i++) VectorMath.geluBackward(x, dy, dxScalar, false, i, i + 1);
+        assertArrayEquals(dxVector, dxScalar);
+    }
+
+    @ParameterizedTest
+    @EnumSource(PointwiseActivation.class)
+    void pointwiseWeightsGiveTheSameBitsInAVectorLaneAndInTheScalarTailAtTheEdges(PointwiseActivation h) {
+        float[] s = edgesInWholeVectors();
+        int n = s.length;
+        float[] vector = new float[n], scalar = new float[n];
+        VectorMath.pointwiseWeights(h, 0.3f, s, 0, vector, 0, n);
+        for (int i = 0; i < n; i++) VectorMath.pointwiseWeights(h, 0.3f, s, i, scalar, i, 1);
+        assertArrayEquals(vector, scalar, h.name());
+
+        float[] dA = gaussian(n, 1), dsVector = new float[n], dsScalar = new float[n];
+        VectorMath.pointwiseBackwardFromScores(h, 0.3f, s, 0, dA, 0, dsVector, 0, n, false);
+        for (int i = 0; i < n; i++) VectorMath.pointwiseBackwardFromScores(h, 0.3f, s, i, dA, i, dsScalar, i, 1, false);
+        assertArrayEquals(dsVector, dsScalar, h.name());
     }
 
     private static float[] gaussian(int n, double scale) {
