@@ -345,7 +345,9 @@ public final class VectorMath {
         int bound = S.loopBound(n), j = 0;
         switch (h) {
             case RELU -> {
-                for (; j < bound; j += L) atLeast(FloatVector.fromArray(S, s, sOff + j), 0f).mul(scale).intoArray(a, aOff + j);
+                for (; j < bound; j += L) {
+                    atLeast(FloatVector.fromArray(S, s, sOff + j), 0f).mul(scale).intoArray(a, aOff + j);
+                }
             }
             case RELU2 -> {
                 for (; j < bound; j += L) {
