@@ -7,6 +7,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import java.io.UncheckedIOException;
+import java.util.Locale;
 
 /** The {@code tornadovit} command line. */
 @Command(name = "tornadovit", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
@@ -40,7 +41,20 @@ public final class Main implements Runnable {
             }
             throw e;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            // The model and batch do not fit the JVM's limit: say which limit and how to raise it, not a stack trace.
+            cli.getErr().println(outOfMemoryMessage(e, Runtime.getRuntime().maxMemory()));
+            return 2;
+        }
+    }
+
+    static String outOfMemoryMessage(OutOfMemoryError e, long maxHeapBytes) {
+        return String.format(Locale.ROOT, "error: out of memory (%s): the Java heap may hold %.1f GiB and this run "
+                + "needs more. Lower the batch size, or raise the limit with -Xmx<size> (through the tornadovit script: "
+                + "TORNADOVIT_JAVA_OPTS=-Xmx16g, say; the script already lets the heap take 75 %% of the machine's "
+                + "memory).", e.getMessage(), maxHeapBytes / (double) (1L << 30));
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -7,8 +7,10 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The command line as a user meets it: help, errors in one line, a short train → eval → predict round trip. */
@@ -38,6 +40,29 @@ class CliTest {
             assertTrue(r.out().contains("Usage: tornadovit " + cmd), r.out());
         }
         assertTrue(run("train", "--help").out().contains("--reattention-blocks"));
+    }
+
+    @Test
+    void aModelTooBigForTheHeapGivesOneLineSayingHowToRaiseIt(@TempDir Path dir) throws Exception {
+        // A JVM of its own with a 96 MB heap, far too small for ViT-S/16's activations at batch 16.
+        Path log = dir.resolve("oom.log");
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx96m",
+                "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "bench", "--what", "model", "--model", "S/16", "--steps", "1", "--threads", "1")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "bench did not stop");
+        String output = Files.readString(log);
+        assertEquals(2, p.exitValue(), output);
+        assertTrue(output.contains("error: out of memory (Java heap space): the Java heap may hold 0.1 GiB")
+                && output.contains("-Xmx") && output.contains("batch size"), output);
+        assertFalse(output.contains("\tat "), "no stack trace: " + output);
+    }
+
+    @Test
+    void outOfMemoryMessageNamesTheLimit() {
+        String message = Main.outOfMemoryMessage(new OutOfMemoryError("Direct buffer memory"), 6L << 30);
+        assertTrue(message.startsWith("error: out of memory (Direct buffer memory): the Java heap may hold 6.0 GiB"),
+                message);
     }
 
     @Test
