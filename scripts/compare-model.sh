@@ -20,10 +20,12 @@ echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "## Ratio ours / PyTorch"
 printf '%-16s %-14s %12s %12s\n' model attention train infer
-# Model rows start with the model name; join the two tables on (model, attention). Ours has a second table whose rows
-# start with the model name too (arithmetic rates): only the first row of each (model, attention) is the images/s one.
+# Model rows start with the model name; join the two tables on (model, attention), which both print in columns of 16
+# and 14 characters (model names have two or three words). Ours has a second table whose rows start with the model
+# name too (arithmetic rates): only the first row of each (model, attention) is the images/s one.
 awk 'FNR == 1 { file++ } /^(small ViT|ViT-S)/ {
-       key = $1 " " $2 " " $3 " " $4;
+       model = substr($0, 1, 16); attention = substr($0, 18, 14);
+       sub(/ +$/, "", model); sub(/ +$/, "", attention); key = model "|" attention;
        if (file == 1) { if (!(key in train)) { train[key] = $(NF-2); infer[key] = $(NF-1) } }
-       else if (key in train) printf "%-16s %-14s %11.2fx %11.2fx\n", $1 " " $2 " " $3, $4, train[key] / $(NF-1), infer[key] / $NF
+       else if (key in train) printf "%-16s %-14s %11.2fx %11.2fx\n", model, attention, train[key] / $(NF-1), infer[key] / $NF
      }' "$out/ours.txt" "$out/torch.txt"
