@@ -50,11 +50,23 @@ public final class Main implements Runnable {
         }
     }
 
+    /** The one line for an OutOfMemoryError: which limit was hit (the heap, or off-heap memory) and how to raise it. */
     static String outOfMemoryMessage(OutOfMemoryError e, long maxHeapBytes) {
-        return String.format(Locale.ROOT, "error: out of memory (%s): the Java heap may hold %.1f GiB and this run "
-                + "needs more. Lower the batch size, or raise the limit with -Xmx<size> (through the tornadovit script: "
-                + "TORNADOVIT_JAVA_OPTS=-Xmx16g, say; the script already lets the heap take 75 %% of the machine's "
-                + "memory).", e.getMessage(), maxHeapBytes / (double) (1L << 30));
+        String what = e.getMessage() == null ? "Java heap space" : e.getMessage();
+        String lower = what.toLowerCase(Locale.ROOT);
+        if (lower.contains("heap")) {
+            return String.format(Locale.ROOT, "error: out of memory (%s): the Java heap may hold %.1f GiB and this run "
+                    + "needs more. Lower the batch size, or raise the limit with -Xmx<size> (through the tornadovit "
+                    + "script: TORNADOVIT_JAVA_OPTS=-Xmx16g, say; the script already lets the heap take 75 %% of the "
+                    + "machine's memory).", what, maxHeapBytes / (double) (1L << 30));
+        }
+        if (lower.contains("direct buffer memory")) {
+            // TornadoVM keeps a host copy of every device tensor off the heap.
+            return "error: out of memory (" + what + "): the device tensors' host copies exceed Java's off-heap limit. "
+                    + "Lower the batch size, or raise the limit with -XX:MaxDirectMemorySize=<size> (through the "
+                    + "tornadovit script: TORNADOVIT_JAVA_OPTS=-XX:MaxDirectMemorySize=<size>).";
+        }
+        return "error: out of memory (" + what + "). Lower the batch size, or free memory on this machine.";
     }
 
     static final class Version implements CommandLine.IVersionProvider {

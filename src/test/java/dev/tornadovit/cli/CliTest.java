@@ -59,10 +59,15 @@ class CliTest {
     }
 
     @Test
-    void outOfMemoryMessageNamesTheLimit() {
-        String message = Main.outOfMemoryMessage(new OutOfMemoryError("Direct buffer memory"), 6L << 30);
-        assertTrue(message.startsWith("error: out of memory (Direct buffer memory): the Java heap may hold 6.0 GiB"),
-                message);
+    void outOfMemoryMessageNamesTheLimitThatWasHit() {
+        String heap = Main.outOfMemoryMessage(new OutOfMemoryError("Java heap space"), 6L << 30);
+        assertTrue(heap.startsWith("error: out of memory (Java heap space): the Java heap may hold 6.0 GiB"), heap);
+        String offHeap = Main.outOfMemoryMessage(new OutOfMemoryError("Cannot reserve 8 bytes of direct buffer memory "
+                + "(allocated: 1, limit: 2)"), 6L << 30);
+        assertTrue(offHeap.contains("off-heap limit") && offHeap.contains("-XX:MaxDirectMemorySize"), offHeap);
+        String other = Main.outOfMemoryMessage(new OutOfMemoryError("unable to create native thread"), 6L << 30);
+        assertEquals("error: out of memory (unable to create native thread). Lower the batch size, or free memory on "
+                + "this machine.", other);
     }
 
     @Test
