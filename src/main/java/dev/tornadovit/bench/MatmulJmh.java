@@ -23,16 +23,20 @@ import java.util.concurrent.TimeUnit;
  * calls per second and, as the secondary result {@code matmul:gflop}, GFLOP/s.
  *
  * <pre>
- * java -cp "target/classes:$(cat target/classpath.txt)" org.openjdk.jmh.Main MatmulJmh -p threads=2
- * java ... org.openjdk.jmh.Main MatmulJmh -p "case=4160x192x576_qkv/forward"   # one case
+ * java -cp target/tornadovit.jar org.openjdk.jmh.Main MatmulJmh -p threads=2     # after ./tornadovit builds the jar
+ * java -cp target/tornadovit.jar org.openjdk.jmh.Main MatmulJmh -p "name=4160x192x576_qkv/forward"   # one case
  * </pre>
+ *
+ * <p>The forked JVM gets the flags the {@code tornadovit} script passes: native access lets the GEMM align its packed
+ * panels ({@code ArrayAlignment}), which is worth a few % on some calls.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "-XX:+UseParallelGC"})
 public class MatmulJmh {
 
     @Param({
