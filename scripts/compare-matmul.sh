@@ -18,17 +18,20 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 seconds=${2:-1}
 rounds=${3:-1}
-export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+source scripts/jdk.sh
 java="$JAVA_HOME/bin/java"
 python=${PYTHON:-/usr/bin/python3}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# Build, and write the runtime classpath once (the benchmark itself only needs target/classes,
-# but the CLI's dependencies come along so that the same command works as the code grows).
-if [[ ! -f target/classes/dev/tornadovit/bench/MatmulBench.class || ! -s target/classpath.txt ]]; then
+# Build (every time: a no-op when the classes are current, and never a stale measurement), and write the runtime
+# classpath once (the benchmark itself only needs target/classes, but the CLI's dependencies come along so that the
+# same command works as the code grows).
+if [[ ! -s target/classpath.txt ]]; then
   nice -n 10 mvn -q -B compile dependency:build-classpath \
     -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime >&2
+else
+  nice -n 10 mvn -q -B compile >&2
 fi
 classpath="target/classes:$(cat target/classpath.txt)"
 
@@ -40,7 +43,8 @@ fi
 
 for round in $(seq 1 "$rounds"); do
   echo "# round $round/$rounds $(date -Is)  load before ours: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$java" --add-modules jdk.incubator.vector -XX:+UseParallelGC -cp "$classpath" \
+  # The tornadovit script's flags: native access lets the GEMM align its packed panels (ArrayAlignment).
+  "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -cp "$classpath" \
     dev.tornadovit.bench.MatmulBench --threads "$threads" --seconds "$seconds" \
     2> >(grep -v '^WARNING: Using incubator' >&2) | tee "$out/ours.$round.txt"
   echo "# load before PyTorch: $(cut -d' ' -f1-3 /proc/loadavg)"
