@@ -9,7 +9,8 @@ import java.util.List;
  * probable classes of each image file.
  *
  * <pre>
- * java --add-modules jdk.incubator.vector -cp target/tornadovit.jar examples/ClassifyImages.java CHECKPOINT IMAGE...
+ * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/tornadovit.jar \
+ *     examples/ClassifyImages.java CHECKPOINT IMAGE...
  * </pre>
  */
 public class ClassifyImages {

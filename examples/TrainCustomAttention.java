@@ -20,7 +20,8 @@ import java.util.stream.IntStream;
  *
  * <pre>
  * ./tornadovit --version        # builds target/tornadovit.jar once
- * java --add-modules jdk.incubator.vector -cp target/tornadovit.jar examples/TrainCustomAttention.java [RUN_DIR] [IMAGES]
+ * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/tornadovit.jar \
+ *     examples/TrainCustomAttention.java [RUN_DIR] [IMAGES]
  * </pre>
  */
 public class TrainCustomAttention {
