@@ -42,7 +42,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "64", description = "Batch size for the small model (S/16 uses --s16-batch).")
     int batch;
 
-    @Option(names = "--s16-batch", defaultValue = "16")
+    @Option(names = "--s16-batch", defaultValue = "16", description = "Batch size for S/16 (about 4 GB of heap on "
+            + "the CPU at 16).")
     int s16Batch;
 
     @Option(names = "--steps", defaultValue = "20", description = "Timed steps per measurement (S/16: a quarter).")
