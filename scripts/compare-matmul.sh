@@ -27,12 +27,11 @@ trap 'rm -rf "$out"' EXIT
 # Build (every time: a no-op when the classes are current, and never a stale measurement), and write the runtime
 # classpath once (the benchmark itself only needs target/classes, but the CLI's dependencies come along so that the
 # same command works as the code grows).
+goals=(compile)
 if [[ ! -s target/classpath.txt ]]; then
-  nice -n 10 mvn -q -B compile dependency:build-classpath \
-    -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime >&2
-else
-  nice -n 10 mvn -q -B compile >&2
+  goals+=(dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime)
 fi
+nice -n 10 mvn -q -B "${goals[@]}" >&2
 classpath="target/classes:$(cat target/classpath.txt)"
 
 blas_dir=${OPENBLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}

@@ -7,6 +7,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -46,10 +47,8 @@ class CliTest {
     void aModelTooBigForTheHeapGivesOneLineSayingHowToRaiseIt(@TempDir Path dir) throws Exception {
         // A JVM of its own with a 96 MB heap, far too small for ViT-S/16's activations at batch 16.
         Path log = dir.resolve("oom.log");
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx96m",
-                "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "bench", "--what", "model", "--model", "S/16", "--steps", "1", "--threads", "1")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = CliProcess.start(List.of("-Xmx96m"),
+                List.of("bench", "--what", "model", "--model", "S/16", "--steps", "1", "--threads", "1"), log);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), "bench did not stop");
         String output = Files.readString(log);
         assertEquals(2, p.exitValue(), output);

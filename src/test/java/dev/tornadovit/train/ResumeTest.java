@@ -1,6 +1,7 @@
 package dev.tornadovit.train;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.cli.CliProcess;
 import dev.tornadovit.io.Safetensors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,12 +31,7 @@ class ResumeTest {
     }
 
     static Process start(List<String> args, Path log) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(List.of("--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"),
-                "dev.tornadovit.cli.Main"));
-        cmd.addAll(args);
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return CliProcess.start(List.of(), args, log);
     }
 
     static Map<String, Safetensors.Entry> weights(Path checkpoint) {
