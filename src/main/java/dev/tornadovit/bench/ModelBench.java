@@ -15,11 +15,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
  * Training and inference throughput of whole models on synthetic data (images per second of the median step), with
- * where a training step's time goes and how many bytes a step allocates.
+ * where a training step's and an inference pass's time goes and how many bytes a step allocates.
  */
 public final class ModelBench {
 
@@ -39,7 +40,8 @@ public final class ModelBench {
      * @param trainingFlopsPerImage {@link ModelFlops#trainingPerImage}
      */
     public record Result(String model, String attention, int batch, double trainImagesPerSecond,
-                         double inferImagesPerSecond, double allocatedBytesPerStep, List<OperationProfiler.Row> profile,
+                         double inferImagesPerSecond, double allocatedBytesPerStep,
+                         List<OperationProfiler.Row> trainingProfile, List<OperationProfiler.Row> inferenceProfile,
                          double forwardFlopsPerImage, double trainingFlopsPerImage) {
     }
 
@@ -53,7 +55,8 @@ public final class ModelBench {
      * process then hits every case alike, so their ratio holds even on a busy machine. All cases are in memory at
      * once, so pass the variants of one model together.
      *
-     * @param profile also run a profiled pass per case (separately, so its overhead does not touch the timings)
+     * @param profile also run profiled training steps and inference passes per case (separately, so the profiler's
+     *                overhead does not touch the timings)
      */
     public static List<Result> run(List<Case> cases, Supplier<Backend> backends, int warmup, int steps,
                                    boolean profile) {
@@ -92,21 +95,24 @@ public final class ModelBench {
         List<Result> results = new ArrayList<>();
         for (int c = 0; c < cases.size(); c++) {
             Case k = cases.get(c);
-            List<OperationProfiler.Row> rows = profile ? profile(k, backends, steps) : List.of();
+            List<OperationProfiler.Row> trainRows = profile ? profile(k, backends, steps, Step::train) : List.of();
+            List<OperationProfiler.Row> inferRows = profile ? profile(k, backends, steps, Step::infer) : List.of();
             results.add(new Result(k.model(), k.config().attention().label(), k.batch(), k.batch() / median(train[c]),
-                    k.batch() / median(infer[c]), (double) allocated[c] / steps, rows,
+                    k.batch() / median(infer[c]), (double) allocated[c] / steps, trainRows, inferRows,
                     ModelFlops.forwardPerImage(k.config()), ModelFlops.trainingPerImage(k.config())));
         }
         return results;
     }
 
-    private static List<OperationProfiler.Row> profile(Case c, Supplier<Backend> backends, int steps) {
+    /** Where the time of {@code pass} (a training step or an inference pass) goes, over half as many as were timed. */
+    private static List<OperationProfiler.Row> profile(Case c, Supplier<Backend> backends, int steps,
+                                                       Consumer<Step> pass) {
         try (Backend inner = backends.get()) {
             Backend be = OperationProfiler.wrap(inner);
             Step step = new Step(c.config(), be, c.batch());
-            step.train();
+            pass.accept(step);
             OperationProfiler.of(be).reset();
-            for (int i = 0; i < Math.max(1, steps / 2); i++) step.train();
+            for (int i = 0; i < Math.max(1, steps / 2); i++) pass.accept(step);
             return OperationProfiler.of(be).rows();
         }
     }

@@ -120,13 +120,20 @@ final class BenchCommand implements Callable<Integer> {
         }
         printArithmeticRates(results, peak);
         for (ModelBench.Result r : results) {
-            System.out.println();
-            System.out.printf("### Where a training step's time goes: %s, %s%n", r.model(), r.attention());
-            System.out.printf(Locale.ROOT, "%-28s %8s %10s %7s%n", "operation", "calls", "ms", "share");
-            for (OperationProfiler.Row row : r.profile()) {
-                if (row.share() < 0.002) continue;
-                System.out.printf(Locale.ROOT, "%-28s %8d %10.1f %6.1f%%%n", row.operation(), row.calls(), row.millis(), 100 * row.share());
-            }
+            printProfile("a training step", r, r.trainingProfile());
+            printProfile("an inference pass", r, r.inferenceProfile());
+        }
+    }
+
+    private static void printProfile(String what, ModelBench.Result r, List<OperationProfiler.Row> rows) {
+        System.out.println();
+        System.out.printf("### Where %s's time goes: %s, %s%n", what, r.model(), r.attention());
+        int width = Math.max(28, rows.stream().mapToInt(row -> row.operation().length()).max().orElse(0));
+        String header = "%-" + width + "s %8s %10s %7s%n", line = "%-" + width + "s %8d %10.1f %6.1f%%%n";
+        System.out.printf(Locale.ROOT, header, "operation", "calls", "ms", "share");
+        for (OperationProfiler.Row row : rows) {
+            if (row.share() < 0.002) continue;
+            System.out.printf(Locale.ROOT, line, row.operation(), row.calls(), row.millis(), 100 * row.share());
         }
     }
 
