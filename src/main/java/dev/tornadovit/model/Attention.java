@@ -83,26 +83,40 @@ public final class Attention {
         return !"none".equals(reattention);
     }
 
+    /**
+     * Without qk-norm and Re-attention nothing happens between splitting the heads and merging them but the fused
+     * core, so the backend takes it whole from qkv to merged (and may skip the split and merge copies).
+     */
+    private boolean coreFromQkv() {
+        return !qkNorm && !hasReattention();
+    }
+
     void allocate(Workspace ws, int batch, int tokens) {
         this.tokens = tokens;
         int btd = batch * tokens * dim, maps = batch * heads * tokens * tokens;
         qkv = ws.activation(3 * btd);
-        q = ws.activation(btd);
-        k = ws.activation(btd);
-        v = ws.activation(btd);
+        // Per-head [B,H,T,hd] copies of q, k, v, o and their gradients, unless the backend attends in place.
+        boolean headTensors = !coreFromQkv() || !be.attendsInProjectionLayout();
+        if (headTensors) {
+            q = ws.activation(btd);
+            k = ws.activation(btd);
+            v = ws.activation(btd);
+            o = ws.activation(btd);
+            dO = ws.overwrittenGradient(btd);
+            // attentionBackwardToQkv zeroes its own dq, dk, dv; the separate steps add into gradients.
+            dq = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
+            dk = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
+            dv = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
+        }
         // Blocks without Re-attention run the fused attention core: a fusing backend needs no [B,H,T,T] buffers but
         // the weights, and the scores only where φ's backward needs them; the default composition needs them all.
         boolean mapBuffers = hasReattention() || !be.fusesAttention();
         scores = mapBuffers || weighting.backwardNeedsScores() ? ws.activation(maps) : null;
         weights = ws.activation(maps);
-        o = ws.activation(btd);
         merged = ws.activation(btd);
         out = ws.activation(btd);
         // dQkv, dO and the output projection's input gradient each have one writer in backward, which overwrites it.
         dQkv = ws.overwrittenGradient(3 * btd);
-        dq = ws.gradient(btd);
-        dk = ws.gradient(btd);
-        dv = ws.gradient(btd);
         if (hasReattention()) {
             dScores = ws.gradient(maps);
             dWeights = ws.gradient(maps);
@@ -111,7 +125,6 @@ public final class Attention {
             dScores = ws.activation(maps);
             dWeights = ws.activation(maps);
         }
-        dO = ws.overwrittenGradient(btd);
         // With the gate, dMerged is written by the gate's backward, which accumulates.
         dMerged = gate ? ws.gradient(btd) : ws.overwrittenGradient(btd);
         if (qkNorm) {
@@ -156,8 +169,27 @@ public final class Attention {
     }
 
     Tensor forward(Tensor x, int batch) {
-        int rows = batch * tokens, bh = batch * heads, mapSize = tokens * tokens;
+        int rows = batch * tokens;
         be.linear(x, qkvW.value(), qkvB.value(), qkv, rows, dim, 3 * dim);
+        if (coreFromQkv()) {
+            be.attentionForwardFromQkv(qkv, q, k, v, scores, weights, o, merged, batch, tokens, heads, headDim, scale,
+                    weighting, training && weighting.backwardNeedsScores());
+        } else {
+            forwardByHeads(batch);
+        }
+        Tensor projIn = merged;
+        if (gate) {
+            be.linear(x, gateW.value(), gateB.value(), gatePre, rows, dim, dim);
+            be.sigmoidGate(gatePre, merged, gated, rows * dim);
+            projIn = gated;
+        }
+        be.linear(projIn, projW.value(), projB.value(), out, rows, dim, dim);
+        return out;
+    }
+
+    /** The attention core with qk-norm or Re-attention: split heads, the steps between, merge heads. */
+    private void forwardByHeads(int batch) {
+        int bh = batch * heads, mapSize = tokens * tokens;
         be.splitHeads(qkv, q, k, v, batch, tokens, heads, headDim);
         Tensor qUse = q, kUse = k;
         if (qkNorm) {
@@ -185,19 +217,11 @@ public final class Attention {
             be.attentionApply(normed, v, o, bh, tokens, headDim);
         }
         be.mergeHeads(o, merged, batch, tokens, heads, headDim);
-        Tensor projIn = merged;
-        if (gate) {
-            be.linear(x, gateW.value(), gateB.value(), gatePre, rows, dim, dim);
-            be.sigmoidGate(gatePre, merged, gated, rows * dim);
-            projIn = gated;
-        }
-        be.linear(projIn, projW.value(), projB.value(), out, rows, dim, dim);
-        return out;
     }
 
     /** Adds ∂loss/∂x into dx given ∂loss/∂out; parameter gradients accumulate. Needs a training-mode forward. */
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
-        int rows = batch * tokens, bh = batch * heads, mapSize = tokens * tokens;
+        int rows = batch * tokens;
         Tensor projIn = gate ? gated : merged;
         Tensor dProjIn = gate ? dGated : dMerged;
         be.linearBackwardOverwritingInput(dOut, projIn, projW.value(), dProjIn, projW.grad(), projB.grad(), rows, dim,
@@ -206,6 +230,18 @@ public final class Attention {
             be.sigmoidGateBackward(gatePre, merged, dGated, dGatePre, dMerged, rows * dim);
             be.linearBackward(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim, dim);
         }
+        if (coreFromQkv()) {
+            be.attentionBackwardToQkv(dMerged, qkv, q, k, v, scores, weights, dWeights, dScores, dO, dq, dk, dv, dQkv,
+                    batch, tokens, heads, headDim, scale, weighting);
+        } else {
+            backwardByHeads(batch);
+        }
+        be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
+    }
+
+    /** Backward of {@link #forwardByHeads}: overwrites dQkv given dMerged. */
+    private void backwardByHeads(int batch) {
+        int bh = batch * heads, mapSize = tokens * tokens;
         be.mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
         Tensor qUse = qkNorm ? qn : q, kUse = qkNorm ? kn : k;
         Tensor dqUse = qkNorm ? dqn : dq, dkUse = qkNorm ? dkn : dk;
@@ -231,6 +267,5 @@ public final class Attention {
             be.layerNormBackward(dkn, k, kNormW.value(), kMean, kRstd, dk, kNormW.grad(), kNormB.grad(), bh * tokens, headDim);
         }
         be.splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
-        be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
     }
 }

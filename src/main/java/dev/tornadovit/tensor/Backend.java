@@ -241,6 +241,50 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The whole attention core of a block without qk-norm or Re-attention, from the qkv Linear's output to the output
+     * projection's input: merged [B,T,H·hd] = the heads' φ(scale · q·kᵀ) · v, with q, k, v the heads of qkv
+     * [B,T,3,H,hd]. Writes weights (and scores when {@code keepScores}) as {@link #attentionForward}.
+     *
+     * <p>The default splits the heads into q, k, v [BH,T,hd], runs {@link #attentionForward} into o [BH,T,hd] and
+     * merges o into merged. A backend whose {@link #attendsInProjectionLayout()} is true reads q, k, v in place in
+     * qkv and writes merged directly; it does not touch q, k, v and o, which may then be null.
+     */
+    default void attentionForwardFromQkv(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                         Tensor o, Tensor merged, int batch, int tokens, int heads, int headDim,
+                                         double scale, AttentionWeighting weighting, boolean keepScores) {
+        splitHeads(qkv, q, k, v, batch, tokens, heads, headDim);
+        attentionForward(q, k, v, scores, weights, o, batch * heads, tokens, headDim, scale, weighting, keepScores);
+        mergeHeads(o, merged, batch, tokens, heads, headDim);
+    }
+
+    /**
+     * Backward of {@link #attentionForwardFromQkv}: OVERWRITES dQkv [B,T,3,H,hd] given dMerged [B,T,H·hd]. The
+     * forward's tensors must be as it left them (q, k, v too, on the default path). dO, dq, dk, dv [BH,T,hd] and
+     * dWeights, dScores are the default's scratch (contents on entry do not matter); a backend that
+     * {@link #attendsInProjectionLayout()} does not touch them or q, k, v, and they may be null.
+     */
+    default void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
+                                        Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
+                                        Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
+                                        int headDim, double scale, AttentionWeighting weighting) {
+        mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
+        zero(dq);
+        zero(dk);
+        zero(dv);
+        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batch * heads, tokens, headDim,
+                scale, weighting);
+        splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
+    }
+
+    /**
+     * Whether {@link #attentionForwardFromQkv} and {@link #attentionBackwardToQkv} work in the projections' own
+     * layouts, without the per-head [BH,T,hd] tensors, so a model need not allocate them.
+     */
+    default boolean attendsInProjectionLayout() {
+        return false;
+    }
+
+    /**
      * Whether {@link #attentionForward} and {@link #attentionBackward} are fused: they then need no [BH,T,T]
      * buffers beyond the weights (and the scores when kept), so a model need not allocate them.
      */

@@ -1020,6 +1020,32 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public boolean attendsInProjectionLayout() {
+        return true;
+    }
+
+    @Override
+    public void attentionForwardFromQkv(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                        Tensor o, Tensor merged, int batch, int tokens, int heads, int headDim,
+                                        double scale, AttentionWeighting weighting, boolean keepScores) {
+        float[] in = f(qkv);
+        FusedAttention.forward(FusedAttention.Layouts.inProjections(heads, tokens, headDim), in, in, in,
+                keepScores ? f(scores) : null, f(weights), f(merged), batch * heads, tokens, headDim, (float) scale,
+                weighting, keepScores);
+    }
+
+    @Override
+    public void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
+                                       Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
+                                       Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
+                                       int headDim, double scale, AttentionWeighting weighting) {
+        float[] in = f(qkv), grad = f(dQkv);
+        FusedAttention.backward(FusedAttention.Layouts.inProjections(heads, tokens, headDim), f(dMerged), in, in, in,
+                weighting.backwardNeedsScores() ? f(scores) : null, f(weights), grad, grad, grad, batch * heads,
+                tokens, headDim, (float) scale, weighting, true);
+    }
+
+    @Override
     public void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize) {
         loops().headMix.run(f(maps), f(theta), f(bias), f(out), batch, heads, mapSize);
     }

@@ -17,9 +17,12 @@ import dev.tornadovit.tensor.PointwiseActivation;
  * the whole group (one product after the other, then φ in one pass) rather than switching between tiny products and
  * φ for every head; a long sequence is split into blocks of query rows instead.
  *
- * <p>Layouts as {@link dev.tornadovit.tensor.Backend}: q, k, v, o [BH,T,hd]; weights and scores [BH,T,T]. The
- * products go through {@link Matmul}; called inside this class's parallel loop they run on the calling thread.
- * Every head is computed by one thread in a fixed order, so results do not depend on scheduling.
+ * <p>q, k, v and o (and their gradients) are either separate [BH,T,hd] tensors, as {@link dev.tornadovit.tensor.Backend}
+ * lays out heads, or read and written in place in the projections' own layouts: q, k, v in the qkv Linear's output
+ * [B,T,3,H,hd] and o in the merged [B,T,H,hd] that the output projection reads ({@link HeadLayout}), which saves
+ * the four copies that split and merge the heads. Weights and scores are [BH,T,T] either way. The products go
+ * through {@link Matmul}; called inside this class's parallel loop they run on the calling thread. Every head is
+ * computed by one thread in a fixed order, so results do not depend on scheduling.
  */
 final class FusedAttention {
 
@@ -50,6 +53,79 @@ final class FusedAttention {
     private FusedAttention() {
     }
 
+    /**
+     * Where each head's [T,hd] matrix lies in its array: head bh = b·H + h starts at
+     * {@code offset + b·batchStride + h·headStride}, and its rows are {@code rowStride} apart. Separate [BH,T,hd]
+     * tensors are the case H = 1.
+     */
+    record HeadLayout(int offset, int heads, int batchStride, int headStride, int rowStride) {
+
+        /** A [BH,T,hd] tensor of its own. */
+        static HeadLayout separate(int tokens, int headDim) {
+            return new HeadLayout(0, 1, tokens * headDim, 0, headDim);
+        }
+
+        /**
+         * Part {@code part} of {@code parts} side by side in each token's row, each part H heads of hd: q, k, v
+         * (parts 0, 1, 2 of 3) in qkv [B,T,3,H,hd], or o (part 0 of 1) in merged [B,T,H,hd].
+         */
+        static HeadLayout inRows(int part, int parts, int heads, int tokens, int headDim) {
+            int width = parts * heads * headDim;
+            return new HeadLayout(part * heads * headDim, heads, tokens * width, headDim, width);
+        }
+
+        /** Offset of head bh's row {@code row}. */
+        int start(int bh, int row) {
+            return offset + bh / heads * batchStride + bh % heads * headStride + row * rowStride;
+        }
+
+        /** The distance from head bh to head bh + 1 while both are in one batch element. */
+        int headStep() {
+            return heads == 1 ? batchStride : headStride;
+        }
+
+        /** How many heads from bh on are evenly spaced ({@link #headStep} apart): up to its batch element's last. */
+        int evenRun(int bh) {
+            return heads == 1 ? Integer.MAX_VALUE : heads - bh % heads;
+        }
+    }
+
+    /** The layouts of q, k, v and o; their gradients dq, dk, dv and dO are laid out as they are. */
+    record Layouts(HeadLayout q, HeadLayout k, HeadLayout v, HeadLayout o) {
+
+        // The last of each kind made: a model asks for the same shapes every layer and step, and a training step
+        // allocates nothing.
+        private static volatile Layouts lastSeparate, lastInProjections;
+
+        /** Separate [BH,T,hd] tensors, as the Backend interface's attention operations take them. */
+        static Layouts separate(int tokens, int headDim) {
+            Layouts last = lastSeparate;
+            if (last != null && last.o.heads() == 1 && last.o.batchStride() == tokens * headDim
+                    && last.o.rowStride() == headDim) {
+                return last;
+            }
+            HeadLayout each = HeadLayout.separate(tokens, headDim);
+            return lastSeparate = new Layouts(each, each, each, each);
+        }
+
+        /** q, k, v in place in qkv [B,T,3,H,hd], o in place in merged [B,T,H,hd]. */
+        static Layouts inProjections(int heads, int tokens, int headDim) {
+            Layouts last = lastInProjections;
+            if (last != null && last.o.heads() == heads && last.o.headStride() == headDim
+                    && last.o.batchStride() == tokens * heads * headDim) {
+                return last;
+            }
+            return lastInProjections = new Layouts(HeadLayout.inRows(0, 3, heads, tokens, headDim),
+                    HeadLayout.inRows(1, 3, heads, tokens, headDim), HeadLayout.inRows(2, 3, heads, tokens, headDim),
+                    HeadLayout.inRows(0, 1, heads, tokens, headDim));
+        }
+
+        /** How many heads from bh on every layout spaces evenly, so that one batched product can take them. */
+        int evenRun(int bh) {
+            return Math.min(Math.min(q.evenRun(bh), k.evenRun(bh)), Math.min(v.evenRun(bh), o.evenRun(bh)));
+        }
+    }
+
     /** Rows of queries per tile: all of them when the T×T tile fits, else a multiple of 4 (the GEMM's row panel). */
     static int rowBlock(int tokens) {
         if ((long) tokens * tokens <= TILE_FLOATS) return tokens;
@@ -73,18 +149,30 @@ final class FusedAttention {
     /** See {@link dev.tornadovit.tensor.Backend#attentionForward}; {@code scores} may be null unless kept. */
     static void forward(float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o, int batchHeads,
                         int tokens, int headDim, float scale, AttentionWeighting weighting, boolean keepScores) {
+        forward(Layouts.separate(tokens, headDim), q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
+                weighting, keepScores);
+    }
+
+    /**
+     * The forward with q, k, v and o where {@code layouts} says: q, k, v may be one array (qkv) read in three
+     * places.
+     */
+    static void forward(Layouts layouts, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o,
+                        int batchHeads, int tokens, int headDim, float scale, AttentionWeighting weighting,
+                        boolean keepScores) {
         int rowBlock = rowBlock(tokens), blocks = Gemm.ceilDiv(tokens, rowBlock);
         int group = headsPerTask(batchHeads, tokens), groups = Gemm.ceilDiv(batchHeads, group);
         float phiScale = (float) weighting.scale(tokens);
         PointwiseActivation h = weighting.softmax() ? null : weighting.activation();
         int grain = grain((long) group * rowBlock * tokens * headDim * 2);
         // Query-row blocks are independent in the forward: (head group, row block) pairs are the tasks.
-        loops().forward.run(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale, h, phiScale, keepScores,
-                rowBlock, blocks, group, groups * blocks, grain);
+        loops().forward.run(layouts, q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale, h, phiScale,
+                keepScores, rowBlock, blocks, group, groups * blocks, grain);
     }
 
     /** The forward's tasks: task t is row block t % blocks of head group t / blocks. */
     private static final class Forward extends ReusableLoops.Body {
+        private Layouts layouts;
         private float[] q, k, v, scores, weights, o;
         private int batchHeads, tokens, headDim, rowBlock, blocks, group;
         private float scale, phiScale;
@@ -92,9 +180,10 @@ final class FusedAttention {
         private PointwiseActivation h;
         private boolean keepScores;
 
-        void run(float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o, int batchHeads,
-                 int tokens, int headDim, float scale, PointwiseActivation h, float phiScale, boolean keepScores,
-                 int rowBlock, int blocks, int group, int tasks, int grain) {
+        void run(Layouts layouts, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o,
+                 int batchHeads, int tokens, int headDim, float scale, PointwiseActivation h, float phiScale,
+                 boolean keepScores, int rowBlock, int blocks, int group, int tasks, int grain) {
+            this.layouts = layouts;
             this.q = q;
             this.k = k;
             this.v = v;
@@ -120,31 +209,35 @@ final class FusedAttention {
             for (int task = start; task < end; task++) {
                 int head0 = task / blocks * group, heads = Math.min(group, batchHeads - head0);
                 int row0 = task % blocks * rowBlock, rows = Math.min(rowBlock, tokens - row0);
-                forwardBlock(q, k, v, keepScores ? scores : tile, keepScores, weights, o, head0, heads, row0, rows,
-                        tokens, headDim, scale, h, phiScale);
+                forwardBlock(layouts, q, k, v, keepScores ? scores : tile, keepScores, weights, o, head0, heads, row0,
+                        rows, tokens, headDim, scale, h, phiScale);
             }
         }
 
         @Override
         protected void clearInputs() {
             q = k = v = scores = weights = o = null;
+            layouts = null;
             h = null;
         }
     }
 
     /**
      * Heads [head0, head0+heads), query rows [row0, row0+rows) of each. With several heads, rows is all of them, so
-     * their scores and weights are contiguous.
+     * their scores and weights are contiguous. The products take the heads in runs that every layout spaces evenly.
      */
-    private static void forwardBlock(float[] q, float[] k, float[] v, float[] scoreBuffer, boolean scoresInPlace,
-                                     float[] weights, float[] o, int head0, int heads, int row0, int rows, int tokens,
-                                     int headDim, float scale, PointwiseActivation h, float phiScale) {
-        int headStride = tokens * headDim, mapStride = tokens * tokens;
-        int headOff = head0 * headStride, rowOff = headOff + row0 * headDim;
-        int mapOff = (head0 * tokens + row0) * tokens;
+    private static void forwardBlock(Layouts lay, float[] q, float[] k, float[] v, float[] scoreBuffer,
+                                     boolean scoresInPlace, float[] weights, float[] o, int head0, int heads, int row0,
+                                     int rows, int tokens, int headDim, float scale, PointwiseActivation h,
+                                     float phiScale) {
+        int mapStride = tokens * tokens, mapOff = (head0 * tokens + row0) * tokens;
         int sOff = scoresInPlace ? mapOff : 0, sStride = scoresInPlace ? mapStride : rows * tokens;
-        Matmul.batchedNT(heads, q, rowOff, headStride, headDim, k, headOff, headStride, headDim,
-                scoreBuffer, sOff, sStride, tokens, rows, tokens, headDim, scale, false);
+        for (int bh = head0, n; bh < head0 + heads; bh += n) {
+            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            Matmul.batchedNT(n, q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
+                    k, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(),
+                    scoreBuffer, sOff + (bh - head0) * sStride, sStride, tokens, rows, tokens, headDim, scale, false);
+        }
         if (h == null) {
             for (int r = 0; r < heads * rows; r++) {
                 VectorMath.softmaxRow(scoreBuffer, sOff + r * tokens, weights, mapOff + r * tokens, tokens);
@@ -152,14 +245,30 @@ final class FusedAttention {
         } else {
             VectorMath.pointwiseWeights(h, phiScale, scoreBuffer, sOff, weights, mapOff, heads * rows * tokens);
         }
-        Matmul.batchedNN(heads, weights, mapOff, mapStride, tokens, v, headOff, headStride, headDim,
-                o, rowOff, headStride, headDim, rows, headDim, tokens, 1f, false);
+        for (int bh = head0, n; bh < head0 + heads; bh += n) {
+            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            Matmul.batchedNN(n, weights, mapOff + (bh - head0) * mapStride, mapStride, tokens,
+                    v, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(),
+                    o, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(), rows, headDim, tokens, 1f,
+                    false);
+        }
     }
 
     /** See {@link dev.tornadovit.tensor.Backend#attentionBackward}; adds into dq, dk, dv. */
     static void backward(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] dq,
                          float[] dk, float[] dv, int batchHeads, int tokens, int headDim, float scale,
                          AttentionWeighting weighting) {
+        backward(Layouts.separate(tokens, headDim), dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens,
+                headDim, scale, weighting, false);
+    }
+
+    /**
+     * The backward with each tensor where {@code layouts} says (dO as o, dq as q, and so on): q, k, v may be one
+     * array, and so may dq, dk, dv. Adds into dq, dk, dv, or overwrites them when {@code overwrite}.
+     */
+    static void backward(Layouts layouts, float[] dO, float[] q, float[] k, float[] v, float[] scores,
+                         float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim,
+                         float scale, AttentionWeighting weighting, boolean overwrite) {
         int rowBlock = rowBlock(tokens);
         int group = headsPerTask(batchHeads, tokens), groups = Gemm.ceilDiv(batchHeads, group);
         float phiScale = (float) weighting.scale(tokens);
@@ -167,22 +276,26 @@ final class FusedAttention {
         boolean fromScores = weighting.backwardNeedsScores();
         int grain = grain((long) group * tokens * tokens * headDim * 4);
         // dk and dv sum over all query rows of a head: one task per head group keeps that sum in one thread, in order.
-        loops().backward.run(dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens, headDim, scale, h, phiScale,
-                fromScores, rowBlock, group, groups, grain);
+        loops().backward.run(layouts, dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens, headDim, scale, h,
+                phiScale, fromScores, overwrite, rowBlock, group, groups, grain);
     }
 
     /** The backward's tasks: task g is head group g, all its query rows in order. */
     private static final class Backward extends ReusableLoops.Body {
+        private Layouts layouts;
         private float[] dO, q, k, v, scores, weights, dq, dk, dv;
         private int batchHeads, tokens, headDim, rowBlock, group;
         private float scale, phiScale;
         /** φ's h, or null for softmax. */
         private PointwiseActivation h;
-        private boolean fromScores;
+        private boolean fromScores, overwrite;
 
-        void run(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] dq, float[] dk,
-                 float[] dv, int batchHeads, int tokens, int headDim, float scale, PointwiseActivation h,
-                 float phiScale, boolean fromScores, int rowBlock, int group, int groups, int grain) {
+        void run(Layouts layouts, float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights,
+                 float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim, float scale,
+                 PointwiseActivation h, float phiScale, boolean fromScores, boolean overwrite, int rowBlock, int group,
+                 int groups, int grain) {
+            this.layouts = layouts;
+            this.overwrite = overwrite;
             this.dO = dO;
             this.q = q;
             this.k = k;
@@ -210,8 +323,9 @@ final class FusedAttention {
             for (int g = start; g < end; g++) {
                 int head0 = g * group, heads = Math.min(group, batchHeads - head0);
                 for (int row0 = 0; row0 < tokens; row0 += rowBlock) {
-                    backwardBlock(dO, q, k, v, scores, weights, dq, dk, dv, tile, head0, heads, row0,
-                            Math.min(rowBlock, tokens - row0), tokens, headDim, scale, h, phiScale, fromScores);
+                    backwardBlock(layouts, dO, q, k, v, scores, weights, dq, dk, dv, tile, head0, heads, row0,
+                            Math.min(rowBlock, tokens - row0), tokens, headDim, scale, h, phiScale, fromScores,
+                            overwrite);
                 }
             }
         }
@@ -219,23 +333,34 @@ final class FusedAttention {
         @Override
         protected void clearInputs() {
             dO = q = k = v = scores = weights = dq = dk = dv = null;
+            layouts = null;
             h = null;
         }
     }
 
-    private static void backwardBlock(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights,
-                                      float[] dq, float[] dk, float[] dv, float[] tile, int head0, int heads, int row0,
-                                      int rows, int tokens, int headDim, float scale, PointwiseActivation h,
-                                      float phiScale, boolean fromScores) {
-        int headStride = tokens * headDim, mapStride = tokens * tokens, tileStride = rows * tokens;
-        int headOff = head0 * headStride, rowOff = headOff + row0 * headDim;
-        int mapOff = (head0 * tokens + row0) * tokens;
-        // dA = dO·vᵀ for these rows.
-        Matmul.batchedNT(heads, dO, rowOff, headStride, headDim, v, headOff, headStride, headDim,
-                tile, 0, tileStride, tokens, rows, tokens, headDim, 1f, false);
-        // dv += aᵀ·dO: reads dO before dA is turned into dS, and the weights while they are in cache.
-        Matmul.batchedTN(heads, weights, mapOff, mapStride, tokens, dO, rowOff, headStride, headDim,
-                dv, headOff, headStride, headDim, tokens, headDim, rows, 1f, true);
+    /**
+     * Heads [head0, head0+heads), query rows [row0, row0+rows). When {@code overwrite}, the first row block writes dk
+     * and dv and the later ones add to them; every block writes its own rows of dq.
+     */
+    private static void backwardBlock(Layouts lay, float[] dO, float[] q, float[] k, float[] v, float[] scores,
+                                      float[] weights, float[] dq, float[] dk, float[] dv, float[] tile, int head0,
+                                      int heads, int row0, int rows, int tokens, int headDim, float scale,
+                                      PointwiseActivation h, float phiScale, boolean fromScores, boolean overwrite) {
+        int mapStride = tokens * tokens, tileStride = rows * tokens, mapOff = (head0 * tokens + row0) * tokens;
+        boolean addQ = !overwrite, addKv = !overwrite || row0 > 0;
+        for (int bh = head0, n; bh < head0 + heads; bh += n) {
+            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            int tileOff = (bh - head0) * tileStride, mapsOff = mapOff + (bh - head0) * mapStride;
+            // dA = dO·vᵀ for these rows.
+            Matmul.batchedNT(n, dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
+                    v, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(),
+                    tile, tileOff, tileStride, tokens, rows, tokens, headDim, 1f, false);
+            // dv += aᵀ·dO: reads dO before dA is turned into dS, and the weights while they are in cache.
+            Matmul.batchedTN(n, weights, mapsOff, mapStride, tokens,
+                    dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
+                    dv, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(), tokens, headDim, rows, 1f,
+                    addKv);
+        }
         // dS in place of dA; with several heads, rows is all of them, so the maps are contiguous.
         if (h == null) {
             for (int r = 0; r < heads * rows; r++) {
@@ -249,11 +374,19 @@ final class FusedAttention {
             VectorMath.pointwiseBackwardFromWeights(h, phiScale, weights, mapOff, tile, 0, tile, 0, heads * tileStride,
                     false);
         }
-        // dq += scale·dS·k ; dk += scale·dSᵀ·q
-        Matmul.batchedNN(heads, tile, 0, tileStride, tokens, k, headOff, headStride, headDim,
-                dq, rowOff, headStride, headDim, rows, headDim, tokens, scale, true);
-        Matmul.batchedTN(heads, tile, 0, tileStride, tokens, q, rowOff, headStride, headDim,
-                dk, headOff, headStride, headDim, tokens, headDim, rows, scale, true);
+        for (int bh = head0, n; bh < head0 + heads; bh += n) {
+            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            int tileOff = (bh - head0) * tileStride;
+            // dq += scale·dS·k ; dk += scale·dSᵀ·q
+            Matmul.batchedNN(n, tile, tileOff, tileStride, tokens,
+                    k, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(),
+                    dq, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(), rows, headDim, tokens, scale,
+                    addQ);
+            Matmul.batchedTN(n, tile, tileOff, tileStride, tokens,
+                    q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
+                    dk, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(), tokens, headDim, rows, scale,
+                    addKv);
+        }
     }
 
     private static int grain(long workPerTask) {

@@ -10,10 +10,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static dev.tornadovit.model.TensorAssert.assertClose;
@@ -25,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The CPU backend's fused attention core against the float64 reference backend, which runs the interface's default
  * composition of the separate operations: outputs, weights, kept scores and the accumulated gradients, for softmax
  * and every pointwise activation, on odd sizes (including one token, head sizes below a vector, and sequences long
- * enough to be split into blocks of query rows).
+ * enough to be split into blocks of query rows); and the same core read and written in place in the projections'
+ * layouts (qkv in, merged heads out) against the split-and-merge composition.
  */
 class FusedAttentionTest {
 
@@ -163,6 +168,112 @@ class FusedAttentionTest {
         Tensor[] a = fused.results(), b = separate.results();
         for (int i = 0; i < names.length; i++) {
             assertClose(names[i], toDouble(be.downloadFloat(a[i])), toDouble(be.downloadFloat(b[i])), 1e-5, 0);
+        }
+    }
+
+    static Stream<Arguments> projectionLayoutCases() {
+        int longTokens = FusedAttention.TILE_FLOATS / 200 + 1;
+        return Stream.of(
+                // batch, heads, tokens, headDim
+                Arguments.of(1, 1, 1, 3),
+                // The small ViT's shape, fewer images.
+                Arguments.of(7, 3, 65, 64),
+                // A task's group of heads spans batch elements, so the products take it in runs. Groups are
+                // ceil(BH / (4·threads)) heads: on the 2-core CI machine 3 and 25, neither a multiple of H.
+                Arguments.of(5, 4, 17, 5),
+                Arguments.of(65, 3, 5, 4),
+                // More heads than a group, one head a task (S/16's shape).
+                Arguments.of(2, 6, 197, 64),
+                // Query rows in blocks: dk and dv overwritten by the first block, added to by the rest.
+                Arguments.of(2, 2, longTokens, 16),
+                Arguments.of(3, 37, 9, 8));
+    }
+
+    /**
+     * {@link Backend#attentionForwardFromQkv} and {@link Backend#attentionBackwardToQkv}: the CPU backend attends in
+     * the projections' layouts, without the per-head tensors (passed as null), and must agree with the interface's
+     * default (split heads, fused core, merge heads) on the float64 reference and on the CPU itself. dQkv starts as
+     * NaN: every element must be overwritten.
+     */
+    @ParameterizedTest(name = "B={0} H={1} T={2} hd={3}")
+    @MethodSource("projectionLayoutCases")
+    void attendingInTheProjectionLayoutsMatchesSplittingTheHeads(int batch, int heads, int tokens, int headDim) {
+        CpuBackend cpu = new CpuBackend();
+        assertTrue(cpu.attendsInProjectionLayout());
+        Random r = new Random(17L * tokens + heads);
+        int width = heads * headDim, rows = batch * tokens;
+        double[] qkv = gaussian(r, rows * 3 * width), dMerged = gaussian(r, rows * width);
+        for (int i = 0; i < qkv.length; i++) qkv[i] *= 2;
+        for (AttentionWeighting w : List.of(AttentionWeighting.softmaxWeights(),
+                AttentionWeighting.pointwise(PointwiseActivation.RELU, 1),
+                AttentionWeighting.pointwise(PointwiseActivation.SOFTPLUS, 0.5))) {
+            String what = w + " B=" + batch + " H=" + heads + " T=" + tokens + " hd=" + headDim;
+            InProjections expected = InProjections.run(new ReferenceBackend(), qkv, dMerged, batch, heads, tokens,
+                    headDim, w, false);
+            InProjections split = InProjections.run(cpu, qkv, dMerged, batch, heads, tokens, headDim, w, true);
+            InProjections inPlace = InProjections.run(cpu, qkv, dMerged, batch, heads, tokens, headDim, w, false);
+            double[][] want = expected.results(), same = split.results(), got = inPlace.results();
+            String[] names = {"merged", "weights", "dQkv"};
+            for (int i = 0; i < names.length; i++) {
+                assertClose(what + " " + names[i] + " against float64", got[i], want[i], TOLERANCE, 0);
+                // The same float32 products either way, only read from and written to other places.
+                assertClose(what + " " + names[i] + " against the split heads", got[i], same[i], 1e-6, 0);
+            }
+        }
+    }
+
+    /** One run of the attention core from qkv to merged and back, the tensors read back as float64. */
+    private record InProjections(double[] merged, double[] weights, double[] dQkv) {
+
+        /**
+         * @param splitHeads on a backend that attends in place, run the interface's default composition instead
+         *                   (given every tensor it needs)
+         */
+        static InProjections run(Backend be, double[] qkvValues, double[] dMergedValues, int batch, int heads,
+                                 int tokens, int headDim, AttentionWeighting w, boolean splitHeads) {
+            int btd = batch * tokens * heads * headDim, maps = batch * heads * tokens * tokens;
+            Tensor qkv = be.allocate(qkvValues.length), dMerged = be.allocate(dMergedValues.length);
+            be.upload(qkv, qkvValues);
+            be.upload(dMerged, dMergedValues);
+            Tensor merged = be.allocate(btd), weights = be.allocate(maps), dQkv = be.allocate(qkvValues.length);
+            float[] nan = new float[qkvValues.length];
+            Arrays.fill(nan, Float.NaN);
+            be.upload(dQkv, nan);
+            boolean perHead = splitHeads || !be.attendsInProjectionLayout();
+            Tensor scores = be.allocate(maps);
+            Tensor[] head = new Tensor[8];
+            for (int i = 0; i < head.length; i++) head[i] = perHead ? be.allocate(btd) : null;
+            Tensor dWeights = perHead ? be.allocate(maps) : null, dScores = perHead ? be.allocate(maps) : null;
+            double scale = 1 / Math.sqrt(headDim);
+            boolean keepScores = w.backwardNeedsScores() || perHead;
+            Backend core = splitHeads ? splittingHeads(be) : be;
+            core.attentionForwardFromQkv(qkv, head[0], head[1], head[2], scores, weights, head[3], merged, batch,
+                    tokens, heads, headDim, scale, w, keepScores);
+            core.attentionBackwardToQkv(dMerged, qkv, head[0], head[1], head[2], scores, weights, dWeights, dScores,
+                    head[4], head[5], head[6], head[7], dQkv, batch, tokens, heads, headDim, scale, w);
+            return new InProjections(be.downloadDouble(merged), be.downloadDouble(weights), be.downloadDouble(dQkv));
+        }
+
+        double[][] results() {
+            return new double[][]{merged, weights, dQkv};
+        }
+
+        /**
+         * {@code be} with the interface's own attentionForwardFromQkv and attentionBackwardToQkv (split the heads, run
+         * the backend's fused core, merge them), every other operation its own.
+         */
+        private static Backend splittingHeads(Backend be) {
+            Set<String> defaults = Set.of("attentionForwardFromQkv", "attentionBackwardToQkv",
+                    "attendsInProjectionLayout");
+            return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class},
+                    (proxy, method, args) -> {
+                        if (defaults.contains(method.getName())) return InvocationHandler.invokeDefault(proxy, method, args);
+                        try {
+                            return method.invoke(be, args);
+                        } catch (InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
         }
     }
 }
