@@ -219,7 +219,10 @@ public final class Attention {
         be.mergeHeads(o, merged, batch, tokens, heads, headDim);
     }
 
-    /** Adds ∂loss/∂x into dx given ∂loss/∂out; parameter gradients accumulate. Needs a training-mode forward. */
+    /**
+     * Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. Needs a training-mode
+     * forward.
+     */
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
         int rows = batch * tokens;
         Tensor projIn = gate ? gated : merged;
@@ -228,7 +231,8 @@ public final class Attention {
                 dim);
         if (gate) {
             be.sigmoidGateBackward(gatePre, merged, dGated, dGatePre, dMerged, rows * dim);
-            be.linearBackward(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim, dim);
+            be.linearBackwardOverwritingInput(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim,
+                    dim);
         }
         if (coreFromQkv()) {
             be.attentionBackwardToQkv(dMerged, qkv, q, k, v, scores, weights, dWeights, dScores, dO, dq, dk, dv, dQkv,
@@ -236,7 +240,11 @@ public final class Attention {
         } else {
             backwardByHeads(batch);
         }
-        be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
+        if (gate) {
+            be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
+        } else {
+            be.linearBackwardOverwritingInput(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
+        }
     }
 
     /** Backward of {@link #forwardByHeads}: overwrites dQkv given dMerged. */

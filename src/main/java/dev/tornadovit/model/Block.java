@@ -12,7 +12,7 @@ public final class Block {
     final Mlp mlp;
     private int tokens;
     private Tensor input, ln1, ln1Mean, ln1Rstd, mid, ln2, ln2Mean, ln2Rstd, out;
-    private Tensor dLn1, dMid, dLn2;
+    private Tensor dLn1, dLn2;
 
     Block(ParameterStore store, int index, ViTConfig c) {
         String prefix = "blocks." + index + ".";
@@ -38,9 +38,9 @@ public final class Block {
         ln2Mean = ws.activation(rows);
         ln2Rstd = ws.activation(rows);
         out = ws.activation(n);
-        dLn1 = ws.gradient(n);
-        dMid = ws.gradient(n);
-        dLn2 = ws.gradient(n);
+        // Each written whole by its branch's backward before LayerNorm's backward reads it.
+        dLn1 = ws.overwrittenGradient(n);
+        dLn2 = ws.overwrittenGradient(n);
         attn.allocate(ws, batch, tokens);
         mlp.allocate(ws, batch, tokens);
     }
@@ -62,19 +62,23 @@ public final class Block {
         be.add(mid, mlp.forward(ln2, batch), out, rows * dim);
     }
 
-    /** dOut = ∂loss/∂out; adds the MLP half's contribution into the gradient of the residual stream at mid. */
-    void backwardMlp(Tensor dOut, int batch) {
+    /**
+     * The MLP half's backward, in place on the residual stream's gradient: {@code dStream} holds ∂loss/∂out on entry
+     * and ∂loss/∂mid on return. The residual connection passes the gradient through unchanged, so only the branch's
+     * contribution (through norm2) is added: no copy, and no separate buffer to zero, per block.
+     */
+    void backwardMlp(Tensor dStream, int batch) {
         int rows = batch * tokens;
-        be.accumulate(dMid, dOut, rows * dim);
-        mlp.backward(ln2, dOut, dLn2, batch);
-        be.layerNormBackward(dLn2, mid, norm2W.value(), ln2Mean, ln2Rstd, dMid, norm2W.grad(), norm2B.grad(), rows, dim);
+        mlp.backward(ln2, dStream, dLn2, batch);
+        be.layerNormBackward(dLn2, mid, norm2W.value(), ln2Mean, ln2Rstd, dStream, norm2W.grad(), norm2B.grad(), rows,
+                dim);
     }
 
-    /** Adds ∂loss/∂input into dInput. */
-    void backwardAttention(Tensor dInput, int batch) {
+    /** The attention half's backward, in place as {@link #backwardMlp}: ∂loss/∂mid in, ∂loss/∂input out. */
+    void backwardAttention(Tensor dStream, int batch) {
         int rows = batch * tokens;
-        be.accumulate(dInput, dMid, rows * dim);
-        attn.backward(ln1, dMid, dLn1, batch);
-        be.layerNormBackward(dLn1, input, norm1W.value(), ln1Mean, ln1Rstd, dInput, norm1W.grad(), norm1B.grad(), rows, dim);
+        attn.backward(ln1, dStream, dLn1, batch);
+        be.layerNormBackward(dLn1, input, norm1W.value(), ln1Mean, ln1Rstd, dStream, norm1W.grad(), norm1B.grad(), rows,
+                dim);
     }
 }

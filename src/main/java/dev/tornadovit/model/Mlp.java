@@ -39,10 +39,11 @@ public final class Mlp {
         return out;
     }
 
+    /** Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. */
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
         int rows = batch * tokens;
         be.linearBackwardOverwritingInput(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
         be.geluBackwardOverwriting(h, dA, dH, rows * hidden);
-        be.linearBackward(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden);
+        be.linearBackwardOverwritingInput(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden);
     }
 }

@@ -38,7 +38,11 @@ public final class VisionTransformer {
     private final StepGraphs[] graphsByMode = new StepGraphs[2];
     private Workspace ws;
     private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
-    private Tensor[] dStream;
+    /**
+     * The residual stream's gradient: the final LayerNorm's backward adds into it (zeroed first), then every block
+     * updates it in place, from ∂loss/∂(its output) to ∂loss/∂(its input).
+     */
+    private Tensor dStream;
 
     public VisionTransformer(ViTConfig config, Backend backend, long seed) {
         this.config = config.validated();
@@ -121,8 +125,7 @@ public final class VisionTransformer {
         dPooled = ws.gradient(batch * d);
         dFinalNorm = ws.gradient(batch * t * d);
         dPatches = ws.gradient(batch * config.patchCount() * d);
-        dStream = new Tensor[config.depth() + 1];
-        for (int i = 0; i <= config.depth(); i++) dStream[i] = ws.gradient(batch * t * d);
+        dStream = ws.gradient(batch * t * d);
         capacity = batch;
     }
 
@@ -183,15 +186,14 @@ public final class VisionTransformer {
             for (int i = 0; i < depth; i++) {
                 Block b = blocks.get(i);
                 Tensor in = i == 0 ? tokens : blocks.get(i - 1).output();
-                Tensor dOut = dStream[i + 1], dIn = dStream[i];
                 attentionForwardNames[i] = "block" + i + ".attention.forward" + key;
                 mlpForwardNames[i] = "block" + i + ".mlp.forward" + key;
                 mlpBackwardNames[i] = "block" + i + ".mlp.backward" + key;
                 attentionBackwardNames[i] = "block" + i + ".attention.backward" + key;
                 attentionForward[i] = () -> b.forwardAttention(in, batch);
                 mlpForward[i] = () -> b.forwardMlp(batch);
-                mlpBackward[i] = () -> b.backwardMlp(dOut, batch);
-                attentionBackward[i] = () -> b.backwardAttention(dIn, batch);
+                mlpBackward[i] = () -> b.backwardMlp(dStream, batch);
+                attentionBackward[i] = () -> b.backwardAttention(dStream, batch);
             }
             headForwardName = "head.forward" + key;
             headBackwardName = "head.backward" + key;
@@ -215,11 +217,11 @@ public final class VisionTransformer {
                 be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
                         config.numClasses());
                 be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.poolMode());
-                be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream[depth],
+                be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream,
                         normW.grad(), normB.grad(), batch * t, d);
             };
             embedBackward = () -> {
-                be.assembleTokensBackward(dStream[0], dPatches, clsToken == null ? null : clsToken.grad(),
+                be.assembleTokensBackward(dStream, dPatches, clsToken == null ? null : clsToken.grad(),
                         posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), d, config.hasClsToken());
                 patchEmbed.backward(dPatches, batch);
             };
