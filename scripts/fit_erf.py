@@ -4,7 +4,8 @@
 erf(x) ~ x * P(x^2) / Q(x^2) on [0, CLAMP], with Q(0) = 1 and P, Q of degree 5 in x^2. The fit minimises the largest
 absolute error over a dense grid by iteratively reweighted linearised least squares (Loeb's method: solve
 x·P(s) - erf(x)·(Q(s) - 1) = erf(x) for the coefficients, s = x², each row weighted by 1/Q(s) of the previous pass
-and by weights that grow where the previous error was largest). erf is odd, so the fit on [0, CLAMP] serves both signs; beyond CLAMP, erf(x) rounds to 1 in float32.
+and by weights that grow where the previous error was largest). erf is odd, so the fit on [0, CLAMP] serves both
+signs; beyond CLAMP, erf(x) rounds to 1 in float32.
 
 Then evaluates the float32 coefficients as VectorMath does (Horner steps as fused multiply-adds, float32 roundings)
 against mpmath's erf and prints the largest error. Needs Debian's python3-numpy and python3-mpmath:
@@ -29,10 +30,12 @@ def fit(x, f, iterations=60):
     for _ in range(iterations):
         columns = [x * s ** i for i in range(DEGREE_P + 1)] + [-f * s ** j for j in range(1, DEGREE_Q + 1)]
         a = np.array(columns).T
-        w = weights if best is None else weights / np.abs(1 + sum(best[1][j - 1] * s ** j for j in range(1, DEGREE_Q + 1)))
+        previous_q = 1 if best is None else 1 + sum(best[1][j - 1] * s ** j for j in range(1, DEGREE_Q + 1))
+        w = weights / np.abs(previous_q)
         solution, *_ = np.linalg.lstsq(a * w[:, None], f * w, rcond=None)
         p, q = solution[:DEGREE_P + 1], solution[DEGREE_P + 1:]
-        approx = x * sum(p[i] * s ** i for i in range(DEGREE_P + 1)) / (1 + sum(q[j - 1] * s ** j for j in range(1, DEGREE_Q + 1)))
+        numerator = x * sum(p[i] * s ** i for i in range(DEGREE_P + 1))
+        approx = numerator / (1 + sum(q[j - 1] * s ** j for j in range(1, DEGREE_Q + 1)))
         error = np.abs(approx - f)
         worst = error.max()
         if best is None or worst < best[2]:
