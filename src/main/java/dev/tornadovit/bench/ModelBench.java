@@ -95,26 +95,32 @@ public final class ModelBench {
         List<Result> results = new ArrayList<>();
         for (int c = 0; c < cases.size(); c++) {
             Case k = cases.get(c);
-            List<OperationProfiler.Row> trainRows = profile ? profile(k, backends, steps, Step::train) : List.of();
-            List<OperationProfiler.Row> inferRows = profile ? profile(k, backends, steps, Step::infer) : List.of();
+            List<List<OperationProfiler.Row>> rows = profile
+                    ? profile(k, backends, steps) : List.of(List.of(), List.of());
             results.add(new Result(k.model(), k.config().attention().label(), k.batch(), k.batch() / median(train[c]),
-                    k.batch() / median(infer[c]), (double) allocated[c] / steps, trainRows, inferRows,
+                    k.batch() / median(infer[c]), (double) allocated[c] / steps, rows.get(0), rows.get(1),
                     ModelFlops.forwardPerImage(k.config()), ModelFlops.trainingPerImage(k.config())));
         }
         return results;
     }
 
-    /** Where the time of {@code pass} (a training step or an inference pass) goes, over half as many as were timed. */
-    private static List<OperationProfiler.Row> profile(Case c, Supplier<Backend> backends, int steps,
-                                                       Consumer<Step> pass) {
+    /**
+     * Where a training step's and an inference pass's time goes, in that order, on one model (S/16's takes gigabytes
+     * to build), each over half as many as were timed.
+     */
+    private static List<List<OperationProfiler.Row>> profile(Case c, Supplier<Backend> backends, int steps) {
         try (Backend inner = backends.get()) {
             Backend be = OperationProfiler.wrap(inner);
             Step step = new Step(c.config(), be, c.batch());
-            pass.accept(step);
-            OperationProfiler.of(be).reset();
-            for (int i = 0; i < Math.max(1, steps / 2); i++) pass.accept(step);
-            return OperationProfiler.of(be).rows();
+            return List.of(profile(be, step, steps, Step::train), profile(be, step, steps, Step::infer));
         }
+    }
+
+    private static List<OperationProfiler.Row> profile(Backend profiled, Step step, int steps, Consumer<Step> pass) {
+        pass.accept(step);
+        OperationProfiler.of(profiled).reset();
+        for (int i = 0; i < Math.max(1, steps / 2); i++) pass.accept(step);
+        return OperationProfiler.of(profiled).rows();
     }
 
     /** The median of {@code x} (the mean of the middle two for an even count). */

@@ -4,6 +4,8 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 
+import java.util.function.IntFunction;
+
 /**
  * Multi-head self-attention with the swappable parts of {@link AttentionConfig}:
  * qkv → (qk-norm) → scores → φ (softmax or L^-α·h) → (Re-attention: Θ head mixing + norm) → ·V → merge heads →
@@ -104,9 +106,10 @@ public final class Attention {
             o = ws.activation(btd);
             dO = ws.overwrittenGradient(btd);
             // attentionBackwardToQkv zeroes its own dq, dk, dv; the separate steps add into gradients.
-            dq = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
-            dk = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
-            dv = coreFromQkv() ? ws.overwrittenGradient(btd) : ws.gradient(btd);
+            IntFunction<Tensor> headGradient = coreFromQkv() ? ws::overwrittenGradient : ws::gradient;
+            dq = headGradient.apply(btd);
+            dk = headGradient.apply(btd);
+            dv = headGradient.apply(btd);
         }
         // Blocks without Re-attention run the fused attention core: a fusing backend needs no [B,H,T,T] buffers but
         // the weights, and the scores only where φ's backward needs them; the default composition needs them all.

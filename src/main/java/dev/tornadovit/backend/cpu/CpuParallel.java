@@ -89,6 +89,14 @@ public final class CpuParallel {
         return n <= Math.max(1, grain) || p.threads == 1 || p.busy.get();
     }
 
+    /**
+     * Whether a parallel loop started now could use more than one thread: the pool has several and this call is not
+     * inside another parallel loop. Work split for more threads than that only adds overhead.
+     */
+    public static boolean canSplit() {
+        return !runsInline(2, 1);
+    }
+
     private static Pool pool() {
         Pool p = pool;
         if (p != null) {

@@ -120,9 +120,13 @@ final class FusedAttention {
                     HeadLayout.inRows(0, 1, heads, tokens, headDim));
         }
 
-        /** How many heads from bh on every layout spaces evenly, so that one batched product can take them. */
-        int evenRun(int bh) {
-            return Math.min(Math.min(q.evenRun(bh), k.evenRun(bh)), Math.min(v.evenRun(bh), o.evenRun(bh)));
+        /**
+         * How many heads from bh on, before {@code end}, every layout spaces evenly, so that one batched product can
+         * take them.
+         */
+        int evenRun(int bh, int end) {
+            return Math.min(end - bh,
+                    Math.min(Math.min(q.evenRun(bh), k.evenRun(bh)), Math.min(v.evenRun(bh), o.evenRun(bh))));
         }
     }
 
@@ -233,7 +237,7 @@ final class FusedAttention {
         int mapStride = tokens * tokens, mapOff = (head0 * tokens + row0) * tokens;
         int sOff = scoresInPlace ? mapOff : 0, sStride = scoresInPlace ? mapStride : rows * tokens;
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
-            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            n = lay.evenRun(bh, head0 + heads);
             Matmul.batchedNT(n, q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
                     k, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(),
                     scoreBuffer, sOff + (bh - head0) * sStride, sStride, tokens, rows, tokens, headDim, scale, false);
@@ -246,7 +250,7 @@ final class FusedAttention {
             VectorMath.pointwiseWeights(h, phiScale, scoreBuffer, sOff, weights, mapOff, heads * rows * tokens);
         }
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
-            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            n = lay.evenRun(bh, head0 + heads);
             Matmul.batchedNN(n, weights, mapOff + (bh - head0) * mapStride, mapStride, tokens,
                     v, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(),
                     o, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(), rows, headDim, tokens, 1f,
@@ -349,7 +353,7 @@ final class FusedAttention {
         int mapStride = tokens * tokens, tileStride = rows * tokens, mapOff = (head0 * tokens + row0) * tokens;
         boolean addQ = !overwrite, addKv = !overwrite || row0 > 0;
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
-            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            n = lay.evenRun(bh, head0 + heads);
             int tileOff = (bh - head0) * tileStride, mapsOff = mapOff + (bh - head0) * mapStride;
             // dA = dO·vᵀ for these rows.
             Matmul.batchedNT(n, dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
@@ -375,7 +379,7 @@ final class FusedAttention {
                     false);
         }
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
-            n = Math.min(head0 + heads - bh, lay.evenRun(bh));
+            n = lay.evenRun(bh, head0 + heads);
             int tileOff = (bh - head0) * tileStride;
             // dq += scale·dS·k ; dk += scale·dSᵀ·q
             Matmul.batchedNN(n, tile, tileOff, tileStride, tokens,

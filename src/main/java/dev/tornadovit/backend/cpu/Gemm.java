@@ -149,7 +149,9 @@ final class Gemm {
             return;
         }
         final float[] sumsOfA = sumsOfB ? null : sums, sumsOfBColumns = sumsOfB ? sums : null;
-        int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK ? CpuParallel.threads() : 1;
+        // Inside another parallel loop (fused attention's products) the tasks would all run here: split for one thread.
+        int threads = parallel && (long) m * n * k >= PARALLEL_MIN_WORK && CpuParallel.canSplit()
+                ? CpuParallel.threads() : 1;
         // This thread's scratch, unless one of its gemm loops is running here (none calls gemm today): then a new one,
         // so that the running loop keeps its bodies' inputs and its packed B.
         Scratch scratch = ReusableLoops.ofThisThread(SCRATCH, Scratch::new);

@@ -127,12 +127,9 @@ public final class Matmul {
                         accumulate, count, grain);
             }
         } else {
-            // Few large matrices: parallelise inside each product instead, unless called inside a parallel loop (fused
-            // attention's runs of heads), where the products' own task split would only add overhead.
-            boolean parallel = !CpuParallel.runsInline(2, 1);
+            // Few large matrices: parallelise inside each product instead.
             multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count,
-                    parallel);
+                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, true);
         }
     }
 
