@@ -12,8 +12,7 @@ import java.lang.invoke.MethodHandle;
 /**
  * Where a Java array's elements lie in memory, modulo a vector's size, so that {@link Gemm} can start its packed B
  * on a vector boundary. Java aligns arrays to 8 bytes only and does not say where one starts; the micro-kernel's
- * 32-byte loads of B then straddle cache lines at three of the four possible offsets, which cost 2–8 % of a GEMM
- * (call-by-call A/B, 1 and 2 threads, every shape of the bench).
+ * 32-byte loads of B then straddle cache lines at three of the four possible offsets, a few per cent of a GEMM.
  *
  * <p>The address comes from {@code memset(p, 0, 0)}, which writes nothing and returns p, called as a
  * {@linkplain Linker.Option#critical(boolean) critical} downcall that passes the array itself (no copy). It is valid
@@ -26,8 +25,8 @@ final class ArrayAlignment {
     /**
      * memset(p, c, n) returning p as a number; null when it cannot be called. Deliberately not final: C2 then calls
      * the downcall out of line instead of inlining its adapters into every caller. Inlined into the GEMM, which the
-     * attention's loop inlines too, they pushed that loop's compiled size past C2's budget in one run of three, and
-     * its softmax vectors were then left as objects: 81 MB allocated a training step, attention 3.8× slower.
+     * attention's loop inlines too, they can push that loop's compiled size past C2's budget, and its softmax vectors
+     * are then left as objects (allocating every step, several times slower).
      */
     @SuppressWarnings("FieldMayBeFinal")
     private static MethodHandle memset = findMemset();

@@ -24,10 +24,9 @@ public final class CpuParallel {
 
     /**
      * How many chunks each thread gets at most: more chunks balance load, fewer cost less (one atomic add a chunk).
-     * The two cores of the project's machine often run at different speeds (a neighbour on one of them), and a loop
-     * waits for its slowest chunk: with 4, the GEMMs' row-block tasks were grouped 2–3 to a chunk and each thread sat
-     * idle 7–9 % of a small-ViT GEMM; 32 made a small-ViT training step 1.03–1.08× faster and inference 1.05–1.15×
-     * (four in-process A/Bs against 4; 16 and 64 measured within noise of 32).
+     * Cores shared with other work run at different speeds, and a loop waits for its slowest chunk: with a few
+     * chunks a thread, the GEMMs' row-block tasks would be grouped two or three to a chunk and one thread would sit
+     * idle at the end of every product.
      */
     private static final int CHUNKS_PER_THREAD = 32;
     /** How long an idle worker spins before parking: long enough to bridge consecutive loops. */

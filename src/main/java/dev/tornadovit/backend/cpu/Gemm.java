@@ -30,22 +30,21 @@ final class Gemm {
     static final int VL = SPECIES.length();
     /**
      * Micro-tile: MR rows × NV vectors. 12 accumulators + 3 B vectors + 1 broadcast fill AVX2's 16
-     * registers; per k it loads 3 vectors and broadcasts 4 scalars for 12 multiply-adds, which beat
-     * 6×2 (2 + 6 for 12) by 8-25% here: fewer loads, and fewer of A's strided rows when A is transposed.
+     * registers; per k it loads 3 vectors and broadcasts 4 scalars for 12 multiply-adds: fewer loads than a 6×2
+     * tile (2 + 6 for 12), and fewer of A's strided rows when A is transposed.
      */
     static final int MR = 4;
     /**
      * A packed transposed A holds its MR-row panels in pairs, PR = 2·MR rows laid out [kc][PR] (the kernel reads one
      * panel's MR floats of each k, stride PR), so that packing copies PR contiguous floats of each row of dy with one
-     * 8-float vector. It had MR-row panels, filled by swapping halves of 8-float vectors between two panels: the plain
-     * copy is 1.00–1.07× the weight gradients (call by call, both orders), and simpler.
+     * 8-float vector, instead of swapping halves of vectors between two MR-row panels.
      */
     static final int PR = 2 * MR;
     static final int NV = 3;
     /**
      * The packing's vector: PR = 8 floats. On hardware with narrower vectors (NEON) the 256-bit species would not be
-     * intrinsified, so the element copies do it all there. (Not a 128-bit vector per panel: C2 left those
-     * unintrinsified in one small-ViT benchmark run of three, which then allocated 0.6 GB a training step.)
+     * intrinsified, so the element copies do it all there. Not a 128-bit vector per panel: C2 does not always
+     * intrinsify those once inlined here, and then boxes every vector.
      */
     static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
     static final boolean PAIR_PACK =
@@ -53,8 +52,7 @@ final class Gemm {
     static final int NR = NV * VL;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
-     * vectors per 12 multiply-adds); 512 measured a few % above 256 and 384 here, mostly because
-     * C is read and written once per K block.
+     * vectors per 12 multiply-adds); larger blocks read and write C fewer times.
      */
     static final int KC = 512;
     /** Most rows per task: MC rows of A, reused across all B panels, should stay in L2. */
@@ -65,7 +63,7 @@ final class Gemm {
     static final int B_PACK_LIMIT = 1 << 22;
     /**
      * Fewest K for {@link #gemmTransposed}: its extra pass over C (m·n) must be small against the product (m·n·k),
-     * and it was measured on weight gradients, where K is the batch's token count.
+     * which holds for weight gradients, where K is the batch's token count.
      */
     static final int SWAP_MIN_K = 1024;
     /** Side of the square tiles {@link #addTransposed} copies. */
@@ -73,9 +71,8 @@ final class Gemm {
     /**
      * A transposed A packed whole is split between threads in groups of this many panels (8·MR = 32 floats): each
      * thread then reads whole cache lines of A's rows and packs whole panel pairs (an even number: pairs never
-     * straddle two threads' groups). One panel a chunk (with
-     * 32 chunks a thread) read 16 bytes of each 64-byte line and packed element by element: proj's weight gradient
-     * packed its A in 0.73–0.77 ms, now 0.20–0.21 ms, 1.20× the whole product (call-by-call A/B).
+     * straddle two threads' groups). One panel a chunk would read 16 bytes of each 64-byte line and pack element by
+     * element.
      */
     static final int PACK_GROUP_PANELS = 8;
     /** Below this many multiply-adds a GEMM is not worth waking the pool for. */
@@ -85,8 +82,7 @@ final class Gemm {
     /**
      * Fewest tasks per thread for a transposed A (weight gradients), more only when a task would exceed MC_PANELS:
      * each task packs its rows of A, and wider strips read dy in longer runs and B fewer times. The ViT's weight
-     * gradients 1.01–1.05× (median over neighbouring calls, two alternating orders), 1024³ unchanged; a whole
-     * small-ViT training step unchanged (0.997×, 30 interleaved steps).
+     * gradients are the products that gain from this.
      */
     static final int TRANSPOSED_A_TASKS_PER_THREAD = 2;
 
@@ -170,8 +166,7 @@ final class Gemm {
 
         // A transposed (the weight gradient dyᵀ·x) is packed by each task, K block by K block, where it stays in
         // cache; but when tasks share rows (column ranges of a short C) or there are several slabs, each would pack
-        // the same rows again, so A is then packed once, whole, before any task runs (small-ViT weight gradients with
-        // 192 output rows: 1.03–1.43× in two alternating 4-round comparisons on a noisy machine).
+        // the same rows again, so A is then packed once, whole, before any task runs.
         boolean rowsShared = mBlocks < targetTasks && n > NR || n > slabCols;
         final float[] packA = transA && rowsShared
                 ? (scratch.packAll = ensure(scratch.packAll, pairedRows(mPanels) * k)) : null;
@@ -227,9 +222,8 @@ final class Gemm {
      * C (+)= Aᵀ·B for a transposed A with fewer rows than columns (the weight gradient dyᵀ·x of a layer with fewer
      * outputs than inputs, fc2's 192×768): computed as its transpose Bᵀ·A (768×192) into scratch, then added to C
      * transposed. Tasks own rows of C; with few rows they share them and split columns instead, which packs A
-     * whole up front, a path measured slower than the per-task packing that many rows allow (fc2's weight gradient
-     * 1.06–1.07× on 2 threads in two call-by-call A/Bs, unchanged on 1; turning qkv's 576×192 round the other way
-     * was 0.91×).
+     * whole up front, slower than the per-task packing that many rows allow. Only short-and-wide products gain:
+     * turned round, a tall-and-narrow one (qkv's 576×192) loses.
      */
     private static void gemmTransposed(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                                        float[] c, int cOff, int ldc, boolean accumulate, float[] sums, int sumsOff,
@@ -579,8 +573,7 @@ final class Gemm {
             c32 = FloatVector.fromArray(SPECIES, init, i3 + 2 * VL);
         }
         // Four k per iteration, written out: the loop's own work (index arithmetic, a stack reload or two, the
-        // safepoint poll) is shared by 48 multiply-adds instead of 24. 1.00–1.10× over two k in in-process A/B runs
-        // (within this machine's noise on some rows); eight k ran 0.8× (spills).
+        // safepoint poll) is shared by 48 multiply-adds instead of 24; eight k would run out of registers and spill.
         int kk = 0;
         for (; kk + 3 < kc; kk += 4) {
             int ak = kk * aColStride;
@@ -754,8 +747,8 @@ final class Gemm {
     /**
      * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) as
      * panel pairs of PR rows laid out [kc][PR], zero-padded. Read in place instead, each k of a panel would
-     * sit on its own cache line lda floats from the last (qkv's weight gradient 0.86×), and with lda a multiple of
-     * 1024 floats all kc of them fall in one L1 set (1024³ ran 10-25% slower).
+     * sit on its own cache line lda floats from the last, and with lda a multiple of 1024 floats all kc of them fall
+     * in one L1 set.
      *
      * <p>A full pair is one 8-float copy per k, its row sums added in K order (as the element path adds them); element
      * copies do the last, partial pair.

@@ -26,9 +26,8 @@ public final class VectorMath {
     /**
      * erf(x) = x·P(x²)/Q(x²) on [-ERF_CLAMP, ERF_CLAMP], beyond which erf is ±1 in float: P and Q of degree 5 in x²,
      * fitted to erf by iteratively reweighted least squares ({@code scripts/fit_erf.py}: 1.6e-8 in float64; the float32
-     * evaluation here within 3.4e-7 of erf). It replaced Abramowitz & Stegun 7.1.26 (erf = 1 − t·poly(t)·e^−x²,
-     * t = 1/(1 + p·|x|)), about as accurate in float32 (4.2e-7) but 1.8× slower in GELU: an exp and a longer chain of
-     * dependent operations.
+     * evaluation here within 3.4e-7 of erf). Abramowitz & Stegun 7.1.26 (erf = 1 − t·poly(t)·e^−x², t = 1/(1 + p·|x|))
+     * is about as accurate in float32 (4.2e-7) but needs an exp and a longer chain of dependent operations.
      */
     private static final float ERF_CLAMP = 3.925f;
     private static final float ERF_P0 = 1.1283790199e+00f, ERF_P1 = 1.9297398890e-01f, ERF_P2 = 5.3084493495e-02f,
