@@ -3,9 +3,12 @@ import dev.tornadovit.data.DefaultData;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingOptions;
@@ -32,10 +35,14 @@ public class TrainCustomAttention {
         ImageDataset train = DefaultData.fashionMnist(true).subset(IntStream.range(0, images).toArray());
         ImageDataset test = DefaultData.fashionMnist(false).subset(IntStream.range(0, 2_000).toArray());
 
-        AttentionConfig attention = AttentionConfig.pointwise("relu", 1.0)   // φ = relu(s) / L
+        AttentionConfig attention = AttentionConfig.pointwise(PointwiseActivation.RELU, 1.0)   // φ = relu(s) / L
                 .withQkNorm(true)
-                .withReattention("layernorm", "last:2");
-        ViTConfig config = new ViTConfig(28, 28, 1, 7, 10, 64, 4, 4, 128, "cls", "learned", attention, 0.0);
+                .withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(2));
+        ViTConfig config = ViTConfig.builder()
+                .image(28, 28, 1).patchSize(7).numClasses(10)   // 28×28 grey images, 7×7 patches, 10 classes
+                .size(64, 4, 4, 128)                             // width, depth, heads, MLP hidden width
+                .attention(attention)                            // cls-token pooling, learned positions: the defaults
+                .build();
 
         try (Backend backend = Backends.create("cpu", 0)) {
             VisionTransformer model = new VisionTransformer(config, backend, 42);

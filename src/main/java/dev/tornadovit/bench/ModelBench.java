@@ -24,9 +24,10 @@ import java.util.function.Supplier;
  */
 public final class ModelBench {
 
-    /** The small ViT of REFERENCE.md §4, the peer numbers' model: 32×32×3, patch 4, width 192, depth 6, 3 heads. */
+    /** The small ViT of docs/performance.md: 32×32×3, patch 4, width 192, depth 6, 3 heads, 10 classes. */
     public static ViTConfig smallVit(AttentionConfig attention) {
-        return new ViTConfig(32, 32, 3, 4, 10, 192, 6, 3, 768, "cls", "learned", attention, 0);
+        return ViTConfig.builder().image(32, 32, 3).patchSize(4).numClasses(10).size(192, 6, 3, 768)
+                .attention(attention).build();
     }
 
     /** ViT-S/16 at 224×224, 1000 classes. */

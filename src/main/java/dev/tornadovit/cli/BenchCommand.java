@@ -102,7 +102,7 @@ final class BenchCommand implements Callable<Integer> {
             boolean small = m.equalsIgnoreCase("small");
             List<ModelBench.Case> cases = new ArrayList<>();
             for (String a : attentions) {
-                AttentionConfig attention = a.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.pointwise(a, 1.0);
+                AttentionConfig attention = AttentionConfig.parse(a, 1.0);
                 ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
                 cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, small ? batch : s16Batch));
             }

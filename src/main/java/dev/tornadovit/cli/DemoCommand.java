@@ -70,11 +70,10 @@ final class DemoCommand implements Callable<Integer> {
         } else if (device.threads > 0) {
             CpuParallel.setThreads(device.threads);
         }
-        String[][] variants = {{"softmax", "softmax"}, {"relu-l", "ReLU/L"}};
         List<Callable<Result>> jobs = new ArrayList<>();
         ImageDataset trainSet = train;
-        for (String[] v : variants) {
-            jobs.add(() -> trainOne(v[0], v[1], trainSet, test, norm, options, !sideBySide));
+        for (Variant v : VARIANTS) {
+            jobs.add(() -> trainOne(v, trainSet, test, norm, options, !sideBySide));
         }
         List<Result> results = new ArrayList<>();
         long start = System.nanoTime();
@@ -101,11 +100,20 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Result trainOne(String id, String name, ImageDataset train, ImageDataset test, Normalization norm,
+    /** One of the demo's two models: its run folder's name, its name in the table, its attention. */
+    private record Variant(String id, String name, AttentionConfig attention) {
+    }
+
+    private static final List<Variant> VARIANTS = List.of(new Variant("softmax", "softmax", AttentionConfig.softmax()),
+            new Variant("relu-l", "ReLU/L", AttentionConfig.reluOverL()));
+
+    private Result trainOne(Variant variant, ImageDataset train, ImageDataset test, Normalization norm,
                             TrainingOptions options, boolean progressBars) {
-        AttentionConfig attention = id.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
-        ViTConfig config = new ViTConfig(28, 28, 1, PATCH, 10, ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH,
-                ModelOptions.DEFAULT_HEADS, ModelOptions.DEFAULT_MLP, "cls", "learned", attention, 0);
+        String id = variant.id(), name = variant.name();
+        AttentionConfig attention = variant.attention();
+        ViTConfig config = ViTConfig.builder().image(28, 28, 1).patchSize(PATCH).numClasses(10)
+                .size(ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS,
+                        ModelOptions.DEFAULT_MLP).attention(attention).build();
         try (Backend be = Backends.create(device.device, 0)) {
             VisionTransformer vit = new VisionTransformer(config, be, seed);
             Path dir = runDir.resolve(id);

@@ -3,7 +3,11 @@ package dev.tornadovit.cli;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ModelVariants;
+import dev.tornadovit.model.PositionEmbedding;
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.tensor.PoolMode;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -45,7 +49,8 @@ public final class ModelOptions {
     String posEmbed;
 
     @Option(names = "--attention", defaultValue = "softmax", paramLabel = "FN",
-            description = "softmax, or pointwise φ = L^-α·h(s) with h one of relu, relu2, gelu, softplus, identity, relu6, sigmoid.")
+            description = "softmax, or pointwise φ = L^-α·h(s) with h one of relu, relu2, gelu, softplus, identity, relu6, "
+                    + "sigmoid.")
     String attention;
     @Option(names = "--alpha", defaultValue = "1.0", description = "α of pointwise attention (1 = ReLU/L with --attention relu).")
     double alpha;
@@ -61,8 +66,9 @@ public final class ModelOptions {
     double labelSmoothing;
 
     AttentionConfig attentionConfig() {
-        AttentionConfig a = "softmax".equals(attention) ? AttentionConfig.softmax() : AttentionConfig.pointwise(attention, alpha);
-        return a.withQkNorm(qkNorm).withGate(gate).withReattention(reattention, reattentionBlocks).validated();
+        return AttentionConfig.parse(attention, alpha).withQkNorm(qkNorm).withGate(gate)
+                .withReattention(ReattentionNorm.parse("--reattention", reattention),
+                        ReattentionBlocks.parse("--reattention-blocks", reattentionBlocks)).validated();
     }
 
     /** The config for images shaped like {@code data}. */
@@ -79,18 +85,29 @@ public final class ModelOptions {
         if (variant != null) {
             base = ModelVariants.config(variant, data.height(), data.width(), data.channels(), data.numClasses());
         } else {
-            base = new ViTConfig(data.height(), data.width(), data.channels(), defaultPatch(data.height(), data.width()), data.numClasses(),
-                    DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_HEADS, DEFAULT_MLP, "cls", "learned", AttentionConfig.softmax(), 0);
+            base = ViTConfig.builder().image(data.height(), data.width(), data.channels())
+                    .patchSize(defaultPatch(data.height(), data.width())).numClasses(data.numClasses())
+                    .size(DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_HEADS, DEFAULT_MLP).build();
         }
         AttentionConfig a = attentionConfig();
         // A variant that brings Re-attention keeps it unless --reattention says otherwise.
-        if ("none".equals(reattention) && base.attention().hasReattention()) {
+        if (!a.hasReattention() && base.attention().hasReattention()) {
             a = a.withReattention(base.attention().reattention(), base.attention().reattentionBlocks());
         }
         return new ViTConfig(base.imageHeight(), base.imageWidth(), base.channels(),
                 patchSize != null ? patchSize : base.patchSize(), base.numClasses(),
                 width != null ? width : base.width(), depth != null ? depth : base.depth(),
                 heads != null ? heads : base.heads(), mlpDim != null ? mlpDim : base.mlpDim(),
-                pool != null ? pool : base.pool(), posEmbed != null ? posEmbed : base.posEmbed(), a, labelSmoothing).validated();
+                pool != null ? poolMode() : base.pool(),
+                posEmbed != null ? PositionEmbedding.parse("--pos-embed", posEmbed) : base.posEmbed(), a, labelSmoothing)
+                .validated();
+    }
+
+    private PoolMode poolMode() {
+        try {
+            return PoolMode.fromConfigName(pool);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--pool: " + e.getMessage(), e);
+        }
     }
 }

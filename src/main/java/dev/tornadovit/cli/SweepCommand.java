@@ -2,6 +2,7 @@ package dev.tornadovit.cli;
 
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.research.Sweep;
 import dev.tornadovit.research.SweepRun;
@@ -113,7 +114,7 @@ final class SweepCommand implements Callable<Integer> {
         for (int w : widths) for (int d : depths) for (String re : reattentions) for (boolean qk : qkNorms)
             for (String a : attentions) {
                 // Softmax has no α: one run per remaining combination, not one per α.
-                List<Double> alphaValues = "softmax".equals(a) ? List.of(1.0) : alphas;
+                List<Double> alphaValues = AttentionConfig.parse(a, 1).isSoftmax() ? List.of(1.0) : alphas;
                 for (double al : alphaValues) for (long seed : seedList) for (boolean g : gates) {
                     ViTConfig config = model(splits, a, al, qk, g, re, w, d);
                     runs.add(SweepRun.of(config, base.withSeed(seed)));

@@ -16,7 +16,7 @@ public final class Attention {
     private final int dim, heads, headDim;
     private final AttentionWeighting weighting;
     private final boolean qkNorm, gate;
-    private final String reattention; // none | batchnorm | layernorm
+    private final ReattentionNorm reattention;
     private final double scale;
 
     final Parameter qkvW, qkvB, projW, projB;
@@ -41,7 +41,7 @@ public final class Attention {
         this.weighting = config.weighting();
         this.qkNorm = config.qkNorm();
         this.gate = config.gate();
-        this.reattention = withReattention ? config.reattention() : "none";
+        this.reattention = withReattention ? config.reattention() : ReattentionNorm.NONE;
         this.scale = 1 / Math.sqrt(headDim);
 
         qkvW = store.truncNormal(prefix + "qkv.weight", 0.02, true, 3 * dim, dim);
@@ -54,14 +54,14 @@ public final class Attention {
         } else {
             qNormW = qNormB = kNormW = kNormB = null;
         }
-        if (!"none".equals(reattention)) {
+        if (reattention != ReattentionNorm.NONE) {
             // DeepViT's Θ is a 1×1 convolution over heads with PyTorch's default init: U(±1/√H) for weight and bias.
             double bound = 1 / Math.sqrt(heads);
             theta = store.uniform(prefix + "reattn.weight", bound, true, heads, heads);
             thetaBias = store.uniform(prefix + "reattn.bias", bound, false, heads);
             reNormW = store.constant(prefix + "reattn_norm.weight", 1, false, heads);
             reNormB = store.constant(prefix + "reattn_norm.bias", 0, false, heads);
-            if ("batchnorm".equals(reattention)) {
+            if (reattention == ReattentionNorm.BATCHNORM) {
                 runningMean = store.buffer(prefix + "reattn_norm.running_mean", 0, heads);
                 runningVar = store.buffer(prefix + "reattn_norm.running_var", 1, heads);
             } else {
@@ -82,7 +82,7 @@ public final class Attention {
     }
 
     boolean hasReattention() {
-        return !"none".equals(reattention);
+        return reattention != ReattentionNorm.NONE;
     }
 
     /**
@@ -144,7 +144,7 @@ public final class Attention {
         if (hasReattention()) {
             mixed = ws.activation(maps);
             normed = ws.activation(maps);
-            int stats = "batchnorm".equals(reattention) ? heads : batch * tokens * tokens;
+            int stats = reattention == ReattentionNorm.BATCHNORM ? heads : batch * tokens * tokens;
             reMean = ws.activation(stats);
             reRstd = ws.activation(stats);
             dMixed = ws.gradient(maps);
@@ -209,7 +209,7 @@ public final class Attention {
             be.attentionScores(qUse, kUse, scores, bh, tokens, headDim, scale);
             be.attentionWeights(scores, weights, bh * tokens, tokens, weighting);
             be.headMix(weights, theta.value(), thetaBias.value(), mixed, batch, heads, mapSize);
-            if ("batchnorm".equals(reattention)) {
+            if (reattention == ReattentionNorm.BATCHNORM) {
                 be.headBatchNorm(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd, runningMean.value(),
                         runningVar.value(), batch, heads, mapSize, ViTConfig.REATTENTION_NORM_EPS,
                         ViTConfig.BATCH_NORM_MOMENTUM, training);
@@ -261,7 +261,7 @@ public final class Attention {
                     headDim, scale, weighting);
         } else {
             be.attentionApplyBackward(dO, normed, v, dNormed, dv, bh, tokens, headDim);
-            if ("batchnorm".equals(reattention)) {
+            if (reattention == ReattentionNorm.BATCHNORM) {
                 be.headBatchNormBackward(dNormed, mixed, reNormW.value(), reMean, reRstd, dMixed, reNormW.grad(),
                         reNormB.grad(), batch, heads, mapSize);
             } else {

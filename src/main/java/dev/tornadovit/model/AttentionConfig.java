@@ -1,39 +1,84 @@
 package dev.tornadovit.model;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonValue;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.PointwiseActivation;
 
+import java.util.Locale;
+
 /**
- * The swappable part of a block: how scores become weights, and the options around it.
+ * The swappable part of a block: how scores become weights, and the options around it. In JSON (a checkpoint's and
+ * config.json's "attention" object) every value is written by its config name, e.g.
+ * {@code {"weights": "pointwise", "activation": "relu", "alpha": 1.0, "qk_norm": false, "gate": false,
+ * "reattention": "layernorm", "reattention_blocks": "last:2"}}.
  *
- * @param weights           "softmax" or "pointwise" (φ = L^-α · h)
- * @param activation        h for pointwise weights: relu, relu2, gelu, softplus, identity, relu6, sigmoid
- * @param alpha             α in L^-α (1 for ReLU/L)
+ * @param weights           softmax, or pointwise φ = L^-α · h
+ * @param activation        h for pointwise weights (kept, unused, for softmax)
+ * @param alpha             α in L^-α (1 for ReLU/L; kept, unused, for softmax)
  * @param qkNorm            LayerNorm over head_dim on q and k (learned scale and bias, shared by heads)
  * @param gate              o ⊙ sigmoid(x·W_g + b_g) before the output projection
- * @param reattention       "none", "batchnorm" (DeepViT's official) or "layernorm" (over the head axis)
- * @param reattentionBlocks "all" or "last:K"
+ * @param reattention       the norm after Re-attention's head mixing, or none for no Re-attention
+ * @param reattentionBlocks the blocks that have Re-attention
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.ALWAYS)
-public record AttentionConfig(String weights, String activation, double alpha, boolean qkNorm, boolean gate,
-                              String reattention, String reattentionBlocks) {
+public record AttentionConfig(Weights weights, PointwiseActivation activation, double alpha, boolean qkNorm,
+                              boolean gate, ReattentionNorm reattention, ReattentionBlocks reattentionBlocks) {
+
+    /** Softmax over each row of scores, or a pointwise function of each score. */
+    public enum Weights {
+        SOFTMAX, POINTWISE;
+
+        @JsonValue
+        public String configName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        @JsonCreator
+        static Weights fromJson(String name) {
+            for (Weights w : values()) {
+                if (w.configName().equalsIgnoreCase(name)) return w;
+            }
+            throw new ConfigException("attention.weights", "\"softmax\" or \"pointwise\"", name);
+        }
+    }
+
+    public AttentionConfig {
+        // Files written before these fields existed: no Re-attention, in all blocks.
+        if (reattentionBlocks == null) reattentionBlocks = ReattentionBlocks.ALL;
+    }
 
     public static AttentionConfig softmax() {
-        return new AttentionConfig("softmax", "relu", 1.0, false, false, "none", "all");
+        return new AttentionConfig(Weights.SOFTMAX, PointwiseActivation.RELU, 1.0, false, false, ReattentionNorm.NONE,
+                ReattentionBlocks.ALL);
     }
 
     /** ReLU/L: the paper's headline replacement for softmax. */
     public static AttentionConfig reluOverL() {
-        return pointwise("relu", 1.0);
+        return pointwise(PointwiseActivation.RELU, 1.0);
     }
 
-    public static AttentionConfig pointwise(String activation, double alpha) {
-        return new AttentionConfig("pointwise", activation, alpha, false, false, "none", "all");
+    public static AttentionConfig pointwise(PointwiseActivation activation, double alpha) {
+        return new AttentionConfig(Weights.POINTWISE, activation, alpha, false, false, ReattentionNorm.NONE,
+                ReattentionBlocks.ALL);
+    }
+
+    /**
+     * The command line's attention function: "softmax", or an activation name h for pointwise weights L^-α · h.
+     *
+     * @throws ConfigException naming the expected words
+     */
+    public static AttentionConfig parse(String function, double alpha) {
+        if ("softmax".equalsIgnoreCase(function)) return softmax();
+        for (PointwiseActivation h : PointwiseActivation.values()) {
+            if (h.configName().equalsIgnoreCase(function)) return pointwise(h, alpha);
+        }
+        throw new ConfigException("attention.activation", "softmax or one of " + PointwiseActivation.names(), function);
     }
 
     public AttentionConfig withQkNorm(boolean on) {
@@ -44,63 +89,43 @@ public record AttentionConfig(String weights, String activation, double alpha, b
         return new AttentionConfig(weights, activation, alpha, qkNorm, on, reattention, reattentionBlocks);
     }
 
-    public AttentionConfig withReattention(String norm, String blocks) {
+    public AttentionConfig withReattention(ReattentionNorm norm, ReattentionBlocks blocks) {
         return new AttentionConfig(weights, activation, alpha, qkNorm, gate, norm, blocks);
     }
 
     /** Throws with the field's name and the expected values when something is off. */
     public AttentionConfig validated() {
-        if (!"softmax".equals(weights) && !"pointwise".equals(weights)) {
-            throw new ConfigException("attention.weights", "\"softmax\" or \"pointwise\"", weights);
-        }
-        if ("pointwise".equals(weights)) {
-            try {
-                PointwiseActivation.fromConfigName(activation);
-            } catch (IllegalArgumentException e) {
-                throw new ConfigException("attention.activation",
-                        "one of relu, relu2, gelu, softplus, identity, relu6, sigmoid", activation);
+        if (weights == null) throw new ConfigException("attention.weights", "\"softmax\" or \"pointwise\"", null);
+        if (weights == Weights.POINTWISE) {
+            if (activation == null) {
+                throw new ConfigException("attention.activation", "one of " + PointwiseActivation.names(), null);
             }
             if (!Double.isFinite(alpha) || alpha < 0) {
                 throw new ConfigException("attention.alpha", "a finite number >= 0", String.valueOf(alpha));
             }
         }
-        if (!"none".equals(reattention) && !"batchnorm".equals(reattention) && !"layernorm".equals(reattention)) {
-            throw new ConfigException("attention.reattention", "\"none\", \"batchnorm\" or \"layernorm\"", reattention);
-        }
-        parseBlocks();
+        if (reattention == null) throw new ConfigException("attention.reattention", "one of " + ReattentionNorm.names(), null);
         return this;
     }
 
     @JsonIgnore
+    public boolean isSoftmax() {
+        return weights == Weights.SOFTMAX;
+    }
+
+    @JsonIgnore
     public AttentionWeighting weighting() {
-        return "softmax".equals(weights) ? AttentionWeighting.softmaxWeights()
-                : AttentionWeighting.pointwise(PointwiseActivation.fromConfigName(activation), alpha);
+        return isSoftmax() ? AttentionWeighting.softmaxWeights() : AttentionWeighting.pointwise(activation, alpha);
     }
 
     @JsonIgnore
     public boolean hasReattention() {
-        return !"none".equals(reattention);
-    }
-
-    /** Number of final blocks with re-attention, or -1 for all. */
-    private int parseBlocks() {
-        if (reattentionBlocks == null || "all".equals(reattentionBlocks)) return -1;
-        if (reattentionBlocks.startsWith("last:")) {
-            try {
-                int k = Integer.parseInt(reattentionBlocks.substring(5));
-                if (k >= 0) return k;
-            } catch (NumberFormatException ignored) {
-                // reported below
-            }
-        }
-        throw new ConfigException("attention.reattention_blocks", "\"all\" or \"last:K\" with K >= 0", reattentionBlocks);
+        return reattention != ReattentionNorm.NONE;
     }
 
     /** Whether block {@code index} of {@code depth} uses re-attention. */
     public boolean reattentionIn(int index, int depth) {
-        if (!hasReattention()) return false;
-        int last = parseBlocks();
-        return last < 0 || index >= depth - last;
+        return hasReattention() && reattentionBlocks.includes(index, depth);
     }
 
     /** A short label for tables and file names, e.g. "relu/L^1 +qknorm +reattn(batchnorm,last:5)". */
@@ -108,7 +133,10 @@ public record AttentionConfig(String weights, String activation, double alpha, b
         StringBuilder sb = new StringBuilder(weighting().toString());
         if (qkNorm) sb.append(" +qknorm");
         if (gate) sb.append(" +gate");
-        if (hasReattention()) sb.append(" +reattn(").append(reattention).append(',').append(reattentionBlocks).append(')');
+        if (hasReattention()) {
+            sb.append(" +reattn(").append(reattention.configName()).append(',').append(reattentionBlocks.configName())
+                    .append(')');
+        }
         return sb.toString();
     }
 }

@@ -10,30 +10,34 @@ import java.util.Map;
  */
 public final class ModelVariants {
 
-    /** width, depth, MLP dimension, heads; {@code reattentionLast} = -1 for every block, 0 for none. */
-    public record Size(int width, int depth, int mlpDim, int heads, String reattention, int reattentionLast) {
+    /** width, depth, MLP dimension, heads, and the Re-attention the model brings (norm NONE for none). */
+    public record Size(int width, int depth, int mlpDim, int heads, ReattentionNorm reattention,
+                       ReattentionBlocks reattentionBlocks) {
+        Size(int width, int depth, int mlpDim, int heads) {
+            this(width, depth, mlpDim, heads, ReattentionNorm.NONE, ReattentionBlocks.ALL);
+        }
     }
 
     private static final Map<String, Size> SIZES = new LinkedHashMap<>();
 
     static {
-        SIZES.put("Ti", new Size(192, 12, 768, 3, "none", 0));
-        SIZES.put("S", new Size(384, 12, 1536, 6, "none", 0));
-        SIZES.put("M", new Size(512, 12, 2048, 8, "none", 0));
-        SIZES.put("B", new Size(768, 12, 3072, 12, "none", 0));
-        SIZES.put("L", new Size(1024, 24, 4096, 16, "none", 0));
-        SIZES.put("H", new Size(1280, 32, 5120, 16, "none", 0));
+        SIZES.put("Ti", new Size(192, 12, 768, 3));
+        SIZES.put("S", new Size(384, 12, 1536, 6));
+        SIZES.put("M", new Size(512, 12, 2048, 8));
+        SIZES.put("B", new Size(768, 12, 3072, 12));
+        SIZES.put("L", new Size(1024, 24, 4096, 16));
+        SIZES.put("H", new Size(1280, 32, 5120, 16));
         // DeepViT-16/24/32: width 384, 12 heads, MLP ratio 3, Re-attention in every block (BatchNorm, official code).
-        SIZES.put("DeepViT-16", new Size(384, 16, 1152, 12, "batchnorm", -1));
-        SIZES.put("DeepViT-24", new Size(384, 24, 1152, 12, "batchnorm", -1));
-        SIZES.put("DeepViT-32", new Size(384, 32, 1152, 12, "batchnorm", -1));
+        SIZES.put("DeepViT-16", new Size(384, 16, 1152, 12, ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL));
+        SIZES.put("DeepViT-24", new Size(384, 24, 1152, 12, ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL));
+        SIZES.put("DeepViT-32", new Size(384, 32, 1152, 12, ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL));
         // DeepViT-S / -L: Re-attention in the last 5 / 12 blocks. Their head counts (12) give head_dim 33 / 35.
-        SIZES.put("DeepViT-S", new Size(396, 16, 1188, 12, "batchnorm", 5));
-        SIZES.put("DeepViT-L", new Size(420, 32, 1260, 12, "batchnorm", 12));
+        SIZES.put("DeepViT-S", new Size(396, 16, 1188, 12, ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(5)));
+        SIZES.put("DeepViT-L", new Size(420, 32, 1260, 12, ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(12)));
         // Plain ViTs of DeepViT's depths for the collapse comparison: same width/heads/MLP, no Re-attention.
-        SIZES.put("ViT-16", new Size(384, 16, 1152, 12, "none", 0));
-        SIZES.put("ViT-24", new Size(384, 24, 1152, 12, "none", 0));
-        SIZES.put("ViT-32", new Size(384, 32, 1152, 12, "none", 0));
+        SIZES.put("ViT-16", new Size(384, 16, 1152, 12));
+        SIZES.put("ViT-24", new Size(384, 24, 1152, 12));
+        SIZES.put("ViT-32", new Size(384, 32, 1152, 12));
     }
 
     private ModelVariants() {
@@ -71,12 +75,8 @@ public final class ModelVariants {
         } catch (NumberFormatException e) {
             throw new ConfigException("model", "a patch size after '/', e.g. \"S/16\"", variant);
         }
-        AttentionConfig attention = AttentionConfig.softmax();
-        if (!"none".equals(size.reattention())) {
-            attention = attention.withReattention(size.reattention(),
-                    size.reattentionLast() < 0 ? "all" : "last:" + size.reattentionLast());
-        }
-        return new ViTConfig(imageHeight, imageWidth, channels, patch, numClasses, size.width(), size.depth(),
-                size.heads(), size.mlpDim(), "cls", "learned", attention, 0.0).validated();
+        AttentionConfig attention = AttentionConfig.softmax().withReattention(size.reattention(), size.reattentionBlocks());
+        return ViTConfig.builder().image(imageHeight, imageWidth, channels).patchSize(patch).numClasses(numClasses)
+                .size(size.width(), size.depth(), size.heads(), size.mlpDim()).attention(attention).build();
     }
 }

@@ -14,13 +14,16 @@ import dev.tornadovit.tensor.PoolMode;
  * A plain description of a Vision Transformer: everything needed to build it, and what is stored beside its
  * weights in a checkpoint. Named sizes come from {@link ModelVariants}.
  *
- * @param pool     "cls" (class token) or "gap" (global average of the tokens)
- * @param posEmbed "learned" or "sincos2d" (fixed, big_vision's posemb_sincos_2d)
+ * <p>Build one with {@link #builder()}; in JSON (config.json, a checkpoint's metadata) the fields are written in
+ * snake case and enumerations by their config names ("cls", "learned", ...).
+ *
+ * @param pool     the class token, or the global average of the tokens (gap)
+ * @param posEmbed learned, or fixed 2-D sin-cos (big_vision's posemb_sincos_2d)
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.ALWAYS)
 public record ViTConfig(int imageHeight, int imageWidth, int channels, int patchSize, int numClasses,
-                        int width, int depth, int heads, int mlpDim, String pool, String posEmbed,
+                        int width, int depth, int heads, int mlpDim, PoolMode pool, PositionEmbedding posEmbed,
                         AttentionConfig attention, double labelSmoothing) {
 
     /** LayerNorm epsilon of the ViT's own norms (timm's ViT uses 1e-6). */
@@ -51,11 +54,9 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         if (width % heads != 0) {
             throw new ConfigException("heads", "a divisor of width " + width, String.valueOf(heads));
         }
-        if (!"cls".equals(pool) && !"gap".equals(pool)) throw new ConfigException("pool", "\"cls\" or \"gap\"", pool);
-        if (!"learned".equals(posEmbed) && !"sincos2d".equals(posEmbed)) {
-            throw new ConfigException("pos_embed", "\"learned\" or \"sincos2d\"", posEmbed);
-        }
-        if ("sincos2d".equals(posEmbed) && width % 4 != 0) {
+        if (pool == null) throw new ConfigException("pool", "\"cls\" or \"gap\"", null);
+        if (posEmbed == null) throw new ConfigException("pos_embed", "\"learned\" or \"sincos2d\"", null);
+        if (posEmbed == PositionEmbedding.SINCOS2D && width % 4 != 0) {
             throw new ConfigException("width", "a multiple of 4 for sincos2d position embeddings", String.valueOf(width));
         }
         if (attention == null) throw new ConfigException("attention", "an attention object", null);
@@ -92,18 +93,13 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
 
     @JsonIgnore
     public boolean hasClsToken() {
-        return "cls".equals(pool);
+        return pool == PoolMode.CLS;
     }
 
     /** Sequence length: patches plus the cls token when there is one. */
     @JsonIgnore
     public int tokens() {
         return patchCount() + (hasClsToken() ? 1 : 0);
-    }
-
-    @JsonIgnore
-    public PoolMode poolMode() {
-        return hasClsToken() ? PoolMode.CLS : PoolMode.MEAN;
     }
 
     public ViTConfig withAttention(AttentionConfig a) {
@@ -135,12 +131,83 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         try {
             c = JSON.readValue(json, ViTConfig.class);
         } catch (JsonProcessingException e) {
-            throw new ConfigException(source + ": not a valid model config: " + e.getOriginalMessage());
+            // A value our own types refuse (an unknown activation, say) carries its own one-line message.
+            String why = e.getCause() instanceof IllegalArgumentException bad ? bad.getMessage() : e.getOriginalMessage();
+            throw new ConfigException(source + ": not a valid model config: " + why);
         }
         try {
             return c.validated();
         } catch (ConfigException e) {
             throw new ConfigException(source + ": " + e.getMessage());
+        }
+    }
+
+    /** A builder with the defaults of the command line: 1 channel, cls pooling, learned positions, softmax. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builds a {@link ViTConfig} by name rather than by position; {@link #build()} validates it. */
+    public static final class Builder {
+        private int imageHeight, imageWidth, channels = 1, patchSize, numClasses, width, depth, heads, mlpDim;
+        private PoolMode pool = PoolMode.CLS;
+        private PositionEmbedding posEmbed = PositionEmbedding.LEARNED;
+        private AttentionConfig attention = AttentionConfig.softmax();
+        private double labelSmoothing;
+
+        private Builder() {
+        }
+
+        public Builder image(int height, int width, int channels) {
+            this.imageHeight = height;
+            this.imageWidth = width;
+            this.channels = channels;
+            return this;
+        }
+
+        public Builder patchSize(int patchSize) {
+            this.patchSize = patchSize;
+            return this;
+        }
+
+        public Builder numClasses(int numClasses) {
+            this.numClasses = numClasses;
+            return this;
+        }
+
+        /** Width (embedding dimension), depth (blocks), attention heads and the MLP's hidden dimension. */
+        public Builder size(int width, int depth, int heads, int mlpDim) {
+            this.width = width;
+            this.depth = depth;
+            this.heads = heads;
+            this.mlpDim = mlpDim;
+            return this;
+        }
+
+        public Builder pool(PoolMode pool) {
+            this.pool = pool;
+            return this;
+        }
+
+        public Builder positionEmbedding(PositionEmbedding posEmbed) {
+            this.posEmbed = posEmbed;
+            return this;
+        }
+
+        public Builder attention(AttentionConfig attention) {
+            this.attention = attention;
+            return this;
+        }
+
+        public Builder labelSmoothing(double labelSmoothing) {
+            this.labelSmoothing = labelSmoothing;
+            return this;
+        }
+
+        /** @throws ConfigException naming the first field that is out of range */
+        public ViTConfig build() {
+            return new ViTConfig(imageHeight, imageWidth, channels, patchSize, numClasses, width, depth, heads, mlpDim,
+                    pool, posEmbed, attention, labelSmoothing).validated();
         }
     }
 }

@@ -51,7 +51,7 @@ public final class VisionTransformer {
         int d = config.width();
         patchEmbed = new PatchEmbed(store, config);
         clsToken = config.hasClsToken() ? store.truncNormal("cls_token", 0.02, false, 1, 1, d) : null;
-        if ("learned".equals(config.posEmbed())) {
+        if (config.posEmbed() == PositionEmbedding.LEARNED) {
             posEmbed = store.truncNormal("pos_embed", 0.02, false, 1, config.tokens(), d);
             fixedPos = null;
         } else {
@@ -207,7 +207,7 @@ public final class VisionTransformer {
             headForward = () -> {
                 be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
                         ViTConfig.LAYER_NORM_EPS);
-                be.pool(finalNorm, pooled, batch, t, d, config.poolMode());
+                be.pool(finalNorm, pooled, batch, t, d, config.pool());
                 be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
             };
             loss = () -> be.crossEntropy(logits, labels, VisionTransformer.this.loss, dLogits, batch,
@@ -216,7 +216,7 @@ public final class VisionTransformer {
                 ws.zeroGradients();
                 be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
                         config.numClasses());
-                be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.poolMode());
+                be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.pool());
                 be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream,
                         normW.grad(), normB.grad(), batch * t, d);
             };

@@ -73,7 +73,7 @@ public final class SweepPlots {
         }
         if (labels.varies(Axis.REATTENTION)) {
             written.add(save(dir.resolve(REATTENTION), bars("accuracy with and without Re-attention", groups, labels,
-                    Axis.REATTENTION, a -> "none".equals(a.reattention()) ? "no Re-attention" : "Re-attention (" + a.reattention() + ")",
+                    Axis.REATTENTION, a -> !a.hasReattention() ? "no Re-attention" : "Re-attention (" + a.reattention() + ")",
                     g -> g.accuracy(), "final test accuracy (%)", 100)));
         }
         if (labels.varies(Axis.DEPTH)) {
@@ -117,7 +117,7 @@ public final class SweepPlots {
             }
             if (!omit.contains(Axis.QK_NORM) && a.qkNorm()) parts.add("+qk-norm");
             if (!omit.contains(Axis.GATE) && a.gate()) parts.add("+gate");
-            if (!omit.contains(Axis.REATTENTION) && !"none".equals(a.reattention())) parts.add("+re-attn(" + a.reattention() + ")");
+            if (!omit.contains(Axis.REATTENTION) && a.hasReattention()) parts.add("+re-attn(" + a.reattention() + ")");
             if (!omit.contains(Axis.WIDTH) && varies(Axis.WIDTH)) parts.add("w" + a.width());
             if (!omit.contains(Axis.DEPTH) && varies(Axis.DEPTH)) parts.add("d" + a.depth());
             return String.join(" ", parts);

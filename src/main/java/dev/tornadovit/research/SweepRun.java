@@ -1,6 +1,8 @@
 package dev.tornadovit.research;
 
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.train.TrainingOptions;
 
@@ -25,8 +27,15 @@ public record SweepRun(String id, ViTConfig config, TrainingOptions options, Axe
     public record Axes(String attention, double alpha, boolean qkNorm, boolean gate, String reattention, int width,
                        int depth, long seed) {
 
+        /** The attention column's value for softmax runs. */
+        public static final String SOFTMAX = "softmax";
+
         public boolean softmax() {
-            return "softmax".equals(attention);
+            return SOFTMAX.equals(attention);
+        }
+
+        public boolean hasReattention() {
+            return !ReattentionNorm.NONE.configName().equals(reattention);
         }
 
         /** The same run for another seed: runs that differ only by seed are averaged together. */
@@ -36,9 +45,9 @@ public record SweepRun(String id, ViTConfig config, TrainingOptions options, Axe
 
         public static Axes of(ViTConfig config, long seed) {
             AttentionConfig a = config.attention();
-            boolean softmax = "softmax".equals(a.weights());
-            return new Axes(softmax ? "softmax" : a.activation(), softmax ? Double.NaN : a.alpha(), a.qkNorm(), a.gate(),
-                    a.reattention(), config.width(), config.depth(), seed);
+            boolean softmax = a.isSoftmax();
+            return new Axes(softmax ? SOFTMAX : a.activation().configName(), softmax ? Double.NaN : a.alpha(),
+                    a.qkNorm(), a.gate(), a.reattention().configName(), config.width(), config.depth(), seed);
         }
     }
 
@@ -51,16 +60,16 @@ public record SweepRun(String id, ViTConfig config, TrainingOptions options, Axe
     static String idOf(ViTConfig config, long seed) {
         AttentionConfig a = config.attention();
         StringBuilder sb = new StringBuilder();
-        if ("softmax".equals(a.weights())) {
+        if (a.isSoftmax()) {
             sb.append("softmax");
         } else {
-            sb.append(a.activation()).append("-a").append(formatNumber(a.alpha()));
+            sb.append(a.activation().configName()).append("-a").append(formatNumber(a.alpha()));
         }
         if (a.qkNorm()) sb.append("-qknorm");
         if (a.gate()) sb.append("-gate");
         if (a.hasReattention()) {
-            sb.append("-reattn-").append(a.reattention());
-            if (!"all".equals(a.reattentionBlocks())) sb.append('-').append(a.reattentionBlocks().replace(':', '_'));
+            sb.append("-reattn-").append(a.reattention().configName());
+            if (a.reattentionBlocks() instanceof ReattentionBlocks.Last last) sb.append("-last_").append(last.count());
         }
         sb.append("-w").append(config.width()).append("-d").append(config.depth()).append("-h").append(config.heads())
                 .append("-s").append(seed);

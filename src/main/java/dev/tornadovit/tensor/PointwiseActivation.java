@@ -1,5 +1,11 @@
 package dev.tornadovit.tensor;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
+
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
 /**
  * The functions h of pointwise attention φ(s) = L^-α · h(s) (Wortsman et al. 2023). Values and derivatives are in
  * double so the float64 reference backend and the float backends share one definition.
@@ -14,16 +20,23 @@ public enum PointwiseActivation {
         this.configName = configName;
     }
 
+    /** The name in config files and on the command line. */
+    @JsonValue
     public String configName() {
         return configName;
     }
 
+    /** "relu, relu2, gelu, softplus, identity, relu6, sigmoid", for messages and help texts. */
+    public static String names() {
+        return Arrays.stream(values()).map(PointwiseActivation::configName).collect(Collectors.joining(", "));
+    }
+
+    @JsonCreator
     public static PointwiseActivation fromConfigName(String name) {
         for (PointwiseActivation a : values()) {
             if (a.configName.equalsIgnoreCase(name)) return a;
         }
-        throw new IllegalArgumentException("unknown attention activation '" + name
-                + "'; expected one of relu, relu2, gelu, softplus, identity, relu6, sigmoid");
+        throw new IllegalArgumentException("unknown attention activation '" + name + "'; expected one of " + names());
     }
 
     public double apply(double s) {

@@ -1,5 +1,7 @@
 package dev.tornadovit.bench;
 
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.tornadovit.model.AttentionConfig;
@@ -36,6 +38,6 @@ class ModelFlopsTest {
                 ModelFlops.forwardPerImage(ModelBench.smallVit(base.withGate(true))));
         // Re-attention in the last 2 blocks: Θ (3×3) mixes the 3 maps of 65×65 scores.
         assertEquals(plain + 2.0 * 2 * 3 * 3 * 65 * 65,
-                ModelFlops.forwardPerImage(ModelBench.smallVit(base.withReattention("batchnorm", "last:2"))));
+                ModelFlops.forwardPerImage(ModelBench.smallVit(base.withReattention(ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(2)))));
     }
 }

@@ -2,6 +2,8 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.backend.reference.ReferenceBackend;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -21,21 +23,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ModelGradientCheckTest {
 
-    static final String[] ACTIVATIONS = {"relu", "relu2", "gelu", "softplus", "identity", "relu6", "sigmoid"};
+    static final PointwiseActivation[] ACTIVATIONS = PointwiseActivation.values();
 
-    static ViTConfig tiny(AttentionConfig attention, String pool, String pos, int depth) {
+    static ViTConfig tiny(AttentionConfig attention, PoolMode pool, PositionEmbedding pos, int depth) {
         return new ViTConfig(4, 6, 2, 2, 3, 8, depth, 2, 12, pool, pos, attention, 0.1);
     }
 
     static Stream<ViTConfig> namedConfigs() {
         List<ViTConfig> list = new ArrayList<>();
-        list.add(tiny(AttentionConfig.softmax(), "cls", "learned", 2));
-        for (String a : ACTIVATIONS) list.add(tiny(AttentionConfig.pointwise(a, 0.7), "gap", "sincos2d", 1));
-        list.add(tiny(AttentionConfig.reluOverL().withQkNorm(true).withGate(true), "cls", "learned", 2));
-        list.add(tiny(AttentionConfig.softmax().withReattention("batchnorm", "all"), "cls", "learned", 2));
-        list.add(tiny(AttentionConfig.reluOverL().withReattention("layernorm", "last:1"), "gap", "learned", 2));
-        list.add(tiny(AttentionConfig.pointwise("sigmoid", 1).withQkNorm(true).withReattention("batchnorm", "last:1"),
-                "gap", "sincos2d", 2));
+        list.add(tiny(AttentionConfig.softmax(), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
+        for (PointwiseActivation a : ACTIVATIONS) list.add(tiny(AttentionConfig.pointwise(a, 0.7), PoolMode.MEAN, PositionEmbedding.SINCOS2D, 1));
+        list.add(tiny(AttentionConfig.reluOverL().withQkNorm(true).withGate(true), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.softmax().withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.reluOverL().withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(1)), PoolMode.MEAN, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.pointwise(PointwiseActivation.SIGMOID, 1).withQkNorm(true).withReattention(ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(1)),
+                PoolMode.MEAN, PositionEmbedding.SINCOS2D, 2));
         return list.stream();
     }
 
@@ -45,10 +47,11 @@ class ModelGradientCheckTest {
             AttentionConfig a = r.nextBoolean() ? AttentionConfig.softmax()
                     : AttentionConfig.pointwise(ACTIVATIONS[r.nextInt(ACTIVATIONS.length)], r.nextDouble() * 1.5);
             a = a.withQkNorm(r.nextBoolean()).withGate(r.nextBoolean());
-            String re = new String[]{"none", "batchnorm", "layernorm"}[r.nextInt(3)];
+            ReattentionNorm re = ReattentionNorm.values()[r.nextInt(3)];
             int depth = 1 + r.nextInt(3);
-            a = a.withReattention(re, r.nextBoolean() ? "all" : "last:" + r.nextInt(depth + 1));
-            return tiny(a, r.nextBoolean() ? "cls" : "gap", r.nextBoolean() ? "learned" : "sincos2d", depth);
+            a = a.withReattention(re, r.nextBoolean() ? ReattentionBlocks.ALL : new ReattentionBlocks.Last(r.nextInt(depth + 1)));
+            return tiny(a, r.nextBoolean() ? PoolMode.CLS : PoolMode.MEAN,
+                    r.nextBoolean() ? PositionEmbedding.LEARNED : PositionEmbedding.SINCOS2D, depth);
         });
     }
 
@@ -66,7 +69,7 @@ class ModelGradientCheckTest {
 
     @Test
     void reattentionInLastBlocksOnly() {
-        AttentionConfig a = AttentionConfig.softmax().withReattention("layernorm", "last:2");
+        AttentionConfig a = AttentionConfig.softmax().withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(2));
         assertTrue(!a.reattentionIn(0, 4) && !a.reattentionIn(1, 4) && a.reattentionIn(2, 4) && a.reattentionIn(3, 4));
     }
 

@@ -3,6 +3,8 @@ package dev.tornadovit.train;
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.cli.CliProcess;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.PositionEmbedding;
+import dev.tornadovit.tensor.PoolMode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -78,7 +80,7 @@ class ResumeTest {
     void nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(@TempDir Path dir) {
         // A huge learning rate without clipping diverges within a few steps.
         var train = dev.tornadovit.data.DefaultData.fashionMnist(false).subset(java.util.stream.IntStream.range(0, 2000).toArray());
-        var config = new dev.tornadovit.model.ViTConfig(28, 28, 1, 7, 10, 16, 1, 2, 32, "cls", "learned",
+        var config = new dev.tornadovit.model.ViTConfig(28, 28, 1, 7, 10, 16, 1, 2, 32, PoolMode.CLS, PositionEmbedding.LEARNED,
                 dev.tornadovit.model.AttentionConfig.softmax(), 0);
         try (CpuBackend be = new CpuBackend()) {
             var model = new dev.tornadovit.model.VisionTransformer(config, be, 1);

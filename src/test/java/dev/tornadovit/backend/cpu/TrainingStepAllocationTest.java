@@ -1,9 +1,13 @@
 package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.PositionEmbedding;
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.train.AdamW;
 import org.junit.jupiter.api.AfterAll;
@@ -51,14 +55,14 @@ class TrainingStepAllocationTest {
 
     @Test
     void softmaxTrainingStepAllocatesNothingInTheBackend() {
-        assertStepAllocatesNothing(config(AttentionConfig.softmax(), "cls"));
+        assertStepAllocatesNothing(config(AttentionConfig.softmax(), PoolMode.CLS));
     }
 
     @Test
     void pointwiseGatedReattentionTrainingStepAllocatesNothingInTheBackend() {
         // The other loops: pointwise weights, the sigmoid gate, query/key norms, head mixing and its batch norm.
         assertStepAllocatesNothing(config(AttentionConfig.reluOverL().withGate(true).withQkNorm(true)
-                .withReattention("batchnorm", "all"), "gap"));
+                .withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), PoolMode.MEAN));
     }
 
     /**
@@ -67,7 +71,7 @@ class TrainingStepAllocationTest {
      */
     @Test
     void wholeTrainingStepAllocatesNothing() {
-        ViTConfig config = config(AttentionConfig.softmax(), "cls");
+        ViTConfig config = config(AttentionConfig.softmax(), PoolMode.CLS);
         int batch = 16;
         try (CpuBackend be = new CpuBackend()) {
             VisionTransformer model = new VisionTransformer(config, be, 1);
@@ -103,8 +107,8 @@ class TrainingStepAllocationTest {
     }
 
     /** Small, but with loops large enough to be split over the pool: 16×17 tokens, GEMMs over the parallel threshold. */
-    private static ViTConfig config(AttentionConfig attention, String pool) {
-        return new ViTConfig(16, 16, 3, 4, 10, 32, 2, 2, 64, pool, "learned", attention, 0);
+    private static ViTConfig config(AttentionConfig attention, PoolMode pool) {
+        return new ViTConfig(16, 16, 3, 4, 10, 32, 2, 2, 64, pool, PositionEmbedding.LEARNED, attention, 0);
     }
 
     private static void assertStepAllocatesNothing(ViTConfig config) {

@@ -4,9 +4,14 @@ import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.NamedTensor;
 import dev.tornadovit.model.Parameter;
+import dev.tornadovit.model.PositionEmbedding;
+import dev.tornadovit.model.ReattentionBlocks;
+import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.train.AdamW;
 import org.junit.jupiter.api.Timeout;
@@ -35,16 +40,16 @@ class TrainingStepEquivalenceTest {
     private static final double TOL = 2e-4, GRAD_TOL = 5e-4, LR = 3e-3;
 
     static Stream<Arguments> configs() {
-        ViTConfig base = new ViTConfig(12, 12, 3, 4, 7, 24, 2, 4, 40, "cls", "learned", AttentionConfig.softmax(), 0.1);
+        ViTConfig base = new ViTConfig(12, 12, 3, 4, 7, 24, 2, 4, 40, PoolMode.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0.1);
         return Stream.of(
                 Arguments.of("softmax", base),
                 Arguments.of("relu/L + qk-norm + gate + Re-attention(batchnorm)", base.withAttention(
-                        AttentionConfig.reluOverL().withQkNorm(true).withGate(true).withReattention("batchnorm", "all"))),
+                        AttentionConfig.reluOverL().withQkNorm(true).withGate(true).withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL))),
                 Arguments.of("relu2 a=0.5 + Re-attention(layernorm, last block), gap, sincos", new ViTConfig(12, 12, 3, 4,
-                        7, 24, 2, 4, 40, "gap", "sincos2d",
-                        AttentionConfig.pointwise("relu2", 0.5).withReattention("layernorm", "last:1"), 0)),
+                        7, 24, 2, 4, 40, PoolMode.MEAN, PositionEmbedding.SINCOS2D,
+                        AttentionConfig.pointwise(PointwiseActivation.RELU2, 0.5).withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(1)), 0)),
                 Arguments.of("softmax + Re-attention(batchnorm) + qk-norm", base.withAttention(
-                        AttentionConfig.softmax().withQkNorm(true).withReattention("batchnorm", "all"))));
+                        AttentionConfig.softmax().withQkNorm(true).withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL))));
     }
 
     @ParameterizedTest(name = "{0}")

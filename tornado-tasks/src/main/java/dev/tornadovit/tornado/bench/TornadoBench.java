@@ -1,9 +1,12 @@
 package dev.tornadovit.tornado.bench;
 
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
@@ -109,8 +112,8 @@ public final class TornadoBench {
             for (String attention : attentions.split(",")) {
                 AttentionConfig a = attention.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
                 ViTConfig config = "tiny".equals(model)
-                        ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, "cls", "learned", a, 0)
-                        : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, "cls", "learned", a, 0);
+                        ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, PoolMode.CLS, PositionEmbedding.LEARNED, a, 0)
+                        : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, PoolMode.CLS, PositionEmbedding.LEARNED, a, 0);
                 bench.model("tiny".equals(model) ? "tiny 32px/4" : "ViT-S/16 224px", attention, config, batch, steps, warmup);
             }
         }
