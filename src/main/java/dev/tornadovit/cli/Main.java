@@ -16,6 +16,15 @@ import java.util.Locale;
                 DemoCommand.class, BenchCommand.class, SweepCommand.class, AnalyzeCommand.class, ProbeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+    /** The command line's logging configuration, a resource beside this class: the library itself ships none. */
+    static final String LOGBACK_CONFIG = "dev/tornadovit/cli/logback.xml";
+
+    static {
+        // Before any logger exists; a -Dlogback.configurationFile of the user's wins.
+        if (System.getProperty("logback.configurationFile") == null) {
+            System.setProperty("logback.configurationFile", LOGBACK_CONFIG);
+        }
+    }
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -3,7 +3,7 @@ package dev.tornadovit.backend.cpu;
 /**
  * Fast float32 matrix products for the CPU backend: row-major, on sub-arrays given by offsets,
  * vectorised with the Vector API and run in parallel on {@link CpuParallel}.
- * {@link MatmulReference} has a plain triple-loop version of every method, with the same signature.
+ * The tests' MatmulReference has a plain triple-loop version of every method, with the same signature.
  *
  * <p><b>Linear layers</b> use PyTorch's weight layout {@code w[N,K]} ([out, in]); x is
  * {@code [M,K]}, y is {@code [M,N]}, all contiguous.
