@@ -11,13 +11,19 @@ import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
+import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -42,10 +48,16 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0")
     long seed;
 
-    @Option(names = "--run-dir", defaultValue = "runs/demo", description = "Where both runs are written (default ${DEFAULT-VALUE}).")
+    @Option(names = "--run-dir", paramLabel = "DIR", description = "Where both runs are written (default: a new folder "
+            + "runs/demo-<timestamp>, so earlier demos are kept).")
     Path runDir;
 
+    @Option(names = "--overwrite", description = "Replace the runs that --run-dir already holds.")
+    boolean overwrite;
+
     static final int PATCH = ModelOptions.defaultPatch(28, 28);
+    /** The runs' subfolders: softmax and ReLU/L attention. */
+    static final List<String> VARIANT_IDS = List.of("softmax", "relu-l");
 
     record Result(String name, double accuracy, double imagesPerSecond, double seconds) {
     }
@@ -55,8 +67,23 @@ final class DemoCommand implements Callable<Integer> {
             + "better than two).")
     boolean sequential;
 
+    /** The two runs' folder of this invocation. */
+    private Path base;
+
     @Override
     public Integer call() throws Exception {
+        if (runDir != null) {
+            // Both folders are checked before either model trains, so a refusal costs no training time.
+            for (String id : VARIANT_IDS) {
+                List<String> results = RunFolder.RESULTS.stream().filter(f -> Files.exists(runDir.resolve(id).resolve(f))).toList();
+                if (!results.isEmpty() && !overwrite) {
+                    throw new IllegalArgumentException(runDir.resolve(id) + " already holds a run (" + String.join(", ", results)
+                            + "); pass --overwrite to replace it, or choose another --run-dir");
+                }
+            }
+        }
+        base = runDir != null ? runDir : newDemoFolder(Path.of("runs"));
+        System.out.println("Writing both runs into " + base);
         ImageDataset train = DefaultData.fashionMnist(true), test = DefaultData.fashionMnist(false);
         if (trainLimit > 0 && trainLimit < train.size()) train = train.subset(java.util.stream.IntStream.range(0, trainLimit).toArray());
         Normalization norm = Normalization.compute(train);
@@ -70,7 +97,7 @@ final class DemoCommand implements Callable<Integer> {
         } else if (device.threads > 0) {
             CpuParallel.setThreads(device.threads);
         }
-        String[][] variants = {{"softmax", "softmax"}, {"relu-l", "ReLU/L"}};
+        String[][] variants = {{VARIANT_IDS.get(0), "softmax"}, {VARIANT_IDS.get(1), "ReLU/L"}};
         List<Callable<Result>> jobs = new ArrayList<>();
         ImageDataset trainSet = train;
         for (String[] v : variants) {
@@ -97,7 +124,7 @@ final class DemoCommand implements Callable<Integer> {
         for (Result r : results) {
             System.out.printf(Locale.ROOT, "%-10s %13.2f%% %18.0f %9.0fs%n", r.name(), 100 * r.accuracy(), r.imagesPerSecond(), r.seconds());
         }
-        System.out.printf(Locale.ROOT, "Total %.0f s. Runs, metrics.csv and curves.png: %s%n", total, runDir);
+        System.out.printf(Locale.ROOT, "Total %.0f s. Runs, metrics.csv and curves.png: %s%n", total, base);
         return 0;
     }
 
@@ -108,15 +135,31 @@ final class DemoCommand implements Callable<Integer> {
                 ModelOptions.DEFAULT_HEADS, ModelOptions.DEFAULT_MLP, "cls", "learned", attention, 0);
         try (Backend be = Backends.create(device.device, 0)) {
             VisionTransformer vit = new VisionTransformer(config, be, seed);
-            Path dir = runDir.resolve(id);
-            deleteOldRun(dir);
-            long start = System.nanoTime();
-            ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
-            List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
-            double seconds = (System.nanoTime() - start) / 1e9;
-            TrainingCurves.drawOrWarn(history, name, dir.resolve("curves.png"));
-            double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
-            return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
+            Path dir = base.resolve(id);
+            try (RunFolder folder = RunFolder.open(dir)) {
+                folder.requireFresh(overwrite, "pass --overwrite to replace it, or choose another --run-dir");
+                long start = System.nanoTime();
+                ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
+                List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
+                double seconds = (System.nanoTime() - start) / 1e9;
+                TrainingCurves.drawOrWarn(history, name, dir.resolve("curves.png"));
+                double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
+                return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
+            }
+        }
+    }
+
+    /** A folder of its own under {@code parent}: demo-<timestamp>, or demo-<timestamp>-2, ... when that exists. */
+    static Path newDemoFolder(Path parent) throws IOException {
+        Files.createDirectories(parent);
+        String stamp = "demo-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        for (int n = 1; ; n++) {
+            Path dir = parent.resolve(n == 1 ? stamp : stamp + "-" + n);
+            try {
+                return Files.createDirectory(dir);
+            } catch (FileAlreadyExistsException e) {
+                // another demo started in the same second: take the next number
+            }
         }
     }
 
@@ -126,16 +169,6 @@ final class DemoCommand implements Callable<Integer> {
         } catch (ExecutionException e) {
             if (e.getCause() instanceof Exception ex) throw ex;
             throw e;
-        }
-    }
-
-    private static void deleteOldRun(Path dir) {
-        for (String f : new String[]{Trainer.LAST, Trainer.BEST, Trainer.METRICS, "curves.png", "config.json"}) {
-            try {
-                java.nio.file.Files.deleteIfExists(dir.resolve(f));
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("cannot clear " + dir + ": " + e.getMessage(), e);
-            }
         }
     }
 }
