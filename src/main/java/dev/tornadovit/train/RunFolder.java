@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -104,7 +105,7 @@ public final class RunFolder implements AutoCloseable {
                 throw inUse(dir, readHolder(dir.resolve(LOCK)));
             }
             channel.truncate(0);
-            Holder me = new Holder(ProcessHandle.current().pid(), hostName(), Instant.now().toString());
+            Holder me = new Holder(ProcessHandle.current().pid(), hostName(), Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
             channel.write(ByteBuffer.wrap(JSON.writeValueAsBytes(me)), 0);
             channel.force(true);
             RunFolder folder = new RunFolder(dir, key, channel, lock);
