@@ -125,7 +125,11 @@ final class RunOptions {
     }
 
     private static Object value(OptionSpec o, JsonNode node, Path file) {
-        if (node == null || node.isNull()) return null;
+        if (node == null || node.isNull()) {
+            if (!o.type().isPrimitive()) return null;
+            throw new IllegalArgumentException(file + ": option " + o.longestName() + " is null, expected a "
+                    + o.type().getSimpleName() + " as its command-line option takes");
+        }
         try {
             if (o.type() == Path.class) return Path.of(node.asText());
             return JSON.convertValue(node, o.type());

@@ -43,7 +43,7 @@ final class SavedCheckpoints {
             boolean useless = !(r.evalLoss() < guessingLoss);
             return String.format(Locale.ROOT, "%s, written at step %d (end of epoch %d), eval loss %.4g, accuracy %.2f%%%s",
                     name, s.globalStep(), r.epoch(), r.evalLoss(), 100 * r.evalAccuracy(),
-                    useless ? String.format(Locale.ROOT, " (no better than guessing, whose loss is %.2f)", guessingLoss) : "");
+                    useless ? String.format(Locale.ROOT, ", no better than guessing (%.2f)", guessingLoss) : "");
         }
         String trainLoss = s.epochSeen() > 0
                 ? String.format(Locale.ROOT, ", mean training loss of that epoch so far %.4g", s.epochLossSum() / s.epochSeen()) : "";

@@ -104,6 +104,13 @@ class RunFolderCliTest {
         assertEquals(2, nothing.code());
         assertTrue(error(nothing).contains("does not exist: nothing to resume"), nothing.err());
         assertFalse(Files.exists(dir.resolve("none")), "a refused resume creates no folder");
+
+        // A damaged options.json is named, with the option and what it should hold.
+        Files.writeString(run.resolve("options.json"), json.replace("\"--lr\" : 0.003", "\"--lr\" : \"fast\""));
+        CliTest.Result damaged = CliTest.run("train", "--run-dir", run.toString(), "--resume");
+        assertEquals(2, damaged.code());
+        assertEquals("error: " + run.resolve("options.json") + ": option --lr is \"fast\", expected a double as its "
+                + "command-line option takes", error(damaged));
     }
 
     @Test
@@ -218,7 +225,7 @@ class RunFolderCliTest {
                     + " of its batches), not evaluated";
             assertTrue(message.contains(what), what + " in " + message);
         }
-        assertTrue(message.contains("(no better than guessing, whose loss is 2.30)"), message);
+        assertTrue(message.contains(", no better than guessing (2.30)"), message);
     }
 
     static String read(Path log) {
