@@ -18,8 +18,6 @@ import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -58,8 +56,7 @@ final class TrainCommand implements Callable<Integer> {
         if (resume && runDir == null) throw new IllegalArgumentException("--resume needs --run-dir of the run to continue");
         if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --run-dir and "
                 + "--overwrite replaces it: pass one of them");
-        Path dir = runDir != null ? runDir
-                : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path dir = runDir != null ? runDir : RunFolder.unusedName(Path.of("runs"), "");
         if (resume && !Files.exists(dir.resolve(Trainer.LAST))) {
             throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
                     + "start the run again without --resume");

@@ -11,10 +11,14 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
@@ -79,12 +83,15 @@ public final class RunFolder implements AutoCloseable {
      * @throws IllegalArgumentException when another run holds the folder (the message names it)
      */
     public static RunFolder open(Path dir) {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new IllegalArgumentException(dir + " is a file, not a folder; a run needs a folder of its own");
+        }
         Path key;
         try {
             Files.createDirectories(dir);
             key = dir.toRealPath();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create the run folder " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot create the run folder " + dir + ": " + reason(e), e);
         }
         Thread holder = HELD.putIfAbsent(key, Thread.currentThread());
         if (holder == Thread.currentThread()) return new RunFolder(dir, key, null, null);
@@ -118,7 +125,7 @@ public final class RunFolder implements AutoCloseable {
             } catch (IOException ignored) {
                 // already failing; the first error is the one to report
             }
-            throw new UncheckedIOException("cannot lock the run folder " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot lock the run folder " + dir + ": " + reason(e), e);
         }
     }
 
@@ -126,6 +133,25 @@ public final class RunFolder implements AutoCloseable {
         String who = holder == null ? "another run (its lock file names no holder yet)" : holder.describe();
         return new IllegalArgumentException(dir + " is in use by another run (" + who + "); wait for it to finish "
                 + "or choose another run folder");
+    }
+
+    /** Why a file operation failed: the system's reason where it gives one, not just the path again. */
+    private static String reason(IOException e) {
+        if (e instanceof AccessDeniedException) return "permission denied (" + e.getMessage() + ")";
+        if (e instanceof FileSystemException f && f.getReason() != null) return f.getReason() + " (" + f.getFile() + ")";
+        if (e instanceof FileSystemException f) return e.getClass().getSimpleName() + " (" + f.getFile() + ")";
+        return e.getMessage();
+    }
+
+    /**
+     * A folder name under {@code parent} that does not exist yet: {@code prefix} followed by the date and time, and
+     * -2, -3, ... when that is taken (two runs started in the same second).
+     */
+    public static Path unusedName(Path parent, String prefix) {
+        String stamp = prefix + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Path dir = parent.resolve(stamp);
+        for (int n = 2; Files.exists(dir); n++) dir = parent.resolve(stamp + "-" + n);
+        return dir;
     }
 
     /** The holder named in a lock file, or null when it cannot be read (being written, or not ours). */
@@ -177,7 +203,7 @@ public final class RunFolder implements AutoCloseable {
         try {
             for (String f : RUN_FILES) if (Files.deleteIfExists(dir.resolve(f))) deleted.add(f);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot clear " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot clear " + dir + ": " + reason(e), e);
         }
         log.info("Overwriting the run in {}: deleted {}", dir, String.join(", ", deleted));
     }

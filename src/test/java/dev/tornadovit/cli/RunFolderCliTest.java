@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -170,6 +172,44 @@ class RunFolderCliTest {
         assertFalse(Files.exists(run.resolve(".metrics123.tmp")));
         assertEquals("mine", Files.readString(run.resolve("notes.tmp")));
         assertTrue(Files.exists(run.resolve(RunFolder.LOCK)));
+    }
+
+    @Test
+    void aSweepRunWhoseFolderIsInUseIsRefusedBeforeItWritesThere(@TempDir Path dir) throws Exception {
+        Path sweep = dir.resolve("sweep"), runDir = sweep.resolve("relu-a1-w16-d1-h2-s0");
+        CountDownLatch held = new CountDownLatch(1), release = new CountDownLatch(1);
+        CompletableFuture<Void> holder = CompletableFuture.runAsync(() -> {
+            try (RunFolder folder = RunFolder.open(runDir)) {
+                held.countDown();
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try {
+            held.await();
+            CliTest.Result r = CliTest.run("sweep", "--attention", "relu", "--alpha", "1", "--train-limit", "100",
+                    "--eval-limit", "50", "--epochs", "1", "--batch-size", "50", "--width", "16", "--depth", "1",
+                    "--heads", "2", "--threads", "1", "--sweep-dir", sweep.toString());
+            assertEquals(2, r.code(), r.out());
+            assertTrue(error(r).startsWith("error: " + runDir + " is in use by another run (process "
+                    + ProcessHandle.current().pid() + " on "), r.err());
+            try (var files = Files.list(runDir)) {
+                assertEquals(List.of(RunFolder.LOCK), files.map(f -> f.getFileName().toString()).toList());
+            }
+        } finally {
+            release.countDown();
+            holder.get();
+        }
+    }
+
+    @Test
+    void aRunFolderThatIsAFileIsRefused(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("results"), "mine");
+        CliTest.Result r = run(tiny(file));
+        assertEquals(2, r.code());
+        assertEquals("error: " + file + " is a file, not a folder; a run needs a folder of its own", error(r));
+        assertEquals("mine", Files.readString(file));
     }
 
     @Test

@@ -56,6 +56,18 @@ class RunFolderTest {
     }
 
     @Test
+    void aDefaultFolderNameIsOneNotYetTaken(@TempDir Path dir) throws Exception {
+        Path first = RunFolder.unusedName(dir, "demo-");
+        assertTrue(first.getFileName().toString().matches("demo-\\d{8}-\\d{6}"), first.toString());
+        Files.createDirectories(first);
+        Path second = RunFolder.unusedName(dir, "demo-");
+        // Taken within the same second: numbered; a second later: the new time.
+        assertFalse(Files.exists(second));
+        assertTrue(second.equals(dir.resolve(first.getFileName() + "-2"))
+                || second.getFileName().toString().matches("demo-\\d{8}-\\d{6}") && !second.equals(first), second.toString());
+    }
+
+    @Test
     void onlyOurStaleTempFilesAreRemovedOnOpen(@TempDir Path dir) throws Exception {
         List<String> ours = List.of(".last.safetensors8812345.tmp", ".best.safetensors1.tmp", ".config42.tmp",
                 ".metrics7.tmp", ".options.json99.tmp", ".run.json3.tmp", ".FAILED.txt5.tmp", ".plot123.png");
