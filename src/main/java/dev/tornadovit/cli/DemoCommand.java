@@ -22,8 +22,6 @@ import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -149,16 +147,14 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    /** A folder of its own under {@code parent}: demo-<timestamp>, or demo-<timestamp>-2, ... when that exists. */
+    /** A folder of its own under {@code parent}, created: demo-<timestamp>, or demo-<timestamp>-2, ... when taken. */
     static Path newDemoFolder(Path parent) throws IOException {
         Files.createDirectories(parent);
-        String stamp = "demo-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
-        for (int n = 1; ; n++) {
-            Path dir = parent.resolve(n == 1 ? stamp : stamp + "-" + n);
+        while (true) {
             try {
-                return Files.createDirectory(dir);
+                return Files.createDirectory(RunFolder.unusedName(parent, "demo-"));
             } catch (FileAlreadyExistsException e) {
-                // another demo started in the same second: take the next number
+                // another demo took the name in the meantime: take the next one
             }
         }
     }
