@@ -1,5 +1,6 @@
 package dev.tornadovit.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -96,6 +97,8 @@ final class RunOptions {
         JsonNode options;
         try {
             options = JSON.readTree(Files.readString(file)).get("options");
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getOriginalMessage() + ")");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }

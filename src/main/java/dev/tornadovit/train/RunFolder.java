@@ -130,7 +130,7 @@ public final class RunFolder implements AutoCloseable {
     }
 
     private static IllegalArgumentException inUse(Path dir, Holder holder) {
-        String who = holder == null ? "another run (its lock file names no holder yet)" : holder.describe();
+        String who = holder == null ? "its lock file names no holder yet" : holder.describe();
         return new IllegalArgumentException(dir + " is in use by another run (" + who + "); wait for it to finish "
                 + "or choose another run folder");
     }

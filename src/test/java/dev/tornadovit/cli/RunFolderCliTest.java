@@ -113,6 +113,9 @@ class RunFolderCliTest {
         assertEquals(2, damaged.code());
         assertEquals("error: " + run.resolve("options.json") + ": option --lr is \"fast\", expected a double as its "
                 + "command-line option takes", error(damaged));
+        Files.writeString(run.resolve("options.json"), "{\"options\": ");
+        damaged = CliTest.run("train", "--run-dir", run.toString(), "--resume");
+        assertTrue(error(damaged).startsWith("error: " + run.resolve("options.json") + ": not valid JSON ("), damaged.err());
     }
 
     @Test
