@@ -11,12 +11,16 @@ import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
+import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,8 +46,12 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0")
     long seed;
 
-    @Option(names = "--run-dir", defaultValue = "runs/demo", description = "Where both runs are written (default ${DEFAULT-VALUE}).")
+    @Option(names = "--run-dir", paramLabel = "DIR", description = "Where both runs are written (default: a new folder "
+            + "runs/demo-<timestamp>, so earlier demos are kept).")
     Path runDir;
+
+    @Option(names = "--overwrite", description = "Replace the runs that --run-dir already holds.")
+    boolean overwrite;
 
     static final int PATCH = ModelOptions.defaultPatch(28, 28);
 
@@ -55,8 +63,24 @@ final class DemoCommand implements Callable<Integer> {
             + "better than two).")
     boolean sequential;
 
+    /** The two runs' folder of this invocation. */
+    private Path base;
+
     @Override
     public Integer call() throws Exception {
+        if (runDir != null) {
+            // Both folders are checked before either model trains, so a refusal costs no training time.
+            for (Variant v : VARIANTS) {
+                String id = v.id();
+                List<String> results = RunFolder.RESULTS.stream().filter(f -> Files.exists(runDir.resolve(id).resolve(f))).toList();
+                if (!results.isEmpty() && !overwrite) {
+                    throw new IllegalArgumentException(runDir.resolve(id) + " already holds a run (" + String.join(", ", results)
+                            + "); pass --overwrite to replace it, or choose another --run-dir");
+                }
+            }
+        }
+        base = runDir != null ? runDir : newDemoFolder(Path.of("runs"));
+        System.out.println("Writing both runs into " + base);
         ImageDataset train = DefaultData.fashionMnist(true), test = DefaultData.fashionMnist(false);
         if (trainLimit > 0 && trainLimit < train.size()) train = train.subset(java.util.stream.IntStream.range(0, trainLimit).toArray());
         Normalization norm = Normalization.compute(train);
@@ -96,7 +120,7 @@ final class DemoCommand implements Callable<Integer> {
         for (Result r : results) {
             System.out.printf(Locale.ROOT, "%-10s %13.2f%% %18.0f %9.0fs%n", r.name(), 100 * r.accuracy(), r.imagesPerSecond(), r.seconds());
         }
-        System.out.printf(Locale.ROOT, "Total %.0f s. Runs, metrics.csv and curves.png: %s%n", total, runDir);
+        System.out.printf(Locale.ROOT, "Total %.0f s. Runs, metrics.csv and curves.png: %s%n", total, base);
         return 0;
     }
 
@@ -116,15 +140,29 @@ final class DemoCommand implements Callable<Integer> {
                         ModelOptions.DEFAULT_MLP).attention(attention).build();
         try (Backend be = Backends.create(device.device, 0)) {
             VisionTransformer vit = new VisionTransformer(config, be, seed);
-            Path dir = runDir.resolve(id);
-            deleteOldRun(dir);
-            long start = System.nanoTime();
-            ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
-            List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
-            double seconds = (System.nanoTime() - start) / 1e9;
-            TrainingCurves.drawOrWarn(history, name, dir.resolve("curves.png"));
-            double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
-            return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
+            Path dir = base.resolve(id);
+            try (RunFolder folder = RunFolder.open(dir)) {
+                folder.requireFresh(overwrite, "pass --overwrite to replace it, or choose another --run-dir");
+                long start = System.nanoTime();
+                ProgressListener progress = new ProgressListener(options.batchSize(), name + " ", progressBars);
+                List<EpochRecord> history = new Trainer(vit, train, test, norm, options, dir, progress).run();
+                double seconds = (System.nanoTime() - start) / 1e9;
+                TrainingCurves.drawOrWarn(history, name, dir.resolve("curves.png"));
+                double ips = history.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(0);
+                return new Result(name, history.getLast().evalAccuracy(), ips, seconds);
+            }
+        }
+    }
+
+    /** A folder of its own under {@code parent}, created: demo-<timestamp>, or demo-<timestamp>-2, ... when taken. */
+    static Path newDemoFolder(Path parent) throws IOException {
+        Files.createDirectories(parent);
+        while (true) {
+            try {
+                return Files.createDirectory(RunFolder.unusedName(parent, "demo-"));
+            } catch (FileAlreadyExistsException e) {
+                // another demo took the name in the meantime: take the next one
+            }
         }
     }
 
@@ -134,16 +172,6 @@ final class DemoCommand implements Callable<Integer> {
         } catch (ExecutionException e) {
             if (e.getCause() instanceof Exception ex) throw ex;
             throw e;
-        }
-    }
-
-    private static void deleteOldRun(Path dir) {
-        for (String f : new String[]{Trainer.LAST, Trainer.BEST, Trainer.METRICS, "curves.png", "config.json"}) {
-            try {
-                java.nio.file.Files.deleteIfExists(dir.resolve(f));
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("cannot clear " + dir + ": " + e.getMessage(), e);
-            }
         }
     }
 }

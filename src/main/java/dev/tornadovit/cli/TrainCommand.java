@@ -6,19 +6,21 @@ import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
+import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
@@ -38,27 +40,45 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--run-dir", paramLabel = "DIR", description = "Run folder (default runs/<timestamp>).")
     Path runDir;
 
-    @Option(names = "--resume", description = "Continue the run in --run-dir from its last checkpoint, exactly.")
+    @Option(names = "--resume", description = "Continue the run in --run-dir from its last checkpoint, exactly, with "
+            + "the options it was started with (kept in its options.json).")
     boolean resume;
+
+    @Option(names = "--overwrite", description = "Replace the run that --run-dir already holds (its checkpoints, metrics, "
+            + "curves, config and options).")
+    boolean overwrite;
+
+    @Spec
+    CommandSpec spec;
 
     @Override
     public Integer call() {
         if (resume && runDir == null) throw new IllegalArgumentException("--resume needs --run-dir of the run to continue");
-        Path dir = runDir != null ? runDir
-                : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --run-dir and "
+                + "--overwrite replaces it: pass one of them");
+        Path dir = runDir != null ? runDir : RunFolder.unusedName(Path.of("runs"), "");
+        if (resume && !Files.exists(dir.resolve(Trainer.LAST))) {
+            throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
+                    + "start the run again without --resume");
+        }
+        RunOptions stored = resume ? RunOptions.restore(spec, dir, Set.copyOf(spec.mixins().get("model").options())) : null;
         DataOptions.Splits splits = data.load(training.seed);
         ViTConfig config = model.build(splits.train());
+        if (stored != null) stored.checkModel(config);
         Normalization norm = Normalization.compute(splits.train());
-        try (Backend be = device.create()) {
+        try (RunFolder folder = RunFolder.open(dir); Backend be = device.create()) {
+            if (!resume) {
+                folder.requireFresh(overwrite, "pass --resume to continue it, --overwrite to replace it, or choose another --run-dir");
+                RunOptions.save(spec, dir);
+            }
             VisionTransformer vit = new VisionTransformer(config, be, training.seed);
             log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
                     splits.description(), be.name());
             Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
                     new ProgressListener(training.batchSize, ""));
-            if (resume) {
-                if (!trainer.resume()) throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume");
-            } else if (Files.exists(dir.resolve(Trainer.LAST))) {
-                throw new IllegalArgumentException(dir + " already holds a run; pass --resume to continue it or choose another --run-dir");
+            if (resume && !trainer.resume()) {
+                throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
+                        + "start the run again without --resume");
             }
             List<EpochRecord> history = trainer.run();
             TrainingCurves.drawOrWarn(history, config.attention().label(), dir.resolve("curves.png"));

@@ -9,6 +9,7 @@ import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.NonFiniteException;
+import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingListener;
 import org.slf4j.Logger;
@@ -37,7 +38,7 @@ import java.util.function.IntFunction;
  *
  * <p>Resumable: a run whose {@code metrics.csv} shows every epoch (or the step limit) is finished and skipped; one
  * with a {@code last.safetensors} continues from it through {@link Trainer#resume()} (which refuses a checkpoint
- * of a different model); a run that stopped on a non-finite loss leaves {@value #FAILED} in its folder and is
+ * of a different model); a run that diverged (a non-finite or exploded loss) leaves {@value #FAILED} in its folder and is
  * reported, not retried (delete that file to retry it). The settings shared by all runs are stored in
  * {@value #SETTINGS}; calling again on the same folder with different ones is refused, since a run trained for 1
  * epoch is not "finished" for a sweep of 2 and its learning-rate schedule could not be continued.
@@ -187,7 +188,8 @@ public final class Sweep {
             log.info("{}: already finished, skipped", position);
             return new Result(run, Status.SKIPPED, null, readParameters(runDir), done);
         }
-        try (Backend be = backends.apply(threads)) {
+        // The run's folder is held from its first write on, so a second sweep on the same folder is refused.
+        try (RunFolder held = RunFolder.open(runDir); Backend be = backends.apply(threads)) {
             VisionTransformer model = new VisionTransformer(run.config(), be, run.options().seed());
             writeRunInfo(runDir, run, model.parameterCount());
             Trainer trainer = new Trainer(model, train, eval, normalization, run.options(), runDir, listeners.apply(run));

@@ -28,7 +28,10 @@ public final class Checkpoint {
     private Checkpoint() {
     }
 
-    /** Saves weights (and, when {@code optimizer} is non-null, its state plus {@code trainingState}). */
+    /**
+     * Saves weights, with the optimiser's state when {@code optimizer} is non-null, and {@code trainingState} (where
+     * the run stood when the file was written) when non-null.
+     */
     public static void save(Path file, VisionTransformer model, AdamW optimizer, String trainingState) {
         save(file, model, optimizer, trainingState, Map.of());
     }
@@ -52,8 +55,8 @@ public final class Checkpoint {
                 out.add(output(be, OPT_V + ps.get(i).name(), ps.get(i).shape(), optimizer.secondMoment(i), dtype));
             }
             meta.put("optimizer_step", Long.toString(optimizer.step()));
-            if (trainingState != null) meta.put("training_state", trainingState);
         }
+        if (trainingState != null) meta.put("training_state", trainingState);
         Safetensors.write(file, out, meta);
     }
 

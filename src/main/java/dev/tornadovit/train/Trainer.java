@@ -21,6 +21,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -28,11 +29,18 @@ import java.util.Map;
  * best and last checkpoints written atomically into the run folder, and exact resumption from the last one: the
  * data order, augmentation, optimiser state and schedule all continue as if the run had never stopped.
  *
- * <p>Run folder: {@code last.safetensors}, {@code best.safetensors}, {@code metrics.csv}, {@code config.json}.
+ * <p>Run folder: {@code last.safetensors}, {@code best.safetensors}, {@code metrics.csv}, {@code config.json};
+ * {@link #run()} holds it locked ({@link RunFolder}). A non-finite loss or gradient stops the run before anything
+ * is written, with a message that says which checkpoints exist and how good each is.
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
     public static final String LAST = "last.safetensors", BEST = "best.safetensors", METRICS = "metrics.csv";
+    /**
+     * A training loss this many times that of guessing (ln of the class count) means the run has diverged: no run
+     * that learns comes near it (logits a thousand nats apart), and one that got there does not come back.
+     */
+    public static final int EXPLODED_LOSS_FACTOR = 1000;
 
     private final VisionTransformer model;
     private final ImageDataset train, eval;
@@ -96,9 +104,9 @@ public final class Trainer {
     /** Trains to the end; returns the metrics history (one record per epoch). */
     public List<EpochRecord> run() {
         Backend be = model.backend();
-        createRunDir();
-        try (BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
+        try (RunFolder held = RunFolder.open(runDir); BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
                 .shuffle(true).dropLast(true).normalization(normalization).augmentation(options.augmentation()).build()) {
+            createRunDir();
             int perEpoch = loader.batchesPerEpoch();
             if (perEpoch == 0) {
                 throw new IllegalArgumentException("the training set has " + train.size() + " images, fewer than one batch of "
@@ -112,6 +120,7 @@ public final class Trainer {
             // One workspace for training and evaluation batches, allocated once.
             model.reserve(Math.max(options.batchSize(), options.evalBatchSize()));
             int classes = model.config().numClasses();
+            double guessingLoss = Math.log(Math.max(2, classes)), explodedLoss = EXPLODED_LOSS_FACTOR * guessingLoss;
             long startNanos = System.nanoTime();
             double elapsedBefore = state.elapsedSeconds();
 
@@ -130,10 +139,11 @@ public final class Trainer {
                         model.zeroGradients();
                         model.forward(input.images(), b.size());
                         double loss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
-                        if (!Double.isFinite(loss)) {
-                            throw new NonFiniteException("the training loss became " + loss + " at epoch " + (epoch + 1)
-                                    + ", batch " + b.index() + " (step " + (state.globalStep() + 1) + "); stopped. The last good "
-                                    + "checkpoint is kept in " + runDir.resolve(LAST) + ". Try a lower --lr or stronger clipping.");
+                        if (!Double.isFinite(loss) || loss > explodedLoss) {
+                            throw diverged(String.format(Locale.ROOT, "the training loss became %.4g at epoch %d, batch %d (step %d)",
+                                    loss, epoch + 1, b.index(), state.globalStep() + 1) + (Double.isFinite(loss)
+                                    ? String.format(Locale.ROOT, ", over %d times that of guessing (%.2f): the run diverged",
+                                    EXPLODED_LOSS_FACTOR, guessingLoss) : ""));
                         }
                         correct += BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
                         model.backward(b.size());
@@ -141,9 +151,7 @@ public final class Trainer {
                         try {
                             optimizer.step(lr);
                         } catch (NonFiniteException e) {
-                            throw new NonFiniteException("the " + e.getMessage() + " (epoch " + (epoch + 1) + ", batch "
-                                    + b.index() + "); stopped. The last good checkpoint is kept in " + runDir.resolve(LAST)
-                                    + ". Try a lower --lr or stronger clipping.");
+                            throw diverged("the " + e.getMessage() + " (epoch " + (epoch + 1) + ", batch " + b.index() + ")");
                         }
                         lossSum += loss * b.size();
                         seen += b.size();
@@ -169,13 +177,19 @@ public final class Trainer {
                 history.add(record);
                 state = new TrainingState(epoch + 1, 0, state.globalStep(), best ? ev.accuracy() : state.bestAccuracy(),
                         best ? epoch + 1 : state.bestEpoch(), record.elapsedSeconds(), 0, 0, 0, history);
-                if (best) Checkpoint.save(runDir.resolve(BEST), model, null, null, metadata());
+                if (best) Checkpoint.save(runDir.resolve(BEST), model, null, state.toJson(), metadata());
                 Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
                 writeMetrics(history);
                 listener.epochDone(record, best);
             }
         }
         return state.history();
+    }
+
+    /** Stops a diverging run, saying what its folder holds: nothing is written after the loss became non-finite. */
+    private NonFiniteException diverged(String what) {
+        return new NonFiniteException(what + "; stopped. " + SavedCheckpoints.describe(runDir, model.config().numClasses())
+                + ". Try a lower --lr" + (options.optimizer().clipNorm() > 0 ? "." : ", or gradient clipping (--clip 1)."));
     }
 
     /** What predict needs besides the weights: the normalisation and the class names. */

@@ -11,7 +11,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -56,9 +55,8 @@ class ResumeTest {
         String state = Safetensors.read(last).metadata().get("training_state");
         assertTrue(state.contains("\"epoch\":0"), "killed within the first epoch: " + state);
 
-        List<String> resume = new ArrayList<>(trainArgs(killed));
-        resume.add("--resume");
-        Process again = start(resume, dir.resolve("resumed.log"));
+        // --resume alone: the run folder's options.json restores every option of this non-default run.
+        Process again = start(List.of("train", "--run-dir", killed.toString(), "--resume", "--threads", "2"), dir.resolve("resumed.log"));
         assertEquals(0, again.waitFor(), () -> read(dir.resolve("resumed.log")));
         assertTrue(read(dir.resolve("resumed.log")).contains("Resuming"), () -> read(dir.resolve("resumed.log")));
 
@@ -88,7 +86,11 @@ class ResumeTest {
                     dev.tornadovit.data.Augmentation.NONE, 0, 1, 100);
             Trainer trainer = new Trainer(model, train, train, null, options, dir, null);
             NonFiniteException e = org.junit.jupiter.api.Assertions.assertThrows(NonFiniteException.class, trainer::run);
-            assertTrue(e.getMessage().contains("last good checkpoint") && e.getMessage().contains("--lr"), e.getMessage());
+            assertTrue(e.getMessage().contains("; stopped. ") && e.getMessage().contains("--lr"), e.getMessage());
+            // It names what the folder holds: the checkpoints present, or that there are none.
+            boolean any = Files.exists(dir.resolve(Trainer.LAST)) || Files.exists(dir.resolve(Trainer.BEST));
+            assertTrue(any ? e.getMessage().contains("Checkpoints in " + dir + ": ")
+                    : e.getMessage().contains("No checkpoint was written"), e.getMessage());
             // The checkpoint on disk holds only finite values (loading checks that).
             if (Files.exists(dir.resolve(Trainer.LAST))) {
                 Checkpoint.loadModel(dir.resolve(Trainer.LAST), be);
