@@ -8,8 +8,8 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
-import dev.tornadovit.train.Checkpoint;
-import dev.tornadovit.train.Preprocessing;
+import dev.tornadovit.checkpoint.Checkpoint;
+import dev.tornadovit.checkpoint.Preprocessing;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

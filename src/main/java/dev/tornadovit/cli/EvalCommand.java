@@ -2,9 +2,9 @@ package dev.tornadovit.cli;
 
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
-import dev.tornadovit.train.Preprocessing;
+import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.train.Checkpoint;
+import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.train.Evaluation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -7,6 +7,7 @@ import dev.tornadovit.data.BatchLoader;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.data.PrefetchIterator;
+import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;

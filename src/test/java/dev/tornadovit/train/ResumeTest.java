@@ -2,6 +2,7 @@ package dev.tornadovit.train;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.cli.CliProcess;
+import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.io.Safetensors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

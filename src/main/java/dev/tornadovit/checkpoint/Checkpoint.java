@@ -1,7 +1,8 @@
-package dev.tornadovit.train;
+package dev.tornadovit.checkpoint;
 
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.SafetensorsException;
+import dev.tornadovit.train.AdamW;
 import dev.tornadovit.model.NamedTensor;
 import dev.tornadovit.model.Parameter;
 import dev.tornadovit.model.ViTConfig;

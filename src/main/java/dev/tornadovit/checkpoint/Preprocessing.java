@@ -1,4 +1,4 @@
-package dev.tornadovit.train;
+package dev.tornadovit.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package dev.tornadovit.train;
+package dev.tornadovit.checkpoint;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.io.Safetensors;
@@ -8,6 +8,8 @@ import dev.tornadovit.model.Parameter;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.train.AdamW;
+import dev.tornadovit.train.LearningRateSchedule;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
