@@ -39,7 +39,7 @@ public final class ModelOptions {
     Integer mlpDim;
     @Option(names = "--patch-size", description = "Patch size p (p×p pixels per token).")
     Integer patchSize;
-    @Option(names = "--pool", description = "cls or gap (mean of tokens).")
+    @Option(names = "--pool", description = "cls, gap (final norm on every token, then their mean) or gap_fc_norm (mean of the tokens, then a norm: timm's fc_norm).")
     String pool;
     @Option(names = "--pos-embed", description = "learned or sincos2d.")
     String posEmbed;

@@ -14,7 +14,9 @@ import dev.tornadovit.tensor.PoolMode;
  * A plain description of a Vision Transformer: everything needed to build it, and what is stored beside its
  * weights in a checkpoint. Named sizes come from {@link ModelVariants}.
  *
- * @param pool     "cls" (class token) or "gap" (global average of the tokens)
+ * @param pool     "cls" (class token), "gap" (the final LayerNorm on every token, then their average) or
+ *                 "gap_fc_norm" (the average of the tokens, then a LayerNorm on it: timm's global_pool "avg" with
+ *                 fc_norm, whose parameters are named fc_norm.* instead of norm.*)
  * @param posEmbed "learned" or "sincos2d" (fixed, big_vision's posemb_sincos_2d)
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
@@ -51,7 +53,9 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         if (width % heads != 0) {
             throw new ConfigException("heads", "a divisor of width " + width, String.valueOf(heads));
         }
-        if (!"cls".equals(pool) && !"gap".equals(pool)) throw new ConfigException("pool", "\"cls\" or \"gap\"", pool);
+        if (!"cls".equals(pool) && !"gap".equals(pool) && !"gap_fc_norm".equals(pool)) {
+            throw new ConfigException("pool", "\"cls\", \"gap\" or \"gap_fc_norm\"", pool);
+        }
         if (!"learned".equals(posEmbed) && !"sincos2d".equals(posEmbed)) {
             throw new ConfigException("pos_embed", "\"learned\" or \"sincos2d\"", posEmbed);
         }
@@ -95,6 +99,12 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         return "cls".equals(pool);
     }
 
+    /** Whether the LayerNorm after the blocks normalises the pooled vector (fc_norm) rather than every token. */
+    @JsonIgnore
+    public boolean hasFcNorm() {
+        return "gap_fc_norm".equals(pool);
+    }
+
     /** Sequence length: patches plus the cls token when there is one. */
     @JsonIgnore
     public int tokens() {
@@ -113,6 +123,16 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
 
     public ViTConfig withDepth(int d) {
         return new ViTConfig(imageHeight, imageWidth, channels, patchSize, numClasses, width, d, heads, mlpDim,
+                pool, posEmbed, attention, labelSmoothing);
+    }
+
+    public ViTConfig withNumClasses(int k) {
+        return new ViTConfig(imageHeight, imageWidth, channels, patchSize, k, width, depth, heads, mlpDim,
+                pool, posEmbed, attention, labelSmoothing);
+    }
+
+    public ViTConfig withImageSize(int height, int width, int channels) {
+        return new ViTConfig(height, width, channels, patchSize, numClasses, this.width, depth, heads, mlpDim,
                 pool, posEmbed, attention, labelSmoothing);
     }
 

@@ -36,6 +36,7 @@ class ModelGradientCheckTest {
         list.add(tiny(AttentionConfig.reluOverL().withReattention("layernorm", "last:1"), "gap", "learned", 2));
         list.add(tiny(AttentionConfig.pointwise("sigmoid", 1).withQkNorm(true).withReattention("batchnorm", "last:1"),
                 "gap", "sincos2d", 2));
+        list.add(tiny(AttentionConfig.softmax().withQkNorm(true), "gap_fc_norm", "learned", 2));
         return list.stream();
     }
 
