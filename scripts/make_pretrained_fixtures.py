@@ -79,8 +79,8 @@ def main():
     # timm hub folders: model.safetensors + config.json (architecture, model_args, pretrained_cfg)
     folders = {
         "timm_cls": dict(),
-        "timm_gap_fc_norm": dict(global_pool="avg"),
-        "timm_gap_no_qkv_bias": dict(global_pool="avg", fc_norm=False, qkv_bias=False),
+        "timm_gap_fc_norm": dict(global_pool="avg", class_token=False),
+        "timm_gap_no_qkv_bias": dict(global_pool="avg", class_token=False, fc_norm=False, qkv_bias=False),
         "timm_no_embed_class": dict(no_embed_class=True),
     }
     for i, (case, kw) in enumerate(folders.items()):
@@ -93,7 +93,7 @@ def main():
     model, _ = timm_model(200, qk_norm=True, depth=1)
     save_file(model.state_dict(), os.path.join(out, "timm_qk_norm.safetensors"))
     record("timm_qk_norm", model)
-    model, _ = timm_model(201, reg_tokens=2, global_pool="avg", depth=1)
+    model, _ = timm_model(201, reg_tokens=2, class_token=False, global_pool="avg", depth=1)
     save_file(model.state_dict(), os.path.join(out, "timm_reg_tokens.safetensors"))
     model, _ = timm_model(202, init_values=1e-5, depth=1)
     save_file(model.state_dict(), os.path.join(out, "timm_layer_scale.safetensors"))

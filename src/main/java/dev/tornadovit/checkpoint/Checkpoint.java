@@ -83,11 +83,22 @@ public final class Checkpoint {
 
     /** Loads weights into an existing model: every tensor is checked first, then all are assigned. */
     public static void loadWeights(VisionTransformer model, Safetensors.Contents contents, Path file) {
+        loadWeights(model, contents.tensors(), file);
+    }
+
+    /** As {@link #loadWeights(VisionTransformer, Safetensors.Contents, Path)}, from tensors under the model's names. */
+    public static void loadWeights(VisionTransformer model, Map<String, Safetensors.Entry> tensors, Path file) {
+        Safetensors.Contents contents = new Safetensors.Contents(tensors, Map.of());
         List<Runnable> assignments = new ArrayList<>();
         Backend be = model.backend();
         for (Parameter p : model.parameters()) assignments.add(checked(be, contents, file, p.name(), p.shape(), p.value()));
         for (NamedTensor b : model.buffers()) assignments.add(checked(be, contents, file, b.name(), b.shape(), b.value()));
         assignments.forEach(Runnable::run);
+    }
+
+    /** Checks one tensor's shape and values against a target, and returns the upload to run once all are checked. */
+    static Runnable checked(Backend be, Safetensors.Entry e, Path file, String name, int[] shape, Tensor target) {
+        return checked(be, new Safetensors.Contents(Map.of(name, e), Map.of()), file, name, shape, target);
     }
 
     /** Loads optimiser moments and step; returns the stored training-state JSON (or null). */
