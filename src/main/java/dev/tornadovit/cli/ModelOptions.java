@@ -65,6 +65,23 @@ public final class ModelOptions {
         return a.withQkNorm(qkNorm).withGate(gate).withReattention(reattention, reattentionBlocks).validated();
     }
 
+    /**
+     * Fine-tuning {@code pretrained}: its architecture ({@code base}, already at the data's size and classes) with
+     * this command line's attention weighting, gate, Re-attention and label smoothing; qk-norm stays when the
+     * checkpoint has it. Options that would change the architecture are refused.
+     */
+    ViTConfig fineTune(ViTConfig base, ViTConfig pretrained) {
+        String[] names = {"--model", "--config", "--width", "--depth", "--heads", "--mlp-dim", "--patch-size", "--pool", "--pos-embed"};
+        Object[] values = {variant, configFile, width, depth, heads, mlpDim, patchSize, pool, posEmbed};
+        for (int i = 0; i < names.length; i++) {
+            if (values[i] != null) {
+                throw new IllegalArgumentException(names[i] + " cannot be combined with --init-from: the checkpoint fixes the architecture");
+            }
+        }
+        AttentionConfig a = attentionConfig().withQkNorm(qkNorm || pretrained.attention().qkNorm());
+        return base.withAttention(a).withLabelSmoothing(labelSmoothing).validated();
+    }
+
     /** The config for images shaped like {@code data}. */
     ViTConfig build(ImageDataset data) {
         ViTConfig base;

@@ -34,6 +34,8 @@ final class TrainCommand implements Callable<Integer> {
     DataOptions data;
     @Mixin
     DeviceOptions device;
+    @Mixin
+    FineTuneOptions fineTune;
 
     @Option(names = "--run-dir", paramLabel = "DIR", description = "Run folder (default runs/<timestamp>).")
     Path runDir;
@@ -47,14 +49,15 @@ final class TrainCommand implements Callable<Integer> {
         Path dir = runDir != null ? runDir
                 : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         DataOptions.Splits splits = data.load(training.seed);
-        ViTConfig config = model.build(splits.train());
-        Normalization norm = Normalization.compute(splits.train());
+        ViTConfig config = fineTune.config(model, splits.train());
+        Normalization norm = fineTune.normalization(splits.train());
         try (Backend be = device.create()) {
             VisionTransformer vit = new VisionTransformer(config, be, training.seed);
             log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
                     splits.description(), be.name());
+            if (!resume) fineTune.initialise(vit);
             Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
-                    new ProgressListener(training.batchSize, ""));
+                    new ProgressListener(training.batchSize, ""), fineTune.parameterGroups());
             if (resume) {
                 if (!trainer.resume()) throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume");
             } else if (Files.exists(dir.resolve(Trainer.LAST))) {
