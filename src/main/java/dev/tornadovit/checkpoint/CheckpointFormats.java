@@ -8,6 +8,8 @@ import dev.tornadovit.io.SafetensorsException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Reads a ViT checkpoint in any format TornadoViT knows, deciding by what the file holds: a TornadoViT checkpoint
@@ -35,8 +37,13 @@ public final class CheckpointFormats {
         }
         Safetensors.Contents contents = Safetensors.read(weights);
         if (contents.metadata().containsKey("config")) {
-            return new PretrainedModel(weights, "tornadovit", Checkpoint.readConfig(contents, weights), true,
-                    contents.tensors(), Preprocessing.from(contents, weights));
+            // The model's tensors only: a resumable checkpoint also holds the optimiser's moments.
+            Map<String, Safetensors.Entry> model = new LinkedHashMap<>();
+            contents.tensors().forEach((name, e) -> {
+                if (!name.startsWith(Checkpoint.OPT_M) && !name.startsWith(Checkpoint.OPT_V)) model.put(name, e);
+            });
+            return new PretrainedModel(weights, "tornadovit", Checkpoint.readConfig(contents, weights), true, model,
+                    Preprocessing.from(contents, weights));
         }
         // A config.json belongs to the weights in a hub folder (model.safetensors), not to any file beside it.
         Path dir = weights.toAbsolutePath().getParent();

@@ -66,6 +66,13 @@ class FineTuneCliTest {
                 data.resolve("test/red/red0.png").toString(), "--top", "2");
         assertEquals(0, predict.code(), predict.err());
         assertTrue(predict.out().contains("red") && predict.out().contains("blue"), predict.out());
+
+        // A resumable TornadoViT checkpoint (weights and optimiser state) starts a new fine-tuning run too.
+        CliTest.Result again = CliTest.run("train", "--init-from", run.resolve("last.safetensors").toString(), "--data",
+                data.toString(), "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--run-dir", dir.resolve("again").toString());
+        assertEquals(0, again.code(), again.err());
+        assertArrayEquals(tuned.require("head.weight", run).shape(),
+                Safetensors.read(dir.resolve("again/last.safetensors")).require("head.weight", run).shape());
     }
 
     @Test
