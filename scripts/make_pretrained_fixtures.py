@@ -20,9 +20,10 @@ import shutil
 import torch
 import timm
 import transformers
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from timm.layers import resample_abs_pos_embed
 from timm.models._hub import save_for_hf
+from timm.models.vision_transformer import checkpoint_filter_fn
 
 BATCH = 2
 CLASS_NAMES = ["ant", "bee", "cat", "dog", "eel"]
@@ -88,6 +89,13 @@ def main():
         save_for_hf(model, os.path.join(out, case), model_config=dict(label_names=CLASS_NAMES), model_args=args,
                     safe_serialization=True)
         record(case, model)
+
+    # timm loading timm_cls at 16 px: its own checkpoint filter resamples the 4x4 position grid to 2x2
+    args = dict(json.load(open(os.path.join(out, "timm_cls", "config.json")))["model_args"], img_size=16)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **args)
+    weights = load_file(os.path.join(out, "timm_cls", "model.safetensors"))
+    model.load_state_dict(checkpoint_filter_fn(weights, model), strict=True)
+    record("timm_cls_at_16px", model, size=16)
 
     # bare timm state_dict files: qk-norm (heads readable from q_norm's shape); what we refuse
     model, _ = timm_model(200, qk_norm=True, depth=1)

@@ -1,12 +1,14 @@
 package dev.tornadovit.checkpoint;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.SafetensorsException;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 
@@ -41,6 +43,22 @@ class FineTuningTest {
                 for (int c = 0; c < 3; c++) System.arraycopy(g, b * 1024, rgb, (b * 3 + c) * 1024, 1024);
             }
             assertArrayEquals(logits(rgbModel, rgb, 2), logits(greyModel, g, 2), 1e-4f);
+        }
+    }
+
+    /** timm loading the same checkpoint at 16 px (its checkpoint filter resamples the positions) computes what we do. */
+    @Test
+    void atAnotherImageSizeTheModelIsTimmsResampledModel() {
+        PretrainedModel timm = CheckpointFormats.read(PretrainedFormatsTest.DIR.resolve("timm_cls"));
+        Safetensors.Contents expected = Safetensors.read(PretrainedFormatsTest.EXPECTED);
+        Path at = PretrainedFormatsTest.EXPECTED;
+        try (CpuBackend be = new CpuBackend()) {
+            VisionTransformer model = new VisionTransformer(FineTuning.config(timm, 16, 16, 3, 5), be, 3);
+            FineTuning.Report report = FineTuning.initialise(model, timm);
+            assertTrue(report.positionsResampled() && report.freshlyInitialised().isEmpty());
+            float[] got = logits(model, expected.require("timm_cls_at_16px.images", at).toFloats(), 2);
+            double[] want = expected.require("timm_cls_at_16px.logits", at).values();
+            for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4, "logit " + i);
         }
     }
 
