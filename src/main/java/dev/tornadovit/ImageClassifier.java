@@ -1,15 +1,15 @@
 package dev.tornadovit;
 
 import dev.tornadovit.backend.Backends;
+import dev.tornadovit.checkpoint.CheckpointFormats;
+import dev.tornadovit.checkpoint.Preprocessing;
+import dev.tornadovit.checkpoint.PretrainedModel;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.ImageFolderDataset;
-import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
-import dev.tornadovit.train.Checkpoint;
-import dev.tornadovit.train.Preprocessing;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,8 +17,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The shortest way to use a trained model from Java: load a checkpoint written by {@code train}, classify image
- * files. Resizing, normalisation and class names come from the checkpoint.
+ * The shortest way to use a trained model from Java: load a checkpoint (written by {@code train}, or a timm or
+ * Hugging Face ViT), classify image files. Resizing, cropping, normalisation and class names come from the
+ * checkpoint.
  *
  * <pre>{@code
  * try (ImageClassifier c = ImageClassifier.load(Path.of("runs/demo/relu-l/best.safetensors"), "cpu")) {
@@ -48,16 +49,29 @@ public final class ImageClassifier implements AutoCloseable {
         this.preprocessing = preprocessing;
     }
 
-    /** @param device "cpu" or any {@code --device} string */
+    /** A checkpoint of any supported format on the CPU. */
+    public static ImageClassifier load(Path checkpoint) {
+        return load(checkpoint, "cpu");
+    }
+
+    /**
+     * @param checkpoint a TornadoViT checkpoint, a timm or Hugging Face transformers ViT (.safetensors file or hub
+     *                   folder); see {@link CheckpointFormats}
+     * @param device     "cpu" or any {@code --device} string
+     */
     public static ImageClassifier load(Path checkpoint, String device) {
-        Safetensors.Contents contents = Safetensors.read(checkpoint);
-        ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
-        Preprocessing pre = Preprocessing.from(contents, checkpoint);
+        PretrainedModel pretrained = CheckpointFormats.read(checkpoint);
         Backend be = Backends.create(device, 0);
-        VisionTransformer model = new VisionTransformer(config, be, 0);
-        Checkpoint.loadWeights(model, contents, checkpoint);
-        model.setTraining(false);
-        return new ImageClassifier(be, model, pre);
+        try {
+            return new ImageClassifier(be, pretrained.build(be), pretrained.preprocessing());
+        } catch (RuntimeException e) {
+            be.close();
+            throw e;
+        }
+    }
+
+    public Preprocessing preprocessing() {
+        return preprocessing;
     }
 
     public VisionTransformer model() {
@@ -67,7 +81,8 @@ public final class ImageClassifier implements AutoCloseable {
     /** The {@code top} most probable classes of each image, most probable first. */
     public List<List<Prediction>> classify(List<Path> images, int top) {
         ViTConfig config = model.config();
-        ImageDataset data = ImageFolderDataset.loadFiles(images, config.imageHeight(), config.imageWidth(), config.channels());
+        ImageDataset data = ImageFolderDataset.loadFiles(images, config.imageHeight(), config.imageWidth(), config.channels(),
+                preprocessing.cropFraction());
         int n = data.size(), k = config.numClasses(), size = data.imageSize();
         float[] pixels = new float[n * size];
         for (int i = 0; i < n; i++) {
@@ -88,8 +103,7 @@ public final class ImageClassifier implements AutoCloseable {
             List<Prediction> best = new ArrayList<>();
             for (int r = 0; r < Math.min(top, k); r++) {
                 int c = order[r];
-                String name = c < preprocessing.classNames().size() ? preprocessing.classNames().get(c) : "class " + c;
-                best.add(new Prediction(c, name, p[c]));
+                best.add(new Prediction(c, preprocessing.className(c), p[c]));
             }
             all.add(best);
         }

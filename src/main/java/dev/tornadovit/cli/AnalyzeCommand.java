@@ -1,5 +1,7 @@
 package dev.tornadovit.cli;
 
+import dev.tornadovit.checkpoint.Checkpoint;
+import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
@@ -7,8 +9,6 @@ import dev.tornadovit.research.AttentionSimilarity;
 import dev.tornadovit.research.CollapsePlots;
 import dev.tornadovit.research.FrozenModel;
 import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.train.Checkpoint;
-import dev.tornadovit.train.Preprocessing;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

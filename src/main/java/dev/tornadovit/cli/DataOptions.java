@@ -36,6 +36,9 @@ public final class DataOptions {
             description = "Hold out this share of the training set for evaluation instead of using the test split.")
     double validationFraction;
 
+    /** How image folders are cut to size (see {@link ImageFolderDataset#load(Path, int, int, int, double)}); 0 stretches. */
+    double cropFraction;
+
     record Splits(ImageDataset train, ImageDataset eval, String description) {
     }
 
@@ -82,12 +85,12 @@ public final class DataOptions {
         }
         int[] hw = parseSize(imageSize);
         Path split = dir.resolve(train ? "train" : "test");
-        if (Files.isDirectory(split)) return ImageFolderDataset.load(split, hw[0], hw[1], channels);
+        if (Files.isDirectory(split)) return ImageFolderDataset.load(split, hw[0], hw[1], channels, cropFraction);
         if (!train) {
             throw new DataFormatException(dir + ": image folders need train/ and test/ subfolders for a test split; "
                     + "otherwise pass --validation-fraction to hold out part of the training images");
         }
-        return ImageFolderDataset.load(dir, hw[0], hw[1], channels);
+        return ImageFolderDataset.load(dir, hw[0], hw[1], channels, cropFraction);
     }
 
     private static ImageDataset idx(Path dir, String prefix) {

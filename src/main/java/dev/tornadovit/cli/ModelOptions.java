@@ -3,11 +3,11 @@ package dev.tornadovit.cli;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ModelVariants;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ReattentionBlocks;
 import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
-import dev.tornadovit.tensor.PoolMode;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -43,7 +43,7 @@ public final class ModelOptions {
     Integer mlpDim;
     @Option(names = "--patch-size", description = "Patch size p (p×p pixels per token).")
     Integer patchSize;
-    @Option(names = "--pool", description = "cls or gap (mean of tokens).")
+    @Option(names = "--pool", description = "cls, gap (final norm on every token, then their mean) or gap_fc_norm (mean of the tokens, then a norm: timm's fc_norm).")
     String pool;
     @Option(names = "--pos-embed", description = "learned or sincos2d.")
     String posEmbed;
@@ -69,6 +69,23 @@ public final class ModelOptions {
         return AttentionConfig.parse(attention, alpha).withQkNorm(qkNorm).withGate(gate)
                 .withReattention(ReattentionNorm.parse("--reattention", reattention),
                         ReattentionBlocks.parse("--reattention-blocks", reattentionBlocks)).validated();
+    }
+
+    /**
+     * Fine-tuning {@code pretrained}: its architecture ({@code base}, already at the data's size and classes) with
+     * this command line's attention weighting, gate, Re-attention and label smoothing; qk-norm stays when the
+     * checkpoint has it. Options that would change the architecture are refused.
+     */
+    ViTConfig fineTune(ViTConfig base, ViTConfig pretrained) {
+        String[] names = {"--model", "--config", "--width", "--depth", "--heads", "--mlp-dim", "--patch-size", "--pool", "--pos-embed"};
+        Object[] values = {variant, configFile, width, depth, heads, mlpDim, patchSize, pool, posEmbed};
+        for (int i = 0; i < names.length; i++) {
+            if (values[i] != null) {
+                throw new IllegalArgumentException(names[i] + " cannot be combined with --init-from: the checkpoint fixes the architecture");
+            }
+        }
+        AttentionConfig a = attentionConfig().withQkNorm(qkNorm || pretrained.attention().qkNorm());
+        return base.withAttention(a).withLabelSmoothing(labelSmoothing).validated();
     }
 
     /** The config for images shaped like {@code data}. */
@@ -98,16 +115,8 @@ public final class ModelOptions {
                 patchSize != null ? patchSize : base.patchSize(), base.numClasses(),
                 width != null ? width : base.width(), depth != null ? depth : base.depth(),
                 heads != null ? heads : base.heads(), mlpDim != null ? mlpDim : base.mlpDim(),
-                pool != null ? poolMode() : base.pool(),
+                pool != null ? Pooling.parse("--pool", pool) : base.pool(),
                 posEmbed != null ? PositionEmbedding.parse("--pos-embed", posEmbed) : base.posEmbed(), a, labelSmoothing)
                 .validated();
-    }
-
-    private PoolMode poolMode() {
-        try {
-            return PoolMode.fromConfigName(pool);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--pool: " + e.getMessage(), e);
-        }
     }
 }

@@ -10,7 +10,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Classify image files (PNG/JPEG) with a checkpoint: the top classes with probabilities.")
+        description = "Classify image files (PNG/JPEG) with a checkpoint (written by train, or a timm / Hugging Face ViT): "
+                + "the top classes, named as the checkpoint names them, with probabilities.")
 final class PredictCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "CHECKPOINT")
     Path checkpoint;

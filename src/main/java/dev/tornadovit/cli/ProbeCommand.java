@@ -1,13 +1,13 @@
 package dev.tornadovit.cli;
 
+import dev.tornadovit.checkpoint.Checkpoint;
+import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.FrozenModel;
 import dev.tornadovit.research.LinearProbe;
 import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.train.Checkpoint;
-import dev.tornadovit.train.Preprocessing;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

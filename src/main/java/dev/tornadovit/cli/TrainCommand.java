@@ -11,8 +11,8 @@ import dev.tornadovit.train.Trainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -36,6 +36,8 @@ final class TrainCommand implements Callable<Integer> {
     DataOptions data;
     @Mixin
     DeviceOptions device;
+    @Mixin
+    FineTuneOptions fineTune;
 
     @Option(names = "--run-dir", paramLabel = "DIR", description = "Run folder (default runs/<timestamp>).")
     Path runDir;
@@ -63,9 +65,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         RunOptions stored = resume ? RunOptions.restore(spec, dir, Set.copyOf(spec.mixins().get("model").options())) : null;
         DataOptions.Splits splits = data.load(training.seed);
-        ViTConfig config = model.build(splits.train());
+        ViTConfig config = fineTune.config(model, splits.train());
         if (stored != null) stored.checkModel(config);
-        Normalization norm = Normalization.compute(splits.train());
+        Normalization norm = fineTune.normalization(splits.train());
         try (RunFolder folder = RunFolder.open(dir); Backend be = device.create()) {
             if (!resume) {
                 folder.requireFresh(overwrite, "pass --resume to continue it, --overwrite to replace it, or choose another --run-dir");
@@ -74,8 +76,9 @@ final class TrainCommand implements Callable<Integer> {
             VisionTransformer vit = new VisionTransformer(config, be, training.seed);
             log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
                     splits.description(), be.name());
+            if (!resume) fineTune.initialise(vit);
             Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
-                    new ProgressListener(training.batchSize, ""));
+                    new ProgressListener(training.batchSize, ""), fineTune.parameterGroups());
             if (resume && !trainer.resume()) {
                 throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
                         + "start the run again without --resume");

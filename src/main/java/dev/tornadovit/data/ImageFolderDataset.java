@@ -29,6 +29,15 @@ public final class ImageFolderDataset {
     }
 
     public static ImageDataset load(Path root, int height, int width, int channels) {
+        return load(root, height, width, channels, 0);
+    }
+
+    /**
+     * As {@link #load(Path, int, int, int)}; with {@code cropFraction} in (0, 1] each image is instead resized to
+     * cover (height, width) / cropFraction keeping its aspect ratio (for a square input: its shorter side), and the
+     * centre height×width cut out, as timm's evaluation transform with {@code crop_pct}. 0 stretches.
+     */
+    public static ImageDataset load(Path root, int height, int width, int channels, double cropFraction) {
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 (grey) or 3 (RGB), was " + channels);
         }
@@ -67,7 +76,7 @@ public final class ImageFolderDataset {
         // Decoding dominates; each image writes only its own slice, so the result does not depend on scheduling.
         IntStream.range(0, files.size()).parallel().forEach(i -> {
             BufferedImage image = read(files.get(i));
-            writeResized(image, channels, height, width, pixels, i * imageSize);
+            writeResized(image, channels, height, width, cropFraction, pixels, i * imageSize);
         });
         int[] labelArray = labels.stream().mapToInt(Integer::intValue).toArray();
         return new ImageDataset(channels, height, width, classNames, pixels, labelArray);
@@ -79,13 +88,18 @@ public final class ImageFolderDataset {
      * given. Labels are all 0 and the single class is named "unlabelled".
      */
     public static ImageDataset loadFiles(List<Path> files, int height, int width, int channels) {
+        return loadFiles(files, height, width, channels, 0);
+    }
+
+    /** As {@link #loadFiles(List, int, int, int)}, resized and centre-cropped as {@link #load(Path, int, int, int, double)}. */
+    public static ImageDataset loadFiles(List<Path> files, int height, int width, int channels, double cropFraction) {
         if (files.isEmpty()) throw new IllegalArgumentException("no image files given");
         int imageSize = channels * height * width;
         byte[] pixels = new byte[files.size() * imageSize];
         for (int i = 0; i < files.size(); i++) {
             Path file = files.get(i);
             if (!Files.isRegularFile(file)) throw new DataFormatException(file + ": no such image file");
-            writeResized(read(file), channels, height, width, pixels, i * imageSize);
+            writeResized(read(file), channels, height, width, cropFraction, pixels, i * imageSize);
         }
         return new ImageDataset(channels, height, width, List.of("unlabelled"), pixels, new int[files.size()]);
     }
@@ -122,8 +136,8 @@ public final class ImageFolderDataset {
      * Converts to planes of 0..255 values, then resizes. Grey images are read from the raster directly: going
      * through getRGB would apply Java2D's linear-grey to sRGB conversion and change their values.
      */
-    private static void writeResized(BufferedImage image, int channels, int height, int width, byte[] dst,
-                                     int offset) {
+    private static void writeResized(BufferedImage image, int channels, int height, int width, double cropFraction,
+                                     byte[] dst, int offset) {
         int srcHeight = image.getHeight();
         int srcWidth = image.getWidth();
         int planeSize = srcHeight * srcWidth;
@@ -161,6 +175,20 @@ public final class ImageFolderDataset {
                     planes[p] = 0.299f * r + 0.587f * g + 0.114f * b; // ITU-R BT.601 luma
                 }
             }
+        }
+        if (cropFraction > 0) {
+            // timm: Resize(floor(size / crop_pct)) on the shorter side, then CenterCrop(size)
+            double scale = Math.max(Math.floor(height / cropFraction) / srcHeight, Math.floor(width / cropFraction) / srcWidth);
+            int rh = Math.max(height, (int) Math.round(srcHeight * scale)), rw = Math.max(width, (int) Math.round(srcWidth * scale));
+            byte[] resized = new byte[rh * rw];
+            int top = (rh - height) / 2, left = (rw - width) / 2;
+            for (int c = 0; c < channels; c++) {
+                resizeBilinear(planes, c * planeSize, srcHeight, srcWidth, resized, 0, rh, rw);
+                for (int y = 0; y < height; y++) {
+                    System.arraycopy(resized, (top + y) * rw + left, dst, offset + c * height * width + y * width, width);
+                }
+            }
+            return;
         }
         for (int c = 0; c < channels; c++) {
             resizeBilinear(planes, c * planeSize, srcHeight, srcWidth, dst, offset + c * height * width, height,

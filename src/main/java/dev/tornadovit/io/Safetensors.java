@@ -7,16 +7,23 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -27,17 +34,55 @@ import java.util.Map;
 public final class Safetensors {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long MAX_HEADER = 100L << 20;
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** A tensor read from a file: its values as double (exact for every supported dtype) and its shape. */
-    public record Entry(String name, String dtype, long[] shape, double[] values) {
+    /**
+     * A tensor read from a file: its dtype, shape and raw little-endian bytes, a view of the memory-mapped file
+     * (nothing is copied until the values are asked for).
+     */
+    public record Entry(String name, String dtype, long[] shape, MemorySegment data) {
         public long elementCount() {
             return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
         }
 
+        /** A tensor made in memory (e.g. several file tensors joined), held as F64. */
+        public static Entry of(String name, long[] shape, double[] values) {
+            MemorySegment data = MemorySegment.ofArray(new byte[values.length * 8]);
+            for (int i = 0; i < values.length; i++) data.setAtIndex(F64, i, values[i]);
+            return new Entry(name, "F64", shape, data);
+        }
+
+        /** The values as double, exact for every supported dtype. */
+        public double[] values() {
+            int n = (int) elementCount();
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) v[i] = value(i);
+            return v;
+        }
+
         public float[] toFloats() {
-            float[] f = new float[values.length];
-            for (int i = 0; i < f.length; i++) f[i] = (float) values[i];
+            int n = (int) elementCount();
+            float[] f = new float[n];
+            for (int i = 0; i < n; i++) f[i] = (float) value(i);
             return f;
+        }
+
+        private double value(long i) {
+            return switch (dtype) {
+                case "F64" -> data.getAtIndex(F64, i);
+                case "F32" -> data.getAtIndex(F32, i);
+                case "F16" -> Float.float16ToFloat(data.getAtIndex(I16, i));
+                case "BF16" -> Float.intBitsToFloat((data.getAtIndex(I16, i) & 0xffff) << 16);
+                case "I64" -> data.getAtIndex(I64, i);
+                case "I32" -> data.getAtIndex(I32, i);
+                case "I16" -> data.getAtIndex(I16, i);
+                case "I8" -> data.get(ValueLayout.JAVA_BYTE, i);
+                default -> data.get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            };
         }
     }
 
@@ -71,38 +116,71 @@ public final class Safetensors {
     private Safetensors() {
     }
 
+    /**
+     * Reads a file memory-mapped: the tensors' bytes stay in the file until a tensor's values are asked for, so a
+     * file over 2 GB loads and only the tensors used are ever decoded. A file larger than this machine's memory is
+     * refused before anything is read.
+     */
     public static Contents read(Path file) {
-        byte[] bytes;
+        return read(file, physicalMemory());
+    }
+
+    /** As {@link #read(Path)}, refusing files over {@code memoryLimit} bytes. */
+    public static Contents read(Path file, long memoryLimit) {
+        long size;
         try {
-            bytes = Files.readAllBytes(file);
+            size = Files.size(file);
         } catch (IOException e) {
             throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
         }
-        return parse(bytes, file);
+        if (size > memoryLimit) {
+            throw new SafetensorsException(String.format(Locale.ROOT,
+                    "%s: the file is %s (%d bytes), more than this machine's memory (%s); it cannot be loaded here",
+                    file, gigabytes(size), size, gigabytes(memoryLimit)));
+        }
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            // An automatic arena: the mapping lives as long as a tensor view of it is reachable.
+            return parse(channel.map(FileChannel.MapMode.READ_ONLY, 0, size, Arena.ofAuto()), file);
+        } catch (IOException e) {
+            throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+        }
     }
 
-    static Contents parse(byte[] bytes, Path file) {
-        if (bytes.length < 8) {
-            throw new SafetensorsException(file + ": truncated: " + bytes.length + " bytes, but a safetensors file starts with an 8-byte header length");
+    private static String gigabytes(long bytes) {
+        return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
+    }
+
+    /** The machine's physical memory, or no limit where the JVM cannot tell. */
+    static long physicalMemory() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            long total = os.getTotalMemorySize();
+            if (total > 0) return total;
         }
-        ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        long headerLength = buf.getLong(0);
+        return Long.MAX_VALUE;
+    }
+
+    static Contents parse(MemorySegment bytes, Path file) {
+        long fileLength = bytes.byteSize();
+        if (fileLength < 8) {
+            throw new SafetensorsException(file + ": truncated: " + fileLength + " bytes, but a safetensors file starts with an 8-byte header length");
+        }
+        long headerLength = bytes.get(I64, 0);
         if (headerLength <= 1 || headerLength > MAX_HEADER) {
             throw new SafetensorsException(file + ": wrong header: header length " + headerLength
                     + " is not between 2 and " + MAX_HEADER + " bytes (is this a safetensors file?)");
         }
-        if (8 + headerLength > bytes.length) {
+        if (8 + headerLength > fileLength) {
             throw new SafetensorsException(file + ": truncated: the header needs " + headerLength + " bytes after offset 8, the file has "
-                    + (bytes.length - 8));
+                    + (fileLength - 8));
         }
         JsonNode header;
         try {
-            header = JSON.readTree(new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8));
+            header = JSON.readTree(new String(bytes.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
         } catch (JsonProcessingException e) {
             throw new SafetensorsException(file + ": wrong header: not valid JSON (" + e.getOriginalMessage() + ")");
         }
         if (header == null || !header.isObject()) throw new SafetensorsException(file + ": wrong header: expected a JSON object");
-        long dataStart = 8 + headerLength, dataLength = bytes.length - dataStart;
+        long dataStart = 8 + headerLength, dataLength = fileLength - dataStart;
         Map<String, Entry> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
@@ -141,26 +219,11 @@ public final class Safetensors {
             }
             if (end > dataLength) {
                 throw new SafetensorsException(where + ": truncated: its data ends at byte " + (dataStart + end)
-                        + " but the file has " + bytes.length + " bytes");
+                        + " but the file has " + fileLength + " bytes");
             }
             if (count > Integer.MAX_VALUE - 8) throw new SafetensorsException(where + ": too large (" + count + " elements)");
-            double[] values = new double[(int) count];
-            int base = (int) (dataStart + begin);
-            for (int i = 0; i < values.length; i++) {
-                int at = base + i * width;
-                values[i] = switch (dtype) {
-                    case "F64" -> buf.getDouble(at);
-                    case "F32" -> buf.getFloat(at);
-                    case "F16" -> Float.float16ToFloat(buf.getShort(at));
-                    case "BF16" -> Float.intBitsToFloat((buf.getShort(at) & 0xffff) << 16);
-                    case "I64" -> buf.getLong(at);
-                    case "I32" -> buf.getInt(at);
-                    case "I16" -> buf.getShort(at);
-                    case "I8" -> buf.get(at);
-                    default -> buf.get(at) & 0xff;
-                };
-            }
-            tensors.put(name, new Entry(name, dtype, shape, values));
+            MemorySegment data = bytes.asSlice(dataStart + begin, end - begin);
+            tensors.put(name, new Entry(name, dtype, shape, data));
         }
         return new Contents(tensors, metadata);
     }

@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
-import dev.tornadovit.tensor.PoolMode;
 
 /**
  * A plain description of a Vision Transformer: everything needed to build it, and what is stored beside its
@@ -17,13 +16,13 @@ import dev.tornadovit.tensor.PoolMode;
  * <p>Build one with {@link #builder()}; in JSON (config.json, a checkpoint's metadata) the fields are written in
  * snake case and enumerations by their config names ("cls", "learned", ...).
  *
- * @param pool     the class token, or the global average of the tokens (gap)
+ * @param pool     how the tokens become the head's input: the class token, or their average ({@link Pooling})
  * @param posEmbed learned, or fixed 2-D sin-cos (big_vision's posemb_sincos_2d)
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.ALWAYS)
 public record ViTConfig(int imageHeight, int imageWidth, int channels, int patchSize, int numClasses,
-                        int width, int depth, int heads, int mlpDim, PoolMode pool, PositionEmbedding posEmbed,
+                        int width, int depth, int heads, int mlpDim, Pooling pool, PositionEmbedding posEmbed,
                         AttentionConfig attention, double labelSmoothing) {
 
     /** LayerNorm epsilon of the ViT's own norms (timm's ViT uses 1e-6). */
@@ -54,7 +53,7 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         if (width % heads != 0) {
             throw new ConfigException("heads", "a divisor of width " + width, String.valueOf(heads));
         }
-        if (pool == null) throw new ConfigException("pool", "\"cls\" or \"gap\"", null);
+        if (pool == null) throw new ConfigException("pool", "\"cls\", \"gap\" or \"gap_fc_norm\"", null);
         if (posEmbed == null) throw new ConfigException("pos_embed", "\"learned\" or \"sincos2d\"", null);
         if (posEmbed == PositionEmbedding.SINCOS2D && width % 4 != 0) {
             throw new ConfigException("width", "a multiple of 4 for sincos2d position embeddings", String.valueOf(width));
@@ -93,7 +92,13 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
 
     @JsonIgnore
     public boolean hasClsToken() {
-        return pool == PoolMode.CLS;
+        return pool == Pooling.CLS;
+    }
+
+    /** Whether the LayerNorm after the blocks normalises the pooled vector (fc_norm) rather than every token. */
+    @JsonIgnore
+    public boolean hasFcNorm() {
+        return pool.normalisesPooled();
     }
 
     /** Sequence length: patches plus the cls token when there is one. */
@@ -109,6 +114,16 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
 
     public ViTConfig withDepth(int d) {
         return new ViTConfig(imageHeight, imageWidth, channels, patchSize, numClasses, width, d, heads, mlpDim,
+                pool, posEmbed, attention, labelSmoothing);
+    }
+
+    public ViTConfig withNumClasses(int k) {
+        return new ViTConfig(imageHeight, imageWidth, channels, patchSize, k, width, depth, heads, mlpDim,
+                pool, posEmbed, attention, labelSmoothing);
+    }
+
+    public ViTConfig withImageSize(int height, int width, int channels) {
+        return new ViTConfig(height, width, channels, patchSize, numClasses, this.width, depth, heads, mlpDim,
                 pool, posEmbed, attention, labelSmoothing);
     }
 
@@ -150,7 +165,7 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
     /** Builds a {@link ViTConfig} by name rather than by position; {@link #build()} validates it. */
     public static final class Builder {
         private int imageHeight, imageWidth, channels = 1, patchSize, numClasses, width, depth, heads, mlpDim;
-        private PoolMode pool = PoolMode.CLS;
+        private Pooling pool = Pooling.CLS;
         private PositionEmbedding posEmbed = PositionEmbedding.LEARNED;
         private AttentionConfig attention = AttentionConfig.softmax();
         private double labelSmoothing;
@@ -184,7 +199,7 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
             return this;
         }
 
-        public Builder pool(PoolMode pool) {
+        public Builder pool(Pooling pool) {
             this.pool = pool;
             return this;
         }

@@ -38,6 +38,8 @@ public final class VisionTransformer {
     private final StepGraphs[] graphsByMode = new StepGraphs[2];
     private Workspace ws;
     private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
+    /** With fc_norm: the average of the tokens before its LayerNorm, and that average's gradient. */
+    private Tensor averaged, dAveraged;
     /**
      * The residual stream's gradient: the final LayerNorm's backward adds into it (zeroed first), then every block
      * updates it in place, from ∂loss/∂(its output) to ∂loss/∂(its input).
@@ -60,8 +62,9 @@ public final class VisionTransformer {
             backend.upload(fixedPos, PositionEmbeddings.sinCos2d(config.gridHeight(), config.gridWidth(), d));
         }
         for (int i = 0; i < config.depth(); i++) blocks.add(new Block(store, i, config));
-        normW = store.constant("norm.weight", 1, false, d);
-        normB = store.constant("norm.bias", 0, false, d);
+        String norm = config.hasFcNorm() ? "fc_norm" : "norm";
+        normW = store.constant(norm + ".weight", 1, false, d);
+        normB = store.constant(norm + ".bias", 0, false, d);
         headW = store.truncNormal("head.weight", 0.02, true, config.numClasses(), d);
         headB = store.constant("head.bias", 0, false, config.numClasses());
     }
@@ -115,15 +118,18 @@ public final class VisionTransformer {
         patchEmbed.allocate(ws, batch);
         tokens = ws.activation(batch * t * d);
         for (Block b : blocks) b.allocate(ws, batch, t);
-        finalNorm = ws.activation(batch * t * d);
-        normMean = ws.activation(batch * t);
-        normRstd = ws.activation(batch * t);
+        boolean fcNorm = config.hasFcNorm();
+        finalNorm = fcNorm ? null : ws.activation(batch * t * d);
+        normMean = ws.activation(fcNorm ? batch : batch * t);
+        normRstd = ws.activation(fcNorm ? batch : batch * t);
+        averaged = fcNorm ? ws.activation(batch * d) : null;
+        dAveraged = fcNorm ? ws.gradient(batch * d) : null;
         pooled = ws.activation(batch * d);
         logits = ws.activation(batch * config.numClasses());
         loss = ws.activation(1);
         dLogits = ws.activation(batch * config.numClasses());
         dPooled = ws.gradient(batch * d);
-        dFinalNorm = ws.gradient(batch * t * d);
+        dFinalNorm = fcNorm ? null : ws.gradient(batch * t * d);
         dPatches = ws.gradient(batch * config.patchCount() * d);
         dStream = ws.gradient(batch * t * d);
         capacity = batch;
@@ -205,9 +211,15 @@ public final class VisionTransformer {
             };
             Tensor last = depth == 0 ? tokens : blocks.getLast().output();
             headForward = () -> {
-                be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
-                        ViTConfig.LAYER_NORM_EPS);
-                be.pool(finalNorm, pooled, batch, t, d, config.pool());
+                if (config.hasFcNorm()) {
+                    be.pool(last, averaged, batch, t, d, config.pool().mode());
+                    be.layerNorm(averaged, normW.value(), normB.value(), pooled, normMean, normRstd, batch, d,
+                            ViTConfig.LAYER_NORM_EPS);
+                } else {
+                    be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
+                            ViTConfig.LAYER_NORM_EPS);
+                    be.pool(finalNorm, pooled, batch, t, d, config.pool().mode());
+                }
                 be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
             };
             loss = () -> be.crossEntropy(logits, labels, VisionTransformer.this.loss, dLogits, batch,
@@ -216,9 +228,15 @@ public final class VisionTransformer {
                 ws.zeroGradients();
                 be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
                         config.numClasses());
-                be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.pool());
-                be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream,
-                        normW.grad(), normB.grad(), batch * t, d);
+                if (config.hasFcNorm()) {
+                    be.layerNormBackward(dPooled, averaged, normW.value(), normMean, normRstd, dAveraged,
+                            normW.grad(), normB.grad(), batch, d);
+                    be.poolBackward(dAveraged, dStream, batch, t, d, config.pool().mode());
+                } else {
+                    be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.pool().mode());
+                    be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream,
+                            normW.grad(), normB.grad(), batch * t, d);
+                }
             };
             embedBackward = () -> {
                 be.assembleTokensBackward(dStream, dPatches, clsToken == null ? null : clsToken.grad(),

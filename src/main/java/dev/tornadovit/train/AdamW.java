@@ -25,8 +25,15 @@ public final class AdamW {
     private final List<Parameter> params;
     private final Settings settings;
     private final List<Tensor> m = new ArrayList<>(), v = new ArrayList<>();
-    private final Tensor hyper, sumSquares;
-    /** lr, the two bias corrections and the clipping scale of the step being taken; uploaded to {@link #hyper}. */
+    private final Tensor sumSquares;
+    /**
+     * One per distinct learning-rate scale (layer-wise decay gives each depth its own): lr · scale, the two bias
+     * corrections and the clipping scale of the step being taken.
+     */
+    private final Tensor[] hyper;
+    private final double[] groupScales;
+    /** Which {@link #hyper} each parameter reads. */
+    private final int[] groupOf;
     private final double[] hyperValues = new double[4];
     /** The graphs' bodies, made once: a capturing lambda is a new object per call, and a step should allocate nothing. */
     private final Runnable sumOfSquaresBody = this::sumOfSquares, updateBody = this::update;
@@ -34,14 +41,37 @@ public final class AdamW {
     private double lastGradNorm;
 
     public AdamW(Backend backend, List<Parameter> parameters, Settings settings) {
+        this(backend, parameters, settings, p -> 1);
+    }
+
+    /**
+     * @param lrScale each parameter's learning-rate multiplier (layer-wise decay); a parameter with 0 is frozen: it is
+     *                left out of the optimiser, its gradient norm and its checkpointed state
+     */
+    public AdamW(Backend backend, List<Parameter> parameters, Settings settings,
+                 java.util.function.ToDoubleFunction<Parameter> lrScale) {
         this.be = backend;
-        this.params = List.copyOf(parameters);
         this.settings = settings;
+        List<Parameter> trained = new ArrayList<>();
+        List<Double> scales = new ArrayList<>(), distinct = new ArrayList<>();
+        for (Parameter p : parameters) {
+            double s = lrScale.applyAsDouble(p);
+            if (!(s >= 0) || !Double.isFinite(s)) throw new IllegalArgumentException("learning-rate scale of " + p.name() + " is " + s);
+            if (s == 0) continue;
+            trained.add(p);
+            scales.add(s);
+            if (!distinct.contains(s)) distinct.add(s);
+        }
+        this.params = List.copyOf(trained);
+        groupOf = new int[params.size()];
+        for (int i = 0; i < groupOf.length; i++) groupOf[i] = distinct.indexOf(scales.get(i));
+        groupScales = distinct.stream().mapToDouble(Double::doubleValue).toArray();
         for (Parameter p : params) {
             m.add(backend.allocate(p.size()));
             v.add(backend.allocate(p.size()));
         }
-        hyper = backend.allocate(4);
+        hyper = new Tensor[groupScales.length];
+        for (int g = 0; g < hyper.length; g++) hyper[g] = backend.allocate(4);
         sumSquares = backend.allocate(1);
     }
 
@@ -83,11 +113,13 @@ public final class AdamW {
             if (coefficient < 1) scale = coefficient;
         }
         step++;
-        hyperValues[0] = lr;
         hyperValues[1] = 1 - Math.pow(settings.beta1(), step);
         hyperValues[2] = 1 - Math.pow(settings.beta2(), step);
         hyperValues[3] = scale;
-        be.upload(hyper, hyperValues);
+        for (int g = 0; g < hyper.length; g++) {
+            hyperValues[0] = lr * groupScales[g];
+            be.upload(hyper[g], hyperValues);
+        }
         be.graph("optimizer.adamw", updateBody);
         lastGradNorm = norm;
         return norm;
@@ -96,7 +128,7 @@ public final class AdamW {
     private void update() {
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
-            be.adamW(p.value(), p.grad(), m.get(i), v.get(i), p.size(), hyper,
+            be.adamW(p.value(), p.grad(), m.get(i), v.get(i), p.size(), hyper[groupOf[i]],
                     p.weightDecay() ? settings.weightDecay() : 0, settings.beta1(), settings.beta2(), settings.eps());
         }
     }

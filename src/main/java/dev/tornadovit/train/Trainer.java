@@ -2,6 +2,7 @@ package dev.tornadovit.train;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.data.Batch;
 import dev.tornadovit.data.BatchLoader;
 import dev.tornadovit.data.ImageDataset;
@@ -56,6 +57,12 @@ public final class Trainer {
      */
     public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
                    TrainingOptions options, Path runDir, TrainingListener listener) {
+        this(model, train, eval, normalization, options, runDir, listener, ParameterGroups.ALL);
+    }
+
+    /** @param groups which parameters train, at which share of the learning rate (fine-tuning) */
+    public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
+                   TrainingOptions options, Path runDir, TrainingListener listener, ParameterGroups groups) {
         this.model = model;
         this.train = train;
         this.eval = eval;
@@ -63,7 +70,8 @@ public final class Trainer {
         this.options = options;
         this.runDir = runDir;
         this.listener = listener == null ? TrainingListener.NONE : listener;
-        this.optimizer = new AdamW(model.backend(), model.parameters(), options.optimizer());
+        this.optimizer = new AdamW(model.backend(), model.parameters(), options.optimizer(),
+                p -> groups.lrScale(p, model.depth()));
         if (train.numClasses() > model.config().numClasses()) {
             throw new IllegalArgumentException("the training data has " + train.numClasses()
                     + " classes but the model's num_classes is " + model.config().numClasses());

@@ -50,4 +50,15 @@ class ExamplesTest {
         double p1 = Double.parseDouble(lines[1].trim().split("%")[0]), p3 = Double.parseDouble(lines[3].trim().split("%")[0]);
         assertTrue(p1 >= p3, out);
     }
+
+    @Test
+    void fineTunePretrainedStartsFromATimmFolder(@TempDir Path dir) throws Exception {
+        Path data = FineTuneCliTest.imageFolder(dir.resolve("data"));
+        String out = runMain("FineTunePretrained", "src/test/resources/pretrained/timm_cls", data.toString(),
+                dir.resolve("run").toString(), "16", "1");
+        assertTrue(out.contains("timm checkpoint") && out.contains("new: [head.weight, head.bias]")
+                && out.contains("position embeddings resampled"), out);
+        assertTrue(out.contains("test accuracy after 1 epochs"), out);
+        assertTrue(Files.exists(dir.resolve("run").resolve("best.safetensors")));
+    }
 }

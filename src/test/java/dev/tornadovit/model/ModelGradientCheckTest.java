@@ -3,7 +3,6 @@ package dev.tornadovit.model;
 import dev.tornadovit.backend.reference.ReferenceBackend;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
-import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,19 +24,20 @@ class ModelGradientCheckTest {
 
     static final PointwiseActivation[] ACTIVATIONS = PointwiseActivation.values();
 
-    static ViTConfig tiny(AttentionConfig attention, PoolMode pool, PositionEmbedding pos, int depth) {
+    static ViTConfig tiny(AttentionConfig attention, Pooling pool, PositionEmbedding pos, int depth) {
         return new ViTConfig(4, 6, 2, 2, 3, 8, depth, 2, 12, pool, pos, attention, 0.1);
     }
 
     static Stream<ViTConfig> namedConfigs() {
         List<ViTConfig> list = new ArrayList<>();
-        list.add(tiny(AttentionConfig.softmax(), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
-        for (PointwiseActivation a : ACTIVATIONS) list.add(tiny(AttentionConfig.pointwise(a, 0.7), PoolMode.MEAN, PositionEmbedding.SINCOS2D, 1));
-        list.add(tiny(AttentionConfig.reluOverL().withQkNorm(true).withGate(true), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
-        list.add(tiny(AttentionConfig.softmax().withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), PoolMode.CLS, PositionEmbedding.LEARNED, 2));
-        list.add(tiny(AttentionConfig.reluOverL().withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(1)), PoolMode.MEAN, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.softmax(), Pooling.CLS, PositionEmbedding.LEARNED, 2));
+        for (PointwiseActivation a : ACTIVATIONS) list.add(tiny(AttentionConfig.pointwise(a, 0.7), Pooling.GAP, PositionEmbedding.SINCOS2D, 1));
+        list.add(tiny(AttentionConfig.reluOverL().withQkNorm(true).withGate(true), Pooling.CLS, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.softmax().withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), Pooling.CLS, PositionEmbedding.LEARNED, 2));
+        list.add(tiny(AttentionConfig.reluOverL().withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(1)), Pooling.GAP, PositionEmbedding.LEARNED, 2));
         list.add(tiny(AttentionConfig.pointwise(PointwiseActivation.SIGMOID, 1).withQkNorm(true).withReattention(ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(1)),
-                PoolMode.MEAN, PositionEmbedding.SINCOS2D, 2));
+                Pooling.GAP, PositionEmbedding.SINCOS2D, 2));
+        list.add(tiny(AttentionConfig.softmax().withQkNorm(true), Pooling.GAP_FC_NORM, PositionEmbedding.LEARNED, 2));
         return list.stream();
     }
 
@@ -50,7 +50,7 @@ class ModelGradientCheckTest {
             ReattentionNorm re = ReattentionNorm.values()[r.nextInt(3)];
             int depth = 1 + r.nextInt(3);
             a = a.withReattention(re, r.nextBoolean() ? ReattentionBlocks.ALL : new ReattentionBlocks.Last(r.nextInt(depth + 1)));
-            return tiny(a, r.nextBoolean() ? PoolMode.CLS : PoolMode.MEAN,
+            return tiny(a, Pooling.values()[r.nextInt(Pooling.values().length)],
                     r.nextBoolean() ? PositionEmbedding.LEARNED : PositionEmbedding.SINCOS2D, depth);
         });
     }

@@ -38,7 +38,7 @@ class ViTConfigTest {
 
     private static ViTConfig built() {
         return ViTConfig.builder().image(8, 8, 3).patchSize(4).numClasses(5).size(12, 3, 3, 24)
-                .pool(PoolMode.MEAN).positionEmbedding(PositionEmbedding.SINCOS2D)
+                .pool(Pooling.GAP).positionEmbedding(PositionEmbedding.SINCOS2D)
                 .attention(AttentionConfig.pointwise(PointwiseActivation.RELU2, 0.5).withQkNorm(true)
                         .withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(2)))
                 .labelSmoothing(0.1).build();
@@ -76,7 +76,7 @@ class ViTConfigTest {
         e = assertThrows(ConfigException.class, () -> ViTConfig.fromJson(JSON.replace("\"relu2\"", "\"tanh\""), "m.json"));
         assertTrue(e.getMessage().contains("relu6") && e.getMessage().contains("tanh"), e.getMessage());
         e = assertThrows(ConfigException.class, () -> ViTConfig.fromJson(JSON.replace("\"gap\"", "\"max\""), "m.json"));
-        assertTrue(e.getMessage().contains("\"cls\" or \"gap\"") && e.getMessage().contains("max"), e.getMessage());
+        assertTrue(e.getMessage().contains("\"gap_fc_norm\"") && e.getMessage().contains("max"), e.getMessage());
     }
 
     @Test

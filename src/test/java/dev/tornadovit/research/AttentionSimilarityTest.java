@@ -3,6 +3,7 @@ package dev.tornadovit.research;
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.data.DefaultData;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
@@ -188,7 +189,7 @@ class AttentionSimilarityTest {
     @Test
     void aRealModelsMapsAreMeasured() {
         // A small random ViT (softmax): maps come out of the model, the diagonal is 1 and the matrix is symmetric.
-        var config = new ViTConfig(28, 28, 1, 7, 10, 16, 3, 2, 32, PoolMode.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0);
+        var config = new ViTConfig(28, 28, 1, 7, 10, 16, 3, 2, 32, Pooling.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0);
         var data = DefaultData.fashionMnist(false).subset(IntStream.range(0, 40).toArray());
         try (CpuBackend be = new CpuBackend()) {
             VisionTransformer model = new VisionTransformer(config, be, 3);

@@ -6,6 +6,7 @@ import dev.tornadovit.data.DefaultData;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.tensor.PoolMode;
@@ -130,7 +131,7 @@ class ResearchCommandsTest {
     void anInterruptedRunResumesAndFinishedOnesAreSkipped(@TempDir Path folder) {
         ImageDataset train = DefaultData.fashionMnist(true).subset(IntStream.range(0, 200).toArray());
         ImageDataset eval = DefaultData.fashionMnist(false).subset(IntStream.range(0, 50).toArray());
-        ViTConfig config = new ViTConfig(28, 28, 1, 7, 10, 8, 1, 2, 16, PoolMode.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0);
+        ViTConfig config = new ViTConfig(28, 28, 1, 7, 10, 8, 1, 2, 16, Pooling.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0);
         TrainingOptions options = new TrainingOptions(1, 0, 20, 1e-3, 1e-5, 0, AdamW.Settings.defaults(),
                 dev.tornadovit.data.Augmentation.NONE, 0, 1, 50);
         List<SweepRun> runs = List.of(SweepRun.of(config, options), SweepRun.of(config, options.withSeed(1)));

@@ -1,8 +1,10 @@
 package dev.tornadovit.train;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.cli.CliProcess;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.tensor.PoolMode;
 import org.junit.jupiter.api.Test;
@@ -78,7 +80,7 @@ class ResumeTest {
     void nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(@TempDir Path dir) {
         // A huge learning rate without clipping diverges within a few steps.
         var train = dev.tornadovit.data.DefaultData.fashionMnist(false).subset(java.util.stream.IntStream.range(0, 2000).toArray());
-        var config = new dev.tornadovit.model.ViTConfig(28, 28, 1, 7, 10, 16, 1, 2, 32, PoolMode.CLS, PositionEmbedding.LEARNED,
+        var config = new dev.tornadovit.model.ViTConfig(28, 28, 1, 7, 10, 16, 1, 2, 32, Pooling.CLS, PositionEmbedding.LEARNED,
                 dev.tornadovit.model.AttentionConfig.softmax(), 0);
         try (CpuBackend be = new CpuBackend()) {
             var model = new dev.tornadovit.model.VisionTransformer(config, be, 1);

@@ -1,6 +1,7 @@
 package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ReattentionBlocks;
 import dev.tornadovit.model.ReattentionNorm;
@@ -55,14 +56,14 @@ class TrainingStepAllocationTest {
 
     @Test
     void softmaxTrainingStepAllocatesNothingInTheBackend() {
-        assertStepAllocatesNothing(config(AttentionConfig.softmax(), PoolMode.CLS));
+        assertStepAllocatesNothing(config(AttentionConfig.softmax(), Pooling.CLS));
     }
 
     @Test
     void pointwiseGatedReattentionTrainingStepAllocatesNothingInTheBackend() {
         // The other loops: pointwise weights, the sigmoid gate, query/key norms, head mixing and its batch norm.
         assertStepAllocatesNothing(config(AttentionConfig.reluOverL().withGate(true).withQkNorm(true)
-                .withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), PoolMode.MEAN));
+                .withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL), Pooling.GAP));
     }
 
     /**
@@ -71,7 +72,7 @@ class TrainingStepAllocationTest {
      */
     @Test
     void wholeTrainingStepAllocatesNothing() {
-        ViTConfig config = config(AttentionConfig.softmax(), PoolMode.CLS);
+        ViTConfig config = config(AttentionConfig.softmax(), Pooling.CLS);
         int batch = 16;
         try (CpuBackend be = new CpuBackend()) {
             VisionTransformer model = new VisionTransformer(config, be, 1);
@@ -107,7 +108,7 @@ class TrainingStepAllocationTest {
     }
 
     /** Small, but with loops large enough to be split over the pool: 16×17 tokens, GEMMs over the parallel threshold. */
-    private static ViTConfig config(AttentionConfig attention, PoolMode pool) {
+    private static ViTConfig config(AttentionConfig attention, Pooling pool) {
         return new ViTConfig(16, 16, 3, 4, 10, 32, 2, 2, 64, pool, PositionEmbedding.LEARNED, attention, 0);
     }
 

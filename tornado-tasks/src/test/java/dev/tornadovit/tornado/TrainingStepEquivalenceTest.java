@@ -4,6 +4,7 @@ import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.NamedTensor;
 import dev.tornadovit.model.Parameter;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ReattentionBlocks;
 import dev.tornadovit.model.ReattentionNorm;
@@ -40,13 +41,13 @@ class TrainingStepEquivalenceTest {
     private static final double TOL = 2e-4, GRAD_TOL = 5e-4, LR = 3e-3;
 
     static Stream<Arguments> configs() {
-        ViTConfig base = new ViTConfig(12, 12, 3, 4, 7, 24, 2, 4, 40, PoolMode.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0.1);
+        ViTConfig base = new ViTConfig(12, 12, 3, 4, 7, 24, 2, 4, 40, Pooling.CLS, PositionEmbedding.LEARNED, AttentionConfig.softmax(), 0.1);
         return Stream.of(
                 Arguments.of("softmax", base),
                 Arguments.of("relu/L + qk-norm + gate + Re-attention(batchnorm)", base.withAttention(
                         AttentionConfig.reluOverL().withQkNorm(true).withGate(true).withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL))),
                 Arguments.of("relu2 a=0.5 + Re-attention(layernorm, last block), gap, sincos", new ViTConfig(12, 12, 3, 4,
-                        7, 24, 2, 4, 40, PoolMode.MEAN, PositionEmbedding.SINCOS2D,
+                        7, 24, 2, 4, 40, Pooling.GAP, PositionEmbedding.SINCOS2D,
                         AttentionConfig.pointwise(PointwiseActivation.RELU2, 0.5).withReattention(ReattentionNorm.LAYERNORM, new ReattentionBlocks.Last(1)), 0)),
                 Arguments.of("softmax + Re-attention(batchnorm) + qk-norm", base.withAttention(
                         AttentionConfig.softmax().withQkNorm(true).withReattention(ReattentionNorm.BATCHNORM, ReattentionBlocks.ALL))));

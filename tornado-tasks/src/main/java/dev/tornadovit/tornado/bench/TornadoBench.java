@@ -1,6 +1,7 @@
 package dev.tornadovit.tornado.bench;
 
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
@@ -112,8 +113,8 @@ public final class TornadoBench {
             for (String attention : attentions.split(",")) {
                 AttentionConfig a = attention.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
                 ViTConfig config = "tiny".equals(model)
-                        ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, PoolMode.CLS, PositionEmbedding.LEARNED, a, 0)
-                        : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, PoolMode.CLS, PositionEmbedding.LEARNED, a, 0);
+                        ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, Pooling.CLS, PositionEmbedding.LEARNED, a, 0)
+                        : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, Pooling.CLS, PositionEmbedding.LEARNED, a, 0);
                 bench.model("tiny".equals(model) ? "tiny 32px/4" : "ViT-S/16 224px", attention, config, batch, steps, warmup);
             }
         }

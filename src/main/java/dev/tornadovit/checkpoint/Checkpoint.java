@@ -1,4 +1,4 @@
-package dev.tornadovit.train;
+package dev.tornadovit.checkpoint;
 
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.SafetensorsException;
@@ -8,6 +8,7 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.train.AdamW;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -85,11 +86,22 @@ public final class Checkpoint {
 
     /** Loads weights into an existing model: every tensor is checked first, then all are assigned. */
     public static void loadWeights(VisionTransformer model, Safetensors.Contents contents, Path file) {
+        loadWeights(model, contents.tensors(), file);
+    }
+
+    /** As {@link #loadWeights(VisionTransformer, Safetensors.Contents, Path)}, from tensors under the model's names. */
+    public static void loadWeights(VisionTransformer model, Map<String, Safetensors.Entry> tensors, Path file) {
+        Safetensors.Contents contents = new Safetensors.Contents(tensors, Map.of());
         List<Runnable> assignments = new ArrayList<>();
         Backend be = model.backend();
         for (Parameter p : model.parameters()) assignments.add(checked(be, contents, file, p.name(), p.shape(), p.value()));
         for (NamedTensor b : model.buffers()) assignments.add(checked(be, contents, file, b.name(), b.shape(), b.value()));
         assignments.forEach(Runnable::run);
+    }
+
+    /** Checks one tensor's shape and values against a target, and returns the upload to run once all are checked. */
+    static Runnable checked(Backend be, Safetensors.Entry e, Path file, String name, int[] shape, Tensor target) {
+        return checked(be, new Safetensors.Contents(Map.of(name, e), Map.of()), file, name, shape, target);
     }
 
     /** Loads optimiser moments and step; returns the stored training-state JSON (or null). */

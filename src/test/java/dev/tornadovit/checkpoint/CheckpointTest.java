@@ -1,10 +1,11 @@
-package dev.tornadovit.train;
+package dev.tornadovit.checkpoint;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.SafetensorsException;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.Parameter;
+import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ReattentionBlocks;
 import dev.tornadovit.model.ReattentionNorm;
@@ -12,6 +13,8 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.train.AdamW;
+import dev.tornadovit.train.LearningRateSchedule;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class CheckpointTest {
-    static final ViTConfig CONFIG = new ViTConfig(8, 8, 3, 4, 5, 16, 2, 4, 32, PoolMode.CLS, PositionEmbedding.LEARNED,
+    static final ViTConfig CONFIG = new ViTConfig(8, 8, 3, 4, 5, 16, 2, 4, 32, Pooling.CLS, PositionEmbedding.LEARNED,
             AttentionConfig.reluOverL().withGate(true).withReattention(ReattentionNorm.BATCHNORM, new ReattentionBlocks.Last(1)), 0);
 
     static float[] logits(VisionTransformer model, float[] images, int batch) {
@@ -108,7 +111,7 @@ class CheckpointTest {
             assertMessage(notJson, be, "garbage.safetensors", "wrong header");
 
             // Same names, one tensor with the wrong shape: written with another model's head.
-            ViTConfig sixClasses = new ViTConfig(8, 8, 3, 4, 6, 16, 2, 4, 32, PoolMode.CLS, PositionEmbedding.LEARNED, CONFIG.attention(), 0);
+            ViTConfig sixClasses = new ViTConfig(8, 8, 3, 4, 6, 16, 2, 4, 32, Pooling.CLS, PositionEmbedding.LEARNED, CONFIG.attention(), 0);
             Path shape = dir.resolve("shape.safetensors");
             Checkpoint.save(shape, new VisionTransformer(sixClasses, be, 1), null, null);
             VisionTransformer target = new VisionTransformer(CONFIG, be, 2);
