@@ -1,7 +1,9 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.AttentionSimilarity;
 import dev.tornadovit.research.CollapsePlots;
@@ -78,6 +80,11 @@ final class AnalyzeCommand implements Runnable {
         @Override
         public Integer call() {
             if (samples < 1) throw new IllegalArgumentException("--samples must be >= 1, got " + samples);
+            OptionChecks.atLeast("--batch-size", batchSize, 1);
+            // Similarities are cosines or correlations: a threshold outside [-1, 1] marks all blocks or none.
+            if (!(threshold >= -1 && threshold <= 1)) {
+                throw new IllegalArgumentException("--threshold must be in [-1, 1], got " + threshold);
+            }
             ImageDataset test = data.load(false);
             if (samples < test.size()) test = test.subset(IntStream.range(0, samples).toArray());
             Path dir = out != null ? out : checkpoints.size() == 1
@@ -195,11 +202,11 @@ final class AnalyzeCommand implements Runnable {
         private static void write(Path file, String text) {
             try {
                 Files.createDirectories(file.toAbsolutePath().getParent());
-                Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".collapse", ".tmp");
+                Path tmp = TempFiles.create(file.toAbsolutePath().getParent(), ".collapse", ".tmp");
                 Files.writeString(tmp, text);
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot write " + file + ": " + IoErrors.reason(e), e);
             }
         }
     }

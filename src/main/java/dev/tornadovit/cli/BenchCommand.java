@@ -59,7 +59,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
+        OptionChecks.positive("--seconds", seconds);
+        OptionChecks.atLeast("--batch", batch, 1);
+        OptionChecks.atLeast("--s16-batch", s16Batch, 1);
+        OptionChecks.atLeast("--steps", steps, 1);
         // Resolved first, so that a wrong --openblas fails before minutes of other benchmarks.
         boolean matmul = what.contains("matmul") && "cpu".equals(device.device);
         Optional<OpenBlas> peer = !matmul || "none".equals(openblas) ? Optional.empty()

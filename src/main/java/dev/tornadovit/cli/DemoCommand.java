@@ -5,6 +5,7 @@ import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.data.DefaultData;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
@@ -57,6 +58,8 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        OptionChecks.atLeast("--train-limit", trainLimit, 0);
         ImageDataset train = DefaultData.fashionMnist(true), test = DefaultData.fashionMnist(false);
         if (trainLimit > 0 && trainLimit < train.size()) train = train.subset(java.util.stream.IntStream.range(0, trainLimit).toArray());
         Normalization norm = Normalization.compute(train);
@@ -134,7 +137,7 @@ final class DemoCommand implements Callable<Integer> {
             try {
                 java.nio.file.Files.deleteIfExists(dir.resolve(f));
             } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("cannot clear " + dir + ": " + e.getMessage(), e);
+                throw new java.io.UncheckedIOException("cannot clear " + dir + ": " + IoErrors.reason(e), e);
             }
         }
     }

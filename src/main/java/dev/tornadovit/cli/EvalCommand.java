@@ -1,6 +1,8 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.MemoryEstimate;
+import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.train.Preprocessing;
 import dev.tornadovit.tensor.Backend;
@@ -23,20 +25,28 @@ final class EvalCommand implements Callable<Integer> {
     DataOptions data;
     @Mixin
     DeviceOptions device;
-    @Option(names = "--batch-size", defaultValue = "256")
+    @Option(names = "--batch-size", defaultValue = "256", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
+    @Option(names = "--seed", defaultValue = "0",
+            description = "With --validation-fraction: the seed the run was trained with, which chose its held-out images.")
+    long seed;
 
     @Override
     public Integer call() {
+        OptionChecks.atLeast("--batch-size", batchSize, 1);
+        OptionChecks.checkForEvaluation(data);
         Safetensors.Contents contents = Safetensors.read(checkpoint);
         Preprocessing pre = Preprocessing.from(contents, checkpoint);
-        var test = data.load(false);
-        if (data.evalLimit > 0 && data.evalLimit < test.size()) test = test.subset(java.util.stream.IntStream.range(0, data.evalLimit).toArray());
+        ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+        var test = data.evaluationSet(seed, config, pre.classNames(), checkpoint.toString());
         try (Backend be = device.create()) {
-            VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
+            MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                    (long) test.size() * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
+            VisionTransformer model = new VisionTransformer(config, be, 0);
             Checkpoint.loadWeights(model, contents, checkpoint);
             Evaluation ev = Evaluation.run(model, test, pre.normalization(), batchSize);
-            System.out.printf(Locale.ROOT, "%s on %s: top-1 %.2f%%, loss %.4f (%d images)%n", checkpoint, data.describe(),
+            String split = data.validationFraction > 0 ? " validation split" : "";
+            System.out.printf(Locale.ROOT, "%s on %s%s: top-1 %.2f%%, loss %.4f (%d images)%n", checkpoint, data.describe(), split,
                     100 * ev.accuracy(), ev.loss(), ev.samples());
         }
         return 0;

@@ -1,6 +1,7 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ModelVariants;
 import dev.tornadovit.model.ViTConfig;
@@ -22,8 +23,8 @@ public final class ModelOptions {
         return 1;
     }
 
-    @Option(names = "--model", paramLabel = "VARIANT",
-            description = "A named size with patch size, e.g. Ti/16, S/16, B/16, DeepViT-24/16. Sizes: ${COMPLETION-CANDIDATES}")
+    @Option(names = "--model", paramLabel = "VARIANT", completionCandidates = SizeNames.class,
+            description = "A named size with patch size, e.g. Ti/16, S/16, B/16, DeepViT-24/16. Sizes: ${COMPLETION-CANDIDATES}.")
     String variant;
 
     @Option(names = "--config", paramLabel = "FILE", description = "A model config JSON (as written next to checkpoints).")
@@ -60,6 +61,14 @@ public final class ModelOptions {
     @Option(names = "--label-smoothing", defaultValue = "0.0", description = "Label smoothing ε of the loss.")
     double labelSmoothing;
 
+    /** The named sizes, for --model's help. */
+    static final class SizeNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return ModelVariants.sizeNames().iterator();
+        }
+    }
+
     AttentionConfig attentionConfig() {
         AttentionConfig a = "softmax".equals(attention) ? AttentionConfig.softmax() : AttentionConfig.pointwise(attention, alpha);
         return a.withQkNorm(qkNorm).withGate(gate).withReattention(reattention, reattentionBlocks).validated();
@@ -72,7 +81,7 @@ public final class ModelOptions {
             try {
                 base = ViTConfig.fromJson(Files.readString(configFile), configFile.toString());
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + configFile + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot read " + configFile + ": " + IoErrors.reason(e), e);
             }
             return base;
         }

@@ -1,6 +1,7 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.FrozenModel;
@@ -55,6 +56,9 @@ final class ProbeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        OptionChecks.atLeast("--shots", shots, 1);
+        OptionChecks.atLeast("--validation-per-class", validationPerClass, 1);
+        OptionChecks.atLeast("--batch-size", batchSize, 1);
         List<Long> seedList = SweepCommand.Grid.integers("--seeds", seeds).stream().map(Integer::longValue).toList();
         double[] grid = grid(l2Exponents);
         DataOptions.Splits splits = data.load(0);
@@ -113,7 +117,7 @@ final class ProbeCommand implements Callable<Integer> {
                 if (csv.toAbsolutePath().getParent() != null) Files.createDirectories(csv.toAbsolutePath().getParent());
                 Files.writeString(csv, rows);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + csv + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot write " + csv + ": " + IoErrors.reason(e), e);
             }
         }
         return 0;

@@ -44,12 +44,14 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (resume && runDir == null) throw new IllegalArgumentException("--resume needs --run-dir of the run to continue");
+        OptionChecks.check(training);
         Path dir = runDir != null ? runDir
                 : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         DataOptions.Splits splits = data.load(training.seed);
         ViTConfig config = model.build(splits.train());
         Normalization norm = Normalization.compute(splits.train());
         try (Backend be = device.create()) {
+            OptionChecks.checkMemory(config, training.options(), splits, be);
             VisionTransformer vit = new VisionTransformer(config, be, training.seed);
             log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
                     splits.description(), be.name());

@@ -1,5 +1,6 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.io.IoErrors;
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
@@ -29,6 +30,19 @@ public final class ImageFolderDataset {
     }
 
     public static ImageDataset load(Path root, int height, int width, int channels) {
+        return load(root, height, width, channels, null, null);
+    }
+
+    /**
+     * As {@link #load(Path, int, int, int)}, with the classes fixed beforehand by a training set or a checkpoint:
+     * {@code root} must hold exactly these class folders, and class i is {@code classes.get(i)}. A test folder that
+     * lacked a class, or had one more, would otherwise number its classes on its own and mislabel every image.
+     *
+     * @param classes     the expected class names, or null to take them from {@code root}
+     * @param classesFrom where {@code classes} came from, for the message (e.g. the training folder)
+     */
+    public static ImageDataset load(Path root, int height, int width, int channels, List<String> classes,
+                                    String classesFrom) {
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 (grey) or 3 (RGB), was " + channels);
         }
@@ -43,7 +57,9 @@ public final class ImageFolderDataset {
             throw new DataFormatException(root + ": no class subfolders found; expected one subfolder per class, "
                     + "each holding PNG or JPEG images");
         }
-        List<String> classNames = new ArrayList<>();
+        List<String> found = classDirs.stream().map(d -> d.getFileName().toString()).toList();
+        List<String> classNames = classes == null ? found : List.copyOf(classes);
+        if (classes != null) requireSameClasses(root, found, classes, classesFrom);
         List<Path> files = new ArrayList<>();
         List<Integer> labels = new ArrayList<>();
         for (Path classDir : classDirs) {
@@ -52,11 +68,15 @@ public final class ImageFolderDataset {
                 throw new DataFormatException(classDir + ": class folder holds no images; expected at least one "
                         + "file ending in .png, .jpg or .jpeg");
             }
+            int label = classNames.indexOf(classDir.getFileName().toString());
             for (Path image : images) {
                 files.add(image);
-                labels.add(classNames.size());
+                labels.add(label);
             }
-            classNames.add(classDir.getFileName().toString());
+        }
+        if ((long) channels * height * width > Integer.MAX_VALUE - 8) {
+            throw new DataFormatException(root + ": images of " + channels + "×" + height + "×" + width
+                    + " values are more than fit in one array; choose a smaller image size");
         }
         int imageSize = channels * height * width;
         if ((long) files.size() * imageSize > Integer.MAX_VALUE - 8) {
@@ -73,7 +93,6 @@ public final class ImageFolderDataset {
         return new ImageDataset(channels, height, width, classNames, pixels, labelArray);
     }
 
-    /** Directory entries sorted by name with String order, which unlike the file system's is the same everywhere. */
     /**
      * Reads individual image files (for prediction), resized to height×width with the given channels, in the order
      * given. Labels are all 0 and the single class is named "unlabelled".
@@ -90,13 +109,28 @@ public final class ImageFolderDataset {
         return new ImageDataset(channels, height, width, List.of("unlabelled"), pixels, new int[files.size()]);
     }
 
+    private static void requireSameClasses(Path root, List<String> found, List<String> expected, String expectedFrom) {
+        List<String> missing = expected.stream().filter(c -> !found.contains(c)).toList();
+        List<String> extra = found.stream().filter(c -> !expected.contains(c)).toList();
+        if (missing.isEmpty() && extra.isEmpty()) return;
+        StringBuilder sb = new StringBuilder(root + ": its class folders differ from the " + expected.size()
+                + " classes of " + expectedFrom + ":");
+        if (!missing.isEmpty()) sb.append(" missing ").append(String.join(", ", missing));
+        if (!missing.isEmpty() && !extra.isEmpty()) sb.append(";");
+        if (!extra.isEmpty()) sb.append(" extra ").append(String.join(", ", extra));
+        throw new DataFormatException(sb.append(" (both must hold the same class subfolders)").toString());
+    }
+
+    /** Directory entries sorted by name with String order, which unlike the file system's is the same everywhere. */
     private static Stream<Path> list(Path dir) {
         try (Stream<Path> entries = Files.list(dir)) {
             return entries.filter(p -> !p.getFileName().toString().startsWith("."))
                     .sorted((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()))
                     .toList().stream();
-        } catch (IOException | UncheckedIOException e) {
-            throw new DataFormatException(dir + ": cannot list directory: " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new DataFormatException(dir + ": cannot list directory: " + IoErrors.reason(e), e);
+        } catch (UncheckedIOException e) {
+            throw new DataFormatException(dir + ": cannot list directory: " + IoErrors.reason(e.getCause()), e);
         }
     }
 

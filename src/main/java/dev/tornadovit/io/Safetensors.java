@@ -76,7 +76,7 @@ public final class Safetensors {
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+            throw new SafetensorsException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
         return parse(bytes, file);
     }
@@ -195,7 +195,7 @@ public final class Safetensors {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+            tmp = TempFiles.create(dir, "." + file.getFileName(), ".tmp");
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
                 out.write(len.array());
@@ -224,7 +224,7 @@ public final class Safetensors {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw new SafetensorsException(file + ": cannot write: " + e.getMessage(), e);
+            throw new SafetensorsException(file + ": cannot write: " + IoErrors.reason(e), e);
         } finally {
             if (tmp != null) {
                 try {

@@ -82,6 +82,12 @@ public record AttentionConfig(String weights, String activation, double alpha, b
         return !"none".equals(reattention);
     }
 
+    /** K of "last:K", or 0 for "all". */
+    @JsonIgnore
+    public int lastBlocks() {
+        return Math.max(0, parseBlocks());
+    }
+
     /** Number of final blocks with re-attention, or -1 for all. */
     private int parseBlocks() {
         if (reattentionBlocks == null || "all".equals(reattentionBlocks)) return -1;
