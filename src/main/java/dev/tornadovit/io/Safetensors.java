@@ -25,7 +25,8 @@ import java.util.Map;
  * Writing goes to a temporary file that is renamed into place, so a crash never leaves a half-written file.
  */
 public final class Safetensors {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION.mappedFeature());
     private static final long MAX_HEADER = 100L << 20;
 
     /** A tensor read from a file: its values as double (exact for every supported dtype) and its shape. */
@@ -74,12 +75,33 @@ public final class Safetensors {
     public static Contents read(Path file) {
         byte[] bytes;
         try {
+            requireReadable(file, Files.size(file));
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
             throw new SafetensorsException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
         return parse(bytes, file);
     }
+
+    /**
+     * Refuses a file that cannot be read into memory: one array holds at most 2 GiB, and its tensors as float64 take
+     * about twice a float32 file's size on top of the file's bytes.
+     */
+    static void requireReadable(Path file, long size) {
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %,d bytes; this reader reads files "
+                    + "of up to 2 GiB", file, size));
+        }
+        long needed = 3 * size, limit = Runtime.getRuntime().maxMemory();
+        if (needed > limit) {
+            throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %.1f GiB; reading it needs about "
+                            + "%.1f GiB of memory, more than the Java heap's limit of %.1f GiB; raise the limit with -Xmx "
+                            + "(through the tornadovit script: TORNADOVIT_JAVA_OPTS=-Xmx%dg)", file, size / GIB,
+                    needed / GIB, limit / GIB, (long) Math.ceil(needed * 1.25 / GIB)));
+        }
+    }
+
+    private static final double GIB = 1L << 30;
 
     static Contents parse(byte[] bytes, Path file) {
         if (bytes.length < 8) {
@@ -104,12 +126,16 @@ public final class Safetensors {
         if (header == null || !header.isObject()) throw new SafetensorsException(file + ": wrong header: expected a JSON object");
         long dataStart = 8 + headerLength, dataLength = bytes.length - dataStart;
         Map<String, Entry> tensors = new LinkedHashMap<>();
+        // data_offsets of every tensor, checked at the end to tile the data exactly as the format requires.
+        java.util.TreeMap<Long, String> spans = new java.util.TreeMap<>();
+        Map<String, Long> ends = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> field = it.next();
             String name = field.getKey();
             JsonNode info = field.getValue();
             if ("__metadata__".equals(name)) {
+                if (!info.isObject()) throw new SafetensorsException(file + ": wrong header: __metadata__ is not an object");
                 info.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
                 continue;
             }
@@ -130,11 +156,20 @@ public final class Safetensors {
             long[] shape = new long[shapeNode.size()];
             long count = 1;
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeNode.get(i).asLong(-1);
-                if (shape[i] < 0) throw new SafetensorsException(where + ": negative dimension in shape " + shapeNode);
-                count *= shape[i];
+                JsonNode dim = shapeNode.get(i);
+                if (!dim.isIntegralNumber() || !dim.canConvertToLong() || dim.asLong() < 0) {
+                    throw new SafetensorsException(where + ": shape " + shapeNode + " holds " + dim
+                            + "; expected whole numbers >= 0");
+                }
+                shape[i] = dim.asLong();
+                count = shape[i] == 0 || count <= Long.MAX_VALUE / shape[i] / 8 ? count * shape[i] : Long.MAX_VALUE / 8;
             }
-            long begin = offsets.get(0).asLong(-1), end = offsets.get(1).asLong(-1);
+            for (int i = 0; i < 2; i++) {
+                if (!offsets.get(i).isIntegralNumber() || !offsets.get(i).canConvertToLong()) {
+                    throw new SafetensorsException(where + ": data_offsets " + offsets + " are not two whole numbers");
+                }
+            }
+            long begin = offsets.get(0).asLong(), end = offsets.get(1).asLong();
             if (begin < 0 || end < begin || end - begin != count * width) {
                 throw new SafetensorsException(where + ": data_offsets [" + begin + ", " + end + "] span " + (end - begin)
                         + " bytes; shape " + Arrays.toString(shape) + " of " + dtype + " needs " + count * width);
@@ -144,6 +179,14 @@ public final class Safetensors {
                         + " but the file has " + bytes.length + " bytes");
             }
             if (count > Integer.MAX_VALUE - 8) throw new SafetensorsException(where + ": too large (" + count + " elements)");
+            if (count > 0) {
+                String overlapping = spans.put(begin, name);
+                if (overlapping != null) {
+                    throw new SafetensorsException(where + ": its data_offsets begin where tensor '" + overlapping
+                            + "''s do; tensors may not share bytes");
+                }
+                ends.put(name, end);
+            }
             double[] values = new double[(int) count];
             int base = (int) (dataStart + begin);
             for (int i = 0; i < values.length; i++) {
@@ -161,6 +204,20 @@ public final class Safetensors {
                 };
             }
             tensors.put(name, new Entry(name, dtype, shape, values));
+        }
+        // The tensors' bytes must follow each other without gaps or overlaps up to the end of the file.
+        long expected = 0;
+        for (Map.Entry<Long, String> span : spans.entrySet()) {
+            if (span.getKey() != expected) {
+                throw new SafetensorsException(file + ": tensor '" + span.getValue() + "': data_offsets begin at "
+                        + span.getKey() + ", expected " + expected + " (the tensors' data must follow each other "
+                        + "without gaps or overlaps)");
+            }
+            expected = ends.get(span.getValue());
+        }
+        if (expected != dataLength) {
+            throw new SafetensorsException(file + ": " + (dataLength - expected) + " bytes after the last tensor's data "
+                    + "(the header describes " + expected + " bytes of data, the file holds " + dataLength + ")");
         }
         return new Contents(tensors, metadata);
     }
