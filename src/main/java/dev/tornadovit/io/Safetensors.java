@@ -94,11 +94,16 @@ public final class Safetensors {
         }
         long needed = 3 * size, limit = Runtime.getRuntime().maxMemory();
         if (needed > limit) {
-            throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %.1f GiB; reading it needs about "
-                            + "%.1f GiB of memory, more than the Java heap's limit of %.1f GiB; raise the limit with -Xmx "
-                            + "(through the tornadovit script: TORNADOVIT_JAVA_OPTS=-Xmx%dg)", file, size / GIB,
-                    needed / GIB, limit / GIB, (long) Math.ceil(needed * 1.25 / GIB)));
+            throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %s; reading it needs about %s of "
+                            + "memory, more than the Java heap's limit of %s; raise the limit with -Xmx (through the "
+                            + "tornadovit script: TORNADOVIT_JAVA_OPTS=-Xmx%dg)", file, size(size), size(needed),
+                    size(limit), (long) Math.ceil(needed * 1.25 / GIB)));
         }
+    }
+
+    private static String size(long bytes) {
+        return bytes >= GIB ? String.format(java.util.Locale.ROOT, "%.1f GiB", bytes / GIB)
+                : String.format(java.util.Locale.ROOT, "%.0f MiB", bytes / (double) (1 << 20));
     }
 
     private static final double GIB = 1L << 30;

@@ -214,4 +214,19 @@ class BadInputTest {
         String help = run("train", "--help").out().replaceAll("\\s+", " ");
         assertTrue(help.contains("Sizes: Ti, S, M, B, L, H, DeepViT-16"), help);
     }
+
+    @Test
+    void aCheckpointTooLargeForTheHeapIsRefusedNamingTheFileAndItsSize(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("big.safetensors");
+        try (var f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(40L << 20); // sparse: no disk or time spent
+        }
+        Path log = dir.resolve("log");
+        Process p = CliProcess.start(List.of("-Xmx64m"), List.of("eval", file.toString()), log);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        String out = Files.readString(log);
+        assertEquals(2, p.exitValue(), out);
+        assertTrue(out.contains("error: " + file + ": 40 MiB; reading it needs about 120 MiB of memory, more than the "
+                + "Java heap's limit of") && out.contains("TORNADOVIT_JAVA_OPTS=-Xmx"), out);
+    }
 }
