@@ -1,9 +1,12 @@
 package dev.tornadovit.cli;
 
+import dev.tornadovit.backend.Backends;
 import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.TrainingOptions;
+
+import java.util.List;
 
 /**
  * Range checks of the numeric options, made before anything is loaded or allocated. Each refusal is one line that
@@ -89,6 +92,41 @@ final class OptionChecks {
             throw new IllegalArgumentException("--channels must be 1 (grey) or 3 (RGB), got " + d.channels());
         }
         DataOptions.parseSize(d.imageSize());
+    }
+
+    /**
+     * Before a sweep starts: {@code parallel} runs train at once, so the largest run's memory times {@code parallel}
+     * must fit the heap beside the images (checked for the backends that keep tensors on the heap).
+     */
+    static void checkSweepMemory(List<ViTConfig> configs, TrainingOptions options, int parallel,
+                                 DataOptions.Splits splits, String device) {
+        if (!"cpu".equalsIgnoreCase(device.strip()) && !"reference".equalsIgnoreCase(device.strip())) return;
+        long images = (long) splits.train().size() * splits.train().imageSize()
+                + (long) splits.eval().size() * splits.eval().imageSize();
+        try (Backend backend = Backends.create(device, 0)) {
+            MemoryEstimate largest = null;
+            ViTConfig largestConfig = null;
+            for (ViTConfig c : configs) {
+                MemoryEstimate e = MemoryEstimate.training(c, options.batchSize(), options.evalBatchSize(), backend);
+                if (largest == null || e.bytes() > largest.bytes()) {
+                    largest = e;
+                    largestConfig = c;
+                }
+            }
+            if (largest == null) return;
+            int runsAtOnce = Math.min(parallel, configs.size());
+            ViTConfig config = largestConfig;
+            // The runs trained at the same time hold as much each.
+            try {
+                largest.scaled(runsAtOnce).requireFits("--batch-size", backend, images, b -> MemoryEstimate.training(config,
+                        b, Math.min(b, options.evalBatchSize()), backend).scaled(runsAtOnce));
+            } catch (IllegalArgumentException e) {
+                if (runsAtOnce == 1) throw e;
+                throw new IllegalArgumentException("with --parallel " + parallel + ", " + runsAtOnce + " runs train at "
+                        + "once, the largest " + config.attention().label() + " at width " + config.width() + ": "
+                        + e.getMessage().replace("this run needs", "they need") + ", or lower --parallel");
+            }
+        }
     }
 
     /** The data options of eval, which evaluates a checkpoint on the test split or on train's held-out images. */

@@ -123,13 +123,20 @@ final class ProbeCommand implements Callable<Integer> {
         return 0;
     }
 
+    static final int MAX_L2_EXPONENT = 100;
+
     static double[] grid(String exponents) {
         String[] parts = exponents.split("\\.\\.");
         try {
-            if (parts.length == 2) return LinearProbe.l2Grid(Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[1].strip()));
+            if (parts.length == 2) {
+                int low = Integer.parseInt(parts[0].strip()), high = Integer.parseInt(parts[1].strip());
+                // Past 2^±100 the regulariser is 0 or infinite in effect, and a long range is only slow.
+                if (low <= high && low >= -MAX_L2_EXPONENT && high <= MAX_L2_EXPONENT) return LinearProbe.l2Grid(low, high);
+            }
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new IllegalArgumentException("--l2-exponents: expected A..B with whole numbers A <= B, e.g. -10..10, got '" + exponents + "'");
+        throw new IllegalArgumentException("--l2-exponents: expected A..B with whole numbers -" + MAX_L2_EXPONENT
+                + " <= A <= B <= " + MAX_L2_EXPONENT + ", e.g. -10..10, got '" + exponents + "'");
     }
 }

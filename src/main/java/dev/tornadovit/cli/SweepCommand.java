@@ -130,6 +130,7 @@ final class SweepCommand implements Callable<Integer> {
         }
         Normalization norm = Normalization.compute(splits.train());
         if (device.threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + device.threads);
+        OptionChecks.checkSweepMemory(runs.stream().map(SweepRun::config).toList(), base, parallel, splits, device.device);
         Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), norm,
                 threads -> Backends.create(device.device, threads), listener());
         sweep.checkSettings(settings());

@@ -99,6 +99,10 @@ public final class ImageFolderDataset {
      */
     public static ImageDataset loadFiles(List<Path> files, int height, int width, int channels) {
         if (files.isEmpty()) throw new IllegalArgumentException("no image files given");
+        if ((long) files.size() * channels * height * width > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(files.size() + " images of " + channels + "×" + height + "×" + width
+                    + " are more than fit in one array; give fewer images at a time");
+        }
         int imageSize = channels * height * width;
         byte[] pixels = new byte[files.size() * imageSize];
         for (int i = 0; i < files.size(); i++) {

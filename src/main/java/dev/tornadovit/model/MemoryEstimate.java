@@ -56,6 +56,13 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
         return c.estimate(8 * c.largestParameter, bytesPerValue(backend));
     }
 
+    /** The memory of {@code runs} such runs at once. */
+    public MemoryEstimate scaled(int runs) {
+        return new MemoryEstimate(runs * parameterValues, runs * optimizerValues, runs * activationValues,
+                runs * inputValues, runs * tensors, runs * transientBytes, largestTensor, largestName, workspaceBatch,
+                bytesPerValue);
+    }
+
     /** Bytes the run holds at its peak. */
     public long bytes() {
         return (parameterValues + optimizerValues + activationValues + inputValues) * bytesPerValue

@@ -82,6 +82,8 @@ class BadInputTest {
                 {"probe", dir.resolve("none.safetensors").toString(), "--shots", "0", "--shots must be >= 1, got 0"},
                 {"probe", dir.resolve("none.safetensors").toString(), "--validation-per-class", "0", "--validation-per-class must be >= 1"},
                 {"probe", dir.resolve("none.safetensors").toString(), "--batch-size", "-1", "--batch-size must be >= 1, got -1"},
+                {"probe", dir.resolve("none.safetensors").toString(), "--l2-exponents", "-2147483648..2147483647",
+                        "--l2-exponents: expected A..B with whole numbers -100 <= A <= B <= 100"},
                 {"analyze", "collapse", dir.resolve("none.safetensors").toString(), "--threshold", "NaN", "--threshold must be in [-1, 1], got NaN"},
                 {"analyze", "collapse", dir.resolve("none.safetensors").toString(), "--batch-size", "0", "--batch-size must be >= 1, got 0"},
                 {"demo", "--epochs", "0", "--run-dir", rd, "--epochs must be >= 1, got 0"},
@@ -129,6 +131,14 @@ class BadInputTest {
         int fitting = Integer.parseInt(fits.group(1));
         assertTrue(fitting >= 1 && fitting < 128, r.err());
         assertFalse(Files.exists(dir.resolve("run")));
+
+        // A sweep that trains runs side by side needs the memory of all of them.
+        r = run("sweep", "--patch-size", "1", "--width", "64", "--heads", "8", "--depth", "4", "--attention",
+                "softmax,relu", "--parallel", "2", "--train-limit", "256", "--eval-limit", "64", "--batch-size", "128",
+                "--sweep-dir", dir.resolve("sweep").toString());
+        refused(r, "with --parallel 2, 2 runs train at once");
+        assertTrue(r.err().contains("they need about") && r.err().contains("or lower --parallel"), r.err());
+        assertFalse(Files.exists(dir.resolve("sweep")));
     }
 
     /** Random 8×8 RGB PNGs in root/<class>/, {@code perClass} each. */

@@ -51,7 +51,7 @@ class MemoryEstimateTest {
     @Test
     void countsEveryTensorTheModelOptimizerAndInputsAllocate() {
         for (ViTConfig config : configs()) {
-            for (Backend real : new Backend[]{new CpuBackend(1), new ReferenceBackend()}) {
+            for (Backend real : new Backend[]{new CpuBackend(), new ReferenceBackend()}) {
                 AtomicLong elements = new AtomicLong(), tensors = new AtomicLong();
                 Backend be = recording(real, elements, tensors);
                 int trainBatch = 5, evalBatch = 3;
@@ -92,7 +92,7 @@ class MemoryEstimateTest {
                 new ViTConfig(32, 32, 3, 4, 10, 96, 3, 3, 192, "cls", "learned",
                         AttentionConfig.reluOverL().withReattention("batchnorm", "all"), 0));
         for (ViTConfig config : sized) {
-            try (Backend be = new CpuBackend(1)) {
+            try (Backend be = new CpuBackend()) {
                 long before = usedHeapAfterGc();
                 VisionTransformer model = new VisionTransformer(config, be, 0);
                 AdamW optimizer = new AdamW(be, model.parameters(), AdamW.Settings.defaults());
