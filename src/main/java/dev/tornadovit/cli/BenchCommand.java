@@ -63,6 +63,7 @@ final class BenchCommand implements Callable<Integer> {
         OptionChecks.atLeast("--batch", batch, 1);
         OptionChecks.atLeast("--s16-batch", s16Batch, 1);
         OptionChecks.atLeast("--steps", steps, 1);
+        OptionChecks.atLeast("--threads", device.threads, 0);
         // Resolved first, so that a wrong --openblas fails before minutes of other benchmarks.
         boolean matmul = what.contains("matmul") && "cpu".equals(device.device);
         Optional<OpenBlas> peer = !matmul || "none".equals(openblas) ? Optional.empty()

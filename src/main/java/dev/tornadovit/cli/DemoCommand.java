@@ -60,6 +60,7 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         OptionChecks.atLeast("--epochs", epochs, 1);
         OptionChecks.atLeast("--train-limit", trainLimit, 0);
+        OptionChecks.atLeast("--threads", device.threads, 0);
         ImageDataset train = DefaultData.fashionMnist(true), test = DefaultData.fashionMnist(false);
         if (trainLimit > 0 && trainLimit < train.size()) train = train.subset(java.util.stream.IntStream.range(0, trainLimit).toArray());
         Normalization norm = Normalization.compute(train);

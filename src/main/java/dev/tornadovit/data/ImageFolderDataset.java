@@ -1,6 +1,7 @@
 package dev.tornadovit.data;
 
 import dev.tornadovit.io.IoErrors;
+
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
@@ -10,11 +11,14 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Loads images laid out as {@code root/<class name>/<image>.png|jpg|jpeg}. Class folders sorted by name give the
@@ -143,17 +147,37 @@ public final class ImageFolderDataset {
         return Files.isRegularFile(file) && IMAGE_EXTENSIONS.stream().anyMatch(name::endsWith);
     }
 
+    /**
+     * The most pixels an image may have: decoding converts it to float planes (12 bytes a pixel for RGB), so a header
+     * that claims more, which a corrupt file easily does, is refused before anything is allocated.
+     */
+    static final long MAX_PIXELS = 1L << 26;
+
     private static BufferedImage read(Path file) {
-        BufferedImage image;
-        try {
-            image = ImageIO.read(file.toFile());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new DataFormatException(file + ": unreadable image: not a PNG or JPEG file ImageIO can decode");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int width = reader.getWidth(0), height = reader.getHeight(0);
+                if (width <= 0 || height <= 0 || (long) width * height > MAX_PIXELS) {
+                    throw new DataFormatException(String.format(Locale.ROOT, "%s: the image header says %d×%d pixels; "
+                            + "expected at most %,d pixels (a corrupt file, or an image to shrink first)", file, width,
+                            height, MAX_PIXELS));
+                }
+                BufferedImage image = reader.read(0);
+                if (image == null) throw new DataFormatException(file + ": unreadable image: no image data");
+                return image;
+            } finally {
+                reader.dispose();
+            }
         } catch (IOException | RuntimeException e) {
-            throw new DataFormatException(file + ": unreadable image: " + e.getMessage(), e);
+            if (e instanceof DataFormatException d) throw d;
+            throw new DataFormatException(file + ": unreadable image: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), e);
         }
-        if (image == null) {
-            throw new DataFormatException(file + ": unreadable image: not a PNG or JPEG file ImageIO can decode");
-        }
-        return image;
     }
 
     /**

@@ -75,6 +75,8 @@ class BadInputTest {
                 {"eval", dir.resolve("none.safetensors").toString(), "--train-limit", "10", "--train-limit does not apply to eval"},
                 {"bench", "--what", "model", "--batch", "0", "--batch must be >= 1, got 0"},
                 {"bench", "--what", "model", "--steps", "0", "--steps must be >= 1, got 0"},
+                {"bench", "--what", "model", "--threads", "-2", "--threads must be >= 0, got -2"},
+                {"demo", "--threads", "-2", "--run-dir", rd, "--threads must be >= 0, got -2"},
                 {"bench", "--what", "model", "--s16-batch", "-3", "--s16-batch must be >= 1, got -3"},
                 {"bench", "--what", "matmul", "--seconds", "Infinity", "--seconds must be a finite number > 0, got Infinity"},
                 {"sweep", "--mlp-ratio", "0", "--sweep-dir", rd, "--mlp-ratio must be > 0, got 0.0"},

@@ -160,7 +160,10 @@ class LoaderFuzzTest {
             assertEquals(6, c.tensors().get("a").elementCount());
             assertEquals(6, c.tensors().get("a").values().length);
             assertEquals(2, c.tensors().get("b").values().length);
-            if (Arrays.equals(Arrays.copyOfRange(bytes, headerEnd, bytes.length), Arrays.copyOfRange(valid, headerEnd, valid.length))) {
+            // Where the data bytes are the valid file's (only the header was changed), the values must be the originals.
+            long dataStart = 8 + ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+            if (dataStart <= bytes.length && Arrays.equals(Arrays.copyOfRange(bytes, (int) dataStart, bytes.length),
+                    Arrays.copyOfRange(valid, headerEnd, valid.length))) {
                 assertArrayEquals(a, c.tensors().get("a").values());
                 assertArrayEquals(b, c.tensors().get("b").values());
             }
@@ -190,6 +193,17 @@ class LoaderFuzzTest {
                 if (d != null) assertEquals(1, d.size());
             }
         }
+        // A PNG header (IHDR: width, height at bytes 16..23) claiming 100000×100000 pixels is refused before decoding.
+        ByteArrayOutputStream encoded = new ByteArrayOutputStream();
+        ImageIO.write(image, "png", encoded);
+        byte[] huge = encoded.toByteArray();
+        ByteBuffer.wrap(huge).putInt(16, 100_000).putInt(20, 100_000);
+        Path root = dir.resolve("huge");
+        Path file = write(root.resolve("cat").resolve("x.png"), huge);
+        DataFormatException e = org.junit.jupiter.api.Assertions.assertThrows(DataFormatException.class,
+                () -> ImageFolderDataset.load(root, 8, 8, 3));
+        assertTrue(e.getMessage().startsWith(file + ": the image header says 100000×100000 pixels; expected at most "
+                + "67,108,864 pixels"), e.getMessage());
     }
 
     /** Corrupt data given to train --resume and corrupt checkpoints given to eval leave an existing run folder as it was. */
