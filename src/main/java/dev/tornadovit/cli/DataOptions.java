@@ -33,12 +33,24 @@ public final class DataOptions {
     /** The largest image side accepted: larger sizes are typing errors, and their pixel counts overflow. */
     static final int MAX_IMAGE_SIDE = 16384;
 
+    /** What image folders are resized and converted to without the options: 32×32 RGB, or (eval) the checkpoint's. */
+    private String defaultImageSize = "32";
+    private int defaultChannels = 3;
+
     String imageSize() {
-        return imageSize == null ? "32" : imageSize;
+        return imageSize == null ? defaultImageSize : imageSize;
     }
 
     int channels() {
-        return channels == null ? 3 : channels;
+        return channels == null ? defaultChannels : channels;
+    }
+
+    /** The other formats have a fixed image shape: an option that would change it says the data is not what was meant. */
+    private void requireNoImageFolderOptions(String format) {
+        if (imageSize != null || channels != null) {
+            throw new IllegalArgumentException((imageSize != null ? "--image-size" : "--channels") + " applies to image "
+                    + "folders only; " + describe() + " holds " + format + " of a fixed size");
+        }
     }
 
     @Option(names = "--train-limit", paramLabel = "N", description = "Use only the first N training images (quick trials).")
@@ -80,8 +92,8 @@ public final class DataOptions {
      */
     ImageDataset evaluationSet(long seed, ViTConfig config, List<String> classes, String checkpoint) {
         // Image folders are resized to what the checkpoint was trained on unless the options say otherwise.
-        if (imageSize == null) imageSize = config.imageHeight() + "x" + config.imageWidth();
-        if (channels == null) channels = config.channels();
+        defaultImageSize = config.imageHeight() + "x" + config.imageWidth();
+        defaultChannels = config.channels();
         OptionChecks.checkForEvaluation(this);
         List<String> expected = classes.isEmpty() ? null : classes;
         String from = "checkpoint " + checkpoint;
@@ -128,7 +140,10 @@ public final class DataOptions {
      * or a checkpoint, named by {@code classesFrom}) and must hold exactly those.
      */
     ImageDataset load(boolean train, List<String> classes, String classesFrom) {
-        if ("fashion-mnist".equals(data)) return DefaultData.fashionMnist(train);
+        if ("fashion-mnist".equals(data)) {
+            requireNoImageFolderOptions("IDX images");
+            return DefaultData.fashionMnist(train);
+        }
         Path dir = Path.of(data);
         if (!Files.isDirectory(dir)) {
             throw new DataFormatException(dir + ": not a folder; --data expects fashion-mnist or a folder of IDX files, "
@@ -137,11 +152,13 @@ public final class DataOptions {
         String prefix = train ? "train" : "t10k";
         if (Files.exists(dir.resolve(prefix + "-images-idx3-ubyte.gz")) || Files.exists(dir.resolve(prefix + "-images-idx3-ubyte"))) {
             // Fashion-MNIST and MNIST share the format; only the class names tell them apart.
+            requireNoImageFolderOptions("IDX images");
             boolean fashion = dir.toString().toLowerCase(java.util.Locale.ROOT).contains("fashion");
             return fashion ? FashionMnist.load(dir, train) : idx(dir, prefix);
         }
         if (Files.exists(dir.resolve("data_batch_1.bin")) || Files.exists(dir.resolve("train.bin"))
                 || Files.isDirectory(dir.resolve("cifar-10-batches-bin")) || Files.isDirectory(dir.resolve("cifar-100-binary"))) {
+            requireNoImageFolderOptions("CIFAR images");
             return CifarDataset.loadDirectory(dir, train);
         }
         int[] hw = parseSize(imageSize());

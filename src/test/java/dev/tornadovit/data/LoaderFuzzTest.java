@@ -225,7 +225,7 @@ class LoaderFuzzTest {
         byte[] labels = TestFiles.idxLabels(new int[]{0, 1});
         byte[] checkpoint = before.get(run.resolve("last.safetensors"));
         Random random = new Random(15);
-        for (int round = 0; round < 5; round++) {
+        for (int round = 0; round < 3; round++) {
             Path data = Files.createDirectories(dir.resolve("data" + round));
             write(data.resolve("train-images-idx3-ubyte"), corrupt(images, random, 16));
             write(data.resolve("train-labels-idx1-ubyte"), labels);
