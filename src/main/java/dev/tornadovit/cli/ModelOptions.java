@@ -76,6 +76,7 @@ public final class ModelOptions {
 
     /** The config for images shaped like {@code data}. */
     ViTConfig build(ImageDataset data) {
+        OptionChecks.check(this);
         ViTConfig base;
         if (configFile != null) {
             try {
@@ -94,7 +95,9 @@ public final class ModelOptions {
         AttentionConfig a = attentionConfig();
         // A variant that brings Re-attention keeps it unless --reattention says otherwise.
         if ("none".equals(reattention) && base.attention().hasReattention()) {
-            a = a.withReattention(base.attention().reattention(), base.attention().reattentionBlocks());
+            // ... and its blocks unless --reattention-blocks names others.
+            String blocks = "all".equals(reattentionBlocks) ? base.attention().reattentionBlocks() : reattentionBlocks;
+            a = a.withReattention(base.attention().reattention(), blocks).validated();
         }
         return new ViTConfig(base.imageHeight(), base.imageWidth(), base.channels(),
                 patchSize != null ? patchSize : base.patchSize(), base.numClasses(),

@@ -83,6 +83,37 @@ final class OptionChecks {
         atLeast("--checkpoint-every", t.checkpointEvery, 0);
     }
 
+    /** Model options that would be ignored: given with --config, or without the setting they belong to. */
+    static void check(ModelOptions m) {
+        if (m.configFile != null) {
+            List<String> given = new java.util.ArrayList<>();
+            if (m.variant != null) given.add("--model");
+            if (m.width != null) given.add("--width");
+            if (m.depth != null) given.add("--depth");
+            if (m.heads != null) given.add("--heads");
+            if (m.mlpDim != null) given.add("--mlp-dim");
+            if (m.patchSize != null) given.add("--patch-size");
+            if (m.pool != null) given.add("--pool");
+            if (m.posEmbed != null) given.add("--pos-embed");
+            if (!"softmax".equals(m.attention)) given.add("--attention");
+            if (m.alpha != 1.0) given.add("--alpha");
+            if (m.qkNorm) given.add("--qk-norm");
+            if (m.gate) given.add("--gate");
+            if (!"none".equals(m.reattention)) given.add("--reattention");
+            if (!"all".equals(m.reattentionBlocks)) given.add("--reattention-blocks");
+            if (m.labelSmoothing != 0.0) given.add("--label-smoothing");
+            if (!given.isEmpty()) {
+                throw new IllegalArgumentException("--config " + m.configFile + " sets the whole model; "
+                        + String.join(", ", given) + " would be ignored: change the file instead, or leave out --config");
+            }
+            return;
+        }
+        if ("softmax".equals(m.attention) && m.alpha != 1.0) {
+            throw new IllegalArgumentException("--alpha applies to pointwise attention (--attention relu, gelu, ...), "
+                    + "not softmax");
+        }
+    }
+
     /** Where the images come from and how many of them. */
     static void check(DataOptions d) {
         atLeast("--train-limit", d.trainLimit, 0);

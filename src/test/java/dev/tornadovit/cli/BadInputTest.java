@@ -42,6 +42,7 @@ class BadInputTest {
     void everyNumericOptionOutOfRangeIsRefusedBeforeAnythingIsWritten(@TempDir Path dir) {
         Path runDir = dir.resolve("run");
         String rd = runDir.toString();
+        String cfg = dir.resolve("model.json").toString();
         // {arguments..., expected part of the message}
         String[][] cases = {
                 {"train", "--train-limit", "-1", "--run-dir", rd, "--train-limit must be >= 0, got -1"},
@@ -68,6 +69,9 @@ class BadInputTest {
                 {"train", "--image-size", "64", "--train-limit", "64", "--run-dir", rd,
                         "--image-size applies to image folders only; Fashion-MNIST (bundled) holds IDX images"},
                 {"train", "--channels", "3", "--train-limit", "64", "--run-dir", rd, "--channels applies to image folders only"},
+                {"train", "--config", cfg, "--width", "32", "--label-smoothing", "0.1", "--run-dir", rd,
+                        "--config " + cfg + " sets the whole model; --width, --label-smoothing would be ignored"},
+                {"train", "--alpha", "0.5", "--run-dir", rd, "--alpha applies to pointwise attention"},
                 {"train", "--threads", "-1", "--train-limit", "64", "--run-dir", rd, "--threads must be >= 0"},
                 {"train", "--reattention", "batchnorm", "--reattention-blocks", "last:9", "--train-limit", "64",
                         "--run-dir", rd, "'attention.reattention_blocks': expected \"all\" or \"last:K\" with K <= depth 4, found 'last:9'"},
@@ -117,6 +121,23 @@ class BadInputTest {
         Safetensors.write(file, List.of(), Map.of("format", "tornadovit-1", "config", config));
         refused(run("eval", file.toString()), file + " (metadata 'config'): config field 'width'");
         refused(run("predict", file.toString(), "x.png"), "config field 'width'");
+    }
+
+    @Test
+    void aVariantsReattentionKeepsTheBlocksGivenByOption() {
+        ModelOptions m = new ModelOptions();
+        m.variant = "DeepViT-16/7";
+        m.depth = 4;
+        m.attention = "softmax";
+        m.alpha = 1.0;
+        m.reattention = "none";
+        m.reattentionBlocks = "last:2";
+        var data = new dev.tornadovit.data.ImageDataset(1, 28, 28, List.of("a", "b"), new byte[28 * 28], new int[1]);
+        ViTConfig config = m.build(data);
+        assertEquals("batchnorm", config.attention().reattention());
+        assertEquals("last:2", config.attention().reattentionBlocks());
+        m.reattentionBlocks = "all";
+        assertEquals("all", m.build(data).attention().reattentionBlocks());
     }
 
     static ViTConfig small() {
