@@ -9,15 +9,20 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Reads and writes the safetensors format (an 8-byte little-endian header length, a JSON header, then the raw
@@ -72,27 +77,38 @@ public final class Safetensors {
     private Safetensors() {
     }
 
+    /**
+     * Reads and checks the header first, then each tensor's bytes in turn: the file is never held whole, so its size
+     * is not bounded by one array, and memory is refused up front when the tensors (as float64) cannot fit the heap.
+     */
     public static Contents read(Path file) {
-        byte[] bytes;
-        try {
-            requireReadable(file, Files.size(file));
-            bytes = Files.readAllBytes(file);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            Header header = readHeader(channel, file);
+            requireReadable(file, channel.size(), header.values());
+            Map<String, Entry> tensors = new LinkedHashMap<>();
+            for (Span t : header.tensors()) tensors.put(t.name(), new Entry(t.name(), t.dtype(), t.shape(), decode(channel, t)));
+            return new Contents(tensors, header.metadata());
         } catch (IOException e) {
             throw new SafetensorsException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
-        return parse(bytes, file);
+    }
+
+    /** One tensor as the header describes it: where its bytes are in the file, and what they mean. */
+    private record Span(String name, String dtype, int width, long[] shape, long count, long position) {
+    }
+
+    private record Header(List<Span> tensors, Map<String, String> metadata) {
+        long values() {
+            return tensors.stream().mapToLong(Span::count).sum();
+        }
     }
 
     /**
-     * Refuses a file that cannot be read into memory: one array holds at most 2 GiB, and its tensors as float64 take
-     * about twice a float32 file's size on top of the file's bytes.
+     * Refuses a file whose tensors cannot be held: each becomes a double[] of its elements, so a float32 file needs
+     * about twice its size of heap.
      */
-    static void requireReadable(Path file, long size) {
-        if (size > Integer.MAX_VALUE - 8) {
-            throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %,d bytes; this reader reads files "
-                    + "of up to 2 GiB", file, size));
-        }
-        long needed = 3 * size, limit = Runtime.getRuntime().maxMemory();
+    static void requireReadable(Path file, long size, long values) {
+        long needed = 8 * values, limit = Runtime.getRuntime().maxMemory();
         if (needed > limit) {
             throw new SafetensorsException(String.format(java.util.Locale.ROOT, "%s: %s; reading it needs about %s of "
                             + "memory, more than the Java heap's limit of %s; raise the limit with -Xmx (through the "
@@ -108,31 +124,40 @@ public final class Safetensors {
 
     private static final double GIB = 1L << 30;
 
-    static Contents parse(byte[] bytes, Path file) {
-        if (bytes.length < 8) {
-            throw new SafetensorsException(file + ": truncated: " + bytes.length + " bytes, but a safetensors file starts with an 8-byte header length");
+    /** {@code length} bytes at {@code position}, or fails naming what was being read. */
+    private static ByteBuffer readAt(FileChannel channel, long position, int length) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
+        while (buf.hasRemaining()) {
+            if (channel.read(buf, position + buf.position()) < 0) throw new java.io.EOFException();
         }
-        ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        long headerLength = buf.getLong(0);
+        return buf.flip();
+    }
+
+    private static Header readHeader(FileChannel channel, Path file) throws IOException {
+        long fileSize = channel.size();
+        if (fileSize < 8) {
+            throw new SafetensorsException(file + ": truncated: " + fileSize + " bytes, but a safetensors file starts with an 8-byte header length");
+        }
+        long headerLength = readAt(channel, 0, 8).getLong(0);
         if (headerLength <= 1 || headerLength > MAX_HEADER) {
             throw new SafetensorsException(file + ": wrong header: header length " + headerLength
                     + " is not between 2 and " + MAX_HEADER + " bytes (is this a safetensors file?)");
         }
-        if (8 + headerLength > bytes.length) {
+        if (8 + headerLength > fileSize) {
             throw new SafetensorsException(file + ": truncated: the header needs " + headerLength + " bytes after offset 8, the file has "
-                    + (bytes.length - 8));
+                    + (fileSize - 8));
         }
         JsonNode header;
         try {
-            header = JSON.readTree(new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8));
+            header = JSON.readTree(new String(readAt(channel, 8, (int) headerLength).array(), StandardCharsets.UTF_8));
         } catch (JsonProcessingException e) {
             throw new SafetensorsException(file + ": wrong header: not valid JSON (" + e.getOriginalMessage() + ")");
         }
         if (header == null || !header.isObject()) throw new SafetensorsException(file + ": wrong header: expected a JSON object");
-        long dataStart = 8 + headerLength, dataLength = bytes.length - dataStart;
-        Map<String, Entry> tensors = new LinkedHashMap<>();
+        long dataStart = 8 + headerLength, dataLength = fileSize - dataStart;
+        List<Span> tensors = new ArrayList<>();
         // data_offsets of every tensor, checked at the end to tile the data exactly as the format requires.
-        java.util.TreeMap<Long, String> spans = new java.util.TreeMap<>();
+        TreeMap<Long, Span> spans = new TreeMap<>();
         Map<String, Long> ends = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
@@ -167,6 +192,7 @@ public final class Safetensors {
                             + "; expected whole numbers >= 0");
                 }
                 shape[i] = dim.asLong();
+                // Saturates instead of wrapping: a count past Long.MAX_VALUE / 8 cannot match any offsets below.
                 count = shape[i] == 0 || count <= Long.MAX_VALUE / shape[i] / 8 ? count * shape[i] : Long.MAX_VALUE / 8;
             }
             for (int i = 0; i < 2; i++) {
@@ -181,22 +207,47 @@ public final class Safetensors {
             }
             if (end > dataLength) {
                 throw new SafetensorsException(where + ": truncated: its data ends at byte " + (dataStart + end)
-                        + " but the file has " + bytes.length + " bytes");
+                        + " but the file has " + fileSize + " bytes");
             }
             if (count > Integer.MAX_VALUE - 8) throw new SafetensorsException(where + ": too large (" + count + " elements)");
+            Span span = new Span(name, dtype, width, shape, count, dataStart + begin);
+            tensors.add(span);
             if (count > 0) {
-                String overlapping = spans.put(begin, name);
+                Span overlapping = spans.put(begin, span);
                 if (overlapping != null) {
-                    throw new SafetensorsException(where + ": its data_offsets begin where tensor '" + overlapping
+                    throw new SafetensorsException(where + ": its data_offsets begin where tensor '" + overlapping.name()
                             + "''s do; tensors may not share bytes");
                 }
                 ends.put(name, end);
             }
-            double[] values = new double[(int) count];
-            int base = (int) (dataStart + begin);
-            for (int i = 0; i < values.length; i++) {
-                int at = base + i * width;
-                values[i] = switch (dtype) {
+        }
+        // The tensors' bytes must follow each other without gaps or overlaps up to the end of the file.
+        long expected = 0;
+        for (Map.Entry<Long, Span> span : spans.entrySet()) {
+            if (span.getKey() != expected) {
+                throw new SafetensorsException(file + ": tensor '" + span.getValue().name() + "': data_offsets begin at "
+                        + span.getKey() + ", expected " + expected + " (the tensors' data must follow each other "
+                        + "without gaps or overlaps)");
+            }
+            expected = ends.get(span.getValue().name());
+        }
+        if (expected != dataLength) {
+            throw new SafetensorsException(file + ": " + (dataLength - expected) + " bytes after the last tensor's data "
+                    + "(the header describes " + expected + " bytes of data, the file holds " + dataLength + ")");
+        }
+        return new Header(tensors, metadata);
+    }
+
+    /** A tensor's values, read from the file in chunks of at most {@link #CHUNK} bytes. */
+    private static double[] decode(FileChannel channel, Span t) throws IOException {
+        double[] values = new double[(int) t.count()];
+        int perChunk = CHUNK / t.width();
+        for (int first = 0; first < values.length; first += perChunk) {
+            int n = Math.min(perChunk, values.length - first);
+            ByteBuffer buf = readAt(channel, t.position() + (long) first * t.width(), n * t.width());
+            for (int i = 0; i < n; i++) {
+                int at = i * t.width();
+                values[first + i] = switch (t.dtype()) {
                     case "F64" -> buf.getDouble(at);
                     case "F32" -> buf.getFloat(at);
                     case "F16" -> Float.float16ToFloat(buf.getShort(at));
@@ -208,24 +259,11 @@ public final class Safetensors {
                     default -> buf.get(at) & 0xff;
                 };
             }
-            tensors.put(name, new Entry(name, dtype, shape, values));
         }
-        // The tensors' bytes must follow each other without gaps or overlaps up to the end of the file.
-        long expected = 0;
-        for (Map.Entry<Long, String> span : spans.entrySet()) {
-            if (span.getKey() != expected) {
-                throw new SafetensorsException(file + ": tensor '" + span.getValue() + "': data_offsets begin at "
-                        + span.getKey() + ", expected " + expected + " (the tensors' data must follow each other "
-                        + "without gaps or overlaps)");
-            }
-            expected = ends.get(span.getValue());
-        }
-        if (expected != dataLength) {
-            throw new SafetensorsException(file + ": " + (dataLength - expected) + " bytes after the last tensor's data "
-                    + "(the header describes " + expected + " bytes of data, the file holds " + dataLength + ")");
-        }
-        return new Contents(tensors, metadata);
+        return values;
     }
+
+    private static final int CHUNK = 1 << 20;
 
     /** Writes atomically: a temporary file in the same folder, then a rename over {@code file}. */
     public static void write(Path file, Iterable<Output> tensors, Map<String, String> metadata) {

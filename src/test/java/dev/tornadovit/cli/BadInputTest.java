@@ -253,16 +253,21 @@ class BadInputTest {
 
     @Test
     void aCheckpointTooLargeForTheHeapIsRefusedNamingTheFileAndItsSize(@TempDir Path dir) throws Exception {
+        // A header declaring 10 million float32 values, and a sparse file of that size: no disk or time spent.
         Path file = dir.resolve("big.safetensors");
+        byte[] header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[10000000],\"data_offsets\":[0,40000000]}}"
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
         try (var f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
-            f.setLength(40L << 20); // sparse: no disk or time spent
+            f.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(header.length).array());
+            f.write(header);
+            f.setLength(8 + header.length + 40_000_000L);
         }
         Path log = dir.resolve("log");
         Process p = CliProcess.start(List.of("-Xmx64m"), List.of("eval", file.toString()), log);
         assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
         String out = Files.readString(log);
         assertEquals(2, p.exitValue(), out);
-        assertTrue(out.contains("error: " + file + ": 40 MiB; reading it needs about 120 MiB of memory, more than the "
+        assertTrue(out.contains("error: " + file + ": 38 MiB; reading it needs about 76 MiB of memory, more than the "
                 + "Java heap's limit of") && out.contains("TORNADOVIT_JAVA_OPTS=-Xmx"), out);
     }
 }
