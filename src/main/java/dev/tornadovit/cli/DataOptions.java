@@ -79,7 +79,8 @@ public final class DataOptions {
             what = describe() + " validation split (" + validationFraction + " of train)";
         } else {
             // The test split is numbered with the training set's classes, never on its own.
-            eval = load(false, train.classNames(), describe() + (isImageFolders() ? "/train" : " (training split)"));
+            eval = load(false, train.classNames(), isImageFolders() ? Path.of(data).resolve("train").toString()
+                    : describe() + " (training split)");
             what = describe() + " test split";
         }
         return new Splits(limit(train, trainLimit), limit(eval, evalLimit), what);

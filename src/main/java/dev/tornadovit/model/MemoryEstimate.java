@@ -93,17 +93,34 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
      * @param atBatch     the estimate of the same run at another batch size, to say which batch sizes fit
      */
     public void requireFits(String batchOption, Backend backend, long heldBytes, IntFunction<MemoryEstimate> atBatch) {
-        if (largestTensor > MAX_TENSOR_ELEMENTS) {
-            throw new IllegalArgumentException(String.format(Locale.ROOT, "%s %d: %s would hold %,d values, more "
-                            + "than one tensor holds (%,d); lower %s", batchOption, workspaceBatch, largestName,
-                    largestTensor, MAX_TENSOR_ELEMENTS, batchOption));
-        }
+        requireTensorsFit(batchOption);
         if (!onJavaHeap(backend)) return;
         long limit = Runtime.getRuntime().maxMemory();
         if (bytes() + heldBytes > limit) {
             throw new IllegalArgumentException(message(limit, heldBytes, batchOption,
                     largestFitting(limit - heldBytes, atBatch)));
         }
+    }
+
+    /** Refuses a batch size at which one of the run's tensors would not fit a Java array (its int size would wrap). */
+    public void requireTensorsFit(String batchOption) {
+        if (largestTensor > MAX_TENSOR_ELEMENTS) {
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "%s %d: %s would hold %,d values, more "
+                            + "than one tensor holds (%,d); lower %s", batchOption, workspaceBatch, largestName,
+                    largestTensor, MAX_TENSOR_ELEMENTS, batchOption));
+        }
+    }
+
+    /**
+     * Training {@code config} at {@code batch} on a backend not known yet: counted as for one that fuses nothing, which
+     * allocates every tensor any backend does. Good for the tensor-size check, not for the heap.
+     */
+    public static MemoryEstimate trainingOnAnyBackend(ViTConfig config, int batch) {
+        Counter c = count(config, batch, null);
+        c.optimizer += 2 * c.parameterElements + 4 + 1;
+        c.tensors += 2L * c.parameterCount + 2;
+        c.inputs(config, batch);
+        return c.estimate(0, 4);
     }
 
     /** The largest batch size whose estimate fits {@code available} bytes, or 0 when not even one image does. */
@@ -204,8 +221,10 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
             // Attention.allocate
             boolean coreFromQkv = !a.qkNorm() && !re;
             n.activation("the attention's qkv (B×T×3D)", 3 * btd);
-            if (!coreFromQkv || !backend.attendsInProjectionLayout()) for (int k = 0; k < 8; k++) n.activation("", btd);
-            boolean mapBuffers = re || !backend.fusesAttention();
+            if (!coreFromQkv || backend == null || !backend.attendsInProjectionLayout()) {
+                for (int k = 0; k < 8; k++) n.activation("", btd);
+            }
+            boolean mapBuffers = re || backend == null || !backend.fusesAttention();
             if (mapBuffers || scoresForBackward) n.activation("the attention maps (B×H×T×T)", maps);
             n.activation("the attention maps (B×H×T×T)", maps);
             n.activation("", btd);

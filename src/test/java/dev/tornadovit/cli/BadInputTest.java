@@ -82,6 +82,7 @@ class BadInputTest {
                 {"eval", dir.resolve("none.safetensors").toString(), "--train-limit", "10", "--train-limit does not apply to eval"},
                 {"bench", "--what", "model", "--batch", "0", "--batch must be >= 1, got 0"},
                 {"bench", "--what", "model", "--steps", "0", "--steps must be >= 1, got 0"},
+                {"bench", "--what", "model", "--batch", "100000000", "--batch 100000000: the MLP's hidden activations (B×T×mlp_dim) would hold"},
                 {"bench", "--what", "model", "--threads", "-2", "--threads must be >= 0, got -2"},
                 {"demo", "--threads", "-2", "--run-dir", rd, "--threads must be >= 0, got -2"},
                 {"bench", "--what", "model", "--s16-batch", "-3", "--s16-batch must be >= 1, got -3"},
