@@ -4,6 +4,8 @@ import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.TempFiles;
+import dev.tornadovit.model.MemoryEstimate;
+import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.AttentionSimilarity;
 import dev.tornadovit.research.CollapsePlots;
@@ -99,7 +101,10 @@ final class AnalyzeCommand implements Runnable {
                     Path checkpoint = checkpoints.get(i);
                     Safetensors.Contents contents = Safetensors.read(checkpoint);
                     Preprocessing pre = Preprocessing.from(contents, checkpoint);
-                    VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
+                    ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+                    MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                            (long) test.size() * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
+                    VisionTransformer model = new VisionTransformer(config, be, 0);
                     Checkpoint.loadWeights(model, contents, checkpoint);
                     FrozenModel.Collapse c = FrozenModel.collapse(model, test, pre.normalization(), batchSize, centred);
                     AttentionSimilarity.Result r = c.similarity();

@@ -3,6 +3,8 @@ package dev.tornadovit.cli;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.MemoryEstimate;
+import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.FrozenModel;
 import dev.tornadovit.research.LinearProbe;
@@ -83,7 +85,10 @@ final class ProbeCommand implements Callable<Integer> {
             for (Path checkpoint : checkpoints) {
                 Safetensors.Contents contents = Safetensors.read(checkpoint);
                 Preprocessing pre = Preprocessing.from(contents, checkpoint);
-                VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
+                ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+                MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                        (long) (drawn.size() + test.size()) * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
+                VisionTransformer model = new VisionTransformer(config, be, 0);
                 Checkpoint.loadWeights(model, contents, checkpoint);
                 int dim = model.config().width();
                 double[] drawnFeatures = FrozenModel.features(model, drawn, pre.normalization(), batchSize);

@@ -122,6 +122,18 @@ class BadInputTest {
         Safetensors.write(file, List.of(), Map.of("format", "tornadovit-1", "config", config));
         refused(run("eval", file.toString()), file + " (metadata 'config'): config field 'width'");
         refused(run("predict", file.toString(), "x.png"), "config field 'width'");
+
+        // Commands that run a checkpoint refuse a batch size whose activations overflow, before loading any images.
+        Path checkpoint = dir.resolve("small.safetensors");
+        try (var be = new dev.tornadovit.backend.cpu.CpuBackend()) {
+            dev.tornadovit.train.Checkpoint.save(checkpoint, new dev.tornadovit.model.VisionTransformer(small(), be, 0), null, null);
+        }
+        String tooMany = "--batch-size 100000000: the attention's qkv (B×T×3D) would hold 81,600,000,000 values";
+        refused(run("eval", checkpoint.toString(), "--batch-size", "100000000", "--eval-limit", "10"), tooMany);
+        refused(run("probe", checkpoint.toString(), "--batch-size", "100000000", "--eval-limit", "100"), tooMany);
+        refused(run("analyze", "collapse", checkpoint.toString(), "--batch-size", "100000000", "--samples", "10",
+                "--out", dir.resolve("collapse").toString()), tooMany);
+        assertFalse(Files.exists(dir.resolve("collapse")));
     }
 
     @Test
