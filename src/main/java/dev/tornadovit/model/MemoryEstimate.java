@@ -49,11 +49,14 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
         return c.estimate(Math.max(checkpointDoubles, 8 * c.largestParameter), bytesPerValue(backend));
     }
 
-    /** Evaluation or prediction: the model (its gradients are allocated too) and the workspace for {@code batch}. */
+    /**
+     * Evaluation or prediction: the model (its gradients are allocated too), the workspace for {@code batch}, and the
+     * checkpoint's values as float64 while they are loaded.
+     */
     public static MemoryEstimate inference(ViTConfig config, int batch, Backend backend) {
         Counter c = count(config, batch, backend);
         c.inputs(config, batch);
-        return c.estimate(8 * c.largestParameter, bytesPerValue(backend));
+        return c.estimate(8 * (c.parameterElements + c.bufferElements), bytesPerValue(backend));
     }
 
     /** The memory of {@code runs} such runs at once. */
@@ -112,15 +115,11 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
     }
 
     /**
-     * Training {@code config} at {@code batch} on a backend not known yet: counted as for one that fuses nothing, which
-     * allocates every tensor any backend does. Good for the tensor-size check, not for the heap.
+     * Training {@code config} at {@code batch} on a backend not known yet: counted as for a float32 one that fuses
+     * nothing, which allocates every tensor any backend does. Good for the tensor-size check, not for the heap.
      */
     public static MemoryEstimate trainingOnAnyBackend(ViTConfig config, int batch) {
-        Counter c = count(config, batch, null);
-        c.optimizer += 2 * c.parameterElements + 4 + 1;
-        c.tensors += 2L * c.parameterCount + 2;
-        c.inputs(config, batch);
-        return c.estimate(0, 4);
+        return training(config, batch, batch, null);
     }
 
     /** The largest batch size whose estimate fits {@code available} bytes, or 0 when not even one image does. */
@@ -159,10 +158,13 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
     }
 
     private static int bytesPerValue(Backend backend) {
-        return backend.isDoublePrecision() ? 8 : 4;
+        return backend != null && backend.isDoublePrecision() ? 8 : 4;
     }
 
-    /** The model's tensors and its workspace for {@code batch}, in the order the model allocates them. */
+    /**
+     * The model's tensors and its workspace for {@code batch}, in the order the model allocates them; a null
+     * {@code backend} stands for one that fuses nothing.
+     */
     private static Counter count(ViTConfig config, int batch, Backend backend) {
         ViTConfig c = config.validated();
         Counter n = new Counter();
