@@ -42,7 +42,9 @@ public class FineTunePretrained {
 
         int channels = pretrained.config().channels();
         ImageDataset train = ImageFolderDataset.load(folder.resolve("train"), size, size, channels);
-        ImageDataset test = ImageFolderDataset.load(folder.resolve("test"), size, size, channels);
+        // The test folder is numbered with the training folder's classes (and must hold the same ones).
+        ImageDataset test = ImageFolderDataset.load(folder.resolve("test"), size, size, channels, 0, train.classNames(),
+                folder.resolve("train").toString());
         ViTConfig config = FineTuning.config(pretrained, size, size, channels, train.numClasses());
         // The checkpoint's own normalisation, where it has one: the features were learnt on images scaled so.
         Normalization norm = pretrained.preprocessing().normalization() != null

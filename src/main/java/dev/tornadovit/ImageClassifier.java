@@ -40,6 +40,9 @@ public final class ImageClassifier implements AutoCloseable {
     private final Backend backend;
     private final VisionTransformer model;
     private final Preprocessing preprocessing;
+    /** The most images one forward pass takes. */
+    static final int BATCH = 64;
+
     /** Reused across calls, so that a graph-recording backend replays its graphs instead of recording new ones. */
     private Tensor input;
 
@@ -84,16 +87,23 @@ public final class ImageClassifier implements AutoCloseable {
         ImageDataset data = ImageFolderDataset.loadFiles(images, config.imageHeight(), config.imageWidth(), config.channels(),
                 preprocessing.cropFraction());
         int n = data.size(), k = config.numClasses(), size = data.imageSize();
-        float[] pixels = new float[n * size];
-        for (int i = 0; i < n; i++) {
-            data.copyImage(i, pixels, i * size);
-            if (preprocessing.normalization() != null) {
-                preprocessing.normalization().apply(pixels, i * size, config.imageHeight() * config.imageWidth());
+        // In batches of up to BATCH images: the activations grow with the batch, and a long list of files must not
+        // need memory in proportion to its length.
+        float[] logits = new float[n * k];
+        float[] pixels = new float[Math.min(n, BATCH) * size];
+        for (int start = 0; start < n; start += BATCH) {
+            int m = Math.min(BATCH, n - start);
+            for (int i = 0; i < m; i++) {
+                data.copyImage(start + i, pixels, i * size);
+                if (preprocessing.normalization() != null) {
+                    preprocessing.normalization().apply(pixels, i * size, config.imageHeight() * config.imageWidth());
+                }
             }
+            if (input == null || input.size() < pixels.length) input = backend.allocate(pixels.length);
+            backend.upload(input, pixels);
+            float[] batchLogits = backend.downloadFloat(model.forward(input, m));
+            System.arraycopy(batchLogits, 0, logits, start * k, m * k);
         }
-        if (input == null || input.size() < pixels.length) input = backend.allocate(pixels.length);
-        backend.upload(input, pixels);
-        float[] logits = backend.downloadFloat(model.forward(input, n));
         List<List<Prediction>> all = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             double[] p = softmax(logits, i * k, k);

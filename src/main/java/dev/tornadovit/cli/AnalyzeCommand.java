@@ -3,7 +3,11 @@ package dev.tornadovit.cli;
 import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.io.TempFiles;
+import dev.tornadovit.model.MemoryEstimate;
+import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.AttentionSimilarity;
 import dev.tornadovit.research.CollapsePlots;
@@ -78,6 +82,11 @@ final class AnalyzeCommand implements Runnable {
         @Override
         public Integer call() {
             if (samples < 1) throw new IllegalArgumentException("--samples must be >= 1, got " + samples);
+            OptionChecks.atLeast("--batch-size", batchSize, 1);
+            // Similarities are cosines or correlations: a threshold outside [-1, 1] marks all blocks or none.
+            if (!(threshold >= -1 && threshold <= 1)) {
+                throw new IllegalArgumentException("--threshold must be in [-1, 1], got " + threshold);
+            }
             ImageDataset test = data.load(false);
             if (samples < test.size()) test = test.subset(IntStream.range(0, samples).toArray());
             Path dir = out != null ? out : checkpoints.size() == 1
@@ -92,7 +101,10 @@ final class AnalyzeCommand implements Runnable {
                     Path checkpoint = checkpoints.get(i);
                     Safetensors.Contents contents = Safetensors.read(checkpoint);
                     Preprocessing pre = Preprocessing.from(contents, checkpoint);
-                    VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
+                    ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+                    MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                            (long) test.size() * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
+                    VisionTransformer model = new VisionTransformer(config, be, 0);
                     Checkpoint.loadWeights(model, contents, checkpoint);
                     FrozenModel.Collapse c = FrozenModel.collapse(model, test, pre.normalization(), batchSize, centred);
                     AttentionSimilarity.Result r = c.similarity();
@@ -195,11 +207,11 @@ final class AnalyzeCommand implements Runnable {
         private static void write(Path file, String text) {
             try {
                 Files.createDirectories(file.toAbsolutePath().getParent());
-                Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".collapse", ".tmp");
+                Path tmp = TempFiles.create(file.toAbsolutePath().getParent(), ".collapse", ".tmp");
                 Files.writeString(tmp, text);
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot write " + file + ": " + IoErrors.reason(e), e);
             }
         }
     }

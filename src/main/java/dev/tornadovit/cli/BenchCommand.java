@@ -9,6 +9,7 @@ import dev.tornadovit.bench.ModelBench;
 import dev.tornadovit.bench.OpenBlas;
 import dev.tornadovit.bench.OperationProfiler;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.tensor.Backend;
 import picocli.CommandLine.Command;
@@ -59,7 +60,12 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
+        OptionChecks.positive("--seconds", seconds);
+        OptionChecks.atLeast("--batch", batch, 1);
+        OptionChecks.atLeast("--s16-batch", s16Batch, 1);
+        OptionChecks.atLeast("--steps", steps, 1);
+        OptionChecks.atLeast("--threads", device.threads, 0);
+        if (what.contains("model")) for (String m : models) cases(m.equalsIgnoreCase("small"));
         // Resolved first, so that a wrong --openblas fails before minutes of other benchmarks.
         boolean matmul = what.contains("matmul") && "cpu".equals(device.device);
         Optional<OpenBlas> peer = !matmul || "none".equals(openblas) ? Optional.empty()
@@ -96,16 +102,25 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** @param peak this machine's FMA ceiling when the models run on its CPU, else null */
+    /** The model cases of one size, each attention variant at its batch size. */
+    private List<ModelBench.Case> cases(boolean small) {
+        List<ModelBench.Case> cases = new ArrayList<>();
+        for (String a : attentions) {
+            AttentionConfig attention = AttentionConfig.parse(a, 1.0);
+            ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
+            int b = small ? batch : s16Batch;
+            // A batch whose tensors overflow an array is refused before any benchmark runs.
+            MemoryEstimate.trainingOnAnyBackend(config, b).requireTensorsFit(small ? "--batch" : "--s16-batch");
+            cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, b));
+        }
+        return cases;
+    }
+
     private void models(FmaPeak.Result peak) {
         List<ModelBench.Result> results = new ArrayList<>();
         for (String m : models) {
             boolean small = m.equalsIgnoreCase("small");
-            List<ModelBench.Case> cases = new ArrayList<>();
-            for (String a : attentions) {
-                AttentionConfig attention = AttentionConfig.parse(a, 1.0);
-                ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
-                cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, small ? batch : s16Batch));
-            }
+            List<ModelBench.Case> cases = cases(small);
             // The attention variants of one model run interleaved, step by step, so that their ratio is fair.
             int n = small ? steps : Math.max(2, steps / 4);
             results.addAll(ModelBench.run(cases, () -> Backends.create(device.device, 0), Math.max(2, n / 4), n, true));

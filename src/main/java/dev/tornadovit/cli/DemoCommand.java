@@ -5,6 +5,7 @@ import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.data.DefaultData;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
@@ -68,6 +69,9 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        OptionChecks.atLeast("--train-limit", trainLimit, 0);
+        OptionChecks.atLeast("--threads", device.threads, 0);
         if (runDir != null) {
             // Both folders are checked before either model trains, so a refusal costs no training time.
             for (Variant v : VARIANTS) {

@@ -3,6 +3,7 @@ package dev.tornadovit.cli;
 import dev.tornadovit.checkpoint.CheckpointFormats;
 import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.checkpoint.PretrainedModel;
+import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
@@ -24,24 +25,30 @@ final class EvalCommand implements Callable<Integer> {
     DataOptions data;
     @Mixin
     DeviceOptions device;
-    @Option(names = "--batch-size", defaultValue = "256")
+    @Option(names = "--batch-size", defaultValue = "256", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
+    @Option(names = "--seed", defaultValue = "0",
+            description = "With --validation-fraction: the seed the run was trained with, which chose its held-out images.")
+    long seed;
 
     @Override
     public Integer call() {
+        OptionChecks.atLeast("--batch-size", batchSize, 1);
+        OptionChecks.checkForEvaluation(data);
         PretrainedModel pretrained = CheckpointFormats.read(checkpoint);
         Preprocessing pre = pretrained.preprocessing();
         ViTConfig config = pretrained.config();
-        // Image folders are read at the model's input size, resized and cropped as the checkpoint says.
-        data.imageSize = config.imageHeight() + "x" + config.imageWidth();
-        data.channels = config.channels();
+        // Image folders are read at the model's input size (unless --image-size says otherwise), resized and
+        // cropped as the checkpoint says, with the checkpoint's classes.
         data.cropFraction = pre.cropFraction();
-        var test = data.load(false);
-        if (data.evalLimit > 0 && data.evalLimit < test.size()) test = test.subset(java.util.stream.IntStream.range(0, data.evalLimit).toArray());
+        var test = data.evaluationSet(seed, config, pre.classNames(), checkpoint.toString());
         try (Backend be = device.create()) {
+            MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                    (long) test.size() * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
             VisionTransformer model = pretrained.build(be);
             Evaluation ev = Evaluation.run(model, test, pre.normalization(), batchSize);
-            System.out.printf(Locale.ROOT, "%s on %s: top-1 %.2f%%, loss %.4f (%d images)%n", checkpoint, data.describe(),
+            String split = data.validationFraction > 0 ? " validation split" : "";
+            System.out.printf(Locale.ROOT, "%s on %s%s: top-1 %.2f%%, loss %.4f (%d images)%n", checkpoint, data.describe(), split,
                     100 * ev.accuracy(), ev.loss(), ev.samples());
         }
         return 0;

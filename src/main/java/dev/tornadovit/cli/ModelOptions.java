@@ -1,6 +1,7 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ModelVariants;
 import dev.tornadovit.model.Pooling;
@@ -26,8 +27,8 @@ public final class ModelOptions {
         return 1;
     }
 
-    @Option(names = "--model", paramLabel = "VARIANT",
-            description = "A named size with patch size, e.g. Ti/16, S/16, B/16, DeepViT-24/16. Sizes: ${COMPLETION-CANDIDATES}")
+    @Option(names = "--model", paramLabel = "VARIANT", completionCandidates = SizeNames.class,
+            description = "A named size with patch size, e.g. Ti/16, S/16, B/16, DeepViT-24/16. Sizes: ${COMPLETION-CANDIDATES}.")
     String variant;
 
     @Option(names = "--config", paramLabel = "FILE", description = "A model config JSON (as written next to checkpoints).")
@@ -65,6 +66,14 @@ public final class ModelOptions {
     @Option(names = "--label-smoothing", defaultValue = "0.0", description = "Label smoothing ε of the loss.")
     double labelSmoothing;
 
+    /** The named sizes, for --model's help. */
+    static final class SizeNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return ModelVariants.sizeNames().iterator();
+        }
+    }
+
     AttentionConfig attentionConfig() {
         return AttentionConfig.parse(attention, alpha).withQkNorm(qkNorm).withGate(gate)
                 .withReattention(ReattentionNorm.parse("--reattention", reattention),
@@ -90,12 +99,13 @@ public final class ModelOptions {
 
     /** The config for images shaped like {@code data}. */
     ViTConfig build(ImageDataset data) {
+        OptionChecks.check(this);
         ViTConfig base;
         if (configFile != null) {
             try {
                 base = ViTConfig.fromJson(Files.readString(configFile), configFile.toString());
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + configFile + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot read " + configFile + ": " + IoErrors.reason(e), e);
             }
             return base;
         }
@@ -109,7 +119,10 @@ public final class ModelOptions {
         AttentionConfig a = attentionConfig();
         // A variant that brings Re-attention keeps it unless --reattention says otherwise.
         if (!a.hasReattention() && base.attention().hasReattention()) {
-            a = a.withReattention(base.attention().reattention(), base.attention().reattentionBlocks());
+            // ... and its blocks unless --reattention-blocks names others.
+            ReattentionBlocks blocks = ReattentionBlocks.parse("--reattention-blocks", reattentionBlocks);
+            if (blocks instanceof ReattentionBlocks.All) blocks = base.attention().reattentionBlocks();
+            a = a.withReattention(base.attention().reattention(), blocks).validated();
         }
         return new ViTConfig(base.imageHeight(), base.imageWidth(), base.channels(),
                 patchSize != null ? patchSize : base.patchSize(), base.numClasses(),

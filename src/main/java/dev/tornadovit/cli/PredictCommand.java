@@ -24,6 +24,7 @@ final class PredictCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        OptionChecks.atLeast("--top", top, 1);
         try (ImageClassifier classifier = ImageClassifier.load(checkpoint, device)) {
             List<List<ImageClassifier.Prediction>> all = classifier.classify(images, top);
             for (int i = 0; i < images.size(); i++) {

@@ -3,7 +3,10 @@ package dev.tornadovit.cli;
 import dev.tornadovit.checkpoint.Checkpoint;
 import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.model.MemoryEstimate;
+import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.research.FrozenModel;
 import dev.tornadovit.research.LinearProbe;
@@ -55,6 +58,9 @@ final class ProbeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        OptionChecks.atLeast("--shots", shots, 1);
+        OptionChecks.atLeast("--validation-per-class", validationPerClass, 1);
+        OptionChecks.atLeast("--batch-size", batchSize, 1);
         List<Long> seedList = SweepCommand.Grid.integers("--seeds", seeds).stream().map(Integer::longValue).toList();
         double[] grid = grid(l2Exponents);
         DataOptions.Splits splits = data.load(0);
@@ -79,7 +85,10 @@ final class ProbeCommand implements Callable<Integer> {
             for (Path checkpoint : checkpoints) {
                 Safetensors.Contents contents = Safetensors.read(checkpoint);
                 Preprocessing pre = Preprocessing.from(contents, checkpoint);
-                VisionTransformer model = new VisionTransformer(Checkpoint.readConfig(contents, checkpoint), be, 0);
+                ViTConfig config = Checkpoint.readConfig(contents, checkpoint);
+                MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
+                        (long) (drawn.size() + test.size()) * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
+                VisionTransformer model = new VisionTransformer(config, be, 0);
                 Checkpoint.loadWeights(model, contents, checkpoint);
                 int dim = model.config().width();
                 double[] drawnFeatures = FrozenModel.features(model, drawn, pre.normalization(), batchSize);
@@ -113,19 +122,26 @@ final class ProbeCommand implements Callable<Integer> {
                 if (csv.toAbsolutePath().getParent() != null) Files.createDirectories(csv.toAbsolutePath().getParent());
                 Files.writeString(csv, rows);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + csv + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot write " + csv + ": " + IoErrors.reason(e), e);
             }
         }
         return 0;
     }
 
+    static final int MAX_L2_EXPONENT = 100;
+
     static double[] grid(String exponents) {
         String[] parts = exponents.split("\\.\\.");
         try {
-            if (parts.length == 2) return LinearProbe.l2Grid(Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[1].strip()));
+            if (parts.length == 2) {
+                int low = Integer.parseInt(parts[0].strip()), high = Integer.parseInt(parts[1].strip());
+                // Past 2^±100 the regulariser is 0 or infinite in effect, and a long range is only slow.
+                if (low <= high && low >= -MAX_L2_EXPONENT && high <= MAX_L2_EXPONENT) return LinearProbe.l2Grid(low, high);
+            }
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new IllegalArgumentException("--l2-exponents: expected A..B with whole numbers A <= B, e.g. -10..10, got '" + exponents + "'");
+        throw new IllegalArgumentException("--l2-exponents: expected A..B with whole numbers -" + MAX_L2_EXPONENT
+                + " <= A <= B <= " + MAX_L2_EXPONENT + ", e.g. -10..10, got '" + exponents + "'");
     }
 }

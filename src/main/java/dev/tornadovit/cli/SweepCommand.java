@@ -95,6 +95,8 @@ final class SweepCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
+        OptionChecks.positive("--mlp-ratio", mlpRatio);
+        OptionChecks.check(training);
         if (seeds != null && spec.commandLine().getParseResult().hasMatchedOption("--seed")) {
             throw new IllegalArgumentException("give --seeds (a list) or --seed, not both");
         }
@@ -129,6 +131,7 @@ final class SweepCommand implements Callable<Integer> {
         }
         Normalization norm = Normalization.compute(splits.train());
         if (device.threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + device.threads);
+        OptionChecks.checkSweepMemory(runs.stream().map(SweepRun::config).toList(), base, parallel, splits, device.device);
         Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), norm,
                 threads -> Backends.create(device.device, threads), listener());
         sweep.checkSettings(settings());
@@ -163,8 +166,8 @@ final class SweepCommand implements Callable<Integer> {
     private Map<String, String> settings() {
         Map<String, String> s = new LinkedHashMap<>();
         s.put("data", data.data);
-        s.put("image-size", data.imageSize);
-        s.put("channels", Integer.toString(data.channels));
+        s.put("image-size", data.imageSize());
+        s.put("channels", Integer.toString(data.channels()));
         s.put("train-limit", Integer.toString(data.trainLimit));
         s.put("eval-limit", Integer.toString(data.evalLimit));
         s.put("validation-fraction", Double.toString(data.validationFraction));

@@ -64,31 +64,41 @@ final class TrainCommand implements Callable<Integer> {
                     + "start the run again without --resume");
         }
         RunOptions stored = resume ? RunOptions.restore(spec, dir, Set.copyOf(spec.mixins().get("model").options())) : null;
+        OptionChecks.check(training);
         DataOptions.Splits splits = data.load(training.seed);
         ViTConfig config = fineTune.config(model, splits.train());
         if (stored != null) stored.checkModel(config);
         Normalization norm = fineTune.normalization(splits.train());
-        try (RunFolder folder = RunFolder.open(dir); Backend be = device.create()) {
-            if (!resume) {
-                folder.requireFresh(overwrite, "pass --resume to continue it, --overwrite to replace it, or choose another --run-dir");
-                RunOptions.save(spec, dir);
+        // The device and the memory are checked before the run folder is touched: a refused run writes nothing.
+        try (Backend be = device.create()) {
+            OptionChecks.checkMemory(config, training.options(), splits, be);
+            try (RunFolder folder = RunFolder.open(dir)) {
+                if (!resume) {
+                    folder.requireFresh(overwrite, "pass --resume to continue it, --overwrite to replace it, or choose another --run-dir");
+                    RunOptions.save(spec, dir);
+                }
+                train(be, dir, config, splits, norm);
             }
-            VisionTransformer vit = new VisionTransformer(config, be, training.seed);
-            log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
-                    splits.description(), be.name());
-            if (!resume) fineTune.initialise(vit);
-            Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
-                    new ProgressListener(training.batchSize, ""), fineTune.parameterGroups());
-            if (resume && !trainer.resume()) {
-                throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
-                        + "start the run again without --resume");
-            }
-            List<EpochRecord> history = trainer.run();
-            TrainingCurves.drawOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
-            EpochRecord last = history.getLast();
-            System.out.printf(Locale.ROOT, "final eval accuracy %.2f%% (best %.2f%% at epoch %d); run folder %s%n",
-                    100 * last.evalAccuracy(), 100 * trainer.state().bestAccuracy(), trainer.state().bestEpoch(), dir);
         }
         return 0;
+    }
+
+    /** Trains in {@code dir}, which this process holds. */
+    private void train(Backend be, Path dir, ViTConfig config, DataOptions.Splits splits, Normalization norm) {
+        VisionTransformer vit = new VisionTransformer(config, be, training.seed);
+        log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
+                splits.description(), be.name());
+        if (!resume) fineTune.initialise(vit);
+        Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
+                new ProgressListener(training.batchSize, ""), fineTune.parameterGroups());
+        if (resume && !trainer.resume()) {
+            throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume; "
+                    + "start the run again without --resume");
+        }
+        List<EpochRecord> history = trainer.run();
+        TrainingCurves.drawOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
+        EpochRecord last = history.getLast();
+        System.out.printf(Locale.ROOT, "final eval accuracy %.2f%% (best %.2f%% at epoch %d); run folder %s%n",
+                100 * last.evalAccuracy(), 100 * trainer.state().bestAccuracy(), trainer.state().bestEpoch(), dir);
     }
 }

@@ -32,10 +32,18 @@ public final class TrainingSettings {
     @Option(names = "--checkpoint-every", defaultValue = "200", description = "Also save the resumable checkpoint every N steps.")
     int checkpointEvery;
 
+    /**
+     * Evaluation runs in batches of up to 256, but never larger than the training batch: the trainer's workspace holds
+     * the larger of the two, and a smaller --batch-size must lower the memory a run needs.
+     */
+    int evaluationBatch() {
+        return Math.min(256, batchSize);
+    }
+
     TrainingOptions options() {
-        if (steps < 0) throw new IllegalArgumentException("--steps must be >= 0, got " + steps);
+        OptionChecks.check(this);
         return new TrainingOptions(epochs, steps, batchSize, lr, minLr, warmup,
                 new AdamW.Settings(0.9, 0.999, 1e-8, weightDecay, clip), new Augmentation(cropPadding, flip), seed,
-                checkpointEvery, 256);
+                checkpointEvery, evaluationBatch());
     }
 }

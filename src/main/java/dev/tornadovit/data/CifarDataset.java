@@ -1,5 +1,6 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.io.IoErrors;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -173,7 +174,7 @@ public final class CifarDataset {
             names = Files.readAllLines(file, StandardCharsets.UTF_8).stream()
                     .map(String::strip).filter(s -> !s.isEmpty()).toList();
         } catch (IOException e) {
-            throw new DataFormatException(file + ": cannot read class names: " + e, e);
+            throw new DataFormatException(file + ": cannot read class names: " + IoErrors.reason(e), e);
         }
         if (names.size() != expected) {
             throw new DataFormatException(String.format(

@@ -1,5 +1,6 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.io.IoErrors;
 import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -44,7 +45,7 @@ final class DataFileReader implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw new DataFormatException(file + ": file not found", e);
         } catch (IOException e) {
-            throw new DataFormatException(file + ": cannot read: " + e.getMessage(), e);
+            throw new DataFormatException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 

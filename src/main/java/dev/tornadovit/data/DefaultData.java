@@ -1,15 +1,19 @@
 package dev.tornadovit.data;
 
+import java.io.IOException;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Locates the bundled default dataset, Fashion-MNIST, in {@code data/fashion-mnist}. Looked up in order: the
  * system property {@value #PROPERTY}, the environment variable {@value #ENVIRONMENT} (either may name the data
  * folder or the fashion-mnist folder itself), then {@code data/fashion-mnist} under the working directory or any
- * of its parents (so the CLI works from a subfolder of the project).
+ * of its parents (so the CLI works from a subfolder of the project), then under the folder the program's own classes
+ * or jar were loaded from or any of its parents (so the CLI finds the project's bundled data from any directory).
  */
 public final class DefaultData {
 
@@ -29,17 +33,32 @@ public final class DefaultData {
         if (environment != null && !environment.isBlank()) {
             return fromSetting(Path.of(environment), "environment variable " + ENVIRONMENT);
         }
-        List<Path> tried = new ArrayList<>();
-        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            Path candidate = dir.resolve("data").resolve(FASHION_MNIST);
-            if (holdsFashionMnist(candidate)) {
-                return candidate;
+        List<Path> starts = new ArrayList<>(List.of(Path.of("").toAbsolutePath()));
+        codeLocation().ifPresent(starts::add);
+        for (Path start : starts) {
+            for (Path dir = start; dir != null; dir = dir.getParent()) {
+                Path candidate = dir.resolve("data").resolve(FASHION_MNIST);
+                if (holdsFashionMnist(candidate)) {
+                    return candidate;
+                }
             }
-            tried.add(candidate);
         }
         throw new DataFormatException("Fashion-MNIST not found: looked for " + FashionMnist.TEST_IMAGES + " etc. in "
-                + tried.getFirst() + " and the same place under each parent directory; run from the project "
-                + "folder or set -D" + PROPERTY + "=<data folder> or " + ENVIRONMENT);
+                + String.join(" and ", starts.stream().map(s -> s.resolve("data").resolve(FASHION_MNIST).toString()).toList())
+                + " and the same place under each parent directory; run from the project folder or set -D" + PROPERTY
+                + "=<data folder> or " + ENVIRONMENT);
+    }
+
+    /** The folder holding this program's jar or classes (target/ of a checkout), with links resolved. */
+    static Optional<Path> codeLocation() {
+        try {
+            var source = DefaultData.class.getProtectionDomain().getCodeSource();
+            if (source == null) return Optional.empty();
+            Path path = Path.of(source.getLocation().toURI()).toRealPath();
+            return Optional.ofNullable(Files.isDirectory(path) ? path : path.getParent());
+        } catch (URISyntaxException | IOException | SecurityException | IllegalArgumentException e) {
+            return Optional.empty(); // no location to search: the message lists the working directory's
+        }
     }
 
     /** The bundled training (60,000) or test (10,000) set. */

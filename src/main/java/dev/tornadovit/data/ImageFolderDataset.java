@@ -1,5 +1,7 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.io.IoErrors;
+
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
@@ -9,11 +11,14 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Loads images laid out as {@code root/<class name>/<image>.png|jpg|jpeg}. Class folders sorted by name give the
@@ -29,15 +34,23 @@ public final class ImageFolderDataset {
     }
 
     public static ImageDataset load(Path root, int height, int width, int channels) {
-        return load(root, height, width, channels, 0);
+        return load(root, height, width, channels, 0, null, null);
     }
 
     /**
-     * As {@link #load(Path, int, int, int)}; with {@code cropFraction} in (0, 1] each image is instead resized to
-     * cover (height, width) / cropFraction keeping its aspect ratio (for a square input: its shorter side), and the
-     * centre height×width cut out, as timm's evaluation transform with {@code crop_pct}. 0 stretches.
+     * As {@link #load(Path, int, int, int)}, with two options.
+     *
+     * @param cropFraction in (0, 1]: each image is resized to cover (height, width) / cropFraction keeping its aspect
+     *                     ratio (for a square input: its shorter side) and the centre height×width cut out, as timm's
+     *                     evaluation transform with {@code crop_pct}; 0 stretches it to height×width
+     * @param classes      the class names fixed beforehand by a training set or a checkpoint, or null to take them
+     *                     from {@code root}: {@code root} must then hold exactly these class folders, and class i is
+     *                     {@code classes.get(i)} (a test folder that lacked a class, or had one more, would otherwise
+     *                     number its classes on its own and mislabel every image)
+     * @param classesFrom  where {@code classes} came from, for the message (e.g. the training folder)
      */
-    public static ImageDataset load(Path root, int height, int width, int channels, double cropFraction) {
+    public static ImageDataset load(Path root, int height, int width, int channels, double cropFraction,
+                                    List<String> classes, String classesFrom) {
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 (grey) or 3 (RGB), was " + channels);
         }
@@ -52,7 +65,9 @@ public final class ImageFolderDataset {
             throw new DataFormatException(root + ": no class subfolders found; expected one subfolder per class, "
                     + "each holding PNG or JPEG images");
         }
-        List<String> classNames = new ArrayList<>();
+        List<String> found = classDirs.stream().map(d -> d.getFileName().toString()).toList();
+        List<String> classNames = classes == null ? found : List.copyOf(classes);
+        if (classes != null) requireSameClasses(root, found, classes, classesFrom);
         List<Path> files = new ArrayList<>();
         List<Integer> labels = new ArrayList<>();
         for (Path classDir : classDirs) {
@@ -61,11 +76,15 @@ public final class ImageFolderDataset {
                 throw new DataFormatException(classDir + ": class folder holds no images; expected at least one "
                         + "file ending in .png, .jpg or .jpeg");
             }
+            int label = classNames.indexOf(classDir.getFileName().toString());
             for (Path image : images) {
                 files.add(image);
-                labels.add(classNames.size());
+                labels.add(label);
             }
-            classNames.add(classDir.getFileName().toString());
+        }
+        if ((long) channels * height * width > Integer.MAX_VALUE - 8) {
+            throw new DataFormatException(root + ": images of " + channels + "×" + height + "×" + width
+                    + " values are more than fit in one array; choose a smaller image size");
         }
         int imageSize = channels * height * width;
         if ((long) files.size() * imageSize > Integer.MAX_VALUE - 8) {
@@ -82,7 +101,6 @@ public final class ImageFolderDataset {
         return new ImageDataset(channels, height, width, classNames, pixels, labelArray);
     }
 
-    /** Directory entries sorted by name with String order, which unlike the file system's is the same everywhere. */
     /**
      * Reads individual image files (for prediction), resized to height×width with the given channels, in the order
      * given. Labels are all 0 and the single class is named "unlabelled".
@@ -94,6 +112,10 @@ public final class ImageFolderDataset {
     /** As {@link #loadFiles(List, int, int, int)}, resized and centre-cropped as {@link #load(Path, int, int, int, double)}. */
     public static ImageDataset loadFiles(List<Path> files, int height, int width, int channels, double cropFraction) {
         if (files.isEmpty()) throw new IllegalArgumentException("no image files given");
+        if ((long) files.size() * channels * height * width > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(files.size() + " images of " + channels + "×" + height + "×" + width
+                    + " are more than fit in one array; give fewer images at a time");
+        }
         int imageSize = channels * height * width;
         byte[] pixels = new byte[files.size() * imageSize];
         for (int i = 0; i < files.size(); i++) {
@@ -104,13 +126,28 @@ public final class ImageFolderDataset {
         return new ImageDataset(channels, height, width, List.of("unlabelled"), pixels, new int[files.size()]);
     }
 
+    private static void requireSameClasses(Path root, List<String> found, List<String> expected, String expectedFrom) {
+        List<String> missing = expected.stream().filter(c -> !found.contains(c)).toList();
+        List<String> extra = found.stream().filter(c -> !expected.contains(c)).toList();
+        if (missing.isEmpty() && extra.isEmpty()) return;
+        StringBuilder sb = new StringBuilder(root + ": its class folders differ from the " + expected.size()
+                + " classes of " + expectedFrom + ":");
+        if (!missing.isEmpty()) sb.append(" missing ").append(String.join(", ", missing));
+        if (!missing.isEmpty() && !extra.isEmpty()) sb.append(";");
+        if (!extra.isEmpty()) sb.append(" extra ").append(String.join(", ", extra));
+        throw new DataFormatException(sb.append(" (both must hold the same class subfolders)").toString());
+    }
+
+    /** Directory entries sorted by name with String order, which unlike the file system's is the same everywhere. */
     private static Stream<Path> list(Path dir) {
         try (Stream<Path> entries = Files.list(dir)) {
             return entries.filter(p -> !p.getFileName().toString().startsWith("."))
                     .sorted((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()))
                     .toList().stream();
-        } catch (IOException | UncheckedIOException e) {
-            throw new DataFormatException(dir + ": cannot list directory: " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new DataFormatException(dir + ": cannot list directory: " + IoErrors.reason(e), e);
+        } catch (UncheckedIOException e) {
+            throw new DataFormatException(dir + ": cannot list directory: " + IoErrors.reason(e.getCause()), e);
         }
     }
 
@@ -119,17 +156,37 @@ public final class ImageFolderDataset {
         return Files.isRegularFile(file) && IMAGE_EXTENSIONS.stream().anyMatch(name::endsWith);
     }
 
+    /**
+     * The most pixels an image may have: decoding converts it to float planes (12 bytes a pixel for RGB), so a header
+     * that claims more, which a corrupt file easily does, is refused before anything is allocated.
+     */
+    static final long MAX_PIXELS = 1L << 26;
+
     private static BufferedImage read(Path file) {
-        BufferedImage image;
-        try {
-            image = ImageIO.read(file.toFile());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new DataFormatException(file + ": unreadable image: not a PNG or JPEG file ImageIO can decode");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int width = reader.getWidth(0), height = reader.getHeight(0);
+                if (width <= 0 || height <= 0 || (long) width * height > MAX_PIXELS) {
+                    throw new DataFormatException(String.format(Locale.ROOT, "%s: the image header says %d×%d pixels; "
+                            + "expected at most %,d pixels (a corrupt file, or an image to shrink first)", file, width,
+                            height, MAX_PIXELS));
+                }
+                BufferedImage image = reader.read(0);
+                if (image == null) throw new DataFormatException(file + ": unreadable image: no image data");
+                return image;
+            } finally {
+                reader.dispose();
+            }
         } catch (IOException | RuntimeException e) {
-            throw new DataFormatException(file + ": unreadable image: " + e.getMessage(), e);
+            if (e instanceof DataFormatException d) throw d;
+            throw new DataFormatException(file + ": unreadable image: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), e);
         }
-        if (image == null) {
-            throw new DataFormatException(file + ": unreadable image: not a PNG or JPEG file ImageIO can decode");
-        }
-        return image;
     }
 
     /**

@@ -25,6 +25,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Reads and writes the safetensors format (an 8-byte little-endian header length, a JSON header, then the raw
@@ -32,7 +33,8 @@ import java.util.Map;
  * Writing goes to a temporary file that is renamed into place, so a crash never leaves a half-written file.
  */
 public final class Safetensors {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION.mappedFeature());
     private static final long MAX_HEADER = 100L << 20;
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -131,7 +133,7 @@ public final class Safetensors {
         try {
             size = Files.size(file);
         } catch (IOException e) {
-            throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+            throw new SafetensorsException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
         if (size > memoryLimit) {
             throw new SafetensorsException(String.format(Locale.ROOT,
@@ -142,7 +144,7 @@ public final class Safetensors {
             // An automatic arena: the mapping lives as long as a tensor view of it is reachable.
             return parse(channel.map(FileChannel.MapMode.READ_ONLY, 0, size, Arena.ofAuto()), file);
         } catch (IOException e) {
-            throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+            throw new SafetensorsException(file + ": cannot read: " + IoErrors.reason(e), e);
         }
     }
 
@@ -182,12 +184,15 @@ public final class Safetensors {
         if (header == null || !header.isObject()) throw new SafetensorsException(file + ": wrong header: expected a JSON object");
         long dataStart = 8 + headerLength, dataLength = fileLength - dataStart;
         Map<String, Entry> tensors = new LinkedHashMap<>();
+        // Where each non-empty tensor's data begins, to check at the end that they tile the data exactly.
+        TreeMap<Long, String> starts = new TreeMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> field = it.next();
             String name = field.getKey();
             JsonNode info = field.getValue();
             if ("__metadata__".equals(name)) {
+                if (!info.isObject()) throw new SafetensorsException(file + ": wrong header: __metadata__ is not an object");
                 info.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
                 continue;
             }
@@ -208,11 +213,21 @@ public final class Safetensors {
             long[] shape = new long[shapeNode.size()];
             long count = 1;
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeNode.get(i).asLong(-1);
-                if (shape[i] < 0) throw new SafetensorsException(where + ": negative dimension in shape " + shapeNode);
-                count *= shape[i];
+                JsonNode dim = shapeNode.get(i);
+                if (!dim.isIntegralNumber() || !dim.canConvertToLong() || dim.asLong() < 0) {
+                    throw new SafetensorsException(where + ": shape " + shapeNode + " holds " + dim
+                            + "; expected whole numbers >= 0");
+                }
+                shape[i] = dim.asLong();
+                // Saturates instead of wrapping: a count past Long.MAX_VALUE / 8 cannot match any offsets below.
+                count = shape[i] == 0 || count <= Long.MAX_VALUE / shape[i] / 8 ? count * shape[i] : Long.MAX_VALUE / 8;
             }
-            long begin = offsets.get(0).asLong(-1), end = offsets.get(1).asLong(-1);
+            for (int i = 0; i < 2; i++) {
+                if (!offsets.get(i).isIntegralNumber() || !offsets.get(i).canConvertToLong()) {
+                    throw new SafetensorsException(where + ": data_offsets " + offsets + " are not two whole numbers");
+                }
+            }
+            long begin = offsets.get(0).asLong(), end = offsets.get(1).asLong();
             if (begin < 0 || end < begin || end - begin != count * width) {
                 throw new SafetensorsException(where + ": data_offsets [" + begin + ", " + end + "] span " + (end - begin)
                         + " bytes; shape " + Arrays.toString(shape) + " of " + dtype + " needs " + count * width);
@@ -224,8 +239,58 @@ public final class Safetensors {
             if (count > Integer.MAX_VALUE - 8) throw new SafetensorsException(where + ": too large (" + count + " elements)");
             MemorySegment data = bytes.asSlice(dataStart + begin, end - begin);
             tensors.put(name, new Entry(name, dtype, shape, data));
+            if (count > 0) {
+                String overlapping = starts.put(begin, name);
+                if (overlapping != null) {
+                    throw new SafetensorsException(where + ": its data_offsets begin where tensor '" + overlapping
+                            + "''s do; tensors may not share bytes");
+                }
+            }
         }
+        // The tensors' bytes must follow each other without gaps or overlaps up to the end of the file, as the format's
+        // reference reader requires: anything else would let two tensors read the same bytes.
+        long expected = 0;
+        for (Map.Entry<Long, String> start : starts.entrySet()) {
+            if (start.getKey() != expected) {
+                throw new SafetensorsException(file + ": tensor '" + start.getValue() + "': data_offsets begin at "
+                        + start.getKey() + ", expected " + expected + " (the tensors' data must follow each other "
+                        + "without gaps or overlaps)");
+            }
+            expected = start.getKey() + tensors.get(start.getValue()).data().byteSize();
+        }
+        if (expected != dataLength) {
+            throw new SafetensorsException(file + ": " + (dataLength - expected) + " bytes after the last tensor's data "
+                    + "(the header describes " + expected + " bytes of data, the file holds " + dataLength + ")");
+        }
+        requireDecodable(file, fileLength, tensors.values());
         return new Contents(tensors, metadata);
+    }
+
+    /**
+     * Refuses a file whose tensors cannot be decoded into the Java heap: loading a checkpoint fills float32 parameters
+     * with the values of its floating-point tensors, through a float64 copy of one tensor at a time.
+     */
+    static void requireDecodable(Path file, long size, Iterable<Entry> tensors) {
+        long values = 0, largest = 0;
+        for (Entry e : tensors) {
+            if (!e.dtype().startsWith("F") && !e.dtype().equals("BF16")) continue;
+            values += e.elementCount();
+            largest = Math.max(largest, e.elementCount());
+        }
+        long needed = 4 * values + 8 * largest, limit = Runtime.getRuntime().maxMemory();
+        if (needed > limit) {
+            throw new SafetensorsException(String.format(Locale.ROOT, "%s: %s; reading it needs about %s of memory, "
+                            + "more than the Java heap's limit of %s; raise the limit with -Xmx (through the tornadovit "
+                            + "script: TORNADOVIT_JAVA_OPTS=-Xmx%dg)", file, binarySize(size), binarySize(needed),
+                    binarySize(limit), (long) Math.ceil(needed * 1.25 / GIB)));
+        }
+    }
+
+    private static final double GIB = 1L << 30;
+
+    private static String binarySize(long bytes) {
+        return bytes >= GIB ? String.format(Locale.ROOT, "%.1f GiB", bytes / GIB)
+                : String.format(Locale.ROOT, "%.0f MiB", bytes / (double) (1 << 20));
     }
 
     /** Writes atomically: a temporary file in the same folder, then a rename over {@code file}. */
@@ -258,7 +323,7 @@ public final class Safetensors {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+            tmp = TempFiles.create(dir, "." + file.getFileName(), ".tmp");
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
                 out.write(len.array());
@@ -287,7 +352,7 @@ public final class Safetensors {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw new SafetensorsException(file + ": cannot write: " + e.getMessage(), e);
+            throw new SafetensorsException(file + ": cannot write: " + IoErrors.reason(e), e);
         } finally {
             if (tmp != null) {
                 try {

@@ -1,6 +1,7 @@
 package dev.tornadovit.model;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -45,6 +46,11 @@ public final class ModelVariants {
 
     public static Map<String, Size> sizes() {
         return Map.copyOf(SIZES);
+    }
+
+    /** Size names in table order. */
+    public static List<String> sizeNames() {
+        return List.copyOf(SIZES.keySet());
     }
 
     /** Names in table order, for help texts. */

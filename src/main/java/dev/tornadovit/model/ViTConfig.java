@@ -60,10 +60,53 @@ public record ViTConfig(int imageHeight, int imageWidth, int channels, int patch
         }
         if (attention == null) throw new ConfigException("attention", "an attention object", null);
         attention.validated();
+        if (attention.reattentionBlocks() instanceof ReattentionBlocks.Last last && last.count() > depth) {
+            throw new ConfigException("attention.reattention_blocks", "\"all\" or \"last:K\" with K <= depth " + depth,
+                    last.configName());
+        }
+        checkSizes();
         if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
             throw new ConfigException("label_smoothing", "a number in [0, 1)", String.valueOf(labelSmoothing));
         }
         return this;
+    }
+
+    /**
+     * Every tensor of one image must fit a Java array (the batch multiplies the activations later, and
+     * {@link MemoryEstimate} checks those): otherwise int sizes would wrap, and the model would fail deep inside with
+     * a negative array size. Sizes are computed in long arithmetic.
+     */
+    private void checkSizes() {
+        long d = width, pixels = product(imageHeight, imageWidth), patchLength = product(channels, patchSize, patchSize);
+        fits("image_height", "an image (channels×height×width)", product(channels, pixels));
+        long tokens = pixels / ((long) patchSize * patchSize) + (hasClsToken() ? 1 : 0);
+        fits(d >= patchLength ? "width" : "patch_size", "the patch embedding's weight (width×channels×patch_size²)",
+                product(d, patchLength));
+        fits("width", "the attention's qkv weight (3×width×width)", product(3, d, d));
+        fits("mlp_dim", "the MLP's weight (mlp_dim×width)", product(d, mlpDim));
+        fits("num_classes", "the head's weight (num_classes×width)", product(d, numClasses));
+        fits("width", "one image's qkv activations (tokens×3×width)", product(tokens, 3, d));
+        fits("mlp_dim", "one image's MLP activations (tokens×mlp_dim)", product(tokens, mlpDim));
+        fits("patch_size", "one image's attention maps (heads×tokens×tokens)", product(heads, tokens, tokens));
+    }
+
+    /** The product of positive factors, or Long.MAX_VALUE where it would overflow. */
+    private static long product(long... factors) {
+        long p = 1;
+        for (long f : factors) {
+            if (f != 0 && p > Long.MAX_VALUE / f) return Long.MAX_VALUE;
+            p *= f;
+        }
+        return p;
+    }
+
+    private static void fits(String field, String tensor, long elements) {
+        if (elements > MemoryEstimate.MAX_TENSOR_ELEMENTS) {
+            String count = elements == Long.MAX_VALUE ? "more than 2^63" : String.format(java.util.Locale.ROOT, "%,d", elements);
+            throw new ConfigException(String.format(java.util.Locale.ROOT, "config field '%s': %s would hold %s "
+                    + "values, more than one tensor holds (at most %,d)", field, tensor, count,
+                    MemoryEstimate.MAX_TENSOR_ELEMENTS));
+        }
     }
 
     private static void positive(String field, int value) {

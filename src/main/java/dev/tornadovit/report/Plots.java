@@ -1,5 +1,7 @@
 package dev.tornadovit.report;
 
+import dev.tornadovit.io.IoErrors;
+import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.train.EpochRecord;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
@@ -52,8 +54,38 @@ public final class Plots {
         saveSideBySide(png, loss, acc);
     }
 
+    /**
+     * The y-axis number format for values spanning [min, max]: enough decimals to tell ticks a tenth of the span apart,
+     * and no more (XChart's default prints up to 15 digits when the values are close together).
+     */
+    static String decimalPattern(double min, double max) {
+        double span = max - min, magnitude = Math.max(Math.abs(min), Math.abs(max));
+        // A flat series has no span: give it three significant digits of its value.
+        double step = span > 0 ? span / 20 : magnitude > 0 ? magnitude / 100 : 1;
+        int decimals = Math.clamp((long) Math.ceil(-Math.log10(step)), 0, 8);
+        return decimals == 0 ? "#,##0" : "#,##0." + "0".repeat(decimals);
+    }
+
+    /** Sets each XY chart's y-axis format from its data, unless the chart has one already. */
+    private static void tidyAxes(Chart<?, ?>... charts) {
+        for (Chart<?, ?> chart : charts) {
+            if (!(chart instanceof XYChart xy) || xy.getStyler().getYAxisDecimalPattern() != null) continue;
+            double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+            for (XYSeries series : xy.getSeriesMap().values()) {
+                for (double y : series.getYData()) {
+                    if (Double.isFinite(y)) {
+                        min = Math.min(min, y);
+                        max = Math.max(max, y);
+                    }
+                }
+            }
+            if (min <= max) xy.getStyler().setYAxisDecimalPattern(decimalPattern(min, max));
+        }
+    }
+
     /** Several charts in a row, one PNG, written atomically. */
     public static void saveSideBySide(Path png, Chart<?, ?>... charts) {
+        tidyAxes(charts);
         int width = 0, height = 0;
         BufferedImage[] images = new BufferedImage[charts.length];
         for (int i = 0; i < charts.length; i++) {
@@ -78,11 +110,11 @@ public final class Plots {
         try {
             Path dir = png.toAbsolutePath().getParent();
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, ".plot", ".png");
+            Path tmp = TempFiles.create(dir, ".plot", ".png");
             javax.imageio.ImageIO.write(image, "png", tmp.toFile());
             Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + png + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + png + ": " + IoErrors.reason(e), e);
         }
     }
 }

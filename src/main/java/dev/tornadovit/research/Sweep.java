@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.io.IoErrors;
+import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
@@ -133,7 +135,7 @@ public final class Sweep {
                 writeAtomically(file, JSON.writeValueAsString(settings));
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read or write " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read or write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -223,7 +225,7 @@ public final class Sweep {
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.reason(e), e);
         }
         if (lines.isEmpty()) return List.of();
         List<String> header = Arrays.asList(lines.getFirst().split(","));
@@ -260,7 +262,7 @@ public final class Sweep {
             Files.createDirectories(runDir);
             writeAtomically(runDir.resolve(RUN_INFO), JSON.writeValueAsString(info));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + runDir.resolve(RUN_INFO) + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + runDir.resolve(RUN_INFO) + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -270,7 +272,7 @@ public final class Sweep {
         try {
             return JSON.readTree(file.toFile()).path("parameters").asLong(0);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -351,11 +353,11 @@ public final class Sweep {
         try {
             Path parent = file.toAbsolutePath().getParent();
             Files.createDirectories(parent);
-            Path tmp = Files.createTempFile(parent, "." + file.getFileName(), ".tmp");
+            Path tmp = TempFiles.create(parent, "." + file.getFileName(), ".tmp");
             Files.writeString(tmp, text);
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -363,7 +365,7 @@ public final class Sweep {
         try {
             return Files.readString(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.reason(e), e);
         }
     }
 

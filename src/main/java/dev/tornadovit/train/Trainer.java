@@ -8,7 +8,9 @@ import dev.tornadovit.data.BatchLoader;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.data.PrefetchIterator;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
+import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import org.slf4j.Logger;
@@ -221,11 +223,11 @@ public final class Trainer {
         try {
             Files.createDirectories(runDir);
             Path config = runDir.resolve("config.json");
-            Path tmp = Files.createTempFile(runDir, ".config", ".tmp");
+            Path tmp = TempFiles.create(runDir, ".config", ".tmp");
             Files.writeString(tmp, model.config().toJson());
             Files.move(tmp, config, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the run folder " + runDir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write the run folder " + runDir + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -234,11 +236,11 @@ public final class Trainer {
         StringBuilder sb = new StringBuilder(EpochRecord.CSV_HEADER).append('\n');
         for (EpochRecord r : history) sb.append(r.csv()).append('\n');
         try {
-            Path tmp = Files.createTempFile(runDir, ".metrics", ".tmp");
+            Path tmp = TempFiles.create(runDir, ".metrics", ".tmp");
             Files.writeString(tmp, sb);
             Files.move(tmp, runDir.resolve(METRICS), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + runDir.resolve(METRICS) + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + runDir.resolve(METRICS) + ": " + IoErrors.reason(e), e);
         }
     }
 }

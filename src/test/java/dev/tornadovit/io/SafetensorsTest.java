@@ -19,11 +19,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SafetensorsTest {
 
-    /** A file whose one tensor sits past the 2 GB mark; the bytes before it are a hole, so it costs no disk. */
+    /**
+     * A file whose last tensor sits past the 2 GB mark, behind two byte tensors (the format has no gaps) whose bytes
+     * are a hole, so it costs no disk.
+     */
     @Test
     void readsATensorBeyondTwoGigabytesFromASparseFile(@TempDir Path dir) throws IOException {
-        long begin = 2_300_000_000L;
+        long begin = 2_300_000_000L, half = 1_150_000_000L;
         String header = "{\"head\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"hole1\":{\"dtype\":\"U8\",\"shape\":[" + (half - 8) + "],\"data_offsets\":[8," + half + "]},"
+                + "\"hole2\":{\"dtype\":\"U8\",\"shape\":[" + (begin - half) + "],\"data_offsets\":[" + half + "," + begin + "]},"
                 + "\"far\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[" + begin + "," + (begin + 16) + "]}}";
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
         Path file = dir.resolve("big.safetensors");
