@@ -1,6 +1,8 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.RankLogging;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.TrainingCurves;
@@ -42,7 +44,13 @@ final class TrainCommand implements Callable<Integer> {
     boolean resume;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
+        Distributed distributed = Distributed.fromEnvironment();
+        RankLogging.apply(distributed);
+        return RankGuard.run(distributed, () -> train(distributed));
+    }
+
+    private int train(Distributed distributed) {
         if (resume && runDir == null) throw new IllegalArgumentException("--resume needs --run-dir of the run to continue");
         Path dir = runDir != null ? runDir
                 : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
@@ -51,16 +59,19 @@ final class TrainCommand implements Callable<Integer> {
         Normalization norm = Normalization.compute(splits.train());
         try (Backend be = device.create()) {
             VisionTransformer vit = new VisionTransformer(config, be, training.seed);
+            if (distributed.size() > 1) log.info("Data-parallel on {} ranks: {} images per rank and step", distributed.size(),
+                    training.batchSize / distributed.size());
             log.info("{} | {} params | {} | device {}", config.attention().label(), String.format(Locale.ROOT, "%,d", vit.parameterCount()),
                     splits.description(), be.name());
             Trainer trainer = new Trainer(vit, splits.train(), splits.eval(), norm, training.options(), dir,
-                    new ProgressListener(training.batchSize, ""));
+                    new ProgressListener(training.batchSize, ""), distributed);
             if (resume) {
                 if (!trainer.resume()) throw new IllegalArgumentException(dir.resolve(Trainer.LAST) + " does not exist: nothing to resume");
-            } else if (Files.exists(dir.resolve(Trainer.LAST))) {
+            } else if (distributed.isRoot() && Files.exists(dir.resolve(Trainer.LAST))) {
                 throw new IllegalArgumentException(dir + " already holds a run; pass --resume to continue it or choose another --run-dir");
             }
             List<EpochRecord> history = trainer.run();
+            if (!distributed.isRoot()) return 0;
             TrainingCurves.drawOrWarn(history, config.attention().label(), dir.resolve("curves.png"));
             EpochRecord last = history.getLast();
             System.out.printf(Locale.ROOT, "final eval accuracy %.2f%% (best %.2f%% at epoch %d); run folder %s%n",

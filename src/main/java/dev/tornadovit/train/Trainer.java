@@ -7,6 +7,8 @@ import dev.tornadovit.data.BatchLoader;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.data.PrefetchIterator;
+import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.GradientAllReduce;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
@@ -41,6 +43,9 @@ public final class Trainer {
     private final Path runDir;
     private final TrainingListener listener;
     private final AdamW optimizer;
+    private final Distributed distributed;
+    private final DataParallelRun parallel;
+    private final GradientAllReduce gradients;
     private TrainingState state = TrainingState.start();
 
     /**
@@ -48,14 +53,27 @@ public final class Trainer {
      */
     public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
                    TrainingOptions options, Path runDir, TrainingListener listener) {
+        this(model, train, eval, normalization, options, runDir, listener, Distributed.single());
+    }
+
+    /**
+     * A trainer that is one rank of a data-parallel run: it trains on its shard of every global batch of
+     * {@code options.batchSize()} images, averages the gradients with the other ranks and takes the same optimiser
+     * step. Rank 0 alone writes the run folder and reports to {@code listener}; the others need no copy of it.
+     */
+    public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
+                   TrainingOptions options, Path runDir, TrainingListener listener, Distributed distributed) {
         this.model = model;
         this.train = train;
         this.eval = eval;
         this.normalization = normalization;
         this.options = options;
         this.runDir = runDir;
-        this.listener = listener == null ? TrainingListener.NONE : listener;
+        this.listener = listener == null || !distributed.isRoot() ? TrainingListener.NONE : listener;
         this.optimizer = new AdamW(model.backend(), model.parameters(), options.optimizer());
+        this.distributed = distributed;
+        this.parallel = new DataParallelRun(distributed, model, optimizer);
+        this.gradients = new GradientAllReduce(distributed, model.backend(), model.parameters());
         if (train.numClasses() > model.config().numClasses()) {
             throw new IllegalArgumentException("the training data has " + train.numClasses()
                     + " classes but the model's num_classes is " + model.config().numClasses());
@@ -70,10 +88,14 @@ public final class Trainer {
         return state;
     }
 
-    /** Continues from {@code runDir/last.safetensors}; returns false when there is nothing to resume. */
+    /**
+     * Continues from {@code runDir/last.safetensors}; returns false when there is nothing to resume. Of several
+     * ranks, rank 0 reads the checkpoint and {@link #run} hands its state to the others.
+     */
     public boolean resume() {
         Path last = runDir.resolve(LAST);
-        if (!Files.exists(last)) return false;
+        if (!parallel.rootSays(distributed.isRoot() && Files.exists(last))) return false;
+        if (!distributed.isRoot()) return true;
         Safetensors.Contents contents = Safetensors.read(last);
         var stored = Checkpoint.readConfig(contents, last);
         if (!stored.equals(model.config())) {
@@ -84,6 +106,7 @@ public final class Trainer {
         String json = Checkpoint.loadOptimizer(optimizer, contents, last);
         if (json == null) throw new IllegalArgumentException(last + ": metadata has no 'training_state' to resume from");
         state = TrainingState.fromJson(json, last.toString());
+        parallel.noteRanksOf(contents, last);
         log.info("Resuming {} at epoch {} batch {} (step {})", runDir, state.epoch() + 1, state.nextBatch(), state.globalStep());
         return true;
     }
@@ -96,9 +119,12 @@ public final class Trainer {
     /** Trains to the end; returns the metrics history (one record per epoch). */
     public List<EpochRecord> run() {
         Backend be = model.backend();
-        createRunDir();
+        int shard = parallel.shardSize(options.batchSize());
+        if (distributed.isRoot()) createRunDir();
+        state = parallel.shareRootState(state);
         try (BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
-                .shuffle(true).dropLast(true).normalization(normalization).augmentation(options.augmentation()).build()) {
+                .shard(distributed.rank(), distributed.size()).shuffle(true).dropLast(true)
+                .normalization(normalization).augmentation(options.augmentation()).build()) {
             int perEpoch = loader.batchesPerEpoch();
             if (perEpoch == 0) {
                 throw new IllegalArgumentException("the training set has " + train.size() + " images, fewer than one batch of "
@@ -107,10 +133,10 @@ public final class Trainer {
             long total = totalSteps(perEpoch);
             LearningRateSchedule schedule = new LearningRateSchedule(options.lr(),
                     Math.round(options.warmupFraction() * total), total, options.minLr());
-            BatchInput input = new BatchInput(be, model.config(), options.batchSize());
+            BatchInput input = new BatchInput(be, model.config(), shard);
             BatchInput evalInput = new BatchInput(be, model.config(), options.evalBatchSize());
             // One workspace for training and evaluation batches, allocated once.
-            model.reserve(Math.max(options.batchSize(), options.evalBatchSize()));
+            model.reserve(Math.max(shard, options.evalBatchSize()));
             int classes = model.config().numClasses();
             long startNanos = System.nanoTime();
             double elapsedBefore = state.elapsedSeconds();
@@ -129,14 +155,18 @@ public final class Trainer {
                         input.upload(b);
                         model.zeroGradients();
                         model.forward(input.images(), b.size());
-                        double loss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
+                        double shardLoss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
+                        long shardCorrect = BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
+                        model.backward(b.size());
+                        // Every rank gets the same mean gradient and totals, so all stop together on a bad loss.
+                        GradientAllReduce.StepTotals step = gradients.average(shardLoss, shardCorrect, b.size());
+                        double loss = step.meanLoss();
                         if (!Double.isFinite(loss)) {
                             throw new NonFiniteException("the training loss became " + loss + " at epoch " + (epoch + 1)
                                     + ", batch " + b.index() + " (step " + (state.globalStep() + 1) + "); stopped. The last good "
                                     + "checkpoint is kept in " + runDir.resolve(LAST) + ". Try a lower --lr or stronger clipping.");
                         }
-                        correct += BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
-                        model.backward(b.size());
+                        correct += step.correct();
                         double lr = schedule.at(state.globalStep());
                         try {
                             optimizer.step(lr);
@@ -145,22 +175,22 @@ public final class Trainer {
                                     + b.index() + "); stopped. The last good checkpoint is kept in " + runDir.resolve(LAST)
                                     + ". Try a lower --lr or stronger clipping.");
                         }
-                        lossSum += loss * b.size();
-                        seen += b.size();
-                        trainedThisSession += b.size();
+                        lossSum += loss * step.samples();
+                        seen += step.samples();
+                        trainedThisSession += step.samples();
                         double seconds = (System.nanoTime() - epochStart) / 1e9;
                         state = new TrainingState(epoch, b.index() + 1, state.globalStep() + 1, state.bestAccuracy(),
                                 state.bestEpoch(), elapsedBefore + (System.nanoTime() - startNanos) / 1e9, lossSum, correct,
                                 seen, state.history());
                         listener.stepDone(epoch, b.index(), state.globalStep(), loss, lr, trainedThisSession / Math.max(seconds, 1e-9));
                         if (options.checkpointEvery() > 0 && state.globalStep() % options.checkpointEvery() == 0
-                                && state.nextBatch() < perEpoch) {
+                                && state.nextBatch() < perEpoch && distributed.isRoot()) {
                             Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
                         }
                     }
                 }
                 double epochSeconds = (System.nanoTime() - epochStart) / 1e9;
-                Evaluation ev = Evaluation.run(model, eval, normalization, evalInput);
+                Evaluation ev = parallel.evaluate(eval, normalization, evalInput);
                 boolean best = ev.accuracy() > state.bestAccuracy();
                 EpochRecord record = new EpochRecord(epoch + 1, state.globalStep(), lossSum / Math.max(1, seen),
                         (double) correct / Math.max(1, seen), ev.loss(), ev.accuracy(), schedule.at(Math.max(0, state.globalStep() - 1)),
@@ -169,9 +199,11 @@ public final class Trainer {
                 history.add(record);
                 state = new TrainingState(epoch + 1, 0, state.globalStep(), best ? ev.accuracy() : state.bestAccuracy(),
                         best ? epoch + 1 : state.bestEpoch(), record.elapsedSeconds(), 0, 0, 0, history);
-                if (best) Checkpoint.save(runDir.resolve(BEST), model, null, null, metadata());
-                Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
-                writeMetrics(history);
+                if (distributed.isRoot()) {
+                    if (best) Checkpoint.save(runDir.resolve(BEST), model, null, null, metadata());
+                    Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
+                    writeMetrics(history);
+                }
                 listener.epochDone(record, best);
             }
         }
@@ -192,7 +224,7 @@ public final class Trainer {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
-        return meta;
+        return parallel.metadata(meta);
     }
 
     private void createRunDir() {
