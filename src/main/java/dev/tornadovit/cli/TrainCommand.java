@@ -47,13 +47,17 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Distributed distributed = Distributed.fromEnvironment();
         RankLogging.apply(distributed);
-        return RankGuard.run(distributed, () -> train(distributed));
-    }
-
-    private int train(Distributed distributed) {
         if (resume && runDir == null) throw new IllegalArgumentException("--resume needs --run-dir of the run to continue");
         Path dir = runDir != null ? runDir
                 : Path.of("runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path last = dir.resolve(Trainer.LAST);
+        return RankGuard.run(distributed, () -> !distributed.isRoot() ? ""
+                        : Files.exists(last) ? "The last checkpoint, " + last + ", is intact: continue with the same "
+                        + "command, --run-dir " + dir + " and --resume." : "No checkpoint was written yet.",
+                () -> train(distributed, dir));
+    }
+
+    private int train(Distributed distributed, Path dir) {
         DataOptions.Splits splits = data.load(training.seed);
         ViTConfig config = model.build(splits.train());
         Normalization norm = Normalization.compute(splits.train());
