@@ -9,7 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * Makes every rank hold rank 0's values: tensors (weights, optimiser moments, running statistics) packed into one
+ * Makes every rank hold one rank's values: tensors (weights, optimiser moments, running statistics) packed into one
  * message, and strings (a training state). Used where only rank 0 read a checkpoint, so that the other ranks need no
  * copy of it, and at the start of a run, so that the ranks begin from one set of weights.
  */
@@ -45,14 +45,19 @@ public final class RootBroadcast {
 
     /** Rank 0's {@code value} on every rank (the argument of the other ranks is ignored; may be null there). */
     public static String string(Distributed distributed, String value) {
+        return string(distributed, value, 0);
+    }
+
+    /** Rank {@code from}'s {@code value} on every rank (the other ranks' argument is ignored; may be null there). */
+    public static String string(Distributed distributed, String value, int from) {
         if (distributed.size() == 1) return value;
         byte[] length = new byte[4];
-        byte[] bytes = distributed.isRoot() ? value.getBytes(StandardCharsets.UTF_8) : null;
+        byte[] bytes = distributed.rank() == from ? value.getBytes(StandardCharsets.UTF_8) : null;
         if (bytes != null) ByteBuffer.wrap(length).putInt(bytes.length);
-        distributed.broadcast(length, 4, 0);
+        distributed.broadcast(length, 4, from);
         int n = ByteBuffer.wrap(length).getInt();
         if (bytes == null) bytes = new byte[n];
-        distributed.broadcast(bytes, n, 0);
+        distributed.broadcast(bytes, n, from);
         return new String(bytes, StandardCharsets.UTF_8);
     }
 }

@@ -180,6 +180,25 @@ class DataParallelTrainingTest {
         assertTrue(state.contains("\"global_step\":20"), state);
     }
 
+    /** Rank r trains runs r, r + 2 …; rank 0 tabulates all of them. */
+    @Test
+    void aSweepSpreadsItsRunsOverTheRanks(@TempDir Path dir) throws Exception {
+        MpiRun.assumeInstalled();
+        Path sweep = dir.resolve("sweep"), log = dir.resolve("sweep.log");
+        List<String> args = List.of("sweep", "--attention", "relu", "--alpha", "0.5,1,1.5", "--train-limit", "64",
+                "--eval-limit", "32", "--epochs", "1", "--batch-size", "16", "--width", "16", "--depth", "1",
+                "--heads", "2", "--threads", "1", "--sweep-dir", sweep.toString());
+        succeed(MpiRun.start(2, List.of(), args, log), log);
+        String output = MpiRun.read(log);
+        assertTrue(output.contains("sweep of 3 runs") && output.contains("spread over 2 ranks"), output);
+        assertEquals(1, output.lines().filter(l -> l.startsWith("sweep of")).count(), () -> "rank 0 alone reports: " + output);
+        List<String> rows = Files.readAllLines(sweep.resolve("results.csv"));
+        assertEquals(4, rows.size(), () -> String.join("\n", rows));
+        for (String row : rows.subList(1, 4)) assertTrue(row.contains(",finished,relu,"), row);
+        // The second run, rank 1's, is in the (here shared) sweep folder too.
+        assertTrue(Files.exists(sweep.resolve(rows.get(2).split(",")[0]).resolve(Trainer.LAST)), rows.get(2));
+    }
+
     private static void copy(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> s = Files.list(from)) {
