@@ -19,7 +19,12 @@ final class RankGuard {
      *                       the user has left and how to continue
      */
     static int run(Distributed distributed, Supplier<String> stoppedMessage, Callable<Integer> command) throws Exception {
-        if (distributed.size() == 1) return command.call();
+        if (distributed.size() == 1) {
+            // Under mpirun -np 1 too: the one rank leaves the job properly.
+            int code = command.call();
+            distributed.close();
+            return code;
+        }
         // mpirun ends the surviving ranks with SIGTERM when one dies; the JVM then runs its shutdown hooks.
         Thread stopped = new Thread(() -> System.err.println("[" + distributed.describe() + "] stopped by mpirun "
                 + "before the end, as another rank failed (mpirun names it). " + stoppedMessage.get()));
