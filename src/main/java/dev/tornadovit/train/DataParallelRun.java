@@ -82,6 +82,35 @@ final class DataParallelRun {
     /** Every rank takes rank 0's weights, running statistics, optimiser moments and step, and training state. */
     TrainingState shareRootState(TrainingState state) {
         if (!parallel()) return state;
+        RootBroadcast.tensors(distributed, model.backend(), stateTensors());
+        String shared = RootBroadcast.string(distributed, optimizer.step() + "\n" + state.toJson());
+        int split = shared.indexOf('\n');
+        optimizer.setStep(Long.parseLong(shared.substring(0, split)));
+        return TrainingState.fromJson(shared.substring(split + 1), "rank 0's training state");
+    }
+
+    /**
+     * Checks that every rank still holds rank 0's weights, and hands them over again where one does not. The ranks
+     * apply one averaged gradient, so they stay equal as long as the all-reduce gives every rank the same bits, which
+     * MPI advises but does not promise; the trainer calls this at the end of each epoch, before the checkpoint.
+     */
+    void keepRanksEqual() {
+        if (!parallel()) return;
+        long hash = 1;
+        for (Tensor t : stateTensors()) {
+            float[] values = model.backend().downloadFloat(t);
+            for (float v : values) hash = 31 * hash + Float.floatToRawIntBits(v);
+        }
+        long[] extremes = {hash, -hash};
+        distributed.max(extremes, 2);
+        if (extremes[0] != -extremes[1]) {
+            log.warn("the ranks' weights drifted apart (the all-reduce gave them different roundings); rank 0's are "
+                    + "handed to every rank");
+            RootBroadcast.tensors(distributed, model.backend(), stateTensors());
+        }
+    }
+
+    private List<Tensor> stateTensors() {
         List<Tensor> tensors = new ArrayList<>();
         for (Parameter p : model.parameters()) tensors.add(p.value());
         for (NamedTensor b : model.buffers()) tensors.add(b.value());
@@ -89,11 +118,7 @@ final class DataParallelRun {
             tensors.add(optimizer.firstMoment(i));
             tensors.add(optimizer.secondMoment(i));
         }
-        RootBroadcast.tensors(distributed, model.backend(), tensors);
-        String shared = RootBroadcast.string(distributed, optimizer.step() + "\n" + state.toJson());
-        int split = shared.indexOf('\n');
-        optimizer.setStep(Long.parseLong(shared.substring(0, split)));
-        return TrainingState.fromJson(shared.substring(split + 1), "rank 0's training state");
+        return tensors;
     }
 
     /** The held-out set's evaluation: each rank a contiguous part, the loss and correct counts totalled. */

@@ -190,6 +190,7 @@ public final class Trainer {
                     }
                 }
                 double epochSeconds = (System.nanoTime() - epochStart) / 1e9;
+                parallel.keepRanksEqual();
                 Evaluation ev = parallel.evaluate(eval, normalization, evalInput);
                 boolean best = ev.accuracy() > state.bestAccuracy();
                 EpochRecord record = new EpochRecord(epoch + 1, state.globalStep(), lossSum / Math.max(1, seen),
