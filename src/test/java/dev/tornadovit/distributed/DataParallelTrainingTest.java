@@ -21,6 +21,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -130,11 +131,11 @@ class DataParallelTrainingTest {
     void aKilledRankEndsTheJobAndTheRunResumes(@TempDir Path dir) throws Exception {
         MpiRun.assumeInstalled();
         Path straight = dir.resolve("straight"), killed = dir.resolve("killed"), otherN = dir.resolve("other-n");
-        List<String> args = new ArrayList<>(trainArgs(straight, "relu", "batchnorm", 320));
+        List<String> args = new ArrayList<>(trainArgs(straight, "relu", "batchnorm", 192));
         args.addAll(List.of("--checkpoint-every", "2"));
         succeed(MpiRun.start(2, List.of(), args, dir.resolve("straight.log")), dir.resolve("straight.log"));
 
-        List<String> victimArgs = new ArrayList<>(trainArgs(killed, "relu", "batchnorm", 320));
+        List<String> victimArgs = new ArrayList<>(trainArgs(killed, "relu", "batchnorm", 192));
         victimArgs.addAll(List.of("--checkpoint-every", "2"));
         Path log = dir.resolve("killed.log");
         Process job = MpiRun.start(2, List.of(), victimArgs, log);
@@ -171,13 +172,29 @@ class DataParallelTrainingTest {
         for (String name : a.keySet()) assertArrayEquals(a.get(name).values(), b.get(name).values(), name);
 
         // Another number of ranks continues the same global batches, re-sharded, and says so.
-        List<String> alone = new ArrayList<>(trainArgs(otherN, "relu", "batchnorm", 320));
+        List<String> alone = new ArrayList<>(trainArgs(otherN, "relu", "batchnorm", 192));
         alone.addAll(List.of("--checkpoint-every", "2", "--resume"));
         Path aloneLog = dir.resolve("alone.log");
         succeed(CliProcess.start(List.of(), alone, aloneLog), aloneLog);
         assertTrue(MpiRun.read(aloneLog).contains("was trained on 2 rank(s) and continues on 1"), () -> MpiRun.read(aloneLog));
         String state = Safetensors.read(otherN.resolve(Trainer.LAST)).metadata().get("training_state");
-        assertTrue(state.contains("\"global_step\":20"), state);
+        assertTrue(state.contains("\"global_step\":12"), state);
+    }
+
+    /** A batch that does not split evenly: one line naming the rank and both numbers, and the whole job ends. */
+    @Test
+    void aBatchThatDoesNotSplitIsRefusedNamingTheRank(@TempDir Path dir) throws Exception {
+        MpiRun.assumeInstalled();
+        Path log = dir.resolve("odd.log");
+        List<String> args = new ArrayList<>(stepArgs(dir.resolve("run"), "relu", "none"));
+        args.set(args.indexOf("--batch-size") + 1, "15");
+        Process job = MpiRun.start(2, List.of(), args, log);
+        assertTrue(job.waitFor(120, TimeUnit.SECONDS), () -> "still running: " + MpiRun.read(log));
+        assertNotEquals(0, job.exitValue());
+        String output = MpiRun.read(log);
+        assertTrue(output.matches("(?s).*error \\(rank [01] of 2 on [^)]+\\): --batch-size 15 does not split evenly over 2 "
+                + "ranks.*"), output);
+        assertFalse(Files.exists(dir.resolve("run").resolve(Trainer.LAST)), "no checkpoint");
     }
 
     /** Rank r trains runs r, r + 2 …; rank 0 tabulates all of them. */
