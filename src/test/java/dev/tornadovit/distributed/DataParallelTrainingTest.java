@@ -88,6 +88,15 @@ class DataParallelTrainingTest {
         assertEquals(Set.of("best.safetensors", "config.json", "curves.png", "last.safetensors", "metrics.csv"),
                 files(two));
 
+        // The metrics: losses and accuracies summed over the ranks (training) and over the evaluation's parts.
+        String[] m1 = Files.readAllLines(one.resolve(Trainer.METRICS)).get(1).split(",");
+        String[] m2 = Files.readAllLines(two.resolve(Trainer.METRICS)).get(1).split(",");
+        assertEquals(m1[1], m2[1], "steps");
+        for (int column : new int[]{2, 3, 4, 5}) {
+            assertEquals(Double.parseDouble(m1[column]), Double.parseDouble(m2[column]), 1e-3,
+                    "metrics column " + column + ": " + String.join(",", m1) + " against " + String.join(",", m2));
+        }
+
         Map<String, Safetensors.Entry> a = Safetensors.read(one.resolve(Trainer.LAST)).tensors();
         Map<String, Safetensors.Entry> b = Safetensors.read(two.resolve(Trainer.LAST)).tensors();
         assertEquals(a.keySet(), b.keySet());
