@@ -3,6 +3,7 @@ package dev.tornadovit.cli;
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.LocalRanks;
 import dev.tornadovit.distributed.RankLogging;
 import dev.tornadovit.distributed.RootBroadcast;
 import dev.tornadovit.model.ViTConfig;
@@ -144,10 +145,12 @@ final class SweepCommand implements Callable<Integer> {
         Normalization norm = Normalization.compute(splits.train());
         if (device.threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + device.threads);
         Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), norm,
-                threads -> Backends.create(device.device, threads), listener(distributed));
+                threads -> Backends.create(LocalRanks.device(device.device, System.getenv()), threads),
+                listener(distributed));
         sweep.checkSettings(settings());
-        int cores = device.threads > 0 ? device.threads : Runtime.getRuntime().availableProcessors();
-        int threadsPerRun = parallel == 1 ? device.threads : Math.max(1, cores / parallel);
+        int ownThreads = LocalRanks.threads(device.threads, Runtime.getRuntime().availableProcessors(), System.getenv());
+        int cores = ownThreads > 0 ? ownThreads : Runtime.getRuntime().availableProcessors();
+        int threadsPerRun = parallel == 1 ? ownThreads : Math.max(1, cores / parallel);
         List<Sweep.Result> results = sweep.run(parallel, threadsPerRun, distributed);
         if (distributed.isRoot()) print(results, dir);
         return results.stream().allMatch(Sweep.Result::finished) ? 0 : 1;
