@@ -3,11 +3,13 @@ package dev.tornadovit.cli;
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.bench.AttentionBench;
+import dev.tornadovit.bench.DataParallelBench;
 import dev.tornadovit.bench.FmaPeak;
 import dev.tornadovit.bench.MatmulBench;
 import dev.tornadovit.bench.ModelBench;
 import dev.tornadovit.bench.OpenBlas;
 import dev.tornadovit.bench.OperationProfiler;
+import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
@@ -30,7 +32,8 @@ final class BenchCommand implements Callable<Integer> {
     DeviceOptions device;
 
     @Option(names = "--what", split = ",", defaultValue = "model,attention,matmul",
-            description = "Any of model, attention, matmul (default: all).")
+            description = "Any of model, attention, matmul (default: all); or data-parallel alone, under mpirun: "
+                    + "training images/s of N ranks, --batch images each, with the all-reduce's share of a step.")
     List<String> what;
 
     @Option(names = "--model", split = ",", defaultValue = "small",
@@ -59,7 +62,15 @@ final class BenchCommand implements Callable<Integer> {
     String openblas;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
+        if (what.contains("data-parallel")) {
+            if (what.size() > 1) {
+                throw new IllegalArgumentException("--what data-parallel runs alone (under mpirun -np N), not with " + what);
+            }
+            Distributed distributed = Distributed.fromEnvironment();
+            RankLogging.apply(distributed);
+            return RankGuard.run(distributed, () -> "", () -> dataParallel(distributed));
+        }
         OptionChecks.positive("--seconds", seconds);
         OptionChecks.atLeast("--batch", batch, 1);
         OptionChecks.atLeast("--s16-batch", s16Batch, 1);
@@ -197,5 +208,28 @@ final class BenchCommand implements Callable<Integer> {
     private static String loadAverage() {
         double l = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         return l < 0 ? "n/a" : String.format(Locale.ROOT, "%.2f", l);
+    }
+
+    /** One line per model and attention, for scripts/bench-data-parallel.sh: key=value fields. */
+    private int dataParallel(Distributed distributed) {
+        for (String m : models) {
+            for (String a : attentions) {
+                AttentionConfig attention = AttentionConfig.parse(a, 1.0);
+                boolean small = m.equalsIgnoreCase("small");
+                ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
+                int perRank = small ? batch : s16Batch;
+                try (Backend be = device.create()) {
+                    DataParallelBench.Result r = DataParallelBench.run(distributed, config, be, CpuParallel.threads(),
+                            perRank, Math.max(2, steps / 5), steps);
+                    if (distributed.isRoot()) {
+                        System.out.printf(Locale.ROOT, "data-parallel model=%s attention=%s ranks=%d threads_per_rank=%d "
+                                        + "batch_per_rank=%d img_per_s=%.1f ms_per_step=%.1f allreduce_share=%.4f "
+                                        + "allreduce_mb=%.1f%n", m, a, r.ranks(), r.threadsPerRank(), r.perRankBatch(),
+                                r.imagesPerSecond(), 1000 * r.secondsPerStep(), r.allReduceShare(), r.allReduceBytes() / 1e6);
+                    }
+                }
+            }
+        }
+        return 0;
     }
 }

@@ -1,6 +1,7 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.backend.Backends;
+import dev.tornadovit.distributed.LocalRanks;
 import dev.tornadovit.tensor.Backend;
 import picocli.CommandLine.Option;
 
@@ -8,15 +9,18 @@ import picocli.CommandLine.Option;
 public final class DeviceOptions {
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
             description = "cpu (default), reference (float64, slow), or a TornadoVM device: tornado, tornado:B:D or B:D "
-                    + "(backend and device index), or a device-name substring. See the 'devices' command.")
+                    + "(backend and device index), or a device-name substring. See the 'devices' command. Under "
+                    + "mpirun a comma-separated list gives each rank on a host its own device.")
     String device;
 
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-            description = "CPU threads (default: all cores).")
+            description = "CPU threads (default: all cores; under mpirun, the host's cores shared out over its ranks).")
     int threads;
 
     Backend create() {
         if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        return Backends.create(device, threads);
+        // Under mpirun: this rank's entry of a --device list, and by default its share of the host's cores.
+        return Backends.create(LocalRanks.device(device, System.getenv()),
+                LocalRanks.threads(threads, Runtime.getRuntime().availableProcessors(), System.getenv()));
     }
 }

@@ -3,8 +3,8 @@ package dev.tornadovit.cli;
 import dev.tornadovit.data.DataFormatException;
 import dev.tornadovit.io.SafetensorsException;
 import dev.tornadovit.train.NonFiniteException;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 import java.io.UncheckedIOException;
 import java.util.Locale;
@@ -43,8 +43,7 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             // Errors about the user's input get one clear line; anything else is a bug and keeps its stack trace.
-            if (e instanceof DataFormatException || e instanceof SafetensorsException || e instanceof NonFiniteException
-                    || e instanceof IllegalArgumentException || e instanceof UncheckedIOException) {
+            if (isUserError(e)) {
                 commandLine.getErr().println("error: " + e.getMessage());
                 return 2;
             }
@@ -57,6 +56,12 @@ public final class Main implements Runnable {
             cli.getErr().println(outOfMemoryMessage(e, Runtime.getRuntime().maxMemory()));
             return 2;
         }
+    }
+
+    /** Errors about the user's input, data or files: reported in one line, without a stack trace. */
+    static boolean isUserError(Exception e) {
+        return e instanceof DataFormatException || e instanceof SafetensorsException || e instanceof NonFiniteException
+                || e instanceof IllegalArgumentException || e instanceof UncheckedIOException;
     }
 
     /** The one line for an OutOfMemoryError: which limit was hit (the heap, or off-heap memory) and how to raise it. */

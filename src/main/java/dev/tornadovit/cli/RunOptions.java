@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.NullNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
+import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.model.ViTConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -89,18 +90,32 @@ final class RunOptions {
      * @param modelOptions the options that only shape the model (a difference there is judged by {@link #checkModel})
      */
     static RunOptions restore(CommandSpec spec, Path dir, Set<OptionSpec> modelOptions) {
+        return restore(spec, dir, modelOptions, read(dir));
+    }
+
+    /** The text of {@code dir}'s options file, or "" when it has none. */
+    static String read(Path dir) {
         Path file = dir.resolve(FILE);
-        if (!Files.exists(file)) {
+        if (!Files.exists(file)) return "";
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.reason(e), e);
+        }
+    }
+
+    /** As {@link #restore(CommandSpec, Path, Set)}, from the file's {@code text} ("" for none), read elsewhere. */
+    static RunOptions restore(CommandSpec spec, Path dir, Set<OptionSpec> modelOptions, String text) {
+        Path file = dir.resolve(FILE);
+        if (text.isEmpty()) {
             log.warn("{} has no {}: the run's options are taken from this command line", dir, FILE);
             return null;
         }
         JsonNode options;
         try {
-            options = JSON.readTree(Files.readString(file)).get("options");
+            options = JSON.readTree(text).get("options");
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(file + ": not valid JSON (" + e.getOriginalMessage() + ")");
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }
         if (options == null || !options.isObject()) {
             throw new IllegalArgumentException(file + ": expected an object 'options' holding the run's options");

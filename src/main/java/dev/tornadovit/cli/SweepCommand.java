@@ -2,6 +2,9 @@ package dev.tornadovit.cli;
 
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.LocalRanks;
+import dev.tornadovit.distributed.RootBroadcast;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.research.Sweep;
@@ -93,7 +96,14 @@ final class SweepCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
+        Distributed distributed = Distributed.fromEnvironment();
+        RankLogging.apply(distributed);
+        return RankGuard.run(distributed, () -> distributed.isRoot() ? "Finished runs are kept; run the same command "
+                + "again to continue the sweep." : "", () -> sweep(distributed));
+    }
+
+    private int sweep(Distributed distributed) {
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
         OptionChecks.positive("--mlp-ratio", mlpRatio);
         OptionChecks.check(training);
@@ -124,21 +134,28 @@ final class SweepCommand implements Callable<Integer> {
             }
         Path dir = sweepDir != null ? sweepDir
                 : Path.of("runs", "sweep-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        System.out.printf(Locale.ROOT, "sweep of %d runs in %s on %s%n", runs.size(), dir, splits.description());
+        // Ranks started in different seconds would name different default folders: rank 0's name holds.
+        dir = Path.of(RootBroadcast.string(distributed, dir.toString()));
+        if (distributed.isRoot()) {
+            System.out.printf(Locale.ROOT, "sweep of %d runs in %s on %s%s%n", runs.size(), dir, splits.description(),
+                    distributed.size() > 1 ? ", spread over " + distributed.size() + " ranks" : "");
+        }
         if (dryRun) {
-            runs.forEach(r -> System.out.println("  " + r.id()));
+            if (distributed.isRoot()) runs.forEach(r -> System.out.println("  " + r.id()));
             return 0;
         }
         Normalization norm = Normalization.compute(splits.train());
         if (device.threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + device.threads);
         OptionChecks.checkSweepMemory(runs.stream().map(SweepRun::config).toList(), base, parallel, splits, device.device);
         Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), norm,
-                threads -> Backends.create(device.device, threads), listener());
+                threads -> Backends.create(LocalRanks.device(device.device, System.getenv()), threads),
+                listener(distributed));
         sweep.checkSettings(settings());
-        int cores = device.threads > 0 ? device.threads : Runtime.getRuntime().availableProcessors();
-        int threadsPerRun = parallel == 1 ? device.threads : Math.max(1, cores / parallel);
-        List<Sweep.Result> results = sweep.run(parallel, threadsPerRun);
-        print(results, dir);
+        int ownThreads = LocalRanks.threads(device.threads, Runtime.getRuntime().availableProcessors(), System.getenv());
+        int cores = ownThreads > 0 ? ownThreads : Runtime.getRuntime().availableProcessors();
+        int threadsPerRun = parallel == 1 ? ownThreads : Math.max(1, cores / parallel);
+        List<Sweep.Result> results = sweep.run(parallel, threadsPerRun, distributed);
+        if (distributed.isRoot()) print(results, dir);
         return results.stream().allMatch(Sweep.Result::finished) ? 0 : 1;
     }
 
@@ -190,7 +207,9 @@ final class SweepCommand implements Callable<Integer> {
         return s;
     }
 
-    private Function<SweepRun, TrainingListener> listener() {
+    private Function<SweepRun, TrainingListener> listener(Distributed distributed) {
+        // Ranks other than 0 train quietly: their progress would interleave with rank 0's.
+        if (!distributed.isRoot()) return run -> null;
         if (parallel == 1) return run -> new ProgressListener(training.batchSize, run.id() + " ");
         // Progress bars of runs trained at once would overwrite each other: one line per epoch instead.
         return run -> new TrainingListener() {

@@ -24,6 +24,7 @@ public final class BatchLoader implements AutoCloseable {
     private final Normalization normalization;
     private final Augmentation augmentation;
     private final int prefetch;
+    private final int shard, shards;
     private final Set<PrefetchIterator<Batch>> openIterators = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
@@ -36,6 +37,8 @@ public final class BatchLoader implements AutoCloseable {
         this.normalization = b.normalization;
         this.augmentation = b.augmentation;
         this.prefetch = b.prefetch;
+        this.shard = b.shard;
+        this.shards = b.shards;
         if (normalization != null) {
             normalization.checkChannels(dataset.channels(), dataset.toString());
         }
@@ -56,6 +59,7 @@ public final class BatchLoader implements AutoCloseable {
         private Normalization normalization;
         private Augmentation augmentation = Augmentation.NONE;
         private int prefetch = 2;
+        private int shard, shards = 1;
 
         private Builder(ImageDataset dataset) {
             this.dataset = Objects.requireNonNull(dataset, "dataset");
@@ -105,6 +109,20 @@ public final class BatchLoader implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Yields only part {@code index} of {@code count} of every batch (data-parallel training: one part per
+         * process): the same epochs, batch indices and sample order, and the same augmentation of each sample, as
+         * without sharding. Part i of a batch of n samples is its samples [n·i/count, n·(i+1)/count).
+         */
+        public Builder shard(int index, int count) {
+            if (count < 1 || index < 0 || index >= count) {
+                throw new IllegalArgumentException("shard " + index + " of " + count + " does not exist");
+            }
+            this.shard = index;
+            this.shards = count;
+            return this;
+        }
+
         public BatchLoader build() {
             return new BatchLoader(this);
         }
@@ -133,15 +151,16 @@ public final class BatchLoader implements AutoCloseable {
         return order;
     }
 
-    /** Builds batch {@code index} of {@code epoch} on the calling thread. */
+    /** Builds batch {@code index} of {@code epoch} (this loader's shard of it) on the calling thread. */
     public Batch batch(int epoch, int index) {
         return batch(epoch, index, epochOrder(epoch));
     }
 
     private Batch batch(int epoch, int index, int[] order) {
         Objects.checkIndex(index, batchesPerEpoch());
-        int start = index * batchSize;
-        int size = Math.min(batchSize, order.length - start);
+        int globalSize = Math.min(batchSize, order.length - index * batchSize);
+        int start = index * batchSize + (int) ((long) globalSize * shard / shards);
+        int size = index * batchSize + (int) ((long) globalSize * (shard + 1) / shards) - start;
         int c = dataset.channels();
         int h = dataset.height();
         int w = dataset.width();

@@ -2,6 +2,7 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.function.IntFunction;
@@ -32,6 +33,8 @@ public final class Attention {
     // activation gradients
     private Tensor dQkv, dq, dk, dv, dqn, dkn, dScores, dWeights, dMixed, dNormed, dO, dMerged, dGatePre, dGated;
     private boolean training = true;
+    /** Where Re-attention's BatchNorm sums its statistics over the processes of a data-parallel run; null: none. */
+    private CrossProcessSum statisticsAcross;
 
     Attention(ParameterStore store, String prefix, int dim, int heads, AttentionConfig config, boolean withReattention) {
         this.be = store.backend();
@@ -162,6 +165,10 @@ public final class Attention {
         this.training = training;
     }
 
+    void synchronizeBatchStatistics(CrossProcessSum across) {
+        this.statisticsAcross = across;
+    }
+
     /** The map that weights V: φ(scores), or its Re-attention successor. [B,H,T,T]. */
     Tensor attentionMap() {
         return hasReattention() ? normed : weights;
@@ -209,7 +216,11 @@ public final class Attention {
             be.attentionScores(qUse, kUse, scores, bh, tokens, headDim, scale);
             be.attentionWeights(scores, weights, bh * tokens, tokens, weighting);
             be.headMix(weights, theta.value(), thetaBias.value(), mixed, batch, heads, mapSize);
-            if (reattention == ReattentionNorm.BATCHNORM) {
+            if (reattention == ReattentionNorm.BATCHNORM && training && statisticsAcross != null) {
+                be.headBatchNormAcross(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd,
+                        runningMean.value(), runningVar.value(), batch, heads, mapSize, ViTConfig.REATTENTION_NORM_EPS,
+                        ViTConfig.BATCH_NORM_MOMENTUM, statisticsAcross);
+            } else if (reattention == ReattentionNorm.BATCHNORM) {
                 be.headBatchNorm(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd, runningMean.value(),
                         runningVar.value(), batch, heads, mapSize, ViTConfig.REATTENTION_NORM_EPS,
                         ViTConfig.BATCH_NORM_MOMENTUM, training);
@@ -261,7 +272,10 @@ public final class Attention {
                     headDim, scale, weighting);
         } else {
             be.attentionApplyBackward(dO, normed, v, dNormed, dv, bh, tokens, headDim);
-            if (reattention == ReattentionNorm.BATCHNORM) {
+            if (reattention == ReattentionNorm.BATCHNORM && statisticsAcross != null) {
+                be.headBatchNormBackwardAcross(dNormed, mixed, reNormW.value(), reMean, reRstd, dMixed, reNormW.grad(),
+                        reNormB.grad(), batch, heads, mapSize, statisticsAcross);
+            } else if (reattention == ReattentionNorm.BATCHNORM) {
                 be.headBatchNormBackward(dNormed, mixed, reNormW.value(), reMean, reRstd, dMixed, reNormW.grad(),
                         reNormB.grad(), batch, heads, mapSize);
             } else {

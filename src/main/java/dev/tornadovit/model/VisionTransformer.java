@@ -1,6 +1,7 @@
 package dev.tornadovit.model;
 
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -95,6 +96,16 @@ public final class VisionTransformer {
     public void setTraining(boolean training) {
         this.training = training;
         for (int i = 0; i < blocks.size(); i++) blocks.get(i).attn.setTraining(training);
+    }
+
+    /**
+     * Makes Re-attention's BatchNorm take its training statistics over the global batch of a data-parallel run, its
+     * partial sums passing through {@code across} ({@code null} or {@link CrossProcessSum#LOCAL}: this process's
+     * batch alone). Then N processes with shards of a batch compute what one process computes with the whole batch.
+     */
+    public void synchronizeBatchStatistics(CrossProcessSum across) {
+        CrossProcessSum sum = across == CrossProcessSum.LOCAL ? null : across;
+        for (int i = 0; i < blocks.size(); i++) blocks.get(i).attn.synchronizeBatchStatistics(sum);
     }
 
     public boolean isTraining() {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
+import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.VisionTransformer;
@@ -144,10 +145,21 @@ public final class Sweep {
      * writes the tables and plots. Results are in the order of the runs.
      */
     public List<Result> run(int parallel, int threadsPerRun) {
+        return run(parallel, threadsPerRun, Distributed.single());
+    }
+
+    /**
+     * As {@link #run(int, int)}, the grid spread over the ranks of an Open MPI job: rank r trains runs r, r + N,
+     * r + 2N … (each alone, in its own folder under its host's sweep folder), then every rank learns every run's
+     * outcome and rank 0 writes the tables and plots. Results are in the order of the runs.
+     */
+    public List<Result> run(int parallel, int threadsPerRun, Distributed distributed) {
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
-        List<Result> results = new ArrayList<>();
+        List<Integer> mine = new ArrayList<>();
+        for (int i = distributed.rank(); i < runs.size(); i += distributed.size()) mine.add(i);
+        List<Result> own = new ArrayList<>();
         if (parallel == 1) {
-            for (int i = 0; i < runs.size(); i++) results.add(runOne(runs.get(i), i, threadsPerRun));
+            for (int i : mine) own.add(runOne(runs.get(i), i, threadsPerRun));
         } else {
             ExecutorService pool = Executors.newFixedThreadPool(parallel, r -> {
                 Thread t = new Thread(r, "sweep-run");
@@ -156,11 +168,8 @@ public final class Sweep {
             });
             try {
                 List<Future<Result>> futures = new ArrayList<>();
-                for (int i = 0; i < runs.size(); i++) {
-                    int index = i;
-                    futures.add(pool.submit(() -> runOne(runs.get(index), index, threadsPerRun)));
-                }
-                for (Future<Result> f : futures) results.add(f.get());
+                for (int i : mine) futures.add(pool.submit(() -> runOne(runs.get(i), i, threadsPerRun)));
+                for (Future<Result> f : futures) own.add(f.get());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while waiting for sweep runs", e);
@@ -171,9 +180,12 @@ public final class Sweep {
                 pool.shutdownNow();
             }
         }
-        writeResults(results);
-        writeSummary(results);
-        SweepPlots.writeAll(results, dir);
+        List<Result> results = SweepShare.allResults(distributed, runs, mine, own);
+        if (distributed.isRoot()) {
+            writeResults(results);
+            writeSummary(results);
+            SweepPlots.writeAll(results, dir);
+        }
         return results;
     }
 

@@ -190,6 +190,31 @@ public interface Backend extends AutoCloseable {
     void headBatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
                                Tensor dBeta, int batch, int heads, int mapSize);
 
+    /**
+     * The training-mode {@link #headBatchNorm} of one shard of a global batch split over processes: each head's
+     * statistics are those of the whole global batch, the per-process partial sums (of x, then of (x − mean)²)
+     * passing through {@code across}. The running statistics, updated from the global statistics, stay equal on every
+     * process. With {@link CrossProcessSum#LOCAL} it is exactly {@link #headBatchNorm} in training.
+     */
+    default void headBatchNormAcross(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+                                     Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize,
+                                     double eps, double momentum, CrossProcessSum across) {
+        throw new UnsupportedOperationException(name() + " cannot synchronise Re-attention's BatchNorm across "
+                + "processes; train it data-parallel on the CPU backend, or use --reattention layernorm");
+    }
+
+    /**
+     * Backward of {@link #headBatchNormAcross}: the input gradient uses the global sums of dy and dy·x̂ (through
+     * {@code across}); dGamma and dBeta get this shard's sums only, as every parameter gradient, which the
+     * data-parallel all-reduce then totals.
+     */
+    default void headBatchNormBackwardAcross(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
+                                             Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize,
+                                             CrossProcessSum across) {
+        throw new UnsupportedOperationException(name() + " cannot synchronise Re-attention's BatchNorm across "
+                + "processes; train it data-parallel on the CPU backend, or use --reattention layernorm");
+    }
+
     /** LayerNorm across the head axis of x [B,H,S] at each (b,s); mean and rstd are [B,S]. */
     void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch, int heads,
                        int mapSize, double eps);

@@ -8,6 +8,8 @@ import dev.tornadovit.data.BatchLoader;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.Normalization;
 import dev.tornadovit.data.PrefetchIterator;
+import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.GradientAllReduce;
 import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.TempFiles;
@@ -52,6 +54,9 @@ public final class Trainer {
     private final Path runDir;
     private final TrainingListener listener;
     private final AdamW optimizer;
+    private final Distributed distributed;
+    private final DataParallelRun parallel;
+    private final GradientAllReduce gradients;
     private TrainingState state = TrainingState.start();
 
     /**
@@ -59,21 +64,37 @@ public final class Trainer {
      */
     public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
                    TrainingOptions options, Path runDir, TrainingListener listener) {
-        this(model, train, eval, normalization, options, runDir, listener, ParameterGroups.ALL);
+        this(model, train, eval, normalization, options, runDir, listener, ParameterGroups.ALL, Distributed.single());
     }
 
     /** @param groups which parameters train, at which share of the learning rate (fine-tuning) */
     public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
                    TrainingOptions options, Path runDir, TrainingListener listener, ParameterGroups groups) {
+        this(model, train, eval, normalization, options, runDir, listener, groups, Distributed.single());
+    }
+
+    /**
+     * A trainer that is one rank of a data-parallel run: it trains on its shard of every global batch of
+     * {@code options.batchSize()} images, averages the gradients with the other ranks and takes the same optimiser
+     * step. Rank 0 alone writes the run folder and reports to {@code listener}; the others need no copy of it.
+     *
+     * @param groups which parameters train, at which share of the learning rate (fine-tuning)
+     */
+    public Trainer(VisionTransformer model, ImageDataset train, ImageDataset eval, Normalization normalization,
+                   TrainingOptions options, Path runDir, TrainingListener listener, ParameterGroups groups,
+                   Distributed distributed) {
         this.model = model;
         this.train = train;
         this.eval = eval;
         this.normalization = normalization;
         this.options = options;
         this.runDir = runDir;
-        this.listener = listener == null ? TrainingListener.NONE : listener;
+        this.listener = listener == null || !distributed.isRoot() ? TrainingListener.NONE : listener;
         this.optimizer = new AdamW(model.backend(), model.parameters(), options.optimizer(),
                 p -> groups.lrScale(p, model.depth()));
+        this.distributed = distributed;
+        this.parallel = new DataParallelRun(distributed, model, optimizer);
+        this.gradients = new GradientAllReduce(distributed, model.backend(), model.parameters());
         if (train.numClasses() > model.config().numClasses()) {
             throw new IllegalArgumentException("the training data has " + train.numClasses()
                     + " classes but the model's num_classes is " + model.config().numClasses());
@@ -88,10 +109,14 @@ public final class Trainer {
         return state;
     }
 
-    /** Continues from {@code runDir/last.safetensors}; returns false when there is nothing to resume. */
+    /**
+     * Continues from {@code runDir/last.safetensors}; returns false when there is nothing to resume. Of several
+     * ranks, rank 0 reads the checkpoint and {@link #run} hands its state to the others.
+     */
     public boolean resume() {
         Path last = runDir.resolve(LAST);
-        if (!Files.exists(last)) return false;
+        if (!parallel.rootSays(distributed.isRoot() && Files.exists(last))) return false;
+        if (!distributed.isRoot()) return true;
         Safetensors.Contents contents = Safetensors.read(last);
         var stored = Checkpoint.readConfig(contents, last);
         if (!stored.equals(model.config())) {
@@ -102,6 +127,7 @@ public final class Trainer {
         String json = Checkpoint.loadOptimizer(optimizer, contents, last);
         if (json == null) throw new IllegalArgumentException(last + ": metadata has no 'training_state' to resume from");
         state = TrainingState.fromJson(json, last.toString());
+        parallel.noteRanksOf(contents, last);
         log.info("Resuming {} at epoch {} batch {} (step {})", runDir, state.epoch() + 1, state.nextBatch(), state.globalStep());
         return true;
     }
@@ -114,9 +140,14 @@ public final class Trainer {
     /** Trains to the end; returns the metrics history (one record per epoch). */
     public List<EpochRecord> run() {
         Backend be = model.backend();
-        try (RunFolder held = RunFolder.open(runDir); BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
-                .shuffle(true).dropLast(true).normalization(normalization).augmentation(options.augmentation()).build()) {
-            createRunDir();
+        int shard = parallel.shardSize(options.batchSize());
+        // Rank 0 alone holds and writes the run folder (other ranks may share its file system).
+        try (RunFolder held = distributed.isRoot() ? RunFolder.open(runDir) : null;
+             BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
+                     .shard(distributed.rank(), distributed.size()).shuffle(true).dropLast(true)
+                     .normalization(normalization).augmentation(options.augmentation()).build()) {
+            if (distributed.isRoot()) createRunDir();
+            state = parallel.shareRootState(state);
             int perEpoch = loader.batchesPerEpoch();
             if (perEpoch == 0) {
                 throw new IllegalArgumentException("the training set has " + train.size() + " images, fewer than one batch of "
@@ -125,10 +156,10 @@ public final class Trainer {
             long total = totalSteps(perEpoch);
             LearningRateSchedule schedule = new LearningRateSchedule(options.lr(),
                     Math.round(options.warmupFraction() * total), total, options.minLr());
-            BatchInput input = new BatchInput(be, model.config(), options.batchSize());
+            BatchInput input = new BatchInput(be, model.config(), shard);
             BatchInput evalInput = new BatchInput(be, model.config(), options.evalBatchSize());
             // One workspace for training and evaluation batches, allocated once.
-            model.reserve(Math.max(options.batchSize(), options.evalBatchSize()));
+            model.reserve(Math.max(shard, options.evalBatchSize()));
             int classes = model.config().numClasses();
             double guessingLoss = Math.log(Math.max(2, classes)), explodedLoss = EXPLODED_LOSS_FACTOR * guessingLoss;
             long startNanos = System.nanoTime();
@@ -148,37 +179,42 @@ public final class Trainer {
                         input.upload(b);
                         model.zeroGradients();
                         model.forward(input.images(), b.size());
-                        double loss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
+                        double shardLoss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
+                        long shardCorrect = BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
+                        model.backward(b.size());
+                        // Every rank gets the same mean gradient and totals, so all stop together on a bad loss.
+                        GradientAllReduce.StepTotals step = gradients.average(shardLoss, shardCorrect, b.size());
+                        double loss = step.meanLoss();
                         if (!Double.isFinite(loss) || loss > explodedLoss) {
                             throw diverged(String.format(Locale.ROOT, "the training loss became %.4g at epoch %d, batch %d (step %d)",
                                     loss, epoch + 1, b.index(), state.globalStep() + 1) + (Double.isFinite(loss)
                                     ? String.format(Locale.ROOT, ", over %d times that of guessing (%.2f): the run diverged",
                                     EXPLODED_LOSS_FACTOR, guessingLoss) : ""));
                         }
-                        correct += BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
-                        model.backward(b.size());
+                        correct += step.correct();
                         double lr = schedule.at(state.globalStep());
                         try {
                             optimizer.step(lr);
                         } catch (NonFiniteException e) {
                             throw diverged("the " + e.getMessage() + " (epoch " + (epoch + 1) + ", batch " + b.index() + ")");
                         }
-                        lossSum += loss * b.size();
-                        seen += b.size();
-                        trainedThisSession += b.size();
+                        lossSum += loss * step.samples();
+                        seen += step.samples();
+                        trainedThisSession += step.samples();
                         double seconds = (System.nanoTime() - epochStart) / 1e9;
                         state = new TrainingState(epoch, b.index() + 1, state.globalStep() + 1, state.bestAccuracy(),
                                 state.bestEpoch(), elapsedBefore + (System.nanoTime() - startNanos) / 1e9, lossSum, correct,
                                 seen, state.history());
                         listener.stepDone(epoch, b.index(), state.globalStep(), loss, lr, trainedThisSession / Math.max(seconds, 1e-9));
                         if (options.checkpointEvery() > 0 && state.globalStep() % options.checkpointEvery() == 0
-                                && state.nextBatch() < perEpoch) {
+                                && state.nextBatch() < perEpoch && distributed.isRoot()) {
                             Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
                         }
                     }
                 }
                 double epochSeconds = (System.nanoTime() - epochStart) / 1e9;
-                Evaluation ev = Evaluation.run(model, eval, normalization, evalInput);
+                parallel.keepRanksEqual();
+                Evaluation ev = parallel.evaluate(eval, normalization, evalInput);
                 boolean best = ev.accuracy() > state.bestAccuracy();
                 EpochRecord record = new EpochRecord(epoch + 1, state.globalStep(), lossSum / Math.max(1, seen),
                         (double) correct / Math.max(1, seen), ev.loss(), ev.accuracy(), schedule.at(Math.max(0, state.globalStep() - 1)),
@@ -187,9 +223,11 @@ public final class Trainer {
                 history.add(record);
                 state = new TrainingState(epoch + 1, 0, state.globalStep(), best ? ev.accuracy() : state.bestAccuracy(),
                         best ? epoch + 1 : state.bestEpoch(), record.elapsedSeconds(), 0, 0, 0, history);
-                if (best) Checkpoint.save(runDir.resolve(BEST), model, null, state.toJson(), metadata());
-                Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
-                writeMetrics(history);
+                if (distributed.isRoot()) {
+                    if (best) Checkpoint.save(runDir.resolve(BEST), model, null, state.toJson(), metadata());
+                    Checkpoint.save(runDir.resolve(LAST), model, optimizer, state.toJson(), metadata());
+                    writeMetrics(history);
+                }
                 listener.epochDone(record, best);
             }
         }
@@ -216,7 +254,7 @@ public final class Trainer {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
-        return meta;
+        return parallel.metadata(meta);
     }
 
     private void createRunDir() {

@@ -3,6 +3,7 @@ package dev.tornadovit.backend.cpu;
 import dev.tornadovit.backend.cpu.ReusableLoops.Body;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
@@ -1187,67 +1188,94 @@ public final class CpuBackend implements Backend {
     public void headBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
                               Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize, double eps,
                               double momentum, boolean training) {
-        float[] in = f(x), g = f(gamma), bt = f(beta), out = f(y), mu = f(mean), rs = f(rstd);
-        float[] rm = f(runningMean), rv = f(runningVar);
-        Loops loops = loops();
         if (training) {
-            loops.headBatchNormStatistics.run(in, mu, rs, rm, rv, batch, heads, mapSize, eps, momentum);
+            headBatchNormAcross(x, gamma, beta, y, mean, rstd, runningMean, runningVar, batch, heads, mapSize, eps,
+                    momentum, CrossProcessSum.LOCAL);
+            return;
         }
-        loops.headBatchNormApply.run(in, g, bt, out, mu, rs, rm, rv, batch, heads, mapSize, eps, training);
+        loops().headBatchNormApply.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean),
+                f(runningVar), batch, heads, mapSize, eps, false);
     }
 
-    /** Per head: the batch's mean and 1/σ, and the running statistics updated; in double, as B·T·T values can be millions. */
-    private static final class HeadBatchNormStatistics extends Body {
-        private float[] in, mu, rs, rm, rv;
-        private int batch, heads, mapSize;
-        private double eps, momentum;
+    /**
+     * Per head, in double (B·T·T values can be millions): Σx over the shard, summed across processes, gives the mean;
+     * then Σ(x − mean)², summed likewise, the variance. Two passes, as one pass of Σx² would lose the variance to
+     * cancellation when the mean is large.
+     */
+    @Override
+    public void headBatchNormAcross(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+                                    Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize,
+                                    double eps, double momentum, CrossProcessSum across) {
+        float[] in = f(x), mu = f(mean), rs = f(rstd), rm = f(runningMean), rv = f(runningVar);
+        Loops loops = loops();
+        // [0, heads): the partial sums; [heads]: the element count; [heads + 1, 2·heads + 1): the global means.
+        double[] sums = loops.scratch(2 * heads + 1);
+        loops.headBatchNormStatistics.run(in, sums, 0, batch, heads, mapSize);
+        sums[heads] = (double) batch * mapSize;
+        across.sum(sums, heads + 1);
+        double count = sums[heads];
+        for (int h = 0; h < heads; h++) sums[heads + 1 + h] = sums[h] / count;
+        loops.headBatchNormStatistics.run(in, sums, heads + 1, batch, heads, mapSize);
+        across.sum(sums, heads);
+        for (int h = 0; h < heads; h++) {
+            double m = sums[heads + 1 + h], v = sums[h];
+            mu[h] = (float) m;
+            rs[h] = (float) (1 / Math.sqrt(v / count + eps));
+            double unbiased = count > 1 ? v / (count - 1) : v / count;
+            rm[h] = (float) ((1 - momentum) * rm[h] + momentum * m);
+            rv[h] = (float) ((1 - momentum) * rv[h] + momentum * unbiased);
+        }
+        loops.headBatchNormApply.run(in, f(gamma), f(beta), f(y), mu, rs, rm, rv, batch, heads, mapSize, eps, true);
+    }
 
-        void run(float[] in, float[] mu, float[] rs, float[] rm, float[] rv, int batch, int heads, int mapSize,
-                 double eps, double momentum) {
+    /**
+     * Per head h, sums[h] = Σ x over the batch in order, or, when {@code meansAt} is positive, Σ (x − sums[meansAt + h])².
+     */
+    private static final class HeadBatchNormStatistics extends Body {
+        private float[] in;
+        private double[] sums;
+        private int meansAt, batch, heads, mapSize;
+
+        void run(float[] in, double[] sums, int meansAt, int batch, int heads, int mapSize) {
             this.in = in;
-            this.mu = mu;
-            this.rs = rs;
-            this.rm = rm;
-            this.rv = rv;
+            this.sums = sums;
+            this.meansAt = meansAt;
             this.batch = batch;
             this.heads = heads;
             this.mapSize = mapSize;
-            this.eps = eps;
-            this.momentum = momentum;
             parallelFor(heads, 1);
         }
 
         @Override
         public void run(int start, int end) {
-            float[] in = this.in, mu = this.mu, rs = this.rs, rm = this.rm, rv = this.rv;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize;
-            double eps = this.eps, momentum = this.momentum;
-            long count = (long) batch * mapSize;
+            float[] in = this.in;
+            double[] sums = this.sums;
+            int batch = this.batch, heads = this.heads, mapSize = this.mapSize, meansAt = this.meansAt;
             for (int h = start; h < end; h++) {
                 double sum = 0;
-                for (int b = 0; b < batch; b++) {
-                    int o = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) sum += in[o + i];
-                }
-                double m = sum / count, v = 0;
-                for (int b = 0; b < batch; b++) {
-                    int o = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) {
-                        double c = in[o + i] - m;
-                        v += c * c;
+                if (meansAt == 0) {
+                    for (int b = 0; b < batch; b++) {
+                        int o = (b * heads + h) * mapSize;
+                        for (int i = 0; i < mapSize; i++) sum += in[o + i];
+                    }
+                } else {
+                    double m = sums[meansAt + h];
+                    for (int b = 0; b < batch; b++) {
+                        int o = (b * heads + h) * mapSize;
+                        for (int i = 0; i < mapSize; i++) {
+                            double c = in[o + i] - m;
+                            sum += c * c;
+                        }
                     }
                 }
-                mu[h] = (float) m;
-                rs[h] = (float) (1 / Math.sqrt(v / count + eps));
-                double unbiased = count > 1 ? v / (count - 1) : v / count;
-                rm[h] = (float) ((1 - momentum) * rm[h] + momentum * m);
-                rv[h] = (float) ((1 - momentum) * rv[h] + momentum * unbiased);
+                sums[h] = sum;
             }
         }
 
         @Override
         protected void clearInputs() {
-            in = mu = rs = rm = rv = null;
+            in = null;
+            sums = null;
         }
     }
 
@@ -1300,15 +1328,26 @@ public final class CpuBackend implements Backend {
     @Override
     public void headBatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                       Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
+        headBatchNormBackwardAcross(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, batch, heads, mapSize,
+                CrossProcessSum.LOCAL);
+    }
+
+    @Override
+    public void headBatchNormBackwardAcross(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
+                                            Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize,
+                                            CrossProcessSum across) {
         float[] gy = f(dy), in = f(x), g = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
         Loops loops = loops();
-        double[] sums = loops.scratch(2 * heads);
+        double[] sums = loops.scratch(2 * heads + 1);
         loops.headBatchNormGradientSums.run(gy, in, mu, rs, sums, batch, heads, mapSize);
         for (int h = 0; h < heads; h++) {
             gb[h] += (float) sums[2 * h];
             gg[h] += (float) sums[2 * h + 1];
         }
-        loops.headBatchNormInputGradients.run(gy, in, g, mu, rs, gx, sums, batch, heads, mapSize);
+        sums[2 * heads] = (double) batch * mapSize;
+        across.sum(sums, 2 * heads + 1);
+        loops.headBatchNormInputGradients.run(gy, in, g, mu, rs, gx, sums, (long) sums[2 * heads], batch, heads,
+                mapSize);
     }
 
     /** Per head h: sums[2h] = Σ dy and sums[2h+1] = Σ dy·x̂, over the batch in order. */
@@ -1361,8 +1400,8 @@ public final class CpuBackend implements Backend {
         private int heads, mapSize;
         private long count;
 
-        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] sums, int batch,
-                 int heads, int mapSize) {
+        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] sums, long count,
+                 int batch, int heads, int mapSize) {
             this.gy = gy;
             this.in = in;
             this.g = g;
@@ -1372,7 +1411,7 @@ public final class CpuBackend implements Backend {
             this.sums = sums;
             this.heads = heads;
             this.mapSize = mapSize;
-            count = (long) batch * mapSize;
+            this.count = count;
             parallelFor(batch * heads, 1);
         }
 
