@@ -70,13 +70,6 @@ public final class CpuBackend implements Backend {
             return floatScratch;
         }
 
-        final Zero zero = own(new Zero());
-        final Add add = own(new Add());
-        final Accumulate accumulate = own(new Accumulate());
-        final Gelu gelu = own(new Gelu());
-        final GeluBackward geluBackward = own(new GeluBackward());
-        final SigmoidGate sigmoidGate = own(new SigmoidGate());
-        final SigmoidGateBackward sigmoidGateBackward = own(new SigmoidGateBackward());
         final Im2col im2col = own(new Im2col());
         final AssembleTokens assembleTokens = own(new AssembleTokens());
         final PatchEmbeddingGradients patchEmbeddingGradients = own(new PatchEmbeddingGradients());
@@ -178,26 +171,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void zero(Tensor t) {
-        loops().zero.run(f(t));
-    }
-
-    private static final class Zero extends Body {
-        private float[] x;
-
-        void run(float[] x) {
-            this.x = x;
-            parallelFor(x.length, 1 << 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            Arrays.fill(x, start, end, 0f);
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = null;
-        }
+        Elementwise.zero(f(t));
     }
 
     @Override
@@ -207,181 +181,39 @@ public final class CpuBackend implements Backend {
 
     // ---------------------------------------------------------------- elementwise
 
-    private static final int ELEMENT_GRAIN = 1 << 14;
-
     @Override
     public void add(Tensor a, Tensor b, Tensor out, int n) {
-        loops().add.run(f(a), f(b), f(out), n);
-    }
-
-    private static final class Add extends Body {
-        private float[] x, y, out;
-
-        void run(float[] x, float[] y, float[] out, int n) {
-            this.x = x;
-            this.y = y;
-            this.out = out;
-            parallelFor(n, ELEMENT_GRAIN);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] x = this.x, y = this.y, out = this.out;
-            for (int i = start; i < end; i++) out[i] = x[i] + y[i];
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = y = out = null;
-        }
+        Elementwise.add(f(a), f(b), f(out), n);
     }
 
     @Override
     public void accumulate(Tensor dst, Tensor src, int n) {
-        loops().accumulate.run(f(dst), f(src), n);
-    }
-
-    private static final class Accumulate extends Body {
-        private float[] dst, src;
-
-        void run(float[] dst, float[] src, int n) {
-            this.dst = dst;
-            this.src = src;
-            parallelFor(n, ELEMENT_GRAIN);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] dst = this.dst, src = this.src;
-            for (int i = start; i < end; i++) dst[i] += src[i];
-        }
-
-        @Override
-        protected void clearInputs() {
-            dst = src = null;
-        }
+        Elementwise.accumulate(f(dst), f(src), n);
     }
 
     @Override
     public void gelu(Tensor x, Tensor y, int n) {
-        loops().gelu.run(f(x), f(y), n);
-    }
-
-    private static final class Gelu extends Body {
-        private float[] in, out;
-
-        void run(float[] in, float[] out, int n) {
-            this.in = in;
-            this.out = out;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.gelu(in, out, start, end);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = out = null;
-        }
+        Elementwise.gelu(f(x), f(y), n);
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        loops().geluBackward.run(f(x), f(dy), f(dx), true, n);
+        Elementwise.geluBackward(f(x), f(dy), f(dx), true, n);
     }
 
     @Override
     public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        loops().geluBackward.run(f(x), f(dy), f(dx), false, n);
-    }
-
-    private static final class GeluBackward extends Body {
-        private float[] in, g, out;
-        private boolean accumulate;
-
-        void run(float[] in, float[] g, float[] out, boolean accumulate, int n) {
-            this.in = in;
-            this.g = g;
-            this.out = out;
-            this.accumulate = accumulate;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.geluBackward(in, g, out, accumulate, start, end);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = out = null;
-        }
-    }
-
-    private static float sigmoid(float x) {
-        return 1f / (1f + (float) Math.exp(-x));
+        Elementwise.geluBackward(f(x), f(dy), f(dx), false, n);
     }
 
     @Override
     public void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n) {
-        loops().sigmoidGate.run(f(gatePre), f(o), f(out), n);
-    }
-
-    private static final class SigmoidGate extends Body {
-        private float[] g, x, y;
-
-        void run(float[] g, float[] x, float[] y, int n) {
-            this.g = g;
-            this.x = x;
-            this.y = y;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, x = this.x, y = this.y;
-            for (int i = start; i < end; i++) y[i] = x[i] * sigmoid(g[i]);
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = x = y = null;
-        }
+        Elementwise.sigmoidGate(f(gatePre), f(o), f(out), n);
     }
 
     @Override
     public void sigmoidGateBackward(Tensor gatePre, Tensor o, Tensor dOut, Tensor dGatePre, Tensor dO, int n) {
-        loops().sigmoidGateBackward.run(f(gatePre), f(o), f(dOut), f(dGatePre), f(dO), n);
-    }
-
-    private static final class SigmoidGateBackward extends Body {
-        private float[] g, x, dy, dg, dx;
-
-        void run(float[] g, float[] x, float[] dy, float[] dg, float[] dx, int n) {
-            this.g = g;
-            this.x = x;
-            this.dy = dy;
-            this.dg = dg;
-            this.dx = dx;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, x = this.x, dy = this.dy, dg = this.dg, dx = this.dx;
-            for (int i = start; i < end; i++) {
-                float sg = sigmoid(g[i]);
-                dx[i] += dy[i] * sg;
-                dg[i] += dy[i] * x[i] * sg * (1 - sg);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = x = dy = dg = dx = null;
-        }
+        Elementwise.sigmoidGateBackward(f(gatePre), f(o), f(dOut), f(dGatePre), f(dO), n);
     }
 
     // ---------------------------------------------------------------- patches and tokens
