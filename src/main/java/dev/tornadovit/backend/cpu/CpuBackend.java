@@ -70,16 +70,8 @@ public final class CpuBackend implements Backend {
             return floatScratch;
         }
 
-        final Im2col im2col = own(new Im2col());
-        final AssembleTokens assembleTokens = own(new AssembleTokens());
-        final PatchEmbeddingGradients patchEmbeddingGradients = own(new PatchEmbeddingGradients());
-        final ClsAndPositionGradients clsAndPositionGradients = own(new ClsAndPositionGradients());
         final LayerNorm layerNorm = own(new LayerNorm());
         final LayerNormBackward layerNormBackward = own(new LayerNormBackward());
-        final SplitHeads splitHeads = own(new SplitHeads());
-        final SplitHeadsBackward splitHeadsBackward = own(new SplitHeadsBackward());
-        final MergeHeads mergeHeads = own(new MergeHeads());
-        final MergeHeadsBackward mergeHeadsBackward = own(new MergeHeadsBackward());
         final SoftmaxRows softmaxRows = own(new SoftmaxRows());
         final PointwiseWeights pointwiseWeights = own(new PointwiseWeights());
         final SoftmaxRowsBackward softmaxRowsBackward = own(new SoftmaxRowsBackward());
@@ -93,8 +85,6 @@ public final class CpuBackend implements Backend {
         final HeadBatchNormInputGradients headBatchNormInputGradients = own(new HeadBatchNormInputGradients());
         final HeadLayerNorm headLayerNorm = own(new HeadLayerNorm());
         final HeadLayerNormBackward headLayerNormBackward = own(new HeadLayerNormBackward());
-        final PoolTokens poolTokens = own(new PoolTokens());
-        final PoolTokensBackward poolTokensBackward = own(new PoolTokensBackward());
         final SumOfSquares sumOfSquares = own(new SumOfSquares());
         final AdamWUpdate adamW = own(new AdamWUpdate());
     }
@@ -220,172 +210,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void im2col(Tensor images, Tensor patches, int batch, int channels, int height, int width, int patch) {
-        loops().im2col.run(f(images), f(patches), batch, channels, height, width, patch);
-    }
-
-    private static final class Im2col extends Body {
-        private float[] img, out;
-        private int channels, height, width, patch, gh, gw, rowLen;
-
-        void run(float[] img, float[] out, int batch, int channels, int height, int width, int patch) {
-            this.img = img;
-            this.out = out;
-            this.channels = channels;
-            this.height = height;
-            this.width = width;
-            this.patch = patch;
-            gh = height / patch;
-            gw = width / patch;
-            rowLen = channels * patch * patch;
-            parallelFor(batch * gh, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] img = this.img, out = this.out;
-            int channels = this.channels, height = this.height, width = this.width, patch = this.patch;
-            int gh = this.gh, gw = this.gw, rowLen = this.rowLen;
-            for (int r = start; r < end; r++) {
-                int b = r / gh, py = r % gh;
-                for (int px = 0; px < gw; px++) {
-                    int row = r * gw + px;
-                    for (int c = 0; c < channels; c++)
-                        for (int dy = 0; dy < patch; dy++) {
-                            int src = ((b * channels + c) * height + py * patch + dy) * width + px * patch;
-                            System.arraycopy(img, src, out, row * rowLen + (c * patch + dy) * patch, patch);
-                        }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            img = out = null;
-        }
+        TokensAndHeads.im2col(f(images), f(patches), batch, channels, height, width, patch);
     }
 
     @Override
     public void assembleTokens(Tensor patchEmbeddings, Tensor cls, Tensor pos, Tensor fixedPos, Tensor tokens,
                                int batch, int patches, int dim) {
-        loops().assembleTokens.run(f(patchEmbeddings), cls == null ? null : f(cls), pos == null ? null : f(pos),
+        TokensAndHeads.assembleTokens(f(patchEmbeddings), cls == null ? null : f(cls), pos == null ? null : f(pos),
                 fixedPos == null ? null : f(fixedPos), f(tokens), batch, patches, dim);
-    }
-
-    private static final class AssembleTokens extends Body {
-        private float[] pe, c, p, fp, out;
-        private int patches, dim, first, tokenCount;
-
-        /** {@code c}, {@code p} and {@code fp} (class token, learned and fixed positions) may be null. */
-        void run(float[] pe, float[] c, float[] p, float[] fp, float[] out, int batch, int patches, int dim) {
-            this.pe = pe;
-            this.c = c;
-            this.p = p;
-            this.fp = fp;
-            this.out = out;
-            this.patches = patches;
-            this.dim = dim;
-            first = c == null ? 0 : 1;
-            tokenCount = patches + first;
-            parallelFor(batch * tokenCount, 64);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] pe = this.pe, c = this.c, p = this.p, fp = this.fp, out = this.out;
-            int patches = this.patches, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokenCount, t = bt % tokenCount, o = bt * dim;
-                if (t < first) System.arraycopy(c, 0, out, o, dim);
-                else {
-                    System.arraycopy(pe, (b * patches + t - first) * dim, out, o, dim);
-                    if (fp != null) for (int i = 0; i < dim; i++) out[o + i] += fp[(t - first) * dim + i];
-                }
-                if (p != null) for (int i = 0; i < dim; i++) out[o + i] += p[t * dim + i];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            pe = c = p = fp = out = null;
-        }
     }
 
     @Override
     public void assembleTokensBackward(Tensor dTokens, Tensor dPatchEmbeddings, Tensor dCls, Tensor dPos,
                                        int batch, int patches, int dim, boolean hasCls) {
-        float[] g = f(dTokens), dpe = f(dPatchEmbeddings);
-        float[] dc = dCls == null ? null : f(dCls), dp = dPos == null ? null : f(dPos);
-        int first = hasCls ? 1 : 0;
-        Loops loops = loops();
-        loops.patchEmbeddingGradients.run(g, dpe, batch, patches, dim, first);
-        // cls and position gradients sum over the batch: parallel over positions, batch summed in order.
-        loops.clsAndPositionGradients.run(g, dc, dp, batch, patches, dim, first);
-    }
-
-    private static final class PatchEmbeddingGradients extends Body {
-        private float[] g, dpe;
-        private int patches, dim, first, tokenCount;
-
-        void run(float[] g, float[] dpe, int batch, int patches, int dim, int first) {
-            this.g = g;
-            this.dpe = dpe;
-            this.patches = patches;
-            this.dim = dim;
-            this.first = first;
-            tokenCount = patches + first;
-            parallelFor(batch * patches, 64);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, dpe = this.dpe;
-            int patches = this.patches, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int bp = start; bp < end; bp++) {
-                int b = bp / patches, t = bp % patches + first;
-                int src = (b * tokenCount + t) * dim, dst = bp * dim;
-                for (int i = 0; i < dim; i++) dpe[dst + i] += g[src + i];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = dpe = null;
-        }
-    }
-
-    private static final class ClsAndPositionGradients extends Body {
-        private float[] g, dc, dp;
-        private int batch, dim, first, tokenCount;
-
-        /** {@code dc} (class token) and {@code dp} (positions) may be null. */
-        void run(float[] g, float[] dc, float[] dp, int batch, int patches, int dim, int first) {
-            this.g = g;
-            this.dc = dc;
-            this.dp = dp;
-            this.batch = batch;
-            this.dim = dim;
-            this.first = first;
-            tokenCount = patches + first;
-            parallelFor(tokenCount, 4);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, dc = this.dc, dp = this.dp;
-            int batch = this.batch, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int t = start; t < end; t++) {
-                for (int b = 0; b < batch; b++) {
-                    int src = (b * tokenCount + t) * dim;
-                    if (dp != null) for (int i = 0; i < dim; i++) dp[t * dim + i] += g[src + i];
-                    if (t < first && dc != null) for (int i = 0; i < dim; i++) dc[i] += g[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = dc = dp = null;
-        }
+        TokensAndHeads.assembleTokensBackward(f(dTokens), f(dPatchEmbeddings), dCls == null ? null : f(dCls),
+                dPos == null ? null : f(dPos), batch, patches, dim, hasCls);
     }
 
     // ---------------------------------------------------------------- linear
@@ -508,183 +347,34 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim) {
-        loops().splitHeads.run(f(qkv), f(q), f(k), f(v), batch, tokens, heads, headDim);
-    }
-
-    private static final class SplitHeads extends Body {
-        private float[] in, qq, kk, vv;
-        private int tokens, heads, headDim;
-
-        void run(float[] in, float[] qq, float[] kk, float[] vv, int batch, int tokens, int heads, int headDim) {
-            this.in = in;
-            this.qq = qq;
-            this.kk = kk;
-            this.vv = vv;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, qq = this.qq, kk = this.kk, vv = this.vv;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int src = bt * 3 * dim + h * headDim, dst = ((b * heads + h) * tokens + t) * headDim;
-                    System.arraycopy(in, src, qq, dst, headDim);
-                    System.arraycopy(in, src + dim, kk, dst, headDim);
-                    System.arraycopy(in, src + 2 * dim, vv, dst, headDim);
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = qq = kk = vv = null;
-        }
+        TokensAndHeads.splitHeads(f(qkv), f(q), f(k), f(v), batch, tokens, heads, headDim);
     }
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                    int headDim) {
-        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
+        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
     }
 
     @Override
     public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
                                               int heads, int headDim) {
-        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
-    }
-
-    private static final class SplitHeadsBackward extends Body {
-        private float[] gq, gk, gv, out;
-        private boolean accumulate;
-        private int tokens, heads, headDim;
-
-        void run(float[] gq, float[] gk, float[] gv, float[] out, boolean accumulate, int batch, int tokens, int heads,
-                 int headDim) {
-            this.accumulate = accumulate;
-            this.gq = gq;
-            this.gk = gk;
-            this.gv = gv;
-            this.out = out;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gq = this.gq, gk = this.gk, gv = this.gv, out = this.out;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int dst = bt * 3 * dim + h * headDim, src = ((b * heads + h) * tokens + t) * headDim;
-                    if (accumulate) {
-                        VectorMath.addInto(gq, src, out, dst, headDim);
-                        VectorMath.addInto(gk, src, out, dst + dim, headDim);
-                        VectorMath.addInto(gv, src, out, dst + 2 * dim, headDim);
-                    } else {
-                        System.arraycopy(gq, src, out, dst, headDim);
-                        System.arraycopy(gk, src, out, dst + dim, headDim);
-                        System.arraycopy(gv, src, out, dst + 2 * dim, headDim);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gq = gk = gv = out = null;
-        }
+        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeads.run(f(o), f(out), batch, tokens, heads, headDim);
-    }
-
-    private static final class MergeHeads extends Body {
-        private float[] in, y;
-        private int tokens, heads, headDim;
-
-        void run(float[] in, float[] y, int batch, int tokens, int heads, int headDim) {
-            this.in = in;
-            this.y = y;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, y = this.y;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++)
-                    System.arraycopy(in, ((b * heads + h) * tokens + t) * headDim, y, bt * dim + h * headDim, headDim);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = y = null;
-        }
+        TokensAndHeads.mergeHeads(f(o), f(out), batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeadsBackward.run(f(dOut), f(dO), true, batch, tokens, heads, headDim);
+        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), true, batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeadsBackward.run(f(dOut), f(dO), false, batch, tokens, heads, headDim);
-    }
-
-    private static final class MergeHeadsBackward extends Body {
-        private float[] g, gx;
-        private boolean accumulate;
-        private int tokens, heads, headDim;
-
-        void run(float[] g, float[] gx, boolean accumulate, int batch, int tokens, int heads, int headDim) {
-            this.accumulate = accumulate;
-            this.g = g;
-            this.gx = gx;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, gx = this.gx;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int dst = ((b * heads + h) * tokens + t) * headDim, src = bt * dim + h * headDim;
-                    if (accumulate) {
-                        VectorMath.addInto(g, src, gx, dst, headDim);
-                    } else {
-                        System.arraycopy(g, src, gx, dst, headDim);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = gx = null;
-        }
+        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), false, batch, tokens, heads, headDim);
     }
 
     @Override
@@ -1419,82 +1109,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void pool(Tensor tokens, Tensor pooled, int batch, int tokenCount, int dim, PoolMode mode) {
-        loops().poolTokens.run(f(tokens), f(pooled), batch, tokenCount, dim, mode);
-    }
-
-    private static final class PoolTokens extends Body {
-        private float[] x, y;
-        private int tokenCount, dim;
-        private PoolMode mode;
-
-        void run(float[] x, float[] y, int batch, int tokenCount, int dim, PoolMode mode) {
-            this.x = x;
-            this.y = y;
-            this.tokenCount = tokenCount;
-            this.dim = dim;
-            this.mode = mode;
-            parallelFor(batch, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] x = this.x, y = this.y;
-            int tokenCount = this.tokenCount, dim = this.dim;
-            PoolMode mode = this.mode;
-            for (int b = start; b < end; b++) {
-                if (mode == PoolMode.CLS) System.arraycopy(x, b * tokenCount * dim, y, b * dim, dim);
-                else {
-                    Arrays.fill(y, b * dim, (b + 1) * dim, 0f);
-                    for (int t = 0; t < tokenCount; t++)
-                        for (int i = 0; i < dim; i++) y[b * dim + i] += x[(b * tokenCount + t) * dim + i];
-                    for (int i = 0; i < dim; i++) y[b * dim + i] /= tokenCount;
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = y = null;
-            mode = null;
-        }
+        TokensAndHeads.pool(f(tokens), f(pooled), batch, tokenCount, dim, mode);
     }
 
     @Override
     public void poolBackward(Tensor dPooled, Tensor dTokens, int batch, int tokenCount, int dim, PoolMode mode) {
-        loops().poolTokensBackward.run(f(dPooled), f(dTokens), batch, tokenCount, dim, mode);
-    }
-
-    private static final class PoolTokensBackward extends Body {
-        private float[] g, gx;
-        private int tokenCount, dim;
-        private PoolMode mode;
-
-        void run(float[] g, float[] gx, int batch, int tokenCount, int dim, PoolMode mode) {
-            this.g = g;
-            this.gx = gx;
-            this.tokenCount = tokenCount;
-            this.dim = dim;
-            this.mode = mode;
-            parallelFor(batch, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, gx = this.gx;
-            int tokenCount = this.tokenCount, dim = this.dim;
-            PoolMode mode = this.mode;
-            for (int b = start; b < end; b++) {
-                if (mode == PoolMode.CLS) for (int i = 0; i < dim; i++) gx[b * tokenCount * dim + i] += g[b * dim + i];
-                else for (int t = 0; t < tokenCount; t++)
-                    for (int i = 0; i < dim; i++) gx[(b * tokenCount + t) * dim + i] += g[b * dim + i] / tokenCount;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = gx = null;
-            mode = null;
-        }
+        TokensAndHeads.poolBackward(f(dPooled), f(dTokens), batch, tokenCount, dim, mode);
     }
 
     @Override
