@@ -70,8 +70,6 @@ public final class CpuBackend implements Backend {
             return floatScratch;
         }
 
-        final LayerNorm layerNorm = own(new LayerNorm());
-        final LayerNormBackward layerNormBackward = own(new LayerNormBackward());
         final SoftmaxRows softmaxRows = own(new SoftmaxRows());
         final PointwiseWeights pointwiseWeights = own(new PointwiseWeights());
         final SoftmaxRowsBackward softmaxRowsBackward = own(new SoftmaxRowsBackward());
@@ -79,12 +77,6 @@ public final class CpuBackend implements Backend {
         final HeadMix headMix = own(new HeadMix());
         final HeadMixMapGradients headMixMapGradients = own(new HeadMixMapGradients());
         final HeadMixThetaAndBiasGradients headMixThetaAndBiasGradients = own(new HeadMixThetaAndBiasGradients());
-        final HeadBatchNormStatistics headBatchNormStatistics = own(new HeadBatchNormStatistics());
-        final HeadBatchNormApply headBatchNormApply = own(new HeadBatchNormApply());
-        final HeadBatchNormGradientSums headBatchNormGradientSums = own(new HeadBatchNormGradientSums());
-        final HeadBatchNormInputGradients headBatchNormInputGradients = own(new HeadBatchNormInputGradients());
-        final HeadLayerNorm headLayerNorm = own(new HeadLayerNorm());
-        final HeadLayerNormBackward headLayerNormBackward = own(new HeadLayerNormBackward());
         final SumOfSquares sumOfSquares = own(new SumOfSquares());
         final AdamWUpdate adamW = own(new AdamWUpdate());
     }
@@ -256,91 +248,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                           double eps) {
-        loops().layerNorm.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), m, d, eps);
-    }
-
-    private static final class LayerNorm extends Body {
-        private float[] in, g, bt, out, mu, rs;
-        private int d;
-        private double eps;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, int m, int d, double eps) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.d = d;
-            this.eps = eps;
-            parallelFor(m, Math.max(1, 4096 / d));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.layerNormRows(in, g, bt, out, mu, rs, start, end, d, eps);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = null;
-        }
+        Norms.layerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), m, d, eps);
     }
 
     @Override
     public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                   Tensor dGamma, Tensor dBeta, int m, int d) {
-        float[] gy = f(dy), in = f(x), gm = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        int chunks = Math.min(REDUCTION_CHUNKS, m);
-        // Per chunk of rows, float partial sums of dγ and dβ (laid out [chunk][dγ | dβ]), then summed in chunk order.
-        Loops loops = loops();
-        float[] partial = loops.floatScratch(chunks * 2 * d);
-        loops.layerNormBackward.run(gy, in, gm, mu, rs, gx, partial, m, d, chunks);
-        for (int j = 0; j < d; j++) {
-            double sumGamma = 0, sumBeta = 0;
-            for (int c = 0; c < chunks; c++) {
-                sumGamma += partial[c * 2 * d + j];
-                sumBeta += partial[c * 2 * d + d + j];
-            }
-            gg[j] += (float) sumGamma;
-            gb[j] += (float) sumBeta;
-        }
-    }
-
-    /** dx of a layer norm, and per chunk of rows the partial sums of dγ and dβ. */
-    private static final class LayerNormBackward extends Body {
-        private float[] gy, in, gm, mu, rs, gx, partial;
-        private int m, d, chunks;
-
-        void run(float[] gy, float[] in, float[] gm, float[] mu, float[] rs, float[] gx, float[] partial, int m, int d,
-                 int chunks) {
-            this.gy = gy;
-            this.in = in;
-            this.gm = gm;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.partial = partial;
-            this.m = m;
-            this.d = d;
-            this.chunks = chunks;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            int m = this.m, d = this.d, chunks = this.chunks;
-            for (int c = start; c < end; c++) {
-                int rowStart = (int) ((long) m * c / chunks), rowEnd = (int) ((long) m * (c + 1) / chunks);
-                VectorMath.layerNormBackwardRows(gy, in, gm, mu, rs, gx, partial, c * 2 * d, partial, c * 2 * d + d,
-                        rowStart, rowEnd, d);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = gm = mu = rs = gx = partial = null;
-        }
+        Norms.layerNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), m, d);
     }
 
     // ---------------------------------------------------------------- attention
@@ -715,136 +629,16 @@ public final class CpuBackend implements Backend {
                     momentum, CrossProcessSum.LOCAL);
             return;
         }
-        loops().headBatchNormApply.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean),
-                f(runningVar), batch, heads, mapSize, eps, false);
+        Norms.headBatchNormEvaluation(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean),
+                f(runningVar), batch, heads, mapSize, eps);
     }
 
-    /**
-     * Per head, in double (B·T·T values can be millions): Σx over the shard, summed across processes, gives the mean;
-     * then Σ(x − mean)², summed likewise, the variance. Two passes, as one pass of Σx² would lose the variance to
-     * cancellation when the mean is large.
-     */
     @Override
     public void headBatchNormAcross(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
                                     Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize,
                                     double eps, double momentum, CrossProcessSum across) {
-        float[] in = f(x), mu = f(mean), rs = f(rstd), rm = f(runningMean), rv = f(runningVar);
-        Loops loops = loops();
-        // [0, heads): the partial sums; [heads]: the element count; [heads + 1, 2·heads + 1): the global means.
-        double[] sums = loops.scratch(2 * heads + 1);
-        loops.headBatchNormStatistics.run(in, sums, 0, batch, heads, mapSize);
-        sums[heads] = (double) batch * mapSize;
-        across.sum(sums, heads + 1);
-        double count = sums[heads];
-        for (int h = 0; h < heads; h++) sums[heads + 1 + h] = sums[h] / count;
-        loops.headBatchNormStatistics.run(in, sums, heads + 1, batch, heads, mapSize);
-        across.sum(sums, heads);
-        for (int h = 0; h < heads; h++) {
-            double m = sums[heads + 1 + h], v = sums[h];
-            mu[h] = (float) m;
-            rs[h] = (float) (1 / Math.sqrt(v / count + eps));
-            double unbiased = count > 1 ? v / (count - 1) : v / count;
-            rm[h] = (float) ((1 - momentum) * rm[h] + momentum * m);
-            rv[h] = (float) ((1 - momentum) * rv[h] + momentum * unbiased);
-        }
-        loops.headBatchNormApply.run(in, f(gamma), f(beta), f(y), mu, rs, rm, rv, batch, heads, mapSize, eps, true);
-    }
-
-    /**
-     * Per head h, sums[h] = Σ x over the batch in order, or, when {@code meansAt} is positive, Σ (x − sums[meansAt + h])².
-     */
-    private static final class HeadBatchNormStatistics extends Body {
-        private float[] in;
-        private double[] sums;
-        private int meansAt, batch, heads, mapSize;
-
-        void run(float[] in, double[] sums, int meansAt, int batch, int heads, int mapSize) {
-            this.in = in;
-            this.sums = sums;
-            this.meansAt = meansAt;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in;
-            double[] sums = this.sums;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize, meansAt = this.meansAt;
-            for (int h = start; h < end; h++) {
-                double sum = 0;
-                if (meansAt == 0) {
-                    for (int b = 0; b < batch; b++) {
-                        int o = (b * heads + h) * mapSize;
-                        for (int i = 0; i < mapSize; i++) sum += in[o + i];
-                    }
-                } else {
-                    double m = sums[meansAt + h];
-                    for (int b = 0; b < batch; b++) {
-                        int o = (b * heads + h) * mapSize;
-                        for (int i = 0; i < mapSize; i++) {
-                            double c = in[o + i] - m;
-                            sum += c * c;
-                        }
-                    }
-                }
-                sums[h] = sum;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = null;
-            sums = null;
-        }
-    }
-
-    /** out = (in - μ)·γ/σ + β per head: the batch's statistics in training, the running ones in evaluation. */
-    private static final class HeadBatchNormApply extends Body {
-        private float[] in, g, bt, out, mu, rs, rm, rv;
-        private int heads, mapSize;
-        private double eps;
-        private boolean training;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, float[] rm, float[] rv,
-                 int batch, int heads, int mapSize, double eps, boolean training) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.rm = rm;
-            this.rv = rv;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.eps = eps;
-            this.training = training;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, g = this.g, bt = this.bt, out = this.out, mu = this.mu, rs = this.rs, rm = this.rm;
-            float[] rv = this.rv;
-            int heads = this.heads, mapSize = this.mapSize;
-            double eps = this.eps;
-            boolean training = this.training;
-            for (int bh = start; bh < end; bh++) {
-                int h = bh % heads, o = bh * mapSize;
-                float m = training ? mu[h] : rm[h];
-                float r = training ? rs[h] : (float) (1 / Math.sqrt(rv[h] + eps));
-                float scale = r * g[h], shift = bt[h] - m * scale;
-                for (int i = 0; i < mapSize; i++) out[o + i] = in[o + i] * scale + shift;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = rm = rv = null;
-        }
+        Norms.headBatchNormTraining(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean), f(runningVar),
+                batch, heads, mapSize, eps, momentum, across);
     }
 
     @Override
@@ -858,233 +652,21 @@ public final class CpuBackend implements Backend {
     public void headBatchNormBackwardAcross(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                             Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize,
                                             CrossProcessSum across) {
-        float[] gy = f(dy), in = f(x), g = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        Loops loops = loops();
-        double[] sums = loops.scratch(2 * heads + 1);
-        loops.headBatchNormGradientSums.run(gy, in, mu, rs, sums, batch, heads, mapSize);
-        for (int h = 0; h < heads; h++) {
-            gb[h] += (float) sums[2 * h];
-            gg[h] += (float) sums[2 * h + 1];
-        }
-        sums[2 * heads] = (double) batch * mapSize;
-        across.sum(sums, 2 * heads + 1);
-        loops.headBatchNormInputGradients.run(gy, in, g, mu, rs, gx, sums, (long) sums[2 * heads], batch, heads,
-                mapSize);
-    }
-
-    /** Per head h: sums[2h] = Σ dy and sums[2h+1] = Σ dy·x̂, over the batch in order. */
-    private static final class HeadBatchNormGradientSums extends Body {
-        private float[] gy, in, mu, rs;
-        private double[] sums;
-        private int batch, heads, mapSize;
-
-        void run(float[] gy, float[] in, float[] mu, float[] rs, double[] sums, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.mu = mu;
-            this.rs = rs;
-            this.sums = sums;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, in = this.in, mu = this.mu, rs = this.rs;
-            double[] sums = this.sums;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize;
-            for (int h = start; h < end; h++) {
-                double sumG = 0, sumGx = 0;
-                for (int b = 0; b < batch; b++) {
-                    int o = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) {
-                        sumG += gy[o + i];
-                        sumGx += gy[o + i] * (in[o + i] - mu[h]) * rs[h];
-                    }
-                }
-                sums[2 * h] = sumG;
-                sums[2 * h + 1] = sumGx;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = mu = rs = null;
-            sums = null;
-        }
-    }
-
-    private static final class HeadBatchNormInputGradients extends Body {
-        private float[] gy, in, g, mu, rs, gx;
-        private double[] sums;
-        private int heads, mapSize;
-        private long count;
-
-        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] sums, long count,
-                 int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.g = g;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.sums = sums;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.count = count;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, in = this.in, g = this.g, mu = this.mu, rs = this.rs, gx = this.gx;
-            double[] sums = this.sums;
-            int heads = this.heads, mapSize = this.mapSize;
-            long count = this.count;
-            for (int bh = start; bh < end; bh++) {
-                int h = bh % heads, o = bh * mapSize;
-                float meanG = (float) (sums[2 * h] / count), meanGx = (float) (sums[2 * h + 1] / count);
-                float r = rs[h], m = mu[h], k = g[h] * r;
-                for (int i = 0; i < mapSize; i++) {
-                    float xh = (in[o + i] - m) * r;
-                    gx[o + i] += k * (gy[o + i] - meanG - xh * meanGx);
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = g = mu = rs = gx = null;
-            sums = null;
-        }
+        Norms.headBatchNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), batch, heads,
+                mapSize, across);
     }
 
     @Override
     public void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch,
                               int heads, int mapSize, double eps) {
-        loops().headLayerNorm.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), batch, heads, mapSize, eps);
-    }
-
-    private static final class HeadLayerNorm extends Body {
-        private float[] in, g, bt, out, mu, rs;
-        private int heads, mapSize;
-        private double eps;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, int batch, int heads,
-                 int mapSize, double eps) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.eps = eps;
-            parallelFor(batch * mapSize, 256);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, g = this.g, bt = this.bt, out = this.out, mu = this.mu, rs = this.rs;
-            int heads = this.heads, mapSize = this.mapSize;
-            double eps = this.eps;
-            for (int bi = start; bi < end; bi++) {
-                int b = bi / mapSize, i = bi % mapSize, base = b * heads * mapSize + i;
-                float sum = 0;
-                for (int h = 0; h < heads; h++) sum += in[base + h * mapSize];
-                float m = sum / heads, var = 0;
-                for (int h = 0; h < heads; h++) {
-                    float c = in[base + h * mapSize] - m;
-                    var += c * c;
-                }
-                float r = (float) (1 / Math.sqrt(var / heads + eps));
-                mu[bi] = m;
-                rs[bi] = r;
-                for (int h = 0; h < heads; h++) out[base + h * mapSize] = (in[base + h * mapSize] - m) * r * g[h] + bt[h];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = null;
-        }
+        Norms.headLayerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), batch, heads, mapSize, eps);
     }
 
     @Override
     public void headLayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                       Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
-        float[] gy = f(dy), in = f(x), g = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        int n = batch * mapSize, chunks = Math.min(REDUCTION_CHUNKS, n);
-        Loops loops = loops();
-        double[] partial = loops.scratch(chunks * 2 * heads);
-        loops.headLayerNormBackward.run(gy, in, g, mu, rs, gx, partial, n, chunks, heads, mapSize);
-        for (int c = 0; c < chunks; c++)
-            for (int h = 0; h < heads; h++) {
-                gg[h] += (float) partial[c * 2 * heads + h];
-                gb[h] += (float) partial[c * 2 * heads + heads + h];
-            }
-    }
-
-    /** dx of a layer norm over heads, and per chunk of positions the partial sums of dγ and dβ. */
-    private static final class HeadLayerNormBackward extends Body {
-        private float[] gy, in, g, mu, rs, gx;
-        private double[] partial;
-        private int n, chunks, heads, mapSize;
-
-        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] partial, int n,
-                 int chunks, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.g = g;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.partial = partial;
-            this.n = n;
-            this.chunks = chunks;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int chunkStart, int chunkEnd) {
-            float[] gy = this.gy, in = this.in, g = this.g, mu = this.mu, rs = this.rs, gx = this.gx;
-            double[] partial = this.partial;
-            int n = this.n, chunks = this.chunks, heads = this.heads, mapSize = this.mapSize;
-            for (int c = chunkStart; c < chunkEnd; c++) {
-                int start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
-                int pg = c * 2 * heads, pb = pg + heads;
-                for (int bi = start; bi < end; bi++) {
-                    int b = bi / mapSize, i = bi % mapSize, base = b * heads * mapSize + i;
-                    float m = mu[bi], r = rs[bi], meanG = 0, meanGx = 0;
-                    for (int h = 0; h < heads; h++) {
-                        int idx = base + h * mapSize;
-                        float xh = (in[idx] - m) * r, gh = gy[idx] * g[h];
-                        meanG += gh;
-                        meanGx += gh * xh;
-                        partial[pg + h] += gy[idx] * xh;
-                        partial[pb + h] += gy[idx];
-                    }
-                    meanG /= heads;
-                    meanGx /= heads;
-                    for (int h = 0; h < heads; h++) {
-                        int idx = base + h * mapSize;
-                        float xh = (in[idx] - m) * r;
-                        gx[idx] += r * (gy[idx] * g[h] - meanG - xh * meanGx);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = g = mu = rs = gx = null;
-            partial = null;
-        }
+        Norms.headLayerNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), batch, heads,
+                mapSize);
     }
 
     @Override
