@@ -70,13 +70,6 @@ public final class CpuBackend implements Backend {
             return floatScratch;
         }
 
-        final SoftmaxRows softmaxRows = own(new SoftmaxRows());
-        final PointwiseWeights pointwiseWeights = own(new PointwiseWeights());
-        final SoftmaxRowsBackward softmaxRowsBackward = own(new SoftmaxRowsBackward());
-        final PointwiseWeightsBackward pointwiseWeightsBackward = own(new PointwiseWeightsBackward());
-        final HeadMix headMix = own(new HeadMix());
-        final HeadMixMapGradients headMixMapGradients = own(new HeadMixMapGradients());
-        final HeadMixThetaAndBiasGradients headMixThetaAndBiasGradients = own(new HeadMixThetaAndBiasGradients());
         final SumOfSquares sumOfSquares = own(new SumOfSquares());
         final AdamWUpdate adamW = own(new AdamWUpdate());
     }
@@ -312,127 +305,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
-        float[] s = f(scores), a = f(weights);
-        if (weighting.softmax()) {
-            loops().softmaxRows.run(s, a, rows, keys);
-        } else {
-            // Pointwise: every element on its own, no row statistics.
-            loops().pointwiseWeights.run(weighting.activation(), (float) weighting.scale(keys), s, a, rows * keys);
-        }
-    }
-
-    private static final class SoftmaxRows extends Body {
-        private float[] s, a;
-        private int keys;
-
-        void run(float[] s, float[] a, int rows, int keys) {
-            this.s = s;
-            this.a = a;
-            this.keys = keys;
-            parallelFor(rows, Math.max(1, 4096 / keys));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] s = this.s, a = this.a;
-            int keys = this.keys;
-            for (int r = start; r < end; r++) VectorMath.softmaxRow(s, r * keys, a, r * keys, keys);
-        }
-
-        @Override
-        protected void clearInputs() {
-            s = a = null;
-        }
-    }
-
-    private static final class PointwiseWeights extends Body {
-        private PointwiseActivation h;
-        private float scale;
-        private float[] s, a;
-
-        void run(PointwiseActivation h, float scale, float[] s, float[] a, int n) {
-            this.h = h;
-            this.scale = scale;
-            this.s = s;
-            this.a = a;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.pointwiseWeights(h, scale, s, start, a, start, end - start);
-        }
-
-        @Override
-        protected void clearInputs() {
-            h = null;
-            s = a = null;
-        }
+        AttentionMaps.attentionWeights(f(scores), f(weights), rows, keys, weighting);
     }
 
     @Override
     public void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
                                          int keys, AttentionWeighting weighting) {
-        float[] s = f(scores), a = f(weights), ga = f(dWeights), gs = f(dScores);
-        if (weighting.softmax()) {
-            loops().softmaxRowsBackward.run(a, ga, gs, rows, keys);
-        } else {
-            loops().pointwiseWeightsBackward.run(weighting.activation(), (float) weighting.scale(keys), s, ga, gs,
-                    rows * keys);
-        }
-    }
-
-    /** Adds the scores' gradient of softmax rows into gs. */
-    private static final class SoftmaxRowsBackward extends Body {
-        private float[] a, ga, gs;
-        private int keys;
-
-        void run(float[] a, float[] ga, float[] gs, int rows, int keys) {
-            this.a = a;
-            this.ga = ga;
-            this.gs = gs;
-            this.keys = keys;
-            parallelFor(rows, Math.max(1, 4096 / keys));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] a = this.a, ga = this.ga, gs = this.gs;
-            int keys = this.keys;
-            for (int r = start; r < end; r++) VectorMath.softmaxBackwardRow(a, r * keys, ga, r * keys, gs, r * keys, keys, true);
-        }
-
-        @Override
-        protected void clearInputs() {
-            a = ga = gs = null;
-        }
-    }
-
-    /** Adds the scores' gradient of pointwise weights into gs. */
-    private static final class PointwiseWeightsBackward extends Body {
-        private PointwiseActivation h;
-        private float scale;
-        private float[] s, ga, gs;
-
-        void run(PointwiseActivation h, float scale, float[] s, float[] ga, float[] gs, int n) {
-            this.h = h;
-            this.scale = scale;
-            this.s = s;
-            this.ga = ga;
-            this.gs = gs;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.pointwiseBackwardFromScores(h, scale, s, start, ga, start, gs, start, end - start, true);
-        }
-
-        @Override
-        protected void clearInputs() {
-            h = null;
-            s = ga = gs = null;
-        }
+        AttentionMaps.attentionWeightsBackward(f(scores), f(weights), f(dWeights), f(dScores), rows, keys, weighting);
     }
 
     @Override
@@ -484,140 +363,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize) {
-        loops().headMix.run(f(maps), f(theta), f(bias), f(out), batch, heads, mapSize);
-    }
-
-    private static final class HeadMix extends Body {
-        private float[] a, th, bs, y;
-        private int heads, mapSize;
-
-        void run(float[] a, float[] th, float[] bs, float[] y, int batch, int heads, int mapSize) {
-            this.a = a;
-            this.th = th;
-            this.bs = bs;
-            this.y = y;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] a = this.a, th = this.th, bs = this.bs, y = this.y;
-            int heads = this.heads, mapSize = this.mapSize;
-            for (int bg = start; bg < end; bg++) {
-                int b = bg / heads, g = bg % heads, o = bg * mapSize;
-                Arrays.fill(y, o, o + mapSize, bs[g]);
-                for (int h = 0; h < heads; h++) {
-                    float w = th[g * heads + h];
-                    int src = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) y[o + i] += w * a[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            a = th = bs = y = null;
-        }
+        AttentionMaps.headMix(f(maps), f(theta), f(bias), f(out), batch, heads, mapSize);
     }
 
     @Override
     public void headMixBackward(Tensor dOut, Tensor maps, Tensor theta, Tensor dMaps, Tensor dTheta, Tensor dBias,
                                 int batch, int heads, int mapSize) {
-        float[] gy = f(dOut), a = f(maps), th = f(theta), ga = f(dMaps), gt = f(dTheta), gb = f(dBias);
-        Loops loops = loops();
-        loops.headMixMapGradients.run(gy, th, ga, batch, heads, mapSize);
-        // dΘ[g,h] = Σ_b Σ_s dOut[b,g,s]·maps[b,h,s]; dBias[g] = Σ dOut[b,g,:] — one task per (g,h), batch in order.
-        double[] partial = loops.scratch(heads * heads + heads);
-        loops.headMixThetaAndBiasGradients.run(gy, a, partial, batch, heads, mapSize);
-        for (int i = 0; i < heads * heads; i++) gt[i] += (float) partial[i];
-        for (int g = 0; g < heads; g++) gb[g] += (float) partial[heads * heads + g];
-    }
-
-    /** dMaps += Θᵀ·dOut per batch element. */
-    private static final class HeadMixMapGradients extends Body {
-        private float[] gy, th, ga;
-        private int heads, mapSize;
-
-        void run(float[] gy, float[] th, float[] ga, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.th = th;
-            this.ga = ga;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, th = this.th, ga = this.ga;
-            int heads = this.heads, mapSize = this.mapSize;
-            for (int bh = start; bh < end; bh++) {
-                int b = bh / heads, h = bh % heads, o = bh * mapSize;
-                for (int g = 0; g < heads; g++) {
-                    float w = th[g * heads + h];
-                    int src = (b * heads + g) * mapSize;
-                    for (int i = 0; i < mapSize; i++) ga[o + i] += w * gy[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = th = ga = null;
-        }
-    }
-
-    /** partial[g·heads + h] = dΘ[g,h] and partial[heads² + g] = dBias[g], each summed over the batch in order. */
-    private static final class HeadMixThetaAndBiasGradients extends Body {
-        private float[] gy, a;
-        private double[] partial;
-        private int batch, heads, mapSize;
-
-        void run(float[] gy, float[] a, double[] partial, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.a = a;
-            this.partial = partial;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads * heads + heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, a = this.a;
-            double[] partial = this.partial;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize;
-            for (int idx = start; idx < end; idx++) {
-                double acc = 0;
-                if (idx < heads * heads) {
-                    int g = idx / heads, h = idx % heads;
-                    for (int b = 0; b < batch; b++) {
-                        int og = (b * heads + g) * mapSize, oh = (b * heads + h) * mapSize;
-                        float part = 0;
-                        for (int i = 0; i < mapSize; i++) part += gy[og + i] * a[oh + i];
-                        acc += part;
-                    }
-                } else {
-                    int g = idx - heads * heads;
-                    for (int b = 0; b < batch; b++) {
-                        int og = (b * heads + g) * mapSize;
-                        float part = 0;
-                        for (int i = 0; i < mapSize; i++) part += gy[og + i];
-                        acc += part;
-                    }
-                }
-                partial[idx] = acc;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = a = null;
-            partial = null;
-        }
+        AttentionMaps.headMixBackward(f(dOut), f(maps), f(theta), f(dMaps), f(dTheta), f(dBias), batch, heads,
+                mapSize);
     }
 
     @Override

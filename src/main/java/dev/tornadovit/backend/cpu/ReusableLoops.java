@@ -9,9 +9,10 @@ import java.util.function.Supplier;
  *
  * <p>An operation's loop body is a {@link Body} whose inputs are fields. The operation sets them and runs the loop
  * with {@link Body#parallelFor}, which clears them afterwards, so that no large array stays reachable from a set
- * that lives as long as its thread. The sets are per thread ({@link #ofThisThread}) because one backend may be
- * called from several threads at once: each caller's inputs must stay its own while the pool's workers run its
- * chunks.
+ * that lives as long as its thread. Most operations need no body class of their own: they write their chunk as a
+ * {@link Kernel} and run it on the set's generic {@link Loop}, whose slots carry the inputs. The sets are per thread
+ * ({@link #ofThisThread}) because one backend may be called from several threads at once: each caller's inputs must
+ * stay its own while the pool's workers run its chunks.
  */
 abstract class ReusableLoops {
 
