@@ -1,14 +1,10 @@
 package dev.tornadovit.backend.cpu;
 
-import dev.tornadovit.backend.cpu.ReusableLoops.Body;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
-import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
-
-import java.util.Arrays;
 
 /**
  * The default backend: float32 on the Java heap, every operation parallel over {@link CpuParallel} and the matrix
@@ -16,14 +12,15 @@ import java.util.Arrays;
  * scheduling: reductions are split into fixed chunks and summed in chunk order, so a resumed run repeats an
  * uninterrupted one bit for bit.
  *
+ * <p>The operations live in package-private classes by family, and this class hands each the tensors' arrays:
+ * {@link Elementwise}, {@link TokensAndHeads}, {@link Norms}, {@link AttentionMaps} (attention weights and
+ * Re-attention's head mix), {@link LossAndOptimizer}, and for the products {@link Matmul} and {@link FusedAttention}.
+ *
  * <p>Once warmed up, an operation allocates nothing: each parallel loop's body is an object reused for every call
  * (see {@link ReusableLoops}) rather than a capturing lambda, which would be a new object per loop. Those bodies and
- * the scratch space are per thread, so several threads may use one backend at once.
+ * the scratch space are per thread ({@link OperationLoops}), so several threads may use one backend at once.
  */
 public final class CpuBackend implements Backend {
-
-    /** Reductions over rows are split into this many fixed chunks, whatever the thread count. */
-    private static final int REDUCTION_CHUNKS = 16;
 
     static final class CpuTensor implements Tensor {
         final float[] data;
@@ -43,41 +40,6 @@ public final class CpuBackend implements Backend {
         public Backend backend() {
             return owner;
         }
-    }
-
-    /**
-     * Each thread's loop bodies of the operations below (declared next to them) and scratch space, shared by every
-     * CpuBackend on that thread: reused, so that an operation allocates nothing, and per thread, so that threads
-     * calling one backend at once do not share them. See {@link ReusableLoops}.
-     */
-    private static final class Loops extends ReusableLoops {
-        /** Per-chunk partial sums of reductions. */
-        private double[] scratch = new double[0];
-        /** Float per-chunk partial sums; separate from {@link #scratch}. */
-        private float[] floatScratch = new float[0];
-
-        /** Zero-filled scratch for per-chunk partial sums. */
-        double[] scratch(int n) {
-            if (scratch.length < n) scratch = new double[n];
-            Arrays.fill(scratch, 0, n, 0);
-            return scratch;
-        }
-
-        /** Zero-filled float scratch for per-chunk partial sums. */
-        float[] floatScratch(int n) {
-            if (floatScratch.length < n) floatScratch = new float[n];
-            Arrays.fill(floatScratch, 0, n, 0f);
-            return floatScratch;
-        }
-
-        final SumOfSquares sumOfSquares = own(new SumOfSquares());
-        final AdamWUpdate adamW = own(new AdamWUpdate());
-    }
-
-    private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
-
-    private static Loops loops() {
-        return ReusableLoops.ofThisThread(LOOPS, Loops::new);
     }
 
     public CpuBackend() {
@@ -455,123 +417,17 @@ public final class CpuBackend implements Backend {
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dLogits, int batch, int classes,
                              double labelSmoothing) {
-        float[] z = f(logits), y = f(labels), out = f(loss), gz = f(dLogits);
-        double total = 0;
-        for (int b = 0; b < batch; b++) {
-            int label = (int) y[b];
-            if (label < 0 || label >= classes) {
-                throw new IllegalArgumentException("label " + label + " of sample " + b + " is outside [0," + classes + ")");
-            }
-            int o = b * classes;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) max = Math.max(max, z[o + c]);
-            double sum = 0;
-            for (int c = 0; c < classes; c++) sum += Math.exp(z[o + c] - max);
-            double logSum = max + Math.log(sum);
-            for (int c = 0; c < classes; c++) {
-                double target = labelSmoothing / classes + (c == label ? 1 - labelSmoothing : 0);
-                double logP = z[o + c] - logSum;
-                total -= target * logP;
-                gz[o + c] = (float) ((Math.exp(logP) - target) / batch);
-            }
-        }
-        out[0] = (float) (total / batch);
+        LossAndOptimizer.crossEntropy(f(logits), f(labels), f(loss), f(dLogits), batch, classes, labelSmoothing);
     }
 
     @Override
     public void sumOfSquares(Tensor x, int n, Tensor acc, int index) {
-        float[] in = f(x);
-        int chunks = Math.min(REDUCTION_CHUNKS, Math.max(1, n / 4096));
-        Loops loops = loops();
-        double[] partial = loops.scratch(chunks);
-        loops.sumOfSquares.run(in, partial, n, chunks);
-        double total = 0;
-        for (int c = 0; c < chunks; c++) total += partial[c];
-        f(acc)[index] += (float) total;
-    }
-
-    /** partial[c] = Σ x² over the c-th of {@code chunks} fixed chunks of [0, n). */
-    private static final class SumOfSquares extends Body {
-        private float[] in;
-        private double[] partial;
-        private int n, chunks;
-
-        void run(float[] in, double[] partial, int n, int chunks) {
-            this.in = in;
-            this.partial = partial;
-            this.n = n;
-            this.chunks = chunks;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int chunkStart, int chunkEnd) {
-            float[] in = this.in;
-            double[] partial = this.partial;
-            int n = this.n, chunks = this.chunks;
-            for (int c = chunkStart; c < chunkEnd; c++) {
-                int start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
-                double s = 0;
-                for (int i = start; i < end; i++) s += (double) in[i] * in[i];
-                partial[c] = s;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = null;
-            partial = null;
-        }
+        LossAndOptimizer.sumOfSquares(f(x), n, f(acc), index);
     }
 
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
                       double beta1, double beta2, double eps) {
-        float[] p = f(param), g = f(grad), mm = f(m), vv = f(v), hp = f(hyper);
-        float lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3];
-        float decay = (float) (1 - lr * weightDecay), b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
-        float step = lr / bc1, invSqrtBc2 = (float) (1 / Math.sqrt(bc2));
-        loops().adamW.run(p, g, mm, vv, n, gradScale, decay, b1, b2, e, step, invSqrtBc2);
-    }
-
-    private static final class AdamWUpdate extends Body {
-        private float[] p, g, mm, vv;
-        private float gradScale, decay, b1, b2, e, step, invSqrtBc2;
-
-        void run(float[] p, float[] g, float[] mm, float[] vv, int n, float gradScale, float decay, float b1, float b2,
-                 float e, float step, float invSqrtBc2) {
-            this.p = p;
-            this.g = g;
-            this.mm = mm;
-            this.vv = vv;
-            this.gradScale = gradScale;
-            this.decay = decay;
-            this.b1 = b1;
-            this.b2 = b2;
-            this.e = e;
-            this.step = step;
-            this.invSqrtBc2 = invSqrtBc2;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] p = this.p, g = this.g, mm = this.mm, vv = this.vv;
-            float gradScale = this.gradScale, decay = this.decay, b1 = this.b1, b2 = this.b2, e = this.e;
-            float step = this.step, invSqrtBc2 = this.invSqrtBc2;
-            for (int i = start; i < end; i++) {
-                float gi = g[i] * gradScale;
-                float mi = b1 * mm[i] + (1 - b1) * gi;
-                float vi = b2 * vv[i] + (1 - b2) * gi * gi;
-                mm[i] = mi;
-                vv[i] = vi;
-                p[i] = p[i] * decay - step * mi / ((float) Math.sqrt(vi) * invSqrtBc2 + e);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            p = g = mm = vv = null;
-        }
+        LossAndOptimizer.adamW(f(param), f(grad), f(m), f(v), n, f(hyper), weightDecay, beta1, beta2, eps);
     }
 }
