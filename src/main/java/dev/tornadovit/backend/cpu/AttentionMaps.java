@@ -49,7 +49,8 @@ final class AttentionMaps {
     static void attentionWeightsBackward(float[] s, float[] a, float[] ga, float[] gs, int rows, int keys,
                                          AttentionWeighting weighting) {
         if (weighting.softmax()) {
-            OperationLoops.loop().arrays(a, ga, gs).ints(keys).run(SOFTMAX_ROWS_BACKWARD, rows, Math.max(1, 4096 / keys));
+            OperationLoops.loop().arrays(a, ga, gs).ints(keys)
+                    .run(SOFTMAX_ROWS_BACKWARD, rows, Math.max(1, 4096 / keys));
         } else {
             OperationLoops.loop().arrays(s, ga, gs).ref(weighting.activation()).scalar((float) weighting.scale(keys))
                     .run(POINTWISE_WEIGHTS_BACKWARD, rows * keys, 4096);
