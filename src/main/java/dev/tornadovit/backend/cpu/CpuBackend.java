@@ -1,14 +1,10 @@
 package dev.tornadovit.backend.cpu;
 
-import dev.tornadovit.backend.cpu.ReusableLoops.Body;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
-import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
-
-import java.util.Arrays;
 
 /**
  * The default backend: float32 on the Java heap, every operation parallel over {@link CpuParallel} and the matrix
@@ -16,14 +12,15 @@ import java.util.Arrays;
  * scheduling: reductions are split into fixed chunks and summed in chunk order, so a resumed run repeats an
  * uninterrupted one bit for bit.
  *
+ * <p>The operations live in package-private classes by family, and this class hands each the tensors' arrays:
+ * {@link Elementwise}, {@link TokensAndHeads}, {@link Norms}, {@link AttentionMaps} (attention weights and
+ * Re-attention's head mix), {@link LossAndOptimizer}, and for the products {@link Matmul} and {@link FusedAttention}.
+ *
  * <p>Once warmed up, an operation allocates nothing: each parallel loop's body is an object reused for every call
  * (see {@link ReusableLoops}) rather than a capturing lambda, which would be a new object per loop. Those bodies and
- * the scratch space are per thread, so several threads may use one backend at once.
+ * the scratch space are per thread ({@link OperationLoops}), so several threads may use one backend at once.
  */
 public final class CpuBackend implements Backend {
-
-    /** Reductions over rows are split into this many fixed chunks, whatever the thread count. */
-    private static final int REDUCTION_CHUNKS = 16;
 
     static final class CpuTensor implements Tensor {
         final float[] data;
@@ -43,73 +40,6 @@ public final class CpuBackend implements Backend {
         public Backend backend() {
             return owner;
         }
-    }
-
-    /**
-     * Each thread's loop bodies of the operations below (declared next to them) and scratch space, shared by every
-     * CpuBackend on that thread: reused, so that an operation allocates nothing, and per thread, so that threads
-     * calling one backend at once do not share them. See {@link ReusableLoops}.
-     */
-    private static final class Loops extends ReusableLoops {
-        /** Per-chunk partial sums of reductions. */
-        private double[] scratch = new double[0];
-        /** Float per-chunk partial sums; separate from {@link #scratch}. */
-        private float[] floatScratch = new float[0];
-
-        /** Zero-filled scratch for per-chunk partial sums. */
-        double[] scratch(int n) {
-            if (scratch.length < n) scratch = new double[n];
-            Arrays.fill(scratch, 0, n, 0);
-            return scratch;
-        }
-
-        /** Zero-filled float scratch for per-chunk partial sums. */
-        float[] floatScratch(int n) {
-            if (floatScratch.length < n) floatScratch = new float[n];
-            Arrays.fill(floatScratch, 0, n, 0f);
-            return floatScratch;
-        }
-
-        final Zero zero = own(new Zero());
-        final Add add = own(new Add());
-        final Accumulate accumulate = own(new Accumulate());
-        final Gelu gelu = own(new Gelu());
-        final GeluBackward geluBackward = own(new GeluBackward());
-        final SigmoidGate sigmoidGate = own(new SigmoidGate());
-        final SigmoidGateBackward sigmoidGateBackward = own(new SigmoidGateBackward());
-        final Im2col im2col = own(new Im2col());
-        final AssembleTokens assembleTokens = own(new AssembleTokens());
-        final PatchEmbeddingGradients patchEmbeddingGradients = own(new PatchEmbeddingGradients());
-        final ClsAndPositionGradients clsAndPositionGradients = own(new ClsAndPositionGradients());
-        final LayerNorm layerNorm = own(new LayerNorm());
-        final LayerNormBackward layerNormBackward = own(new LayerNormBackward());
-        final SplitHeads splitHeads = own(new SplitHeads());
-        final SplitHeadsBackward splitHeadsBackward = own(new SplitHeadsBackward());
-        final MergeHeads mergeHeads = own(new MergeHeads());
-        final MergeHeadsBackward mergeHeadsBackward = own(new MergeHeadsBackward());
-        final SoftmaxRows softmaxRows = own(new SoftmaxRows());
-        final PointwiseWeights pointwiseWeights = own(new PointwiseWeights());
-        final SoftmaxRowsBackward softmaxRowsBackward = own(new SoftmaxRowsBackward());
-        final PointwiseWeightsBackward pointwiseWeightsBackward = own(new PointwiseWeightsBackward());
-        final HeadMix headMix = own(new HeadMix());
-        final HeadMixMapGradients headMixMapGradients = own(new HeadMixMapGradients());
-        final HeadMixThetaAndBiasGradients headMixThetaAndBiasGradients = own(new HeadMixThetaAndBiasGradients());
-        final HeadBatchNormStatistics headBatchNormStatistics = own(new HeadBatchNormStatistics());
-        final HeadBatchNormApply headBatchNormApply = own(new HeadBatchNormApply());
-        final HeadBatchNormGradientSums headBatchNormGradientSums = own(new HeadBatchNormGradientSums());
-        final HeadBatchNormInputGradients headBatchNormInputGradients = own(new HeadBatchNormInputGradients());
-        final HeadLayerNorm headLayerNorm = own(new HeadLayerNorm());
-        final HeadLayerNormBackward headLayerNormBackward = own(new HeadLayerNormBackward());
-        final PoolTokens poolTokens = own(new PoolTokens());
-        final PoolTokensBackward poolTokensBackward = own(new PoolTokensBackward());
-        final SumOfSquares sumOfSquares = own(new SumOfSquares());
-        final AdamWUpdate adamW = own(new AdamWUpdate());
-    }
-
-    private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
-
-    private static Loops loops() {
-        return ReusableLoops.ofThisThread(LOOPS, Loops::new);
     }
 
     public CpuBackend() {
@@ -178,26 +108,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void zero(Tensor t) {
-        loops().zero.run(f(t));
-    }
-
-    private static final class Zero extends Body {
-        private float[] x;
-
-        void run(float[] x) {
-            this.x = x;
-            parallelFor(x.length, 1 << 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            Arrays.fill(x, start, end, 0f);
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = null;
-        }
+        Elementwise.zero(f(t));
     }
 
     @Override
@@ -207,353 +118,60 @@ public final class CpuBackend implements Backend {
 
     // ---------------------------------------------------------------- elementwise
 
-    private static final int ELEMENT_GRAIN = 1 << 14;
-
     @Override
     public void add(Tensor a, Tensor b, Tensor out, int n) {
-        loops().add.run(f(a), f(b), f(out), n);
-    }
-
-    private static final class Add extends Body {
-        private float[] x, y, out;
-
-        void run(float[] x, float[] y, float[] out, int n) {
-            this.x = x;
-            this.y = y;
-            this.out = out;
-            parallelFor(n, ELEMENT_GRAIN);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] x = this.x, y = this.y, out = this.out;
-            for (int i = start; i < end; i++) out[i] = x[i] + y[i];
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = y = out = null;
-        }
+        Elementwise.add(f(a), f(b), f(out), n);
     }
 
     @Override
     public void accumulate(Tensor dst, Tensor src, int n) {
-        loops().accumulate.run(f(dst), f(src), n);
-    }
-
-    private static final class Accumulate extends Body {
-        private float[] dst, src;
-
-        void run(float[] dst, float[] src, int n) {
-            this.dst = dst;
-            this.src = src;
-            parallelFor(n, ELEMENT_GRAIN);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] dst = this.dst, src = this.src;
-            for (int i = start; i < end; i++) dst[i] += src[i];
-        }
-
-        @Override
-        protected void clearInputs() {
-            dst = src = null;
-        }
+        Elementwise.accumulate(f(dst), f(src), n);
     }
 
     @Override
     public void gelu(Tensor x, Tensor y, int n) {
-        loops().gelu.run(f(x), f(y), n);
-    }
-
-    private static final class Gelu extends Body {
-        private float[] in, out;
-
-        void run(float[] in, float[] out, int n) {
-            this.in = in;
-            this.out = out;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.gelu(in, out, start, end);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = out = null;
-        }
+        Elementwise.gelu(f(x), f(y), n);
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        loops().geluBackward.run(f(x), f(dy), f(dx), true, n);
+        Elementwise.geluBackward(f(x), f(dy), f(dx), true, n);
     }
 
     @Override
     public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        loops().geluBackward.run(f(x), f(dy), f(dx), false, n);
-    }
-
-    private static final class GeluBackward extends Body {
-        private float[] in, g, out;
-        private boolean accumulate;
-
-        void run(float[] in, float[] g, float[] out, boolean accumulate, int n) {
-            this.in = in;
-            this.g = g;
-            this.out = out;
-            this.accumulate = accumulate;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.geluBackward(in, g, out, accumulate, start, end);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = out = null;
-        }
-    }
-
-    private static float sigmoid(float x) {
-        return 1f / (1f + (float) Math.exp(-x));
+        Elementwise.geluBackward(f(x), f(dy), f(dx), false, n);
     }
 
     @Override
     public void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n) {
-        loops().sigmoidGate.run(f(gatePre), f(o), f(out), n);
-    }
-
-    private static final class SigmoidGate extends Body {
-        private float[] g, x, y;
-
-        void run(float[] g, float[] x, float[] y, int n) {
-            this.g = g;
-            this.x = x;
-            this.y = y;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, x = this.x, y = this.y;
-            for (int i = start; i < end; i++) y[i] = x[i] * sigmoid(g[i]);
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = x = y = null;
-        }
+        Elementwise.sigmoidGate(f(gatePre), f(o), f(out), n);
     }
 
     @Override
     public void sigmoidGateBackward(Tensor gatePre, Tensor o, Tensor dOut, Tensor dGatePre, Tensor dO, int n) {
-        loops().sigmoidGateBackward.run(f(gatePre), f(o), f(dOut), f(dGatePre), f(dO), n);
-    }
-
-    private static final class SigmoidGateBackward extends Body {
-        private float[] g, x, dy, dg, dx;
-
-        void run(float[] g, float[] x, float[] dy, float[] dg, float[] dx, int n) {
-            this.g = g;
-            this.x = x;
-            this.dy = dy;
-            this.dg = dg;
-            this.dx = dx;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, x = this.x, dy = this.dy, dg = this.dg, dx = this.dx;
-            for (int i = start; i < end; i++) {
-                float sg = sigmoid(g[i]);
-                dx[i] += dy[i] * sg;
-                dg[i] += dy[i] * x[i] * sg * (1 - sg);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = x = dy = dg = dx = null;
-        }
+        Elementwise.sigmoidGateBackward(f(gatePre), f(o), f(dOut), f(dGatePre), f(dO), n);
     }
 
     // ---------------------------------------------------------------- patches and tokens
 
     @Override
     public void im2col(Tensor images, Tensor patches, int batch, int channels, int height, int width, int patch) {
-        loops().im2col.run(f(images), f(patches), batch, channels, height, width, patch);
-    }
-
-    private static final class Im2col extends Body {
-        private float[] img, out;
-        private int channels, height, width, patch, gh, gw, rowLen;
-
-        void run(float[] img, float[] out, int batch, int channels, int height, int width, int patch) {
-            this.img = img;
-            this.out = out;
-            this.channels = channels;
-            this.height = height;
-            this.width = width;
-            this.patch = patch;
-            gh = height / patch;
-            gw = width / patch;
-            rowLen = channels * patch * patch;
-            parallelFor(batch * gh, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] img = this.img, out = this.out;
-            int channels = this.channels, height = this.height, width = this.width, patch = this.patch;
-            int gh = this.gh, gw = this.gw, rowLen = this.rowLen;
-            for (int r = start; r < end; r++) {
-                int b = r / gh, py = r % gh;
-                for (int px = 0; px < gw; px++) {
-                    int row = r * gw + px;
-                    for (int c = 0; c < channels; c++)
-                        for (int dy = 0; dy < patch; dy++) {
-                            int src = ((b * channels + c) * height + py * patch + dy) * width + px * patch;
-                            System.arraycopy(img, src, out, row * rowLen + (c * patch + dy) * patch, patch);
-                        }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            img = out = null;
-        }
+        TokensAndHeads.im2col(f(images), f(patches), batch, channels, height, width, patch);
     }
 
     @Override
     public void assembleTokens(Tensor patchEmbeddings, Tensor cls, Tensor pos, Tensor fixedPos, Tensor tokens,
                                int batch, int patches, int dim) {
-        loops().assembleTokens.run(f(patchEmbeddings), cls == null ? null : f(cls), pos == null ? null : f(pos),
+        TokensAndHeads.assembleTokens(f(patchEmbeddings), cls == null ? null : f(cls), pos == null ? null : f(pos),
                 fixedPos == null ? null : f(fixedPos), f(tokens), batch, patches, dim);
-    }
-
-    private static final class AssembleTokens extends Body {
-        private float[] pe, c, p, fp, out;
-        private int patches, dim, first, tokenCount;
-
-        /** {@code c}, {@code p} and {@code fp} (class token, learned and fixed positions) may be null. */
-        void run(float[] pe, float[] c, float[] p, float[] fp, float[] out, int batch, int patches, int dim) {
-            this.pe = pe;
-            this.c = c;
-            this.p = p;
-            this.fp = fp;
-            this.out = out;
-            this.patches = patches;
-            this.dim = dim;
-            first = c == null ? 0 : 1;
-            tokenCount = patches + first;
-            parallelFor(batch * tokenCount, 64);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] pe = this.pe, c = this.c, p = this.p, fp = this.fp, out = this.out;
-            int patches = this.patches, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokenCount, t = bt % tokenCount, o = bt * dim;
-                if (t < first) System.arraycopy(c, 0, out, o, dim);
-                else {
-                    System.arraycopy(pe, (b * patches + t - first) * dim, out, o, dim);
-                    if (fp != null) for (int i = 0; i < dim; i++) out[o + i] += fp[(t - first) * dim + i];
-                }
-                if (p != null) for (int i = 0; i < dim; i++) out[o + i] += p[t * dim + i];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            pe = c = p = fp = out = null;
-        }
     }
 
     @Override
     public void assembleTokensBackward(Tensor dTokens, Tensor dPatchEmbeddings, Tensor dCls, Tensor dPos,
                                        int batch, int patches, int dim, boolean hasCls) {
-        float[] g = f(dTokens), dpe = f(dPatchEmbeddings);
-        float[] dc = dCls == null ? null : f(dCls), dp = dPos == null ? null : f(dPos);
-        int first = hasCls ? 1 : 0;
-        Loops loops = loops();
-        loops.patchEmbeddingGradients.run(g, dpe, batch, patches, dim, first);
-        // cls and position gradients sum over the batch: parallel over positions, batch summed in order.
-        loops.clsAndPositionGradients.run(g, dc, dp, batch, patches, dim, first);
-    }
-
-    private static final class PatchEmbeddingGradients extends Body {
-        private float[] g, dpe;
-        private int patches, dim, first, tokenCount;
-
-        void run(float[] g, float[] dpe, int batch, int patches, int dim, int first) {
-            this.g = g;
-            this.dpe = dpe;
-            this.patches = patches;
-            this.dim = dim;
-            this.first = first;
-            tokenCount = patches + first;
-            parallelFor(batch * patches, 64);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, dpe = this.dpe;
-            int patches = this.patches, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int bp = start; bp < end; bp++) {
-                int b = bp / patches, t = bp % patches + first;
-                int src = (b * tokenCount + t) * dim, dst = bp * dim;
-                for (int i = 0; i < dim; i++) dpe[dst + i] += g[src + i];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = dpe = null;
-        }
-    }
-
-    private static final class ClsAndPositionGradients extends Body {
-        private float[] g, dc, dp;
-        private int batch, dim, first, tokenCount;
-
-        /** {@code dc} (class token) and {@code dp} (positions) may be null. */
-        void run(float[] g, float[] dc, float[] dp, int batch, int patches, int dim, int first) {
-            this.g = g;
-            this.dc = dc;
-            this.dp = dp;
-            this.batch = batch;
-            this.dim = dim;
-            this.first = first;
-            tokenCount = patches + first;
-            parallelFor(tokenCount, 4);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, dc = this.dc, dp = this.dp;
-            int batch = this.batch, dim = this.dim, first = this.first, tokenCount = this.tokenCount;
-            for (int t = start; t < end; t++) {
-                for (int b = 0; b < batch; b++) {
-                    int src = (b * tokenCount + t) * dim;
-                    if (dp != null) for (int i = 0; i < dim; i++) dp[t * dim + i] += g[src + i];
-                    if (t < first && dc != null) for (int i = 0; i < dim; i++) dc[i] += g[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = dc = dp = null;
-        }
+        TokensAndHeads.assembleTokensBackward(f(dTokens), f(dPatchEmbeddings), dCls == null ? null : f(dCls),
+                dPos == null ? null : f(dPos), batch, patches, dim, hasCls);
     }
 
     // ---------------------------------------------------------------- linear
@@ -585,274 +203,47 @@ public final class CpuBackend implements Backend {
     @Override
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                           double eps) {
-        loops().layerNorm.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), m, d, eps);
-    }
-
-    private static final class LayerNorm extends Body {
-        private float[] in, g, bt, out, mu, rs;
-        private int d;
-        private double eps;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, int m, int d, double eps) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.d = d;
-            this.eps = eps;
-            parallelFor(m, Math.max(1, 4096 / d));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.layerNormRows(in, g, bt, out, mu, rs, start, end, d, eps);
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = null;
-        }
+        Norms.layerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), m, d, eps);
     }
 
     @Override
     public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                   Tensor dGamma, Tensor dBeta, int m, int d) {
-        float[] gy = f(dy), in = f(x), gm = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        int chunks = Math.min(REDUCTION_CHUNKS, m);
-        // Per chunk of rows, float partial sums of dγ and dβ (laid out [chunk][dγ | dβ]), then summed in chunk order.
-        Loops loops = loops();
-        float[] partial = loops.floatScratch(chunks * 2 * d);
-        loops.layerNormBackward.run(gy, in, gm, mu, rs, gx, partial, m, d, chunks);
-        for (int j = 0; j < d; j++) {
-            double sumGamma = 0, sumBeta = 0;
-            for (int c = 0; c < chunks; c++) {
-                sumGamma += partial[c * 2 * d + j];
-                sumBeta += partial[c * 2 * d + d + j];
-            }
-            gg[j] += (float) sumGamma;
-            gb[j] += (float) sumBeta;
-        }
-    }
-
-    /** dx of a layer norm, and per chunk of rows the partial sums of dγ and dβ. */
-    private static final class LayerNormBackward extends Body {
-        private float[] gy, in, gm, mu, rs, gx, partial;
-        private int m, d, chunks;
-
-        void run(float[] gy, float[] in, float[] gm, float[] mu, float[] rs, float[] gx, float[] partial, int m, int d,
-                 int chunks) {
-            this.gy = gy;
-            this.in = in;
-            this.gm = gm;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.partial = partial;
-            this.m = m;
-            this.d = d;
-            this.chunks = chunks;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            int m = this.m, d = this.d, chunks = this.chunks;
-            for (int c = start; c < end; c++) {
-                int rowStart = (int) ((long) m * c / chunks), rowEnd = (int) ((long) m * (c + 1) / chunks);
-                VectorMath.layerNormBackwardRows(gy, in, gm, mu, rs, gx, partial, c * 2 * d, partial, c * 2 * d + d,
-                        rowStart, rowEnd, d);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = gm = mu = rs = gx = partial = null;
-        }
+        Norms.layerNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), m, d);
     }
 
     // ---------------------------------------------------------------- attention
 
     @Override
     public void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim) {
-        loops().splitHeads.run(f(qkv), f(q), f(k), f(v), batch, tokens, heads, headDim);
-    }
-
-    private static final class SplitHeads extends Body {
-        private float[] in, qq, kk, vv;
-        private int tokens, heads, headDim;
-
-        void run(float[] in, float[] qq, float[] kk, float[] vv, int batch, int tokens, int heads, int headDim) {
-            this.in = in;
-            this.qq = qq;
-            this.kk = kk;
-            this.vv = vv;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, qq = this.qq, kk = this.kk, vv = this.vv;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int src = bt * 3 * dim + h * headDim, dst = ((b * heads + h) * tokens + t) * headDim;
-                    System.arraycopy(in, src, qq, dst, headDim);
-                    System.arraycopy(in, src + dim, kk, dst, headDim);
-                    System.arraycopy(in, src + 2 * dim, vv, dst, headDim);
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = qq = kk = vv = null;
-        }
+        TokensAndHeads.splitHeads(f(qkv), f(q), f(k), f(v), batch, tokens, heads, headDim);
     }
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                    int headDim) {
-        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
+        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
     }
 
     @Override
     public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
                                               int heads, int headDim) {
-        loops().splitHeadsBackward.run(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
-    }
-
-    private static final class SplitHeadsBackward extends Body {
-        private float[] gq, gk, gv, out;
-        private boolean accumulate;
-        private int tokens, heads, headDim;
-
-        void run(float[] gq, float[] gk, float[] gv, float[] out, boolean accumulate, int batch, int tokens, int heads,
-                 int headDim) {
-            this.accumulate = accumulate;
-            this.gq = gq;
-            this.gk = gk;
-            this.gv = gv;
-            this.out = out;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gq = this.gq, gk = this.gk, gv = this.gv, out = this.out;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int dst = bt * 3 * dim + h * headDim, src = ((b * heads + h) * tokens + t) * headDim;
-                    if (accumulate) {
-                        VectorMath.addInto(gq, src, out, dst, headDim);
-                        VectorMath.addInto(gk, src, out, dst + dim, headDim);
-                        VectorMath.addInto(gv, src, out, dst + 2 * dim, headDim);
-                    } else {
-                        System.arraycopy(gq, src, out, dst, headDim);
-                        System.arraycopy(gk, src, out, dst + dim, headDim);
-                        System.arraycopy(gv, src, out, dst + 2 * dim, headDim);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gq = gk = gv = out = null;
-        }
+        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeads.run(f(o), f(out), batch, tokens, heads, headDim);
-    }
-
-    private static final class MergeHeads extends Body {
-        private float[] in, y;
-        private int tokens, heads, headDim;
-
-        void run(float[] in, float[] y, int batch, int tokens, int heads, int headDim) {
-            this.in = in;
-            this.y = y;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, y = this.y;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++)
-                    System.arraycopy(in, ((b * heads + h) * tokens + t) * headDim, y, bt * dim + h * headDim, headDim);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = y = null;
-        }
+        TokensAndHeads.mergeHeads(f(o), f(out), batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeadsBackward.run(f(dOut), f(dO), true, batch, tokens, heads, headDim);
+        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), true, batch, tokens, heads, headDim);
     }
 
     @Override
     public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        loops().mergeHeadsBackward.run(f(dOut), f(dO), false, batch, tokens, heads, headDim);
-    }
-
-    private static final class MergeHeadsBackward extends Body {
-        private float[] g, gx;
-        private boolean accumulate;
-        private int tokens, heads, headDim;
-
-        void run(float[] g, float[] gx, boolean accumulate, int batch, int tokens, int heads, int headDim) {
-            this.accumulate = accumulate;
-            this.g = g;
-            this.gx = gx;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            parallelFor(batch * tokens, 16);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, gx = this.gx;
-            int tokens = this.tokens, heads = this.heads, headDim = this.headDim, dim = heads * headDim;
-            for (int bt = start; bt < end; bt++) {
-                int b = bt / tokens, t = bt % tokens;
-                for (int h = 0; h < heads; h++) {
-                    int dst = ((b * heads + h) * tokens + t) * headDim, src = bt * dim + h * headDim;
-                    if (accumulate) {
-                        VectorMath.addInto(g, src, gx, dst, headDim);
-                    } else {
-                        System.arraycopy(g, src, gx, dst, headDim);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = gx = null;
-        }
+        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), false, batch, tokens, heads, headDim);
     }
 
     @Override
@@ -876,127 +267,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
-        float[] s = f(scores), a = f(weights);
-        if (weighting.softmax()) {
-            loops().softmaxRows.run(s, a, rows, keys);
-        } else {
-            // Pointwise: every element on its own, no row statistics.
-            loops().pointwiseWeights.run(weighting.activation(), (float) weighting.scale(keys), s, a, rows * keys);
-        }
-    }
-
-    private static final class SoftmaxRows extends Body {
-        private float[] s, a;
-        private int keys;
-
-        void run(float[] s, float[] a, int rows, int keys) {
-            this.s = s;
-            this.a = a;
-            this.keys = keys;
-            parallelFor(rows, Math.max(1, 4096 / keys));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] s = this.s, a = this.a;
-            int keys = this.keys;
-            for (int r = start; r < end; r++) VectorMath.softmaxRow(s, r * keys, a, r * keys, keys);
-        }
-
-        @Override
-        protected void clearInputs() {
-            s = a = null;
-        }
-    }
-
-    private static final class PointwiseWeights extends Body {
-        private PointwiseActivation h;
-        private float scale;
-        private float[] s, a;
-
-        void run(PointwiseActivation h, float scale, float[] s, float[] a, int n) {
-            this.h = h;
-            this.scale = scale;
-            this.s = s;
-            this.a = a;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.pointwiseWeights(h, scale, s, start, a, start, end - start);
-        }
-
-        @Override
-        protected void clearInputs() {
-            h = null;
-            s = a = null;
-        }
+        AttentionMaps.attentionWeights(f(scores), f(weights), rows, keys, weighting);
     }
 
     @Override
     public void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
                                          int keys, AttentionWeighting weighting) {
-        float[] s = f(scores), a = f(weights), ga = f(dWeights), gs = f(dScores);
-        if (weighting.softmax()) {
-            loops().softmaxRowsBackward.run(a, ga, gs, rows, keys);
-        } else {
-            loops().pointwiseWeightsBackward.run(weighting.activation(), (float) weighting.scale(keys), s, ga, gs,
-                    rows * keys);
-        }
-    }
-
-    /** Adds the scores' gradient of softmax rows into gs. */
-    private static final class SoftmaxRowsBackward extends Body {
-        private float[] a, ga, gs;
-        private int keys;
-
-        void run(float[] a, float[] ga, float[] gs, int rows, int keys) {
-            this.a = a;
-            this.ga = ga;
-            this.gs = gs;
-            this.keys = keys;
-            parallelFor(rows, Math.max(1, 4096 / keys));
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] a = this.a, ga = this.ga, gs = this.gs;
-            int keys = this.keys;
-            for (int r = start; r < end; r++) VectorMath.softmaxBackwardRow(a, r * keys, ga, r * keys, gs, r * keys, keys, true);
-        }
-
-        @Override
-        protected void clearInputs() {
-            a = ga = gs = null;
-        }
-    }
-
-    /** Adds the scores' gradient of pointwise weights into gs. */
-    private static final class PointwiseWeightsBackward extends Body {
-        private PointwiseActivation h;
-        private float scale;
-        private float[] s, ga, gs;
-
-        void run(PointwiseActivation h, float scale, float[] s, float[] ga, float[] gs, int n) {
-            this.h = h;
-            this.scale = scale;
-            this.s = s;
-            this.ga = ga;
-            this.gs = gs;
-            parallelFor(n, 4096);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            VectorMath.pointwiseBackwardFromScores(h, scale, s, start, ga, start, gs, start, end - start, true);
-        }
-
-        @Override
-        protected void clearInputs() {
-            h = null;
-            s = ga = gs = null;
-        }
+        AttentionMaps.attentionWeightsBackward(f(scores), f(weights), f(dWeights), f(dScores), rows, keys, weighting);
     }
 
     @Override
@@ -1048,140 +325,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize) {
-        loops().headMix.run(f(maps), f(theta), f(bias), f(out), batch, heads, mapSize);
-    }
-
-    private static final class HeadMix extends Body {
-        private float[] a, th, bs, y;
-        private int heads, mapSize;
-
-        void run(float[] a, float[] th, float[] bs, float[] y, int batch, int heads, int mapSize) {
-            this.a = a;
-            this.th = th;
-            this.bs = bs;
-            this.y = y;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] a = this.a, th = this.th, bs = this.bs, y = this.y;
-            int heads = this.heads, mapSize = this.mapSize;
-            for (int bg = start; bg < end; bg++) {
-                int b = bg / heads, g = bg % heads, o = bg * mapSize;
-                Arrays.fill(y, o, o + mapSize, bs[g]);
-                for (int h = 0; h < heads; h++) {
-                    float w = th[g * heads + h];
-                    int src = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) y[o + i] += w * a[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            a = th = bs = y = null;
-        }
+        AttentionMaps.headMix(f(maps), f(theta), f(bias), f(out), batch, heads, mapSize);
     }
 
     @Override
     public void headMixBackward(Tensor dOut, Tensor maps, Tensor theta, Tensor dMaps, Tensor dTheta, Tensor dBias,
                                 int batch, int heads, int mapSize) {
-        float[] gy = f(dOut), a = f(maps), th = f(theta), ga = f(dMaps), gt = f(dTheta), gb = f(dBias);
-        Loops loops = loops();
-        loops.headMixMapGradients.run(gy, th, ga, batch, heads, mapSize);
-        // dΘ[g,h] = Σ_b Σ_s dOut[b,g,s]·maps[b,h,s]; dBias[g] = Σ dOut[b,g,:] — one task per (g,h), batch in order.
-        double[] partial = loops.scratch(heads * heads + heads);
-        loops.headMixThetaAndBiasGradients.run(gy, a, partial, batch, heads, mapSize);
-        for (int i = 0; i < heads * heads; i++) gt[i] += (float) partial[i];
-        for (int g = 0; g < heads; g++) gb[g] += (float) partial[heads * heads + g];
-    }
-
-    /** dMaps += Θᵀ·dOut per batch element. */
-    private static final class HeadMixMapGradients extends Body {
-        private float[] gy, th, ga;
-        private int heads, mapSize;
-
-        void run(float[] gy, float[] th, float[] ga, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.th = th;
-            this.ga = ga;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, th = this.th, ga = this.ga;
-            int heads = this.heads, mapSize = this.mapSize;
-            for (int bh = start; bh < end; bh++) {
-                int b = bh / heads, h = bh % heads, o = bh * mapSize;
-                for (int g = 0; g < heads; g++) {
-                    float w = th[g * heads + h];
-                    int src = (b * heads + g) * mapSize;
-                    for (int i = 0; i < mapSize; i++) ga[o + i] += w * gy[src + i];
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = th = ga = null;
-        }
-    }
-
-    /** partial[g·heads + h] = dΘ[g,h] and partial[heads² + g] = dBias[g], each summed over the batch in order. */
-    private static final class HeadMixThetaAndBiasGradients extends Body {
-        private float[] gy, a;
-        private double[] partial;
-        private int batch, heads, mapSize;
-
-        void run(float[] gy, float[] a, double[] partial, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.a = a;
-            this.partial = partial;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads * heads + heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, a = this.a;
-            double[] partial = this.partial;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize;
-            for (int idx = start; idx < end; idx++) {
-                double acc = 0;
-                if (idx < heads * heads) {
-                    int g = idx / heads, h = idx % heads;
-                    for (int b = 0; b < batch; b++) {
-                        int og = (b * heads + g) * mapSize, oh = (b * heads + h) * mapSize;
-                        float part = 0;
-                        for (int i = 0; i < mapSize; i++) part += gy[og + i] * a[oh + i];
-                        acc += part;
-                    }
-                } else {
-                    int g = idx - heads * heads;
-                    for (int b = 0; b < batch; b++) {
-                        int og = (b * heads + g) * mapSize;
-                        float part = 0;
-                        for (int i = 0; i < mapSize; i++) part += gy[og + i];
-                        acc += part;
-                    }
-                }
-                partial[idx] = acc;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = a = null;
-            partial = null;
-        }
+        AttentionMaps.headMixBackward(f(dOut), f(maps), f(theta), f(dMaps), f(dTheta), f(dBias), batch, heads,
+                mapSize);
     }
 
     @Override
@@ -1193,136 +344,16 @@ public final class CpuBackend implements Backend {
                     momentum, CrossProcessSum.LOCAL);
             return;
         }
-        loops().headBatchNormApply.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean),
-                f(runningVar), batch, heads, mapSize, eps, false);
+        Norms.headBatchNormEvaluation(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean),
+                f(runningVar), batch, heads, mapSize, eps);
     }
 
-    /**
-     * Per head, in double (B·T·T values can be millions): Σx over the shard, summed across processes, gives the mean;
-     * then Σ(x − mean)², summed likewise, the variance. Two passes, as one pass of Σx² would lose the variance to
-     * cancellation when the mean is large.
-     */
     @Override
     public void headBatchNormAcross(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
                                     Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize,
                                     double eps, double momentum, CrossProcessSum across) {
-        float[] in = f(x), mu = f(mean), rs = f(rstd), rm = f(runningMean), rv = f(runningVar);
-        Loops loops = loops();
-        // [0, heads): the partial sums; [heads]: the element count; [heads + 1, 2·heads + 1): the global means.
-        double[] sums = loops.scratch(2 * heads + 1);
-        loops.headBatchNormStatistics.run(in, sums, 0, batch, heads, mapSize);
-        sums[heads] = (double) batch * mapSize;
-        across.sum(sums, heads + 1);
-        double count = sums[heads];
-        for (int h = 0; h < heads; h++) sums[heads + 1 + h] = sums[h] / count;
-        loops.headBatchNormStatistics.run(in, sums, heads + 1, batch, heads, mapSize);
-        across.sum(sums, heads);
-        for (int h = 0; h < heads; h++) {
-            double m = sums[heads + 1 + h], v = sums[h];
-            mu[h] = (float) m;
-            rs[h] = (float) (1 / Math.sqrt(v / count + eps));
-            double unbiased = count > 1 ? v / (count - 1) : v / count;
-            rm[h] = (float) ((1 - momentum) * rm[h] + momentum * m);
-            rv[h] = (float) ((1 - momentum) * rv[h] + momentum * unbiased);
-        }
-        loops.headBatchNormApply.run(in, f(gamma), f(beta), f(y), mu, rs, rm, rv, batch, heads, mapSize, eps, true);
-    }
-
-    /**
-     * Per head h, sums[h] = Σ x over the batch in order, or, when {@code meansAt} is positive, Σ (x − sums[meansAt + h])².
-     */
-    private static final class HeadBatchNormStatistics extends Body {
-        private float[] in;
-        private double[] sums;
-        private int meansAt, batch, heads, mapSize;
-
-        void run(float[] in, double[] sums, int meansAt, int batch, int heads, int mapSize) {
-            this.in = in;
-            this.sums = sums;
-            this.meansAt = meansAt;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in;
-            double[] sums = this.sums;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize, meansAt = this.meansAt;
-            for (int h = start; h < end; h++) {
-                double sum = 0;
-                if (meansAt == 0) {
-                    for (int b = 0; b < batch; b++) {
-                        int o = (b * heads + h) * mapSize;
-                        for (int i = 0; i < mapSize; i++) sum += in[o + i];
-                    }
-                } else {
-                    double m = sums[meansAt + h];
-                    for (int b = 0; b < batch; b++) {
-                        int o = (b * heads + h) * mapSize;
-                        for (int i = 0; i < mapSize; i++) {
-                            double c = in[o + i] - m;
-                            sum += c * c;
-                        }
-                    }
-                }
-                sums[h] = sum;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = null;
-            sums = null;
-        }
-    }
-
-    /** out = (in - μ)·γ/σ + β per head: the batch's statistics in training, the running ones in evaluation. */
-    private static final class HeadBatchNormApply extends Body {
-        private float[] in, g, bt, out, mu, rs, rm, rv;
-        private int heads, mapSize;
-        private double eps;
-        private boolean training;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, float[] rm, float[] rv,
-                 int batch, int heads, int mapSize, double eps, boolean training) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.rm = rm;
-            this.rv = rv;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.eps = eps;
-            this.training = training;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, g = this.g, bt = this.bt, out = this.out, mu = this.mu, rs = this.rs, rm = this.rm;
-            float[] rv = this.rv;
-            int heads = this.heads, mapSize = this.mapSize;
-            double eps = this.eps;
-            boolean training = this.training;
-            for (int bh = start; bh < end; bh++) {
-                int h = bh % heads, o = bh * mapSize;
-                float m = training ? mu[h] : rm[h];
-                float r = training ? rs[h] : (float) (1 / Math.sqrt(rv[h] + eps));
-                float scale = r * g[h], shift = bt[h] - m * scale;
-                for (int i = 0; i < mapSize; i++) out[o + i] = in[o + i] * scale + shift;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = rm = rv = null;
-        }
+        Norms.headBatchNormTraining(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), f(runningMean), f(runningVar),
+                batch, heads, mapSize, eps, momentum, across);
     }
 
     @Override
@@ -1336,233 +367,21 @@ public final class CpuBackend implements Backend {
     public void headBatchNormBackwardAcross(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                             Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize,
                                             CrossProcessSum across) {
-        float[] gy = f(dy), in = f(x), g = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        Loops loops = loops();
-        double[] sums = loops.scratch(2 * heads + 1);
-        loops.headBatchNormGradientSums.run(gy, in, mu, rs, sums, batch, heads, mapSize);
-        for (int h = 0; h < heads; h++) {
-            gb[h] += (float) sums[2 * h];
-            gg[h] += (float) sums[2 * h + 1];
-        }
-        sums[2 * heads] = (double) batch * mapSize;
-        across.sum(sums, 2 * heads + 1);
-        loops.headBatchNormInputGradients.run(gy, in, g, mu, rs, gx, sums, (long) sums[2 * heads], batch, heads,
-                mapSize);
-    }
-
-    /** Per head h: sums[2h] = Σ dy and sums[2h+1] = Σ dy·x̂, over the batch in order. */
-    private static final class HeadBatchNormGradientSums extends Body {
-        private float[] gy, in, mu, rs;
-        private double[] sums;
-        private int batch, heads, mapSize;
-
-        void run(float[] gy, float[] in, float[] mu, float[] rs, double[] sums, int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.mu = mu;
-            this.rs = rs;
-            this.sums = sums;
-            this.batch = batch;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, in = this.in, mu = this.mu, rs = this.rs;
-            double[] sums = this.sums;
-            int batch = this.batch, heads = this.heads, mapSize = this.mapSize;
-            for (int h = start; h < end; h++) {
-                double sumG = 0, sumGx = 0;
-                for (int b = 0; b < batch; b++) {
-                    int o = (b * heads + h) * mapSize;
-                    for (int i = 0; i < mapSize; i++) {
-                        sumG += gy[o + i];
-                        sumGx += gy[o + i] * (in[o + i] - mu[h]) * rs[h];
-                    }
-                }
-                sums[2 * h] = sumG;
-                sums[2 * h + 1] = sumGx;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = mu = rs = null;
-            sums = null;
-        }
-    }
-
-    private static final class HeadBatchNormInputGradients extends Body {
-        private float[] gy, in, g, mu, rs, gx;
-        private double[] sums;
-        private int heads, mapSize;
-        private long count;
-
-        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] sums, long count,
-                 int batch, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.g = g;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.sums = sums;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.count = count;
-            parallelFor(batch * heads, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] gy = this.gy, in = this.in, g = this.g, mu = this.mu, rs = this.rs, gx = this.gx;
-            double[] sums = this.sums;
-            int heads = this.heads, mapSize = this.mapSize;
-            long count = this.count;
-            for (int bh = start; bh < end; bh++) {
-                int h = bh % heads, o = bh * mapSize;
-                float meanG = (float) (sums[2 * h] / count), meanGx = (float) (sums[2 * h + 1] / count);
-                float r = rs[h], m = mu[h], k = g[h] * r;
-                for (int i = 0; i < mapSize; i++) {
-                    float xh = (in[o + i] - m) * r;
-                    gx[o + i] += k * (gy[o + i] - meanG - xh * meanGx);
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = g = mu = rs = gx = null;
-            sums = null;
-        }
+        Norms.headBatchNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), batch, heads,
+                mapSize, across);
     }
 
     @Override
     public void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch,
                               int heads, int mapSize, double eps) {
-        loops().headLayerNorm.run(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), batch, heads, mapSize, eps);
-    }
-
-    private static final class HeadLayerNorm extends Body {
-        private float[] in, g, bt, out, mu, rs;
-        private int heads, mapSize;
-        private double eps;
-
-        void run(float[] in, float[] g, float[] bt, float[] out, float[] mu, float[] rs, int batch, int heads,
-                 int mapSize, double eps) {
-            this.in = in;
-            this.g = g;
-            this.bt = bt;
-            this.out = out;
-            this.mu = mu;
-            this.rs = rs;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            this.eps = eps;
-            parallelFor(batch * mapSize, 256);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] in = this.in, g = this.g, bt = this.bt, out = this.out, mu = this.mu, rs = this.rs;
-            int heads = this.heads, mapSize = this.mapSize;
-            double eps = this.eps;
-            for (int bi = start; bi < end; bi++) {
-                int b = bi / mapSize, i = bi % mapSize, base = b * heads * mapSize + i;
-                float sum = 0;
-                for (int h = 0; h < heads; h++) sum += in[base + h * mapSize];
-                float m = sum / heads, var = 0;
-                for (int h = 0; h < heads; h++) {
-                    float c = in[base + h * mapSize] - m;
-                    var += c * c;
-                }
-                float r = (float) (1 / Math.sqrt(var / heads + eps));
-                mu[bi] = m;
-                rs[bi] = r;
-                for (int h = 0; h < heads; h++) out[base + h * mapSize] = (in[base + h * mapSize] - m) * r * g[h] + bt[h];
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = g = bt = out = mu = rs = null;
-        }
+        Norms.headLayerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), batch, heads, mapSize, eps);
     }
 
     @Override
     public void headLayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                       Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
-        float[] gy = f(dy), in = f(x), g = f(gamma), mu = f(mean), rs = f(rstd), gx = f(dx), gg = f(dGamma), gb = f(dBeta);
-        int n = batch * mapSize, chunks = Math.min(REDUCTION_CHUNKS, n);
-        Loops loops = loops();
-        double[] partial = loops.scratch(chunks * 2 * heads);
-        loops.headLayerNormBackward.run(gy, in, g, mu, rs, gx, partial, n, chunks, heads, mapSize);
-        for (int c = 0; c < chunks; c++)
-            for (int h = 0; h < heads; h++) {
-                gg[h] += (float) partial[c * 2 * heads + h];
-                gb[h] += (float) partial[c * 2 * heads + heads + h];
-            }
-    }
-
-    /** dx of a layer norm over heads, and per chunk of positions the partial sums of dγ and dβ. */
-    private static final class HeadLayerNormBackward extends Body {
-        private float[] gy, in, g, mu, rs, gx;
-        private double[] partial;
-        private int n, chunks, heads, mapSize;
-
-        void run(float[] gy, float[] in, float[] g, float[] mu, float[] rs, float[] gx, double[] partial, int n,
-                 int chunks, int heads, int mapSize) {
-            this.gy = gy;
-            this.in = in;
-            this.g = g;
-            this.mu = mu;
-            this.rs = rs;
-            this.gx = gx;
-            this.partial = partial;
-            this.n = n;
-            this.chunks = chunks;
-            this.heads = heads;
-            this.mapSize = mapSize;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int chunkStart, int chunkEnd) {
-            float[] gy = this.gy, in = this.in, g = this.g, mu = this.mu, rs = this.rs, gx = this.gx;
-            double[] partial = this.partial;
-            int n = this.n, chunks = this.chunks, heads = this.heads, mapSize = this.mapSize;
-            for (int c = chunkStart; c < chunkEnd; c++) {
-                int start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
-                int pg = c * 2 * heads, pb = pg + heads;
-                for (int bi = start; bi < end; bi++) {
-                    int b = bi / mapSize, i = bi % mapSize, base = b * heads * mapSize + i;
-                    float m = mu[bi], r = rs[bi], meanG = 0, meanGx = 0;
-                    for (int h = 0; h < heads; h++) {
-                        int idx = base + h * mapSize;
-                        float xh = (in[idx] - m) * r, gh = gy[idx] * g[h];
-                        meanG += gh;
-                        meanGx += gh * xh;
-                        partial[pg + h] += gy[idx] * xh;
-                        partial[pb + h] += gy[idx];
-                    }
-                    meanG /= heads;
-                    meanGx /= heads;
-                    for (int h = 0; h < heads; h++) {
-                        int idx = base + h * mapSize;
-                        float xh = (in[idx] - m) * r;
-                        gx[idx] += r * (gy[idx] * g[h] - meanG - xh * meanGx);
-                    }
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            gy = in = g = mu = rs = gx = null;
-            partial = null;
-        }
+        Norms.headLayerNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), batch, heads,
+                mapSize);
     }
 
     @Override
@@ -1587,204 +406,28 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void pool(Tensor tokens, Tensor pooled, int batch, int tokenCount, int dim, PoolMode mode) {
-        loops().poolTokens.run(f(tokens), f(pooled), batch, tokenCount, dim, mode);
-    }
-
-    private static final class PoolTokens extends Body {
-        private float[] x, y;
-        private int tokenCount, dim;
-        private PoolMode mode;
-
-        void run(float[] x, float[] y, int batch, int tokenCount, int dim, PoolMode mode) {
-            this.x = x;
-            this.y = y;
-            this.tokenCount = tokenCount;
-            this.dim = dim;
-            this.mode = mode;
-            parallelFor(batch, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] x = this.x, y = this.y;
-            int tokenCount = this.tokenCount, dim = this.dim;
-            PoolMode mode = this.mode;
-            for (int b = start; b < end; b++) {
-                if (mode == PoolMode.CLS) System.arraycopy(x, b * tokenCount * dim, y, b * dim, dim);
-                else {
-                    Arrays.fill(y, b * dim, (b + 1) * dim, 0f);
-                    for (int t = 0; t < tokenCount; t++)
-                        for (int i = 0; i < dim; i++) y[b * dim + i] += x[(b * tokenCount + t) * dim + i];
-                    for (int i = 0; i < dim; i++) y[b * dim + i] /= tokenCount;
-                }
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            x = y = null;
-            mode = null;
-        }
+        TokensAndHeads.pool(f(tokens), f(pooled), batch, tokenCount, dim, mode);
     }
 
     @Override
     public void poolBackward(Tensor dPooled, Tensor dTokens, int batch, int tokenCount, int dim, PoolMode mode) {
-        loops().poolTokensBackward.run(f(dPooled), f(dTokens), batch, tokenCount, dim, mode);
-    }
-
-    private static final class PoolTokensBackward extends Body {
-        private float[] g, gx;
-        private int tokenCount, dim;
-        private PoolMode mode;
-
-        void run(float[] g, float[] gx, int batch, int tokenCount, int dim, PoolMode mode) {
-            this.g = g;
-            this.gx = gx;
-            this.tokenCount = tokenCount;
-            this.dim = dim;
-            this.mode = mode;
-            parallelFor(batch, 1);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] g = this.g, gx = this.gx;
-            int tokenCount = this.tokenCount, dim = this.dim;
-            PoolMode mode = this.mode;
-            for (int b = start; b < end; b++) {
-                if (mode == PoolMode.CLS) for (int i = 0; i < dim; i++) gx[b * tokenCount * dim + i] += g[b * dim + i];
-                else for (int t = 0; t < tokenCount; t++)
-                    for (int i = 0; i < dim; i++) gx[(b * tokenCount + t) * dim + i] += g[b * dim + i] / tokenCount;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            g = gx = null;
-            mode = null;
-        }
+        TokensAndHeads.poolBackward(f(dPooled), f(dTokens), batch, tokenCount, dim, mode);
     }
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dLogits, int batch, int classes,
                              double labelSmoothing) {
-        float[] z = f(logits), y = f(labels), out = f(loss), gz = f(dLogits);
-        double total = 0;
-        for (int b = 0; b < batch; b++) {
-            int label = (int) y[b];
-            if (label < 0 || label >= classes) {
-                throw new IllegalArgumentException("label " + label + " of sample " + b + " is outside [0," + classes + ")");
-            }
-            int o = b * classes;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) max = Math.max(max, z[o + c]);
-            double sum = 0;
-            for (int c = 0; c < classes; c++) sum += Math.exp(z[o + c] - max);
-            double logSum = max + Math.log(sum);
-            for (int c = 0; c < classes; c++) {
-                double target = labelSmoothing / classes + (c == label ? 1 - labelSmoothing : 0);
-                double logP = z[o + c] - logSum;
-                total -= target * logP;
-                gz[o + c] = (float) ((Math.exp(logP) - target) / batch);
-            }
-        }
-        out[0] = (float) (total / batch);
+        LossAndOptimizer.crossEntropy(f(logits), f(labels), f(loss), f(dLogits), batch, classes, labelSmoothing);
     }
 
     @Override
     public void sumOfSquares(Tensor x, int n, Tensor acc, int index) {
-        float[] in = f(x);
-        int chunks = Math.min(REDUCTION_CHUNKS, Math.max(1, n / 4096));
-        Loops loops = loops();
-        double[] partial = loops.scratch(chunks);
-        loops.sumOfSquares.run(in, partial, n, chunks);
-        double total = 0;
-        for (int c = 0; c < chunks; c++) total += partial[c];
-        f(acc)[index] += (float) total;
-    }
-
-    /** partial[c] = Σ x² over the c-th of {@code chunks} fixed chunks of [0, n). */
-    private static final class SumOfSquares extends Body {
-        private float[] in;
-        private double[] partial;
-        private int n, chunks;
-
-        void run(float[] in, double[] partial, int n, int chunks) {
-            this.in = in;
-            this.partial = partial;
-            this.n = n;
-            this.chunks = chunks;
-            parallelFor(chunks, 1);
-        }
-
-        @Override
-        public void run(int chunkStart, int chunkEnd) {
-            float[] in = this.in;
-            double[] partial = this.partial;
-            int n = this.n, chunks = this.chunks;
-            for (int c = chunkStart; c < chunkEnd; c++) {
-                int start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
-                double s = 0;
-                for (int i = start; i < end; i++) s += (double) in[i] * in[i];
-                partial[c] = s;
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            in = null;
-            partial = null;
-        }
+        LossAndOptimizer.sumOfSquares(f(x), n, f(acc), index);
     }
 
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
                       double beta1, double beta2, double eps) {
-        float[] p = f(param), g = f(grad), mm = f(m), vv = f(v), hp = f(hyper);
-        float lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3];
-        float decay = (float) (1 - lr * weightDecay), b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
-        float step = lr / bc1, invSqrtBc2 = (float) (1 / Math.sqrt(bc2));
-        loops().adamW.run(p, g, mm, vv, n, gradScale, decay, b1, b2, e, step, invSqrtBc2);
-    }
-
-    private static final class AdamWUpdate extends Body {
-        private float[] p, g, mm, vv;
-        private float gradScale, decay, b1, b2, e, step, invSqrtBc2;
-
-        void run(float[] p, float[] g, float[] mm, float[] vv, int n, float gradScale, float decay, float b1, float b2,
-                 float e, float step, float invSqrtBc2) {
-            this.p = p;
-            this.g = g;
-            this.mm = mm;
-            this.vv = vv;
-            this.gradScale = gradScale;
-            this.decay = decay;
-            this.b1 = b1;
-            this.b2 = b2;
-            this.e = e;
-            this.step = step;
-            this.invSqrtBc2 = invSqrtBc2;
-            parallelFor(n, 8192);
-        }
-
-        @Override
-        public void run(int start, int end) {
-            float[] p = this.p, g = this.g, mm = this.mm, vv = this.vv;
-            float gradScale = this.gradScale, decay = this.decay, b1 = this.b1, b2 = this.b2, e = this.e;
-            float step = this.step, invSqrtBc2 = this.invSqrtBc2;
-            for (int i = start; i < end; i++) {
-                float gi = g[i] * gradScale;
-                float mi = b1 * mm[i] + (1 - b1) * gi;
-                float vi = b2 * vv[i] + (1 - b2) * gi * gi;
-                mm[i] = mi;
-                vv[i] = vi;
-                p[i] = p[i] * decay - step * mi / ((float) Math.sqrt(vi) * invSqrtBc2 + e);
-            }
-        }
-
-        @Override
-        protected void clearInputs() {
-            p = g = mm = vv = null;
-        }
+        LossAndOptimizer.adamW(f(param), f(grad), f(m), f(v), n, f(hyper), weightDecay, beta1, beta2, eps);
     }
 }

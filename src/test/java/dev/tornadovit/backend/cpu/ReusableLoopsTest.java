@@ -54,7 +54,20 @@ class ReusableLoopsTest {
 
     private static final class Loops extends ReusableLoops {
         final AddOne addOne = own(new AddOne());
+        final Loop loop = own(new Loop());
     }
+
+    /** out = in·scale + shift, written as a kernel: the inputs come from the loop's slots. */
+    private static final ReusableLoops.Kernel SCALE_AND_SHIFT = (in, start, end) -> {
+        float[] x = in.f0, out = in.f1;
+        float scale = in.s0;
+        double shift = in.x0;
+        for (int i = start; i < end; i++) out[i] = (float) (x[i] * scale + shift);
+    };
+
+    private static final ReusableLoops.Kernel FAILING = (in, start, end) -> {
+        throw new IllegalStateException("boom");
+    };
 
     private static final ThreadLocal<Loops> LOOPS = ThreadLocal.withInitial(Loops::new);
 
@@ -110,6 +123,32 @@ class ReusableLoopsTest {
         assertNotSame(LOOPS.get(), nested.get());
         assertArrayEquals(plusOne(outerIn), outerOut, "the nested call overwrote the running body's inputs");
         assertArrayEquals(plusOne(innerIn), innerOut);
+    }
+
+    @Test
+    void theGenericLoopRunsAKernelOverTheWholeRangeAndDropsItsSlots() {
+        Loops set = loops();
+        float[] in = ramp(10_000, -5), out = new float[10_000];
+        set.loop.arrays(in, out).scalar(2f).real(0.5).ref("a setting").run(SCALE_AND_SHIFT, in.length, 16);
+        float[] expected = new float[in.length];
+        for (int i = 0; i < in.length; i++) expected[i] = (float) (in[i] * 2f + 0.5);
+        assertArrayEquals(expected, out);
+        assertNull(set.loop.f0, "a reused loop keeps no array reachable");
+        assertNull(set.loop.f1);
+        assertNull(set.loop.ref);
+        assertSame(set, loops());
+    }
+
+    @Test
+    void theGenericLoopDropsItsSlotsWhenTheKernelThrows() {
+        ReusableLoops.Loop loop = loops().loop;
+        float[] x = new float[1000];
+        assertThrows(IllegalStateException.class, () -> loop.arrays(x, x, x, x, x, x, x, x).sums(new double[1])
+                .run(FAILING, x.length, 10));
+        assertNull(loop.f0);
+        assertNull(loop.f7);
+        assertNull(loop.d0);
+        assertSame(LOOPS.get(), loops(), "the set is idle again");
     }
 
     @Test
