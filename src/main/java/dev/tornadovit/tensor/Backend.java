@@ -199,7 +199,7 @@ public interface Backend extends AutoCloseable {
     default void headBatchNormAcross(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
                                      Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize,
                                      double eps, double momentum, CrossProcessSum across) {
-        throw new UnsupportedOperationException(name() + " cannot synchronise Re-attention's BatchNorm across "
+        throw new IllegalArgumentException(name() + " cannot synchronise Re-attention's BatchNorm across "
                 + "processes; train it data-parallel on the CPU backend, or use --reattention layernorm");
     }
 
@@ -211,7 +211,7 @@ public interface Backend extends AutoCloseable {
     default void headBatchNormBackwardAcross(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                              Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize,
                                              CrossProcessSum across) {
-        throw new UnsupportedOperationException(name() + " cannot synchronise Re-attention's BatchNorm across "
+        throw new IllegalArgumentException(name() + " cannot synchronise Re-attention's BatchNorm across "
                 + "processes; train it data-parallel on the CPU backend, or use --reattention layernorm");
     }
 
