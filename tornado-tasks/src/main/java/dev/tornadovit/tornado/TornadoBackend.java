@@ -140,6 +140,17 @@ public final class TornadoBackend implements Backend {
 
     /** @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports) */
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes) {
+        this(found, memoryLimitBytes, GemmStrategy.forDevice(found));
+    }
+
+    /**
+     * @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports)
+     * @param gemm             how the matrix products run; one the device cannot run is an error
+     */
+    public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm) {
+        String reason = GemmStrategy.unavailableReason(gemm, found);
+        if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
+        this.gemmStrategy = gemm;
         this.found = found;
         this.device = found.device();
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
@@ -154,6 +165,13 @@ public final class TornadoBackend implements Backend {
      */
     private int gemmTargetGroups;
 
+    private final GemmStrategy gemmStrategy;
+
+    /** How this backend computes its matrix products. */
+    public GemmStrategy gemmStrategy() {
+        return gemmStrategy;
+    }
+
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
     int setGemmTargetGroups(int groups) {
         int old = gemmTargetGroups;
@@ -167,7 +185,7 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public String name() {
-        return found.backend() + ": " + found.name();
+        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label() + ")";
     }
 
     @Override
@@ -498,7 +516,7 @@ public final class TornadoBackend implements Backend {
     // ---------------------------------------------------------------- task construction
 
     /** A task whose key lists the kernel and its arguments: tensors by id, everything else by value. */
-    private static Task task(String kernel, WorkerGrid grid, TaskAdder adder, Object... args) {
+    static Task task(String kernel, WorkerGrid grid, TaskAdder adder, Object... args) {
         StringBuilder key = new StringBuilder(kernel).append('(');
         List<DeviceTensor> tensors = new ArrayList<>();
         for (Object a : args) {
@@ -549,10 +567,18 @@ public final class TornadoBackend implements Backend {
         return (a + b - 1) / b;
     }
 
-    /** C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. */
+    /**
+     * C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. Through cuBLAS
+     * when that is this backend's {@link GemmStrategy}, which takes no bias (see {@link #linear}).
+     */
     private Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
                       int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
                       int accumulate) {
+        if (gemmStrategy == GemmStrategy.CUBLAS) {
+            if (bias != null) throw new IllegalStateException("cuBLAS adds no bias: broadcast it into C first");
+            return CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha,
+                    accumulate);
+        }
         int hasBias = bias == null ? 0 : 1;
         DeviceTensor biasArg = bias == null ? unused : bias;
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
@@ -703,6 +729,15 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
+        if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) {
+            // y = bias in every row, then y += x·wᵀ: cuBLAS has no bias epilogue
+            DeviceTensor out = t(y), b = t(bias);
+            int total = m * n;
+            submit(task("broadcastRows", null, (g, id) -> g.task(id, ElementwiseKernels::broadcastRows, b.array,
+                            out.array, total, n), b, out, total, n),
+                    gemm(t(x), t(w), out, null, m, n, k, 1, 0, 0, 0, 0, 1, 1f, 1));
+            return;
+        }
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
     }
 
@@ -716,7 +751,7 @@ public final class TornadoBackend implements Backend {
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
         DeviceTensor gw = t(dw);
-        int splits = tokenSplits(m, n, k);
+        int splits = gemmStrategy == GemmStrategy.CUBLAS ? 1 : tokenSplits(m, n, k); // cuBLAS splits K itself
         if (splits == 1) {
             tasks.add(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
         } else {
