@@ -1,4 +1,5 @@
-# Sourced by scripts/tornadovm.sh (a developer's machine) and by gpu-run.sh (a GPU machine, beside the bundle).
+# Sourced by scripts/tornadovm.sh (a developer's machine) and by gpu-run.sh (a GPU machine, beside the bundle); works
+# under set -e.
 #   tornado_sdk_flags SDK    sets TORNADO_SDK_FLAGS (array): TornadoVM's JVM flags from SDK/tornado-argfile, pointed at
 #                            SDK, without the backends whose native libraries cannot load on this machine
 #
@@ -83,9 +84,9 @@ tornado_sdk_flags() {
   # present, or nothing when its source or every target is absent.
   _tornado_keep_access() {
     local source="${1%%[/=]*}" targets
-    if [[ "$source" == tornado.* ]] && [ -z "${present[$source]:-}" ]; then return; fi
+    if [[ "$source" == tornado.* ]] && [ -z "${present[$source]:-}" ]; then return 0; fi
     targets=$(_tornado_keep_modules "${1#*=}")
-    [ -n "$targets" ] && echo "${1%%=*}=$targets"
+    if [ -n "$targets" ]; then echo "${1%%=*}=$targets"; fi
   }
 
   TORNADO_SDK_FLAGS=()

@@ -64,6 +64,7 @@ public final class TornadoBackend implements Backend {
     private final Map<DeviceTensor, Integer> labelClasses = new HashMap<>();
     private List<Task> recording;
     private int graphRuns;
+    private GraphProfile profile;
     private boolean fuseAttention = true;
 
     /** Adds one task to a TaskGraph under a given task id. */
@@ -127,6 +128,15 @@ public final class TornadoBackend implements Backend {
         }
     }
 
+    /**
+     * Whether recorded graphs replay as CUDA graphs (TornadoVM's {@code withCUDAGraph}: one launch a graph instead of
+     * one driver call per task): on the CUDA backend with {@code -Dtornadovit.cudaGraphs=true}.
+     */
+    private final boolean cudaGraphs;
+
+    /** -Dtornadovit.printTasks=true: prints what each TornadoVM task id of a compiled graph runs. */
+    private static final boolean PRINT_TASKS = Boolean.getBoolean("tornadovit.printTasks");
+
     /** TornadoVM graph nodes one part may use, with room to spare below TornadoVM's fixed 1024. */
     static final int PART_NODES = 700;
 
@@ -151,6 +161,7 @@ public final class TornadoBackend implements Backend {
         String reason = GemmStrategy.unavailableReason(gemm, found);
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
         this.gemmStrategy = gemm;
+        this.cudaGraphs = found.backend().equals("cuda") && Boolean.getBoolean("tornadovit.cudaGraphs");
         this.found = found;
         this.device = found.device();
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
@@ -204,6 +215,11 @@ public final class TornadoBackend implements Backend {
     /** Graphs recorded so far (named graphs and single operations), for tests and reports. */
     public int recordedGraphCount() {
         return graphs.size() + singleOps.size();
+    }
+
+    /** Times every graph run from now on into {@code profile} (null: stops timing). */
+    public void profileGraphs(GraphProfile profile) {
+        this.profile = profile;
     }
 
     /** Task-graph executions so far. */
@@ -406,6 +422,8 @@ public final class TornadoBackend implements Backend {
         boolean anyGrid = false;
         for (int i = 0; i < tasks.size(); i++) {
             String id = "t" + i;
+            // TornadoVM names tasks by graph and id in its own diagnostics (-Dtornado.threadInfo, driver errors)
+            if (PRINT_TASKS) System.err.println("TornadoViT task " + name + "." + id + " = " + tasks.get(i).key());
             tasks.get(i).adder().add(tg, id);
             if (tasks.get(i).grid() != null) {
                 scheduler.addWorkerGrid(name + "." + id, tasks.get(i).grid());
@@ -415,7 +433,7 @@ public final class TornadoBackend implements Backend {
         // No persistOnDevice here: TornadoVM implements it as an on-demand output, and every plan frees its outputs
         // when closed, so only the owner group (which declares them) may; consumed buffers stay put without it.
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null);
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null, cudaGraphs);
         return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
     }
 
@@ -480,6 +498,7 @@ public final class TornadoBackend implements Backend {
 
     private void execute(CompiledGraph g) {
         memory.flush();
+        long start = profile == null ? 0 : System.nanoTime();
         for (Part part : g.parts) {
             if (!part.linked) {
                 for (DeviceMemory.OwnerGroup owner : part.owners) GraphLinks.adopt(part.graph, owner.graph);
@@ -495,6 +514,7 @@ public final class TornadoBackend implements Backend {
             }
         }
         graphRuns++;
+        if (profile != null) profile.add(g.label, g.taskCount, System.nanoTime() - start);
     }
 
     @Override
@@ -542,6 +562,11 @@ public final class TornadoBackend implements Backend {
         WorkerGrid1D g = new WorkerGrid1D(global);
         g.setLocalWork(local, 1, 1);
         return g;
+    }
+
+    /** One thread per element of {@code n}, in work-groups of 256 (the kernel skips the threads past n). */
+    private static WorkerGrid parallelGrid(int n) {
+        return grid1(ceilDiv(n, REDUCE_LOCAL) * REDUCE_LOCAL, REDUCE_LOCAL);
     }
 
     private static WorkerGrid grid2(int x, int y, int localX, int localY) {
@@ -641,8 +666,8 @@ public final class TornadoBackend implements Backend {
         return new Task[]{
                 task("columnSumsPartial", grid, (g, id) -> g.task(id, ReductionKernels::columnSumsPartial, new KernelContext(),
                         src.array, partial.array, rows, cols, chunks), src, partial, rows, cols, chunks),
-                task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish, partial.array,
-                        dst.array, cols, chunks), partial, dst, cols, chunks)};
+                task("columnSumsFinish", parallelGrid(cols), (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
+                        new KernelContext(), partial.array, dst.array, cols, chunks), partial, dst, cols, chunks)};
     }
 
     // ---------------------------------------------------------------- elementwise
@@ -758,8 +783,9 @@ public final class TornadoBackend implements Backend {
             int chunk = m / splits;
             DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, gw, m, k, n);
             tasks.add(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0, 1f, 0));
-            tasks.add(task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
-                    partial.array, gw.array, n * k, splits), partial, gw, n * k, splits));
+            tasks.add(task("columnSumsFinish", parallelGrid(n * k), (g, id) -> g.task(id,
+                    ReductionKernels::columnSumsFinish, new KernelContext(), partial.array, gw.array, n * k, splits),
+                    partial, gw, n * k, splits));
         }
         if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
         submit(tasks.toArray(Task[]::new));
@@ -795,8 +821,8 @@ public final class TornadoBackend implements Backend {
                 task("layerNormParamsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::layerNormParamsPartial,
                         new KernelContext(), gy.array, in.array, mu.array, rs.array, partial.array, m, d, chunks),
                         gy, in, mu, rs, partial, m, d, chunks),
-                task("pairedColumnSumsFinish", null, (tg, id) -> tg.task(id, ReductionKernels::pairedColumnSumsFinish,
-                        partial.array, gg.array, gb.array, d, chunks), partial, gg, gb, d, chunks));
+                task("pairedColumnSumsFinish", parallelGrid(d), (tg, id) -> tg.task(id, ReductionKernels::pairedColumnSumsFinish,
+                        new KernelContext(), partial.array, gg.array, gb.array, d, chunks), partial, gg, gb, d, chunks));
     }
 
     // ---------------------------------------------------------------- attention
