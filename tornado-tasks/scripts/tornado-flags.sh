@@ -6,9 +6,9 @@
 # TornadoVM starts every backend whose driver module is on the module path, and one whose JNI library cannot load (no
 # libcuda.so.1 or libnvrtc without an NVIDIA driver, no libOpenCL.so.1) stops the whole runtime. So each backend's JNI
 # library is checked with ldd under the current LD_LIBRARY_PATH; a backend with a missing dependency is left out of the
-# module path (with its JNI jar), --add-modules, the exports and native access, and one line on stderr names them all. Modules the argfile
-# names but the SDK lacks (TornadoVM's CUDA argfile names cuFFT, cuDNN, cuSPARSE and CUTLASS whether built or not) are
-# dropped quietly. Where the CUDA backend stays, it becomes TornadoVM's default backend (tornado.cuda.priority): the
+# module path (with its JNI jar), --add-modules, the exports and native access, and one line on stderr names them all.
+# Modules the argfile names but the SDK lacks (TornadoVM's CUDA argfile names cuFFT, cuDNN, cuSPARSE and CUTLASS whether
+# built or not) are dropped quietly. Where the CUDA backend stays, it becomes TornadoVM's default backend (tornado.cuda.priority): the
 # default backend decides how every task is sketched, and CUDA is the one meant for NVIDIA GPUs.
 
 # label, driver jar prefix, module, JNI library
@@ -19,10 +19,15 @@ _TORNADO_NATIVE_BACKENDS=(
   "cuBLAS tornado-cublas tornado.cublas libtornado-cublas.so"
 )
 
-# The first dependency of JNI library $1 that does not resolve here, or nothing.
-_tornado_missing_library() {
-  [ -f "$1" ] || { echo "$(basename "$1") (absent from the SDK)"; return; }
-  ldd "$1" 2>/dev/null | awk '/not found/ {print $1; exit}'
+# Why JNI library $1 cannot load here (it is absent, or the first dependency that does not resolve), or nothing.
+_tornado_unloadable() {
+  if [ ! -f "$1" ]; then
+    echo "$(basename "$1") is absent from the SDK"
+    return 0
+  fi
+  local missing
+  missing=$(ldd "$1" 2>/dev/null | awk '/not found/ {print $1; exit}')
+  if [ -n "$missing" ]; then echo "$(basename "$1") needs $missing"; fi
 }
 
 tornado_sdk_flags() {
@@ -42,13 +47,13 @@ tornado_sdk_flags() {
   for entry in "${_TORNADO_NATIVE_BACKENDS[@]}"; do
     read -r label prefix module library <<<"$entry"
     compgen -G "$jars/$prefix-[0-9]*.jar" >/dev/null || continue # not built into this SDK
-    missing=$(_tornado_missing_library "$sdk/lib/$library")
+    missing=$(_tornado_unloadable "$sdk/lib/$library")
     if [ -z "$missing" ] && [ "$module" = tornado.cublas ] && [ -n "${left_out[tornado.drivers.cuda]:-}" ]; then
-      missing="the CUDA backend" # cuBLAS library tasks run on the CUDA backend's stream
+      missing="its tasks run on the CUDA backend"
     fi
     if [ -n "$missing" ]; then
       left_out[$module]=1
-      notes+="${notes:+, }$label ($library needs $missing)"
+      notes+="${notes:+, }$label ($missing)"
     fi
   done
   if [ -n "$notes" ]; then echo "TornadoVM: left out for want of native libraries on this machine: $notes" >&2; fi
