@@ -20,7 +20,10 @@ tornado_install_jar() {
   local coordinate="$1" file="$2" pom="${3:-}"
   local group artifact version classifier
   IFS=: read -r group artifact version classifier <<<"$coordinate"
-  local installed="$HOME/.m2/repository/${group//.//}/$artifact/$version/$artifact-$version${classifier:+-$classifier}.jar"
+  # the local repository: Maven's default, or the one MAVEN_OPTS names (-Dmaven.repo.local=...)
+  local repository="$HOME/.m2/repository"
+  if [[ " ${MAVEN_OPTS:-} " =~ [[:space:]]-Dmaven\.repo\.local=([^[:space:]]+) ]]; then repository="${BASH_REMATCH[1]}"; fi
+  local installed="$repository/${group//.//}/$artifact/$version/$artifact-$version${classifier:+-$classifier}.jar"
   if [ -f "$installed" ] && cmp -s "$installed" "$file"; then return 0; fi
   local args=(-q -B install:install-file -Dfile="$file" -DgroupId="$group" -DartifactId="$artifact" -Dversion="$version" -Dpackaging=jar)
   [ -n "$pom" ] && args+=(-DpomFile="$pom")
@@ -28,8 +31,9 @@ tornado_install_jar() {
   mvn "${args[@]}" >&2
 }
 
-# TornadoVM's JVM flags from the SDK's argfile, as an array, plus ours:
-#  - the argfile's module path starts with '.', which would turn any jar in the working directory into a module;
+# TornadoVM's JVM flags from the SDK's argfile (tornado-tasks/scripts/tornado-flags.sh: the module path lists the SDK's
+# jars, not '.', which would turn any jar in the working directory into a module, and leaves out backends whose native
+# libraries are missing here), as an array, plus ours:
 #  - the backend links task graphs' device buffers through tornado.api internals (TornadoBackend, GraphLinks);
 #  - a kernel that cannot be compiled must fail, not run silently as sequential Java;
 #  - the TornadoVM bytecode of a graph with hundreds of tasks outgrows the 4 KB default buffer.
@@ -39,18 +43,9 @@ tornado_flags() {
     echo "$argfile is missing: TORNADOVM_HOME=$TORNADOVM_HOME is not a TornadoVM SDK" >&2
     return 1
   fi
-  TORNADO_JAVA_FLAGS=()
-  local line word previous="" words
-  # An argfile separates arguments by white space; its paths have none.
-  while IFS= read -r line || [ -n "$line" ]; do
-    line="${line%%#*}"
-    read -ra words <<<"$line"
-    for word in "${words[@]}"; do
-      if [ "$previous" = "--module-path" ]; then word="${word#.:}"; fi
-      TORNADO_JAVA_FLAGS+=("$word")
-      previous="$word"
-    done
-  done <"$argfile"
+  source "$(dirname "${BASH_SOURCE[0]}")/../tornado-tasks/scripts/tornado-flags.sh"
+  tornado_sdk_flags "$TORNADOVM_HOME" || return 1
+  TORNADO_JAVA_FLAGS=("${TORNADO_SDK_FLAGS[@]}")
   # Every device tensor has an off-heap host copy (a TornadoVM FloatArray), more than the default direct-memory limit
   # (the heap's size) for large models: allow up to the machine's memory.
   local ram_kb

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs what a bare GPU machine (no Java, no Maven, no network) needs to run this module's tests and benchmark:
-# a jlinked JDK 25, a copy of an already built TornadoVM SDK with the PTX backend (nothing is built here), and
-# the jars. Everything goes into one xz archive, because jars, the JVM and the Graal compiler together are larger than
+# a jlinked JDK 25, a copy of an already built TornadoVM SDK with its OpenCL, PTX and CUDA backends and cuBLAS module
+# (nothing is built here), and the jars. NVRTC and cuBLAS themselves do not travel: gpu-run.sh finds them on the GPU
+# machine. Everything goes into one xz archive, because jars, the JVM and the Graal compiler together are larger than
 # what may travel; gpu-run.sh (copied beside it) unpacks and runs it.
 #   tornado-tasks/scripts/gpu-bundle.sh SDK OUT_DIR     e.g. "$TORNADOVM_HOME" .device/tvit (from the repository root)
 # Build first: ./run-tests (or mvn install at the root, then scripts/tornadovm.sh's tornado_prepare) and
@@ -41,13 +42,14 @@ PY
   --strip-debug --no-man-pages --no-header-files --compress=zip-0 --output "$stage/jdk"
 rm "$stage/jlink.args"
 
-# The SDK, with the modules TornadoVM's runtime and its OpenCL and PTX drivers require, and nothing else (its tests,
-# benchmarks, examples, CUDA-library bindings, Truffle and the polyglot API are not loaded).
+# The SDK, with the modules TornadoVM's runtime, its OpenCL, PTX and CUDA drivers and its cuBLAS module require, and
+# nothing else (its tests, benchmarks, examples, other CUDA-library bindings, Truffle and the polyglot API are not
+# loaded).
 mkdir -p "$stage/sdk/share/java/tornado" "$stage/sdk/share/java/graalJars"
 cp -r "$sdk/lib" "$sdk/tornado-argfile" "$stage/sdk/"
 for jar in "$sdk"/share/java/tornado/*.jar; do
   case "$(basename "$jar")" in
-    tornado-api-*|tornado-runtime-*|tornado-annotation-*|tornado-drivers-*|commons-math3-*|snmp4j-*|asm-*)
+    tornado-api-*|tornado-runtime-*|tornado-annotation-*|tornado-drivers-*|tornado-cublas-*|commons-math3-*|snmp4j-*|asm-*)
       cp "$jar" "$stage/sdk/share/java/tornado/" ;;
   esac
 done
@@ -76,6 +78,7 @@ os.replace(path + ".new", path)
 PY
 cp -r "$module/target/test-classes" "$stage/app/test-classes"
 cp "$module/scripts/gpu-run.sh" "$stage/run.sh"
+cp "$module/scripts/tornado-flags.sh" "$stage/"
 
 # Jars hold deflated entries, which xz cannot shrink further: store them uncompressed first (same entries, same order).
 find "$stage" -name '*.jar' -print0 | xargs -0 python3 -c '
@@ -95,6 +98,8 @@ for path in sys.argv[1:]:
 
 mkdir -p "$out"
 rm -f "$stage/cp.txt" "$stage/cli-cp.txt"
-tar -C "$stage" -cf - jdk sdk app run.sh | xz -9e -T0 >"$out/bundle.tar.xz"
+tar -C "$stage" -cf - jdk sdk app run.sh tornado-flags.sh | xz -6 -T0 >"$out/bundle.tar.xz"
 cp "$module/scripts/gpu-run.sh" "$out/run.sh"
+cp "$module/scripts/tornado-flags.sh" "$out/"
+cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/profile-summary.py" "$module/scripts/gpu-compare.sh" "$out/"
 du -b "$out"/*

@@ -29,20 +29,21 @@ if ldconfig -p 2>/dev/null | grep -q 'libnvidia-opencl.so.1'; then
   export OCL_ICD_VENDORS="$root/icd"
 fi
 
-# TornadoVM's flags from the SDK's argfile, pointed at where the SDK now is (see scripts/tornadovm.sh for the why).
-original=$(sed -n 's/^-Djava.library.path=\(.*\)\/lib$/\1/p' "$sdk/tornado-argfile")
-flags=()
-previous=""
-while IFS= read -r line || [ -n "$line" ]; do
-  line="${line%%#*}"
-  line="${line//$original/$sdk}"
-  read -ra words <<<"$line"
-  for word in "${words[@]}"; do
-    if [ "$previous" = "--module-path" ]; then word="${word#.:}"; fi
-    flags+=("$word")
-    previous="$word"
-  done
-done <"$sdk/tornado-argfile"
+# The CUDA backend compiles kernels with NVRTC and the cuBLAS library tasks call cuBLAS: both come with PyTorch's
+# NVIDIA wheels (nvidia/cu13/lib in its site-packages), not on the default library path; NVRTC finds the CUDA headers
+# of half-precision kernels through CUDA_PATH. Set TVIT_CUDA_LIBS to use another folder.
+cuda_libs="${TVIT_CUDA_LIBS:-}"
+if [ -z "$cuda_libs" ] && command -v python3 >/dev/null; then
+  cuda_libs=$(python3 -c 'import nvidia, os; print(next(os.path.join(p, "cu13", "lib") for p in nvidia.__path__))' 2>/dev/null || true)
+fi
+if [ -n "$cuda_libs" ] && [ -d "$cuda_libs" ]; then export LD_LIBRARY_PATH="$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+if [ -z "${CUDA_PATH:-}" ] && [ -d /usr/local/cuda/include ]; then export CUDA_PATH=/usr/local/cuda; fi
+
+# TornadoVM's flags from the SDK's argfile, pointed at where the SDK now is, without the backends whose native
+# libraries are missing here (tornado-flags.sh, shared with scripts/tornadovm.sh).
+source "$dir/tornado-flags.sh"
+tornado_sdk_flags "$sdk"
+flags=("${TORNADO_SDK_FLAGS[@]}")
 # Every device tensor has an off-heap host copy (a TornadoVM FloatArray): ViT-S/16 at batch 128 needs more than the
 # default direct-memory limit (the heap's size).
 flags+=(--add-opens tornado.api/uk.ac.manchester.tornado.api=ALL-UNNAMED -Dtornado.recover.bailout=false

@@ -18,9 +18,19 @@ final class Plans {
     private static final int ATTEMPTS = 3;
 
     static TornadoExecutionPlan compiled(ImmutableTaskGraph graph, TornadoDevice device, GridScheduler grids) {
+        return compiled(graph, device, grids, false);
+    }
+
+    /**
+     * @param cudaGraph capture the plan's first run as a CUDA graph and replay that afterwards (CUDA backend only):
+     *                  one launch for the whole graph instead of one driver call per task
+     */
+    static TornadoExecutionPlan compiled(ImmutableTaskGraph graph, TornadoDevice device, GridScheduler grids,
+                                         boolean cudaGraph) {
         for (int attempt = 1; ; attempt++) {
             TornadoExecutionPlan plan = new TornadoExecutionPlan(graph).withDevice(device);
             if (grids != null) plan.withGridScheduler(grids);
+            if (cudaGraph) plan.withCUDAGraph();
             try {
                 return plan.withPreCompilation();
             } catch (VirtualMachineError e) {

@@ -64,6 +64,7 @@ public final class TornadoBackend implements Backend {
     private final Map<DeviceTensor, Integer> labelClasses = new HashMap<>();
     private List<Task> recording;
     private int graphRuns;
+    private GraphProfile profile;
     private boolean fuseAttention = true;
 
     /** Adds one task to a TaskGraph under a given task id. */
@@ -127,6 +128,15 @@ public final class TornadoBackend implements Backend {
         }
     }
 
+    /**
+     * Whether recorded graphs replay as CUDA graphs (TornadoVM's {@code withCUDAGraph}: one launch a graph instead of
+     * one driver call per task): on the CUDA backend with {@code -Dtornadovit.cudaGraphs=true}.
+     */
+    private final boolean cudaGraphs;
+
+    /** -Dtornadovit.printTasks=true: prints what each TornadoVM task id of a compiled graph runs. */
+    private static final boolean PRINT_TASKS = Boolean.getBoolean("tornadovit.printTasks");
+
     /** TornadoVM graph nodes one part may use, with room to spare below TornadoVM's fixed 1024. */
     static final int PART_NODES = 700;
 
@@ -140,6 +150,18 @@ public final class TornadoBackend implements Backend {
 
     /** @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports) */
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes) {
+        this(found, memoryLimitBytes, GemmStrategy.forDevice(found));
+    }
+
+    /**
+     * @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports)
+     * @param gemm             how the matrix products run; one the device cannot run is an error
+     */
+    public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm) {
+        String reason = GemmStrategy.unavailableReason(gemm, found);
+        if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
+        this.gemmStrategy = gemm;
+        this.cudaGraphs = found.backend().equals("cuda") && Boolean.getBoolean("tornadovit.cudaGraphs");
         this.found = found;
         this.device = found.device();
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
@@ -154,6 +176,13 @@ public final class TornadoBackend implements Backend {
      */
     private int gemmTargetGroups;
 
+    private final GemmStrategy gemmStrategy;
+
+    /** How this backend computes its matrix products. */
+    public GemmStrategy gemmStrategy() {
+        return gemmStrategy;
+    }
+
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
     int setGemmTargetGroups(int groups) {
         int old = gemmTargetGroups;
@@ -167,7 +196,7 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public String name() {
-        return found.backend() + ": " + found.name();
+        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label() + ")";
     }
 
     @Override
@@ -186,6 +215,11 @@ public final class TornadoBackend implements Backend {
     /** Graphs recorded so far (named graphs and single operations), for tests and reports. */
     public int recordedGraphCount() {
         return graphs.size() + singleOps.size();
+    }
+
+    /** Times every graph run from now on into {@code profile} (null: stops timing). */
+    public void profileGraphs(GraphProfile profile) {
+        this.profile = profile;
     }
 
     /** Task-graph executions so far. */
@@ -388,6 +422,8 @@ public final class TornadoBackend implements Backend {
         boolean anyGrid = false;
         for (int i = 0; i < tasks.size(); i++) {
             String id = "t" + i;
+            // TornadoVM names tasks by graph and id in its own diagnostics (-Dtornado.threadInfo, driver errors)
+            if (PRINT_TASKS) System.err.println("TornadoViT task " + name + "." + id + " = " + tasks.get(i).key());
             tasks.get(i).adder().add(tg, id);
             if (tasks.get(i).grid() != null) {
                 scheduler.addWorkerGrid(name + "." + id, tasks.get(i).grid());
@@ -397,7 +433,7 @@ public final class TornadoBackend implements Backend {
         // No persistOnDevice here: TornadoVM implements it as an on-demand output, and every plan frees its outputs
         // when closed, so only the owner group (which declares them) may; consumed buffers stay put without it.
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null);
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null, cudaGraphs);
         return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
     }
 
@@ -462,6 +498,7 @@ public final class TornadoBackend implements Backend {
 
     private void execute(CompiledGraph g) {
         memory.flush();
+        long start = profile == null ? 0 : System.nanoTime();
         for (Part part : g.parts) {
             if (!part.linked) {
                 for (DeviceMemory.OwnerGroup owner : part.owners) GraphLinks.adopt(part.graph, owner.graph);
@@ -477,6 +514,7 @@ public final class TornadoBackend implements Backend {
             }
         }
         graphRuns++;
+        if (profile != null) profile.add(g.label, g.taskCount, System.nanoTime() - start);
     }
 
     @Override
@@ -498,7 +536,7 @@ public final class TornadoBackend implements Backend {
     // ---------------------------------------------------------------- task construction
 
     /** A task whose key lists the kernel and its arguments: tensors by id, everything else by value. */
-    private static Task task(String kernel, WorkerGrid grid, TaskAdder adder, Object... args) {
+    static Task task(String kernel, WorkerGrid grid, TaskAdder adder, Object... args) {
         StringBuilder key = new StringBuilder(kernel).append('(');
         List<DeviceTensor> tensors = new ArrayList<>();
         for (Object a : args) {
@@ -526,6 +564,11 @@ public final class TornadoBackend implements Backend {
         return g;
     }
 
+    /** One thread per element of {@code n}, in work-groups of 256 (the kernel skips the threads past n). */
+    private static WorkerGrid parallelGrid(int n) {
+        return grid1(ceilDiv(n, REDUCE_LOCAL) * REDUCE_LOCAL, REDUCE_LOCAL);
+    }
+
     private static WorkerGrid grid2(int x, int y, int localX, int localY) {
         WorkerGrid2D g = new WorkerGrid2D(x, y);
         g.setLocalWork(localX, localY, 1);
@@ -549,10 +592,18 @@ public final class TornadoBackend implements Backend {
         return (a + b - 1) / b;
     }
 
-    /** C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. */
+    /**
+     * C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. Through cuBLAS
+     * when that is this backend's {@link GemmStrategy}, which takes no bias (see {@link #linear}).
+     */
     private Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
                       int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
                       int accumulate) {
+        if (gemmStrategy == GemmStrategy.CUBLAS) {
+            if (bias != null) throw new IllegalStateException("cuBLAS adds no bias: broadcast it into C first");
+            return CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha,
+                    accumulate);
+        }
         int hasBias = bias == null ? 0 : 1;
         DeviceTensor biasArg = bias == null ? unused : bias;
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
@@ -615,8 +666,8 @@ public final class TornadoBackend implements Backend {
         return new Task[]{
                 task("columnSumsPartial", grid, (g, id) -> g.task(id, ReductionKernels::columnSumsPartial, new KernelContext(),
                         src.array, partial.array, rows, cols, chunks), src, partial, rows, cols, chunks),
-                task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish, partial.array,
-                        dst.array, cols, chunks), partial, dst, cols, chunks)};
+                task("columnSumsFinish", parallelGrid(cols), (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
+                        new KernelContext(), partial.array, dst.array, cols, chunks), partial, dst, cols, chunks)};
     }
 
     // ---------------------------------------------------------------- elementwise
@@ -703,6 +754,15 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
+        if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) {
+            // y = bias in every row, then y += x·wᵀ: cuBLAS has no bias epilogue
+            DeviceTensor out = t(y), b = t(bias);
+            int total = m * n;
+            submit(task("broadcastRows", null, (g, id) -> g.task(id, ElementwiseKernels::broadcastRows, b.array,
+                            out.array, total, n), b, out, total, n),
+                    gemm(t(x), t(w), out, null, m, n, k, 1, 0, 0, 0, 0, 1, 1f, 1));
+            return;
+        }
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
     }
 
@@ -716,15 +776,16 @@ public final class TornadoBackend implements Backend {
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
         DeviceTensor gw = t(dw);
-        int splits = tokenSplits(m, n, k);
+        int splits = gemmStrategy == GemmStrategy.CUBLAS ? 1 : tokenSplits(m, n, k); // cuBLAS splits K itself
         if (splits == 1) {
             tasks.add(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
         } else {
             int chunk = m / splits;
             DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, gw, m, k, n);
             tasks.add(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0, 1f, 0));
-            tasks.add(task("columnSumsFinish", null, (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
-                    partial.array, gw.array, n * k, splits), partial, gw, n * k, splits));
+            tasks.add(task("columnSumsFinish", parallelGrid(n * k), (g, id) -> g.task(id,
+                    ReductionKernels::columnSumsFinish, new KernelContext(), partial.array, gw.array, n * k, splits),
+                    partial, gw, n * k, splits));
         }
         if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
         submit(tasks.toArray(Task[]::new));
@@ -760,8 +821,8 @@ public final class TornadoBackend implements Backend {
                 task("layerNormParamsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::layerNormParamsPartial,
                         new KernelContext(), gy.array, in.array, mu.array, rs.array, partial.array, m, d, chunks),
                         gy, in, mu, rs, partial, m, d, chunks),
-                task("pairedColumnSumsFinish", null, (tg, id) -> tg.task(id, ReductionKernels::pairedColumnSumsFinish,
-                        partial.array, gg.array, gb.array, d, chunks), partial, gg, gb, d, chunks));
+                task("pairedColumnSumsFinish", parallelGrid(d), (tg, id) -> tg.task(id, ReductionKernels::pairedColumnSumsFinish,
+                        new KernelContext(), partial.array, gg.array, gb.array, d, chunks), partial, gg, gb, d, chunks));
     }
 
     // ---------------------------------------------------------------- attention

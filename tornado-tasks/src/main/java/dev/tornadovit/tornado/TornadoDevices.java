@@ -14,6 +14,10 @@ import java.util.Locale;
  * The TornadoVM devices of this machine and the {@code --device} strings that name them: {@code tornado} (TornadoVM's
  * default device), {@code tornado:B:D} (backend B, device D, as TornadoVM numbers them) or a case-insensitive
  * substring of a device's name (e.g. {@code pthread}, {@code H100}).
+ *
+ * <p>One GPU can appear once per backend (an H100 through CUDA, PTX and OpenCL). A name, and {@code tornado} when
+ * TornadoVM's default device has such twins, picks the twin on the most preferred backend ({@link #BACKEND_PREFERENCE}):
+ * CUDA for NVIDIA GPUs, where the cuBLAS GEMM runs; OpenCL for every other device.
  */
 public final class TornadoDevices {
     /**
@@ -84,13 +88,29 @@ public final class TornadoDevices {
     /** A bare "B:D" (backend and device index), the same as "tornado:B:D". */
     private static final java.util.regex.Pattern BACKEND_AND_DEVICE = java.util.regex.Pattern.compile("\\d+:\\d+");
 
+    /** Backends from most to least preferred for one physical device; others come last. */
+    static final List<String> BACKEND_PREFERENCE = List.of("cuda", "ptx", "opencl", "spirv");
+
+    private static int preference(Found f) {
+        int i = BACKEND_PREFERENCE.indexOf(f.backend());
+        return i < 0 ? BACKEND_PREFERENCE.size() : i;
+    }
+
+    /** Of the devices named {@code name}, the one on the most preferred backend. */
+    private static Found preferred(List<Found> all, String name) {
+        return all.stream().filter(f -> f.name().equals(name)).min(java.util.Comparator.comparingInt(TornadoDevices::preference))
+                .orElseThrow();
+    }
+
     public static Found resolve(String device) {
         String d = BACKEND_AND_DEVICE.matcher(device.trim()).matches() ? "tornado:" + device.trim() : device.trim();
         List<Found> all = all();
-        if (all.isEmpty()) throw new IllegalArgumentException("TornadoVM found no device (no OpenCL, PTX or SPIR-V driver)");
+        if (all.isEmpty()) throw new IllegalArgumentException("TornadoVM found no device (no OpenCL, CUDA, PTX or SPIR-V driver)");
         if (d.equalsIgnoreCase("tornado")) {
             TornadoDevice def = TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
-            for (Found f : all) if (f.device() == def || f.device().getDeviceName().equals(def.getDeviceName())) return f;
+            for (Found f : all) {
+                if (f.device() == def || f.device().getDeviceName().equals(def.getDeviceName())) return preferred(all, f.name());
+            }
             return all.getFirst();
         }
         if (d.toLowerCase(Locale.ROOT).startsWith("tornado:")) {
@@ -109,7 +129,7 @@ public final class TornadoDevices {
         }
         List<Found> matches = all.stream().filter(f -> f.name().toLowerCase(Locale.ROOT).contains(d.toLowerCase(Locale.ROOT))).toList();
         if (matches.isEmpty()) throw new IllegalArgumentException("no TornadoVM device name contains '" + d + "'; devices: " + list(all));
-        return matches.getFirst();
+        return preferred(all, matches.getFirst().name());
     }
 
     private static String list(List<Found> all) {
@@ -121,13 +141,18 @@ public final class TornadoDevices {
     public static List<DeviceInfo> infos() {
         List<DeviceInfo> out = new ArrayList<>();
         for (Found f : all()) {
-            out.add(new DeviceInfo(f.id(), f.backend(), f.name(), f.device().getMaxGlobalMemory(),
+            // the name carries the GEMM strategy that 'auto' picks there: the devices command prints it as it is
+            out.add(new DeviceInfo(f.id(), f.backend(), f.name() + " (GEMM: " + GemmStrategy.best(f).label() + ")",
+                    f.device().getMaxGlobalMemory(),
                     f.device().getPhysicalDevice().getDeviceMaxComputeUnits()));
         }
         return out;
     }
 
-    /** Lists the devices; with {@code --ids} only their ids, one a line (scripts/tornadovm.sh tests each). */
+    /**
+     * Lists the devices (id, backend, memory, compute units, the GEMM strategy {@code auto} picks, name); with
+     * {@code --ids} only their ids, one a line (scripts/tornadovm.sh tests each).
+     */
     public static void main(String[] args) {
         List<Found> all = all();
         if (all.isEmpty()) {
@@ -137,8 +162,9 @@ public final class TornadoDevices {
         boolean idsOnly = args.length > 0 && args[0].equals("--ids");
         for (Found f : all) {
             if (idsOnly) System.out.println(f.id());
-            else System.out.printf(Locale.ROOT, "%-12s %-7s %8.1fGB %5d  %s%n", f.id(), f.backend(),
-                    f.device().getMaxGlobalMemory() / 1e9, f.device().getPhysicalDevice().getDeviceMaxComputeUnits(), f.name());
+            else System.out.printf(Locale.ROOT, "%-12s %-7s %8.1fGB %5d  gemm=%-7s %s%n", f.id(), f.backend(),
+                    f.device().getMaxGlobalMemory() / 1e9, f.device().getPhysicalDevice().getDeviceMaxComputeUnits(),
+                    GemmStrategy.best(f).label(), f.name());
         }
     }
 }

@@ -13,10 +13,20 @@ final class TestDevice {
     }
 
     static TornadoBackend backend() {
+        requireNoBailout();
+        return new TornadoBackend(spec());
+    }
+
+    /** A backend on the test device whose matrix products use {@code gemm}. */
+    static TornadoBackend backend(GemmStrategy gemm) {
+        requireNoBailout();
+        return new TornadoBackend(TornadoDevices.resolve(spec()), 0, gemm);
+    }
+
+    private static void requireNoBailout() {
         if (!"false".equalsIgnoreCase(System.getProperty("tornado.recover.bailout"))) {
             throw new IllegalStateException("run the TornadoVM tests with -Dtornado.recover.bailout=false: otherwise a "
                     + "kernel that cannot be compiled runs silently as Java and its test proves nothing");
         }
-        return new TornadoBackend(spec());
     }
 }

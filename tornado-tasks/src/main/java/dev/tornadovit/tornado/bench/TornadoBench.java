@@ -9,6 +9,8 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.GemmStrategy;
+import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
 import dev.tornadovit.train.AdamW;
@@ -32,18 +34,21 @@ import java.util.SplittableRandom;
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
- *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer]
+ *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer] [--profile]
  *     [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
- * steps (graph recording and kernel compilation) are reported separately and not counted.
+ * steps (graph recording and kernel compilation) are reported separately and not counted. The GEMM strategy is the
+ * device's best unless {@code -Dtornadovit.gemm} names one. {@code --profile} adds, per model, where a step's time goes:
+ * each kind of graph's wall-clock time per step ({@link GraphProfile}), over as many more steps.
  */
 public final class TornadoBench {
     private final String device;
     private final List<String> rows = new ArrayList<>();
     /** {@code --modes}: train, infer or both (one alone when profiling). */
     private boolean train = true, infer = true;
+    private boolean profile;
 
     private TornadoBench(String device) {
         this.device = device;
@@ -53,6 +58,7 @@ public final class TornadoBench {
         String modes = "train,infer";
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
+        boolean profileSteps = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -67,6 +73,10 @@ public final class TornadoBench {
                 case "--out" -> out = value;
                 case "--attention" -> attentions = value;
                 case "--modes" -> modes = value;
+                case "--profile" -> {
+                    profileSteps = true;
+                    i--; // a flag: no value
+                }
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
             i++;
@@ -79,8 +89,10 @@ public final class TornadoBench {
         TornadoBench bench = new TornadoBench(device);
         bench.train = modes.contains("train");
         bench.infer = modes.contains("infer");
+        bench.profile = profileSteps;
         TornadoDevices.Found found = TornadoDevices.resolve(device);
-        bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), Java " + Runtime.version());
+        bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), GEMM: "
+                + GemmStrategy.forDevice(found).label() + ", Java " + Runtime.version());
         if (parts.contains("attention")) {
             bench.row("");
             bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=" + ("tiny".equals(model) ? 8 : 64)
@@ -118,6 +130,7 @@ public final class TornadoBench {
                 bench.model("tiny".equals(model) ? "tiny 32px/4" : "ViT-S/16 224px", attention, config, batch, steps, warmup);
             }
         }
+        for (List<String> p : bench.profiles) p.forEach(bench::row);
         if (out != null) {
             try {
                 Files.writeString(Path.of(out), String.join("\n", bench.rows) + "\n", StandardOpenOption.CREATE,
@@ -237,7 +250,45 @@ public final class TornadoBench {
             row(String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s |", modelName, attention, batch,
                     oneDecimal(steps * batch / trainTimes[1]), oneDecimal(steps * batch / inferTimes[1]),
                     oneDecimal(trainTimes[0]), oneDecimal(inferTimes[0])));
+            if (profile) {
+                // the model is left in inference mode by the timing above: each profile sets its own
+                if (train) {
+                    model.setTraining(true);
+                    profiles.add(profileOf(be, modelName + ", " + attention + ", training step", trainStep, steps));
+                }
+                if (infer) {
+                    model.setTraining(false);
+                    profiles.add(profileOf(be, modelName + ", " + attention + ", inference pass", inferStep, steps));
+                }
+            }
         }
+    }
+
+    /** Profiles printed after the model table, so that its rows stay together. */
+    private final List<List<String>> profiles = new ArrayList<>();
+
+    /** Where one step's wall-clock time goes, graph kind by kind, as Markdown rows. */
+    private static List<String> profileOf(TornadoBackend be, String what, Runnable step, int steps) {
+        GraphProfile profile = new GraphProfile();
+        be.profileGraphs(profile);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) step.run();
+        double stepMs = (System.nanoTime() - t0) / 1e6 / steps;
+        be.profileGraphs(null);
+        List<String> rows = new ArrayList<>();
+        rows.add("");
+        rows.add(String.format(Locale.ROOT, "| %s: %.2f ms a step | graphs | tasks | ms | share |", what, stepMs));
+        rows.add("| --- | --- | --- | --- | --- |");
+        double inGraphs = 0;
+        for (GraphProfile.Entry e : profile.entries()) {
+            double ms = e.nanos() / 1e6 / steps;
+            inGraphs += ms;
+            rows.add(String.format(Locale.ROOT, "| %s | %.1f | %.0f | %.2f | %.1f %% |", e.kind(), e.runs() / (double) steps,
+                    e.tasks() / (double) steps, ms, 100 * ms / stepMs));
+        }
+        rows.add(String.format(Locale.ROOT, "| outside graphs (uploads, downloads, host code) | | | %.2f | %.1f %% |",
+                stepMs - inGraphs, 100 * (stepMs - inGraphs) / stepMs));
+        return rows;
     }
 
     private static final double[] NOT_RUN = {Double.NaN, Double.NaN};

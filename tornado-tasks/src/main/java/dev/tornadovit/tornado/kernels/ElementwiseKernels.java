@@ -39,6 +39,11 @@ public final class ElementwiseKernels {
         for (@Parallel int i = 0; i < n; i++) x.set(i, 0f);
     }
 
+    /** y[i, j] = bias[j] for y [total / n, n]: a bias under a product that then adds into y. */
+    public static void broadcastRows(FloatArray bias, FloatArray y, int total, int n) {
+        for (@Parallel int i = 0; i < total; i++) y.set(i, bias.get(i % n));
+    }
+
     public static void copy(FloatArray src, FloatArray dst, int n) {
         for (@Parallel int i = 0; i < n; i++) dst.set(i, src.get(i));
     }

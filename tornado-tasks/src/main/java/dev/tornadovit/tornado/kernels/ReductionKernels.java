@@ -46,9 +46,15 @@ public final class ReductionKernels {
         if (ty == 0 && j < cols) partial.set(chunk * cols + j, buf[tx]);
     }
 
-    /** dst[j] += Σ_c partial[c·cols + j]: few partials per column, one thread each, summed in order. */
-    public static void columnSumsFinish(FloatArray partial, FloatArray dst, int cols, int chunks) {
-        for (@Parallel int j = 0; j < cols; j++) {
+    /**
+     * dst[j] += Σ_c partial[c·cols + j]: few partials per column, one thread each, summed in order. A KernelContext
+     * kernel (grid: cols rounded up to whole work-groups, 256 threads each), not a @Parallel loop: TornadoVM's CUDA
+     * backend gives a one-dimensional loop blocks of up to 1024 threads whatever the registers its body needs, and
+     * this body (the chunk count is compiled in and the loop unrolled) then failed to launch at 1152 and 1536 columns.
+     */
+    public static void columnSumsFinish(KernelContext ctx, FloatArray partial, FloatArray dst, int cols, int chunks) {
+        int j = ctx.globalIdx;
+        if (j < cols) {
             float s = 0f;
             for (int c = 0; c < chunks; c++) s += partial.get(c * cols + j);
             dst.set(j, dst.get(j) + s);
@@ -89,10 +95,11 @@ public final class ReductionKernels {
         }
     }
 
-    /** dFirst[j] += Σ_c partial[c,0,j]; dSecond[j] += Σ_c partial[c,1,j]. */
-    public static void pairedColumnSumsFinish(FloatArray partial, FloatArray dFirst, FloatArray dSecond, int d,
-                                              int chunks) {
-        for (@Parallel int j = 0; j < d; j++) {
+    /** dFirst[j] += Σ_c partial[c,0,j]; dSecond[j] += Σ_c partial[c,1,j]; grid as {@link #columnSumsFinish}. */
+    public static void pairedColumnSumsFinish(KernelContext ctx, FloatArray partial, FloatArray dFirst,
+                                              FloatArray dSecond, int d, int chunks) {
+        int j = ctx.globalIdx;
+        if (j < d) {
             float s0 = 0f, s1 = 0f;
             for (int c = 0; c < chunks; c++) {
                 s0 += partial.get((c * 2) * d + j);
