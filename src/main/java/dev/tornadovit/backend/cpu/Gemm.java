@@ -1,5 +1,16 @@
 package dev.tornadovit.backend.cpu;
 
+import static dev.tornadovit.backend.cpu.GemmKernels.kernel;
+import static dev.tornadovit.backend.cpu.GemmKernels.kernel1;
+import static dev.tornadovit.backend.cpu.GemmKernels.kernel2;
+import static dev.tornadovit.backend.cpu.GemmKernels.writeTile;
+import static dev.tornadovit.backend.cpu.GemmPacking.PACK_GROUP_PANELS;
+import static dev.tornadovit.backend.cpu.GemmPacking.PR;
+import static dev.tornadovit.backend.cpu.GemmPacking.packPanels;
+import static dev.tornadovit.backend.cpu.GemmPacking.packTransposedA;
+import static dev.tornadovit.backend.cpu.GemmPacking.packTransposedPanels;
+import static dev.tornadovit.backend.cpu.GemmPacking.pairedRows;
+
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
@@ -23,6 +34,9 @@ import jdk.incubator.vector.VectorSpecies;
  * in place (the kernel broadcasts single elements, so a copy would cost as much as it saves); a
  * transposed A is packed per task and K block. The packed B starts on a vector boundary of its buffer's memory
  * ({@link ArrayAlignment}), so that no vector load of B straddles two cache lines.
+ *
+ * <p>This class plans the blocks and tasks and runs them; {@link GemmPacking} packs the operands and
+ * {@link GemmKernels} holds the micro-kernels.
  */
 final class Gemm {
 
@@ -34,21 +48,7 @@ final class Gemm {
      * tile (2 + 6 for 12), and fewer of A's strided rows when A is transposed.
      */
     static final int MR = 4;
-    /**
-     * A packed transposed A holds its MR-row panels in pairs, PR = 2·MR rows laid out [kc][PR] (the kernel reads one
-     * panel's MR floats of each k, stride PR), so that packing copies PR contiguous floats of each row of dy with one
-     * 8-float vector, instead of swapping halves of vectors between two MR-row panels.
-     */
-    static final int PR = 2 * MR;
     static final int NV = 3;
-    /**
-     * The packing's vector: PR = 8 floats. On hardware with narrower vectors (NEON) the 256-bit species would not be
-     * intrinsified, so the element copies do it all there. Not a 128-bit vector per panel: C2 does not always
-     * intrinsify those once inlined here, and then boxes every vector.
-     */
-    static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
-    static final boolean PAIR_PACK =
-            PR == PAIR_SPECIES.length() && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
     static final int NR = NV * VL;
     /**
      * K block. A B panel of KC×NR floats (48 KiB at NR = 24) streams from L2, which keeps up (3
@@ -68,13 +68,6 @@ final class Gemm {
     static final int SWAP_MIN_K = 1024;
     /** Side of the square tiles {@link #addTransposed} copies. */
     static final int TRANSPOSE_BLOCK = 32;
-    /**
-     * A transposed A packed whole is split between threads in groups of this many panels (8·MR = 32 floats): each
-     * thread then reads whole cache lines of A's rows and packs whole panel pairs (an even number: pairs never
-     * straddle two threads' groups). One panel a chunk would read 16 bytes of each 64-byte line and pack element by
-     * element.
-     */
-    static final int PACK_GROUP_PANELS = 8;
     /** Below this many multiply-adds a GEMM is not worth waking the pool for. */
     static final long PARALLEL_MIN_WORK = 1 << 18;
     /** Tasks per thread: several, so that an unevenly loaded machine still balances. */
@@ -98,8 +91,8 @@ final class Gemm {
         /** The transposed product of {@link #gemmTransposed}. */
         float[] transposed = new float[0];
         final AddTransposed addTransposed = own(new AddTransposed());
-        final PackTransposedPanels packTransposedPanels = own(new PackTransposedPanels());
-        final PackPanels packPanels = own(new PackPanels());
+        final GemmPacking.PackTransposedPanels packTransposedPanels = own(new GemmPacking.PackTransposedPanels());
+        final GemmPacking.PackPanels packPanels = own(new GemmPacking.PackPanels());
         final ComputeTasks computeTasks = own(new ComputeTasks());
     }
 
@@ -292,74 +285,6 @@ final class Gemm {
         }
     }
 
-    /** {@link #packTransposedPanels} split over the pool. */
-    private static final class PackTransposedPanels extends ReusableLoops.Body {
-        private float[] a, packA, rowSums;
-        private int aOff, lda, m, k, kBlocks, mPanels, rowSumsOff;
-
-        void run(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels, float[] packA, float[] rowSums,
-                 int rowSumsOff, int groups, int grain) {
-            this.rowSums = rowSums;
-            this.rowSumsOff = rowSumsOff;
-            this.a = a;
-            this.aOff = aOff;
-            this.lda = lda;
-            this.m = m;
-            this.k = k;
-            this.kBlocks = kBlocks;
-            this.mPanels = mPanels;
-            this.packA = packA;
-            parallelFor(groups, grain);
-        }
-
-        @Override
-        public void run(int g0, int g1) {
-            packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, rowSums, rowSumsOff,
-                    g0 * PACK_GROUP_PANELS, Math.min(mPanels, g1 * PACK_GROUP_PANELS));
-        }
-
-        @Override
-        protected void clearInputs() {
-            a = packA = rowSums = null;
-        }
-    }
-
-    /** {@link #packPanels} split over the pool. */
-    private static final class PackPanels extends ReusableLoops.Body {
-        private boolean transB;
-        private float[] b, packB, columnSums;
-        private int bOff, ldb, k, kBlocks, col0, nc, nPanels, bBase, columnSumsOff;
-
-        void run(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc, int nPanels,
-                 float[] packB, int bBase, float[] columnSums, int columnSumsOff, int grain) {
-            this.bBase = bBase;
-            this.columnSums = columnSums;
-            this.columnSumsOff = columnSumsOff;
-            this.transB = transB;
-            this.b = b;
-            this.bOff = bOff;
-            this.ldb = ldb;
-            this.k = k;
-            this.kBlocks = kBlocks;
-            this.col0 = col0;
-            this.nc = nc;
-            this.nPanels = nPanels;
-            this.packB = packB;
-            parallelFor(nPanels, grain);
-        }
-
-        @Override
-        public void run(int p0, int p1) {
-            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase, columnSums, columnSumsOff, p0,
-                    p1);
-        }
-
-        @Override
-        protected void clearInputs() {
-            b = packB = columnSums = null;
-        }
-    }
-
     /** {@link #computeTasks} split over the pool: the loop runs over the tasks. */
     private static final class ComputeTasks extends ReusableLoops.Body {
         private boolean transA, accumulate;
@@ -412,39 +337,10 @@ final class Gemm {
         }
     }
 
-    /** Packs B panels [p0, p1) of the slab starting at column col0, every K block. */
-    private static void packPanels(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc,
-                                   int nPanels, float[] packB, int bBase, float[] columnSums, int columnSumsOff, int p0,
-                                   int p1) {
-        for (int kb = 0; kb < kBlocks; kb++) {
-            int pc = blockStart(k, kBlocks, kb);
-            int kc = blockStart(k, kBlocks, kb + 1) - pc;
-            int blockBase = bBase + nPanels * NR * pc;
-            for (int q = p0; q < p1; q++) {
-                packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc,
-                        columnSums, columnSumsOff);
-            }
-        }
-    }
-
-    /**
-     * Packs A panels [p0, p1) of a transposed A (p0 even: whole pairs), every K block: block kb's pairs start at
-     * pairedRows(mPanels)·pc. rowSums (may be null) gets the rows' sums, from rowSumsOff for row 0.
-     */
-    private static void packTransposedPanels(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels,
-                                             float[] packA, float[] rowSums, int rowSumsOff, int p0, int p1) {
-        for (int kb = 0; kb < kBlocks; kb++) {
-            int pc = blockStart(k, kBlocks, kb);
-            int kc = blockStart(k, kBlocks, kb + 1) - pc;
-            int row0 = p0 * MR;
-            packTransposedA(a, aOff, lda, row0, Math.min(p1 * MR, m) - row0, pc, kc, packA,
-                    pairedRows(mPanels) * pc + p0 / 2 * PR * kc, rowSums, rowSumsOff + row0);
-        }
-    }
-
     /**
      * Tasks [t0, t1): task t owns a block of rows of C and one of nParts ranges of the slab's B panels. packA: a
-     * transposed A packed whole by {@link #packTransposedPanels}, or null (A read in place, or packed by the task).
+     * transposed A packed whole by {@link GemmPacking#packTransposedPanels}, or null (A read in place, or packed by
+     * the task).
      */
     private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
                                      float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha, float[] c,
@@ -532,330 +428,6 @@ final class Gemm {
         }
     }
 
-    /**
-     * The MR×NR micro-kernel: out[MR][NR] = init + A·B over kc, for MR rows of A read in place,
-     * A(r,k) = a[ai + r·aRowStride + k·aColStride], and a packed B panel laid out [kc][NR]. Row r
-     * of init and of out start at {@code ii + r·initRowStride} and {@code oi + r·outRowStride}:
-     * init is C (to accumulate), the bias (row stride 0) or null (zeros); out is C or a parked
-     * tile. Rows past {@code rows} re-read the last live row of A, so the kernel never reads
-     * outside A; their results only ever go to a tile.
-     *
-     * <p>The accumulators must stay locals of this one method: handing vectors to a helper that
-     * is not inlined boxes them. The loop's shape decides C2's code: with A indexed as
-     * {@code a[a0 + kk]} (unit stride, which C2's loop predication takes up) it ran at under half
-     * the speed of {@code a[a0 + kk·aColStride]} (C2 then hoisted the four broadcasts together and spilled
-     * accumulators to the stack; the range checks between them keep it from doing so).
-     */
-    static void kernel(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
-                       float[] pb, int bi, float[] init, int ii, int initRowStride,
-                       float[] out, int oi, int outRowStride) {
-        int last = rows - 1;
-        int a0 = ai;
-        int a1 = ai + Math.min(1, last) * aRowStride;
-        int a2 = ai + Math.min(2, last) * aRowStride;
-        int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
-        if (init == null) {
-            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = FloatVector.zero(SPECIES);
-        } else {
-            int i1 = ii + initRowStride, i2 = i1 + initRowStride, i3 = i2 + initRowStride;
-            c00 = FloatVector.fromArray(SPECIES, init, ii);
-            c01 = FloatVector.fromArray(SPECIES, init, ii + VL);
-            c02 = FloatVector.fromArray(SPECIES, init, ii + 2 * VL);
-            c10 = FloatVector.fromArray(SPECIES, init, i1);
-            c11 = FloatVector.fromArray(SPECIES, init, i1 + VL);
-            c12 = FloatVector.fromArray(SPECIES, init, i1 + 2 * VL);
-            c20 = FloatVector.fromArray(SPECIES, init, i2);
-            c21 = FloatVector.fromArray(SPECIES, init, i2 + VL);
-            c22 = FloatVector.fromArray(SPECIES, init, i2 + 2 * VL);
-            c30 = FloatVector.fromArray(SPECIES, init, i3);
-            c31 = FloatVector.fromArray(SPECIES, init, i3 + VL);
-            c32 = FloatVector.fromArray(SPECIES, init, i3 + 2 * VL);
-        }
-        // Four k per iteration, written out: the loop's own work (index arithmetic, a stack reload or two, the
-        // safepoint poll) is shared by 48 multiply-adds instead of 24; eight k would run out of registers and spill.
-        int kk = 0;
-        for (; kk + 3 < kc; kk += 4) {
-            int ak = kk * aColStride;
-            int bk = bi + kk * NR;
-            FloatVector b0, b1, b2, av;
-            b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
-            ak += aColStride;
-            bk += NR;
-            b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
-            ak += aColStride;
-            bk += NR;
-            b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
-            ak += aColStride;
-            bk += NR;
-            b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
-        }
-        for (; kk < kc; kk++) {
-            int ak = kk * aColStride;
-            int bk = bi + kk * NR;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            FloatVector b2 = FloatVector.fromArray(SPECIES, pb, bk + 2 * VL);
-            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01); c02 = av.fma(b2, c02);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11); c12 = av.fma(b2, c12);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21); c22 = av.fma(b2, c22);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31); c32 = av.fma(b2, c32);
-        }
-        int o1 = oi + outRowStride, o2 = o1 + outRowStride, o3 = o2 + outRowStride;
-        c00.intoArray(out, oi); c01.intoArray(out, oi + VL); c02.intoArray(out, oi + 2 * VL);
-        c10.intoArray(out, o1); c11.intoArray(out, o1 + VL); c12.intoArray(out, o1 + 2 * VL);
-        c20.intoArray(out, o2); c21.intoArray(out, o2 + VL); c22.intoArray(out, o2 + 2 * VL);
-        c30.intoArray(out, o3); c31.intoArray(out, o3 + VL); c32.intoArray(out, o3 + 2 * VL);
-    }
-
-    /** {@link #kernel} for a B panel at most two vectors wide: MR×2 vectors, from the first 2·VL columns of the panel. */
-    static void kernel2(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
-                        float[] pb, int bi, float[] tile) {
-        int last = rows - 1;
-        int a0 = ai;
-        int a1 = ai + Math.min(1, last) * aRowStride;
-        int a2 = ai + Math.min(2, last) * aRowStride;
-        int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00;
-        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        for (int kk = 0; kk < kc; kk++) {
-            int ak = kk * aColStride;
-            int bk = bi + kk * NR;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bk);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, pb, bk + VL);
-            FloatVector av = FloatVector.broadcast(SPECIES, a[a0 + ak]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(SPECIES, a[a1 + ak]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(SPECIES, a[a2 + ak]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(SPECIES, a[a3 + ak]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-        }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
-    }
-
-    /** {@link #kernel} for a B panel at most one vector wide: MR×1 vector, from the first VL columns of the panel. */
-    static void kernel1(int kc, float[] a, int ai, int aRowStride, int aColStride, int rows,
-                             float[] pb, int bi, float[] tile) {
-        int last = rows - 1;
-        int a0 = ai;
-        int a1 = ai + Math.min(1, last) * aRowStride;
-        int a2 = ai + Math.min(2, last) * aRowStride;
-        int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c0 = FloatVector.zero(SPECIES), c1 = c0, c2 = c0, c3 = c0;
-        for (int kk = 0; kk < kc; kk++) {
-            int ak = kk * aColStride;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bi + kk * NR);
-            c0 = FloatVector.broadcast(SPECIES, a[a0 + ak]).fma(b0, c0);
-            c1 = FloatVector.broadcast(SPECIES, a[a1 + ak]).fma(b0, c1);
-            c2 = FloatVector.broadcast(SPECIES, a[a2 + ak]).fma(b0, c2);
-            c3 = FloatVector.broadcast(SPECIES, a[a3 + ak]).fma(b0, c3);
-        }
-        c0.intoArray(tile, 0);
-        c1.intoArray(tile, NR);
-        c2.intoArray(tile, 2 * NR);
-        c3.intoArray(tile, 3 * NR);
-    }
-
-    /**
-     * C = alpha·tile + bias (+ C) for the live rows × cols of a parked tile (row stride NR): whole
-     * vectors where they fit, scalars after.
-     */
-    private static void writeTile(float[] tile, float[] c, int ci, int ldc, int rows, int cols,
-                                  float alpha, boolean addC, float[] bias, int biasIndex) {
-        int vectorCols = cols - cols % VL;
-        for (int r = 0; r < rows; r++) {
-            int row = ci + r * ldc;
-            int t = r * NR;
-            int j = 0;
-            for (; j < vectorCols; j += VL) {
-                FloatVector v = FloatVector.fromArray(SPECIES, tile, t + j).mul(alpha);
-                if (bias != null) {
-                    v = v.add(FloatVector.fromArray(SPECIES, bias, biasIndex + j));
-                }
-                if (addC) {
-                    v = v.add(FloatVector.fromArray(SPECIES, c, row + j));
-                }
-                v.intoArray(c, row + j);
-            }
-            for (; j < cols; j++) {
-                float v = alpha * tile[t + j];
-                if (bias != null) {
-                    v += bias[biasIndex + j];
-                }
-                c[row + j] = addC ? c[row + j] + v : v;
-            }
-        }
-    }
-
-    /**
-     * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) as
-     * panel pairs of PR rows laid out [kc][PR], zero-padded. Read in place instead, each k of a panel would
-     * sit on its own cache line lda floats from the last, and with lda a multiple of 1024 floats all kc of them fall
-     * in one L1 set.
-     *
-     * <p>A full pair is one 8-float copy per k, its row sums added in K order (as the element path adds them); element
-     * copies do the last, partial pair.
-     */
-    private static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
-                                        float[] dst, int dstOff, float[] rowSums, int rowSumsOff) {
-        int pairStride = PR * kc;
-        int fullRows = PAIR_PACK ? rows / PR * PR : 0;
-        for (int r0 = 0; r0 < fullRows; r0 += PR) {
-            int s = aOff + pc * lda + row0 + r0;
-            int d = dstOff + r0 / PR * pairStride;
-            if (rowSums != null) {
-                int o = rowSumsOff + r0;
-                FloatVector sum = FloatVector.fromArray(PAIR_SPECIES, rowSums, o);
-                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
-                    FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
-                    v.intoArray(dst, d);
-                    sum = sum.add(v);
-                }
-                sum.intoArray(rowSums, o);
-            } else {
-                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
-                    FloatVector.fromArray(PAIR_SPECIES, a, s).intoArray(dst, d);
-                }
-            }
-        }
-        for (int r0 = fullRows; r0 < rows; r0 += PR) {
-            int live = Math.min(PR, rows - r0);
-            int src = aOff + pc * lda + row0 + r0;
-            for (int kk = 0, s = src, d = dstOff + r0 / PR * pairStride; kk < kc; kk++, s += lda, d += PR) {
-                for (int r = 0; r < PR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
-            }
-            if (rowSums != null) {
-                for (int r = 0; r < live; r++) {
-                    float sum = rowSums[rowSumsOff + r0 + r];
-                    for (int kk = 0, s = src + r; kk < kc; kk++, s += lda) sum += a[s];
-                    rowSums[rowSumsOff + r0 + r] = sum;
-                }
-            }
-        }
-    }
-
-    /** Packs k [pc, pc+kc) × columns [col, col+cols) of op(B) as one NR-wide panel laid out [kc][NR], zero-padded. */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int col, int cols,
-                              float[] dst, int base, float[] columnSums, int columnSumsOff) {
-        if (!transB) {
-            // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
-            int src = bOff + pc * ldb + col;
-            if (cols == NR) {
-                // NV = 3 vectors a row, written out so that the column sums stay in registers.
-                FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
-                for (int kk = 0; kk < kc; kk++, src += ldb) {
-                    int d = base + kk * NR;
-                    FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
-                    FloatVector v1 = FloatVector.fromArray(SPECIES, b, src + VL);
-                    FloatVector v2 = FloatVector.fromArray(SPECIES, b, src + 2 * VL);
-                    v0.intoArray(dst, d);
-                    v1.intoArray(dst, d + VL);
-                    v2.intoArray(dst, d + 2 * VL);
-                    if (columnSums != null) {
-                        sum0 = sum0.add(v0);
-                        sum1 = sum1.add(v1);
-                        sum2 = sum2.add(v2);
-                    }
-                }
-                if (columnSums != null) {
-                    int o = columnSumsOff + col;
-                    FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
-                    FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
-                    FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
-                }
-            } else {
-                for (int kk = 0; kk < kc; kk++, src += ldb) {
-                    int d = base + kk * NR;
-                    int j = 0;
-                    for (; j < cols; j++) {
-                        dst[d + j] = b[src + j];
-                    }
-                    for (; j < NR; j++) {
-                        dst[d + j] = 0f;
-                    }
-                }
-                if (columnSums != null) {
-                    for (int j = 0; j < cols; j++) {
-                        float sum = 0f;
-                        for (int kk = 0, sIdx = bOff + pc * ldb + col + j; kk < kc; kk++, sIdx += ldb) sum += b[sIdx];
-                        columnSums[columnSumsOff + col + j] += sum;
-                    }
-                }
-            }
-        } else {
-            // B(k,j) = b[j·ldb + k]: read each column of the panel contiguously, write it with stride NR.
-            for (int j = 0; j < NR; j++) {
-                if (j < cols) {
-                    int src = bOff + (col + j) * ldb + pc;
-                    for (int kk = 0; kk < kc; kk++) {
-                        dst[base + kk * NR + j] = b[src + kk];
-                    }
-                } else {
-                    for (int kk = 0; kk < kc; kk++) {
-                        dst[base + kk * NR + j] = 0f;
-                    }
-                }
-            }
-        }
-    }
-
     /** m = 0 or n = 0 but K > 0: no product, only the sums (row sums of a transposed A, or column sums of B). */
     private static void sumsWithoutProduct(float[] x, int off, int ld, int count, int k, float[] sums, int sumsOff) {
         for (int kk = 0; kk < k; kk++) {
@@ -875,13 +447,8 @@ final class Gemm {
         }
     }
 
-    /** Rows that a transposed A of this many MR-row panels takes once packed: whole PR-row pairs. */
-    private static int pairedRows(int panels) {
-        return ceilDiv(panels, 2) * PR;
-    }
-
     /** Start of block {@code index} when [0, total) is split into {@code blocks} near-equal blocks. */
-    private static int blockStart(int total, int blocks, int index) {
+    static int blockStart(int total, int blocks, int index) {
         return (int) ((long) total * index / blocks);
     }
 

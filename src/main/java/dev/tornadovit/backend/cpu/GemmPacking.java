@@ -1,0 +1,260 @@
+package dev.tornadovit.backend.cpu;
+
+import static dev.tornadovit.backend.cpu.Gemm.MR;
+import static dev.tornadovit.backend.cpu.Gemm.NR;
+import static dev.tornadovit.backend.cpu.Gemm.SPECIES;
+import static dev.tornadovit.backend.cpu.Gemm.VL;
+import static dev.tornadovit.backend.cpu.Gemm.blockStart;
+import static dev.tornadovit.backend.cpu.Gemm.ceilDiv;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Gemm}'s packing of its operands into the layouts its micro-kernels ({@link GemmKernels}) read: op(B) in
+ * NR-column panels, a transposed A in pairs of MR-row panels, K block by K block, zero-padded. On the way it adds up
+ * the bias gradient's sums (column sums of B, row sums of a transposed A): packing reads every element once anyway.
+ */
+final class GemmPacking {
+
+    /**
+     * A packed transposed A holds its MR-row panels in pairs, PR = 2·MR rows laid out [kc][PR] (the kernel reads one
+     * panel's MR floats of each k, stride PR), so that packing copies PR contiguous floats of each row of dy with one
+     * 8-float vector, instead of swapping halves of vectors between two MR-row panels.
+     */
+    static final int PR = 2 * MR;
+
+    /**
+     * The packing's vector: PR = 8 floats. On hardware with narrower vectors (NEON) the 256-bit species would not be
+     * intrinsified, so the element copies do it all there. Not a 128-bit vector per panel: C2 does not always
+     * intrinsify those once inlined here, and then boxes every vector.
+     */
+    static final VectorSpecies<Float> PAIR_SPECIES = FloatVector.SPECIES_256;
+    static final boolean PAIR_PACK =
+            PR == PAIR_SPECIES.length() && SPECIES.vectorBitSize() >= PAIR_SPECIES.vectorBitSize();
+
+    /**
+     * A transposed A packed whole is split between threads in groups of this many panels (8·MR = 32 floats): each
+     * thread then reads whole cache lines of A's rows and packs whole panel pairs (an even number: pairs never
+     * straddle two threads' groups). One panel a chunk would read 16 bytes of each 64-byte line and pack element by
+     * element.
+     */
+    static final int PACK_GROUP_PANELS = 8;
+
+    private GemmPacking() {}
+
+    /** {@link #packTransposedPanels} split over the pool. */
+    static final class PackTransposedPanels extends ReusableLoops.Body {
+        private float[] a, packA, rowSums;
+        private int aOff, lda, m, k, kBlocks, mPanels, rowSumsOff;
+
+        void run(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels, float[] packA, float[] rowSums,
+                 int rowSumsOff, int groups, int grain) {
+            this.rowSums = rowSums;
+            this.rowSumsOff = rowSumsOff;
+            this.a = a;
+            this.aOff = aOff;
+            this.lda = lda;
+            this.m = m;
+            this.k = k;
+            this.kBlocks = kBlocks;
+            this.mPanels = mPanels;
+            this.packA = packA;
+            parallelFor(groups, grain);
+        }
+
+        @Override
+        public void run(int g0, int g1) {
+            packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, rowSums, rowSumsOff,
+                    g0 * PACK_GROUP_PANELS, Math.min(mPanels, g1 * PACK_GROUP_PANELS));
+        }
+
+        @Override
+        protected void clearInputs() {
+            a = packA = rowSums = null;
+        }
+    }
+
+    /** {@link #packPanels} split over the pool. */
+    static final class PackPanels extends ReusableLoops.Body {
+        private boolean transB;
+        private float[] b, packB, columnSums;
+        private int bOff, ldb, k, kBlocks, col0, nc, nPanels, bBase, columnSumsOff;
+
+        void run(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc, int nPanels,
+                 float[] packB, int bBase, float[] columnSums, int columnSumsOff, int grain) {
+            this.bBase = bBase;
+            this.columnSums = columnSums;
+            this.columnSumsOff = columnSumsOff;
+            this.transB = transB;
+            this.b = b;
+            this.bOff = bOff;
+            this.ldb = ldb;
+            this.k = k;
+            this.kBlocks = kBlocks;
+            this.col0 = col0;
+            this.nc = nc;
+            this.nPanels = nPanels;
+            this.packB = packB;
+            parallelFor(nPanels, grain);
+        }
+
+        @Override
+        public void run(int p0, int p1) {
+            packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase, columnSums, columnSumsOff, p0,
+                    p1);
+        }
+
+        @Override
+        protected void clearInputs() {
+            b = packB = columnSums = null;
+        }
+    }
+
+    /** Packs B panels [p0, p1) of the slab starting at column col0, every K block. */
+    static void packPanels(boolean transB, float[] b, int bOff, int ldb, int k, int kBlocks, int col0, int nc,
+                                   int nPanels, float[] packB, int bBase, float[] columnSums, int columnSumsOff, int p0,
+                                   int p1) {
+        for (int kb = 0; kb < kBlocks; kb++) {
+            int pc = blockStart(k, kBlocks, kb);
+            int kc = blockStart(k, kBlocks, kb + 1) - pc;
+            int blockBase = bBase + nPanels * NR * pc;
+            for (int q = p0; q < p1; q++) {
+                packB(transB, b, bOff, ldb, pc, kc, col0 + q * NR, Math.min(NR, nc - q * NR), packB, blockBase + q * NR * kc,
+                        columnSums, columnSumsOff);
+            }
+        }
+    }
+
+    /**
+     * Packs A panels [p0, p1) of a transposed A (p0 even: whole pairs), every K block: block kb's pairs start at
+     * pairedRows(mPanels)·pc. rowSums (may be null) gets the rows' sums, from rowSumsOff for row 0.
+     */
+    static void packTransposedPanels(float[] a, int aOff, int lda, int m, int k, int kBlocks, int mPanels,
+                                             float[] packA, float[] rowSums, int rowSumsOff, int p0, int p1) {
+        for (int kb = 0; kb < kBlocks; kb++) {
+            int pc = blockStart(k, kBlocks, kb);
+            int kc = blockStart(k, kBlocks, kb + 1) - pc;
+            int row0 = p0 * MR;
+            packTransposedA(a, aOff, lda, row0, Math.min(p1 * MR, m) - row0, pc, kc, packA,
+                    pairedRows(mPanels) * pc + p0 / 2 * PR * kc, rowSums, rowSumsOff + row0);
+        }
+    }
+
+    /**
+     * Packs rows [row0, row0+rows) × k [pc, pc+kc) of a transposed A (A(i,k) = a[k·lda + i]) as
+     * panel pairs of PR rows laid out [kc][PR], zero-padded. Read in place instead, each k of a panel would
+     * sit on its own cache line lda floats from the last, and with lda a multiple of 1024 floats all kc of them fall
+     * in one L1 set.
+     *
+     * <p>A full pair is one 8-float copy per k, its row sums added in K order (as the element path adds them); element
+     * copies do the last, partial pair.
+     */
+    static void packTransposedA(float[] a, int aOff, int lda, int row0, int rows, int pc, int kc,
+                                        float[] dst, int dstOff, float[] rowSums, int rowSumsOff) {
+        int pairStride = PR * kc;
+        int fullRows = PAIR_PACK ? rows / PR * PR : 0;
+        for (int r0 = 0; r0 < fullRows; r0 += PR) {
+            int s = aOff + pc * lda + row0 + r0;
+            int d = dstOff + r0 / PR * pairStride;
+            if (rowSums != null) {
+                int o = rowSumsOff + r0;
+                FloatVector sum = FloatVector.fromArray(PAIR_SPECIES, rowSums, o);
+                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+                    FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
+                    v.intoArray(dst, d);
+                    sum = sum.add(v);
+                }
+                sum.intoArray(rowSums, o);
+            } else {
+                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+                    FloatVector.fromArray(PAIR_SPECIES, a, s).intoArray(dst, d);
+                }
+            }
+        }
+        for (int r0 = fullRows; r0 < rows; r0 += PR) {
+            int live = Math.min(PR, rows - r0);
+            int src = aOff + pc * lda + row0 + r0;
+            for (int kk = 0, s = src, d = dstOff + r0 / PR * pairStride; kk < kc; kk++, s += lda, d += PR) {
+                for (int r = 0; r < PR; r++) dst[d + r] = r < live ? a[s + r] : 0f;
+            }
+            if (rowSums != null) {
+                for (int r = 0; r < live; r++) {
+                    float sum = rowSums[rowSumsOff + r0 + r];
+                    for (int kk = 0, s = src + r; kk < kc; kk++, s += lda) sum += a[s];
+                    rowSums[rowSumsOff + r0 + r] = sum;
+                }
+            }
+        }
+    }
+
+    /** Packs k [pc, pc+kc) × columns [col, col+cols) of op(B) as one NR-wide panel laid out [kc][NR], zero-padded. */
+    static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int col, int cols,
+                              float[] dst, int base, float[] columnSums, int columnSumsOff) {
+        if (!transB) {
+            // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
+            int src = bOff + pc * ldb + col;
+            if (cols == NR) {
+                // NV = 3 vectors a row, written out so that the column sums stay in registers.
+                FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
+                for (int kk = 0; kk < kc; kk++, src += ldb) {
+                    int d = base + kk * NR;
+                    FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
+                    FloatVector v1 = FloatVector.fromArray(SPECIES, b, src + VL);
+                    FloatVector v2 = FloatVector.fromArray(SPECIES, b, src + 2 * VL);
+                    v0.intoArray(dst, d);
+                    v1.intoArray(dst, d + VL);
+                    v2.intoArray(dst, d + 2 * VL);
+                    if (columnSums != null) {
+                        sum0 = sum0.add(v0);
+                        sum1 = sum1.add(v1);
+                        sum2 = sum2.add(v2);
+                    }
+                }
+                if (columnSums != null) {
+                    int o = columnSumsOff + col;
+                    FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
+                    FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
+                    FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
+                }
+            } else {
+                for (int kk = 0; kk < kc; kk++, src += ldb) {
+                    int d = base + kk * NR;
+                    int j = 0;
+                    for (; j < cols; j++) {
+                        dst[d + j] = b[src + j];
+                    }
+                    for (; j < NR; j++) {
+                        dst[d + j] = 0f;
+                    }
+                }
+                if (columnSums != null) {
+                    for (int j = 0; j < cols; j++) {
+                        float sum = 0f;
+                        for (int kk = 0, sIdx = bOff + pc * ldb + col + j; kk < kc; kk++, sIdx += ldb) sum += b[sIdx];
+                        columnSums[columnSumsOff + col + j] += sum;
+                    }
+                }
+            }
+        } else {
+            // B(k,j) = b[j·ldb + k]: read each column of the panel contiguously, write it with stride NR.
+            for (int j = 0; j < NR; j++) {
+                if (j < cols) {
+                    int src = bOff + (col + j) * ldb + pc;
+                    for (int kk = 0; kk < kc; kk++) {
+                        dst[base + kk * NR + j] = b[src + kk];
+                    }
+                } else {
+                    for (int kk = 0; kk < kc; kk++) {
+                        dst[base + kk * NR + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Rows that a transposed A of this many MR-row panels takes once packed: whole PR-row pairs. */
+    static int pairedRows(int panels) {
+        return ceilDiv(panels, 2) * PR;
+    }
+}
