@@ -40,31 +40,14 @@ class PretrainedFormatsTest {
     }
 
     static Path path(String fixture) {
-        Path folder = DIR.resolve(fixture);
-        return Files.isDirectory(folder) ? folder : DIR.resolve(fixture + ".safetensors");
+        return PretrainedFixtures.path(DIR, fixture);
     }
 
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("cases")
     void logitsMatchTheLibraryThatWroteTheCheckpoint(String fixture, String backendName, Supplier<Backend> backend) {
-        Safetensors.Contents expected = Safetensors.read(EXPECTED);
-        float[] images = expected.require(fixture + ".images", EXPECTED).toFloats();
-        double[] want = expected.require(fixture + ".logits", EXPECTED).values();
-        PretrainedModel pre = CheckpointFormats.read(path(fixture));
         try (Backend be = backend.get()) {
-            VisionTransformer model = pre.build(be);
-            Tensor in = be.allocate(images.length);
-            be.upload(in, images);
-            int batch = (int) expected.require(fixture + ".images", EXPECTED).shape()[0];
-            double[] got = be.downloadDouble(model.forward(in, batch));
-            assertEquals(want.length, got.length);
-            double worst = 0, scale = 0;
-            for (int i = 0; i < want.length; i++) {
-                worst = Math.max(worst, Math.abs(got[i] - want[i]));
-                scale = Math.max(scale, Math.abs(want[i]));
-            }
-            assertTrue(scale > 0.1, "the logits are informative: " + scale);
-            assertTrue(worst <= 1e-4, fixture + " on " + backendName + ": largest logit difference " + worst);
+            PretrainedFixtures.assertLogitsMatchTheLibrary(DIR, fixture, be);
         }
     }
 
