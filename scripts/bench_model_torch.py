@@ -3,7 +3,7 @@
 follow our model spec exactly) in float32 with AdamW on synthetic data; prints training and inference images/s of
 the median step, the attention variants of a model interleaved step by step (as `tornadovit bench`).
 
-Run with Debian's python3-torch: /usr/bin/python3 scripts/bench_model_torch.py --threads 2
+Run with any recent PyTorch (a venv with pip's CPU build: torch 2.13, oneDNN): python scripts/bench_model_torch.py --threads 2
 (set OMP_WAIT_POLICY=PASSIVE, as scripts/compare-model.sh does). On a GPU: --device cuda --model S/16 --s16-batch 128
 (the peer of tornado-tasks' TornadoBench; float32 matrix products at PyTorch's default precision, no TF32)."""
 import argparse

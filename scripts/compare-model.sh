@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains and runs the same ViT in TornadoViT and then in PyTorch, right after each other on this machine, and
-# prints both tables and the ratio ours / PyTorch. Needs Debian's python3-torch (apt-get install python3-torch).
+# prints both tables and the ratio ours / PyTorch. PYTHON names an interpreter with PyTorch (default /usr/bin/python3),
+# e.g. a venv with pip's CPU build: python3 -m venv v && v/bin/pip install torch==2.13.0+cpu; PYTHON=v/bin/python.
 #
 #   scripts/compare-model.sh [threads=2] [model=small|S/16|small,S/16]
 set -euo pipefail
