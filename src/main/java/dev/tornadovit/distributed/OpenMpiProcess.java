@@ -2,7 +2,6 @@ package dev.tornadovit.distributed;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 
@@ -58,57 +57,51 @@ final class OpenMpiProcess implements Distributed {
 
     @Override
     public synchronized void sum(float[] values, int n) {
-        if (n == 0) return;
-        MemorySegment buf = staging((long) n * Float.BYTES);
-        MemorySegment.copy(values, 0, buf, ValueLayout.JAVA_FLOAT, 0, n);
-        long start = System.nanoTime();
-        mpi.allreduceInPlace(buf, n, mpi.floatType, mpi.sum);
-        collectiveNanos += System.nanoTime() - start;
-        MemorySegment.copy(buf, ValueLayout.JAVA_FLOAT, 0, values, 0, n);
+        allreduce(MemorySegment.ofArray(values), n, Float.BYTES, mpi.floatType, mpi.sum);
     }
 
     @Override
     public synchronized void sum(double[] values, int n) {
-        if (n == 0) return;
-        MemorySegment buf = staging((long) n * Double.BYTES);
-        MemorySegment.copy(values, 0, buf, ValueLayout.JAVA_DOUBLE, 0, n);
-        long start = System.nanoTime();
-        mpi.allreduceInPlace(buf, n, mpi.doubleType, mpi.sum);
-        collectiveNanos += System.nanoTime() - start;
-        MemorySegment.copy(buf, ValueLayout.JAVA_DOUBLE, 0, values, 0, n);
+        allreduce(MemorySegment.ofArray(values), n, Double.BYTES, mpi.doubleType, mpi.sum);
     }
 
     @Override
     public synchronized void max(long[] values, int n) {
-        if (n == 0) return;
-        MemorySegment buf = staging((long) n * Long.BYTES);
-        MemorySegment.copy(values, 0, buf, ValueLayout.JAVA_LONG, 0, n);
-        long start = System.nanoTime();
-        mpi.allreduceInPlace(buf, n, mpi.longType, mpi.max);
-        collectiveNanos += System.nanoTime() - start;
-        MemorySegment.copy(buf, ValueLayout.JAVA_LONG, 0, values, 0, n);
+        allreduce(MemorySegment.ofArray(values), n, Long.BYTES, mpi.longType, mpi.max);
     }
 
     @Override
     public synchronized void broadcast(float[] values, int n, int root) {
-        if (n == 0) return;
-        MemorySegment buf = staging((long) n * Float.BYTES);
-        if (rank == root) MemorySegment.copy(values, 0, buf, ValueLayout.JAVA_FLOAT, 0, n);
-        long start = System.nanoTime();
-        mpi.broadcast(buf, n, mpi.floatType, root);
-        collectiveNanos += System.nanoTime() - start;
-        if (rank != root) MemorySegment.copy(buf, ValueLayout.JAVA_FLOAT, 0, values, 0, n);
+        broadcast(MemorySegment.ofArray(values), n, Float.BYTES, mpi.floatType, root);
     }
 
     @Override
     public synchronized void broadcast(byte[] values, int n, int root) {
+        broadcast(MemorySegment.ofArray(values), n, 1, mpi.byteType, root);
+    }
+
+    /** All-reduces the first {@code n} elements of a Java array (as a heap segment) in place, through the staging buffer. */
+    private void allreduce(MemorySegment values, int n, long width, MemorySegment type, MemorySegment op) {
         if (n == 0) return;
-        MemorySegment buf = staging(n);
-        if (rank == root) MemorySegment.copy(values, 0, buf, ValueLayout.JAVA_BYTE, 0, n);
+        long bytes = n * width;
+        MemorySegment buf = staging(bytes);
+        MemorySegment.copy(values, 0, buf, 0, bytes);
         long start = System.nanoTime();
-        mpi.broadcast(buf, n, mpi.byteType, root);
+        mpi.allreduceInPlace(buf, n, type, op);
         collectiveNanos += System.nanoTime() - start;
-        if (rank != root) MemorySegment.copy(buf, ValueLayout.JAVA_BYTE, 0, values, 0, n);
+        MemorySegment.copy(buf, 0, values, 0, bytes);
+    }
+
+    /** Rank {@code root}'s first {@code n} elements of a Java array (as a heap segment) on every rank. */
+    private void broadcast(MemorySegment values, int n, long width, MemorySegment type, int root) {
+        if (n == 0) return;
+        long bytes = n * width;
+        MemorySegment buf = staging(bytes);
+        if (rank == root) MemorySegment.copy(values, 0, buf, 0, bytes);
+        long start = System.nanoTime();
+        mpi.broadcast(buf, n, type, root);
+        collectiveNanos += System.nanoTime() - start;
+        if (rank != root) MemorySegment.copy(buf, 0, values, 0, bytes);
     }
 
     @Override

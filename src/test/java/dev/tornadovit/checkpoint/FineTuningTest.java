@@ -5,7 +5,6 @@ import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.io.SafetensorsException;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
-import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -18,14 +17,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class FineTuningTest {
-
-    static float[] logits(VisionTransformer model, float[] images, int batch) {
-        var be = model.backend();
-        Tensor t = be.allocate(images.length);
-        be.upload(t, images);
-        model.setTraining(false);
-        return be.downloadFloat(model.forward(t, batch));
-    }
 
     /** Grey images through the summed RGB patch weights equal the RGB model on the grey image copied to 3 channels. */
     @Test
@@ -42,7 +33,7 @@ class FineTuningTest {
             for (int b = 0; b < 2; b++) {
                 for (int c = 0; c < 3; c++) System.arraycopy(g, b * 1024, rgb, (b * 3 + c) * 1024, 1024);
             }
-            assertArrayEquals(logits(rgbModel, rgb, 2), logits(greyModel, g, 2), 1e-4f);
+            assertArrayEquals(CheckpointTest.logits(rgbModel, rgb, 2), CheckpointTest.logits(greyModel, g, 2), 1e-4f);
         }
     }
 
@@ -56,7 +47,7 @@ class FineTuningTest {
             VisionTransformer model = new VisionTransformer(FineTuning.config(timm, 16, 16, 3, 5), be, 3);
             FineTuning.Report report = FineTuning.initialise(model, timm);
             assertTrue(report.positionsResampled() && report.freshlyInitialised().isEmpty());
-            float[] got = logits(model, expected.require("timm_cls_at_16px.images", at).toFloats(), 2);
+            float[] got = CheckpointTest.logits(model, expected.require("timm_cls_at_16px.images", at).toFloats(), 2);
             double[] want = expected.require("timm_cls_at_16px.logits", at).values();
             for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4, "logit " + i);
         }
