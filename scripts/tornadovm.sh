@@ -73,6 +73,8 @@ tornado_prepare() {
   local api
   api=$(tornado_api_jar) || exit 1
   tornado_install_jar dev.tornadovit.sdk:tornado-api:local "$api"
+  # the runtime's library-task interface (TornadoLibraryProvider), which our CUDA library provider implements
+  tornado_install_jar dev.tornadovit.sdk:tornado-runtime:local "${api/tornado-api-/tornado-runtime-}"
   tornado_install_jar dev.tornadovit:tornadovit:0.1.0-SNAPSHOT "$core" "$here/pom.xml"
   # the core's tests, whose PyTorch-fixture check the module's tests reuse
   local core_tests="$here/target/tornadovit-0.1.0-SNAPSHOT-tests.jar"

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch's side of the GPU comparison: timm's vit_small_patch16_224 (ViT-S/16, 224 px, 1000 classes) in eager fp32
-with TF32 off, on synthetic data, AdamW; prints training and inference images/s as the Markdown rows TornadoBench
-prints, so that both land in one table. Runs where PyTorch and timm are installed (the GPU machine has both); without
+"""PyTorch's side of the GPU comparison: timm's vit_small_patch16_224 (ViT-S/16, 224 px, 1000 classes) in eager mode,
+fp32 with TF32 off (or --precision tf32: TF32 matrix products; bf16: bf16 autocast), on synthetic data, AdamW; prints
+training and inference images/s as the Markdown rows TornadoBench prints, so that both land in one table. Runs where PyTorch and timm are installed (the GPU machine has both); without
 timm the same model is built from plain PyTorch modules (same shapes and parameter count).
 
     python3 tornado-tasks/scripts/pytorch_vit_bench.py [--batch 128] [--steps 20] [--warmup 5] [--device cuda]
-        [--attention softmax,relu/L]
+        [--attention softmax,relu/L] [--precision fp32|tf32|bf16]
 
 ReLU/L replaces softmax(q·kᵀ/√d) by relu(q·kᵀ/√d)/L (L tokens), as TornadoViT's ReLU/L attention."""
 import argparse
@@ -100,13 +100,18 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--attention", default="softmax,relu/L")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
     args = ap.parse_args()
-    # fp32 throughout: no TF32 in matrix products or convolutions
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    # fp32: no TF32 in matrix products or convolutions; tf32: TF32 in both; bf16: autocast to bf16 (fp32 weights)
+    tf32 = args.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16,
+                              enabled=args.precision == "bf16")
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
-    print(f"PyTorch {torch.__version__} on {name}, eager fp32, TF32 off, batch {args.batch}")
+    described = {"fp32": "fp32, TF32 off", "tf32": "fp32 with TF32 matrix products", "bf16": "bf16 autocast"}
+    print(f"PyTorch {torch.__version__} on {name}, eager {described[args.precision]}, batch {args.batch}")
     print("| model | attention | batch | train img/s | infer img/s |")
     print("| --- | --- | --- | --- | --- |")
     generator = torch.Generator(device="cpu").manual_seed(0)
@@ -120,14 +125,15 @@ def main():
 
         def train_step():
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(images), labels)
+            with autocast:
+                loss = F.cross_entropy(model(images), labels)
             loss.backward()
             optimizer.step()
 
         model.train()
         train = timed(train_step, args.warmup, args.steps, args.device)
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             infer = timed(lambda: model(images), args.warmup, args.steps, args.device)
         print(f"| PyTorch ViT-S/16 224px ({source}) | {attention} | {args.batch} | {args.batch / train:.1f} | "
               f"{args.batch / infer:.1f} |", flush=True)

@@ -123,10 +123,12 @@ tornado_sdk_flags() {
       esac
       if [[ "$word" == --enable-native-access=* ]]; then
         value=$(_tornado_keep_modules "${word#*=}")
-        # TornadoVM's generated argfile leaves out the CUDA driver and cuBLAS, which load native libraries too
+        # TornadoVM's generated argfile leaves out the CUDA driver and cuBLAS, which load native libraries too; our
+        # CUDA library tasks (tornado-tasks, on the class path) bind cuBLAS with Java's foreign-function API
         for module in tornado.drivers.cuda tornado.cublas; do
           if [ -n "${present[$module]:-}" ] && [[ ",$value," != *",$module,"* ]]; then value+="${value:+,}$module"; fi
         done
+        value+="${value:+,}ALL-UNNAMED"
         word="--enable-native-access=$value"
       fi
       TORNADO_SDK_FLAGS+=("$word")

@@ -1,20 +1,14 @@
 package dev.tornadovit.tornado;
 
-import uk.ac.manchester.tornado.api.common.Access;
-import uk.ac.manchester.tornado.api.common.LibraryTaskDescriptor;
-import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
-
-import java.util.Arrays;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 
 /**
- * The batched matrix product of {@link TornadoBackend} as one cuBLAS call, a TornadoVM library task in the same task
- * graph as our kernels: TornadoVM passes the device pointers of our buffers, and the call runs on the CUDA backend's
- * stream, in order with the kernels around it.
- *
- * <p>The calls are described to TornadoVM's hybrid API directly ({@link LibraryTaskDescriptor}, naming the provider
- * {@code nvidia/cublas} and its function, with the arguments in the order of the SDK's {@code CuBlas} factories), so
- * this module compiles against TornadoVM's API alone and runs on an SDK without the cuBLAS module, where this class is
- * never used ({@link GemmStrategy}).
+ * The batched matrix product of {@link TornadoBackend} as one cuBLAS call ({@code cublasGemmEx}, or
+ * {@code cublasGemmStridedBatchedEx} for the attention products), a TornadoVM library task in the same task graph as
+ * our kernels: TornadoVM passes the device pointers of our buffers, and the call runs on the CUDA backend's stream, in
+ * order with the kernels around it ({@link CudaLibraryProvider}). The compute type ({@link GemmCompute}) chooses fp32,
+ * TF32 or bf16 arithmetic on the same fp32 buffers.
  *
  * <p>cuBLAS is column-major and our matrices row-major: a row-major M×N matrix is its column-major transpose, so
  * row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, an N×M product with the operands swapped. A stored
@@ -24,7 +18,6 @@ final class CublasGemm {
     private CublasGemm() {
     }
 
-    static final String LIBRARY = "nvidia/cublas";
     /** cublasOperation_t. */
     private static final int OP_N = 0, OP_T = 1;
 
@@ -34,47 +27,42 @@ final class CublasGemm {
      */
     static TornadoBackend.Task task(DeviceTensor a, DeviceTensor b, DeviceTensor c, int m, int n, int k, int batches,
                                     int strideA, int strideB, int strideC, int transA, int transB, float alpha,
-                                    int accumulate) {
+                                    int accumulate, GemmCompute compute) {
         // column-major first operand: op(B)ᵀ (N×K); second: op(A)ᵀ (K×M)
         int opFirst = transB == 0 ? OP_N : OP_T, ldFirst = transB == 0 ? n : k;
         int opSecond = transA == 0 ? OP_N : OP_T, ldSecond = transA == 0 ? k : m;
         float beta = accumulate == 1 ? 1f : 0f;
-        if (batches == 1) {
-            return TornadoBackend.task("cublasSgemm", null, (g, id) -> g.libraryTask(id, CublasGemm::sgemm, opFirst,
-                            opSecond, n, m, k, alpha, b.array, ldFirst, a.array, ldSecond, beta, c.array, n),
-                    opFirst, opSecond, n, m, k, alpha, b, ldFirst, a, ldSecond, beta, c, n);
-        }
         long sFirst = strideB, sSecond = strideA, sC = strideC;
-        return TornadoBackend.task("cublasSgemmStridedBatched", null, (g, id) -> g.libraryTask(id,
-                        CublasGemm::sgemmStridedBatched, opFirst, opSecond, n, m, k, alpha, b.array, ldFirst, sFirst,
-                        a.array, ldSecond, sSecond, beta, c.array, n, sC, batches),
-                opFirst, opSecond, n, m, k, alpha, b, ldFirst, sFirst, a, ldSecond, sSecond, beta, c, n, sC, batches);
+        return TornadoBackend.task("cublasGemm", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemm,
+                        opFirst, opSecond, n, m, k, alpha, b.array, ldFirst, sFirst, a.array, ldSecond, sSecond, beta,
+                        c.array, n, sC, batches, compute),
+                opFirst, opSecond, n, m, k, alpha, b, ldFirst, sFirst, a, ldSecond, sSecond, beta, c, n, sC, batches,
+                compute);
     }
 
-    /** cublasSgemm, column-major: C = alpha·op(A)·op(B) + beta·C; arguments as the SDK's CuBlas.cublasSgemm. */
-    static LibraryTaskDescriptor sgemm(int transa, int transb, int m, int n, int k, float alpha, FloatArray a, int lda,
-                                       FloatArray b, int ldb, float beta, FloatArray c, int ldc) {
-        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction("cublasSgemm")
-                .withParameters(new Object[]{transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc})
-                .withAccess(readOnlyExcept(13, 11, beta));
+    /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]: one cuBLASLt product with the bias in its epilogue. */
+    static TornadoBackend.Task linearForward(DeviceTensor x, DeviceTensor w, DeviceTensor bias, DeviceTensor y, int m,
+                                             int k, int n, GemmCompute compute) {
+        // column-major yᵀ (N×M) = wᵀᵀ·xᵀ: first operand w (stored K×N, transposed), second x (K×M); bias per row of yᵀ
+        return TornadoBackend.task("cublasLtLinear", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::linear,
+                        OP_T, OP_N, n, m, k, 1f, w.array, k, x.array, k, 0f, y.array, n, bias.array,
+                        CudaLibraryProvider.Epilogue.BIAS, compute),
+                OP_T, OP_N, n, m, k, 1f, w, k, x, k, 0f, y, n, bias, CudaLibraryProvider.Epilogue.BIAS, compute);
     }
 
-    /** cublasSgemmStridedBatched; arguments as the SDK's CuBlas.cublasSgemmStridedBatched. */
-    static LibraryTaskDescriptor sgemmStridedBatched(int transa, int transb, int m, int n, int k, float alpha,
-                                                     FloatArray a, int lda, long strideA, FloatArray b, int ldb,
-                                                     long strideB, float beta, FloatArray c, int ldc, long strideC,
-                                                     int batchCount) {
-        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction("cublasSgemmStridedBatched")
-                .withParameters(new Object[]{transa, transb, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c,
-                        ldc, strideC, batchCount})
-                .withAccess(readOnlyExcept(17, 13, beta));
-    }
-
-    /** Every argument read-only but the output, which is also read when beta is not 0. */
-    private static Access[] readOnlyExcept(int count, int output, float beta) {
-        Access[] access = new Access[count];
-        Arrays.fill(access, Access.READ_ONLY);
-        access[output] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
-        return access;
+    /**
+     * dw[N,K] += dy[M,N]ᵀ·x[M,K], and biasGradient[N] = Σ_M dy (written, not added): one cuBLASLt product with the
+     * bias gradient in its epilogue.
+     */
+    static TornadoBackend.Task weightGradientWithBias(DeviceTensor dy, DeviceTensor x, DeviceTensor dw,
+                                                      DeviceTensor biasGradient, int m, int k, int n,
+                                                      GemmCompute compute) {
+        // column-major dwᵀ (K×N) = xᵀ (K×M) · dy (M×N, dy stored N×M read transposed); the bias gradient sums op(dy)
+        // over the inner M: one value per column of dwᵀ
+        return TornadoBackend.task("cublasLtWeightGradient", null, (g, id) -> g.libraryTask(id,
+                        CudaLibraryProvider::linear, OP_N, OP_T, k, n, m, 1f, x.array, k, dy.array, n, 1f, dw.array, k,
+                        biasGradient.array, CudaLibraryProvider.Epilogue.BIAS_GRADIENT_OF_B, compute),
+                OP_N, OP_T, k, n, m, 1f, x, k, dy, n, 1f, dw, k, biasGradient,
+                CudaLibraryProvider.Epilogue.BIAS_GRADIENT_OF_B, compute);
     }
 }

@@ -1,14 +1,16 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+
 import java.util.Locale;
 
 /**
  * How a device computes the batched matrix products (every linear layer and attention product, forward and backward).
  *
  * <ul>
- *   <li>{@link #CUBLAS}: NVIDIA's cuBLAS SGEMM (strided-batched for the attention products) as a TornadoVM library
- *       task inside our task graphs, on the buffers the other tasks use. Only TornadoVM's CUDA backend runs library
- *       tasks, and only when the SDK's {@code tornado.cublas} module is loaded.</li>
+ *   <li>{@link #CUBLAS}: NVIDIA's cuBLAS (strided-batched for the attention products) as a TornadoVM library task
+ *       inside our task graphs, on the buffers the other tasks use ({@link CublasGemm}). Only TornadoVM's CUDA backend
+ *       runs library tasks, and only where {@code libcublas.so.13} loads.</li>
  *   <li>{@link #KERNEL}: our plain-Java KernelContext kernel ({@link dev.tornadovit.tornado.kernels.MatmulKernels}),
  *       the portable path: any OpenCL, PTX, CUDA or SPIR-V device.</li>
  * </ul>
@@ -21,9 +23,6 @@ public enum GemmStrategy {
     /** The system property that picks a strategy. */
     public static final String PROPERTY = "tornadovit.gemm";
 
-    /** TornadoVM's name of the module that holds the cuBLAS library provider. */
-    static final String CUBLAS_MODULE = "tornado.cublas";
-
     public String label() {
         return name().toLowerCase(Locale.ROOT);
     }
@@ -34,10 +33,7 @@ public enum GemmStrategy {
         if (!device.backend().equals("cuda")) {
             return "cuBLAS runs only on TornadoVM's CUDA backend, and " + device.id() + " is on " + device.backend();
         }
-        if (ModuleLayer.boot().findModule(CUBLAS_MODULE).isEmpty()) {
-            return "the TornadoVM SDK's cuBLAS module (" + CUBLAS_MODULE + ") is not loaded";
-        }
-        return null;
+        return CudaLibraryProvider.unavailableReason();
     }
 
     /** The best strategy {@code device} can run: cuBLAS where it can, else our kernel. */

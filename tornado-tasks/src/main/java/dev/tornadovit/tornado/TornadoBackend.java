@@ -4,6 +4,7 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
@@ -29,6 +30,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
@@ -183,6 +185,29 @@ public final class TornadoBackend implements Backend {
         return gemmStrategy;
     }
 
+    private GemmCompute gemmCompute = GemmCompute.FP32;
+
+    /** The arithmetic of the matrix products (fp32 unless {@link #setGemmCompute} chose TF32 or bf16). */
+    public GemmCompute gemmCompute() {
+        return gemmCompute;
+    }
+
+    /**
+     * Computes every matrix product as {@code compute} says, before the first graph is recorded (recorded graphs keep
+     * the compute type they were recorded with). TF32 and bf16 need cuBLAS ({@link GemmStrategy#CUBLAS}).
+     */
+    public void setGemmCompute(GemmCompute compute) {
+        if (compute != GemmCompute.FP32 && gemmStrategy != GemmStrategy.CUBLAS) {
+            throw new IllegalArgumentException(found.id() + " (" + found.name() + ") computes its matrix products with "
+                    + gemmStrategy.label() + " GEMM in fp32 only; " + compute.name().toLowerCase(Locale.ROOT)
+                    + " needs cuBLAS on TornadoVM's CUDA backend");
+        }
+        if (!graphs.isEmpty() || !singleOps.isEmpty()) {
+            throw new IllegalStateException("the GEMM compute type is chosen before the first graph runs");
+        }
+        gemmCompute = compute;
+    }
+
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
     int setGemmTargetGroups(int groups) {
         int old = gemmTargetGroups;
@@ -196,7 +221,8 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public String name() {
-        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label() + ")";
+        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label()
+                + (gemmCompute == GemmCompute.FP32 ? "" : ", " + gemmCompute.name().toLowerCase(Locale.ROOT)) + ")";
     }
 
     @Override
@@ -602,7 +628,7 @@ public final class TornadoBackend implements Backend {
         if (gemmStrategy == GemmStrategy.CUBLAS) {
             if (bias != null) throw new IllegalStateException("cuBLAS adds no bias: broadcast it into C first");
             return CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha,
-                    accumulate);
+                    accumulate, gemmCompute);
         }
         int hasBias = bias == null ? 0 : 1;
         DeviceTensor biasArg = bias == null ? unused : bias;
@@ -755,12 +781,7 @@ public final class TornadoBackend implements Backend {
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
         if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) {
-            // y = bias in every row, then y += x·wᵀ: cuBLAS has no bias epilogue
-            DeviceTensor out = t(y), b = t(bias);
-            int total = m * n;
-            submit(task("broadcastRows", null, (g, id) -> g.task(id, ElementwiseKernels::broadcastRows, b.array,
-                            out.array, total, n), b, out, total, n),
-                    gemm(t(x), t(w), out, null, m, n, k, 1, 0, 0, 0, 0, 1, 1f, 1));
+            submit(CublasGemm.linearForward(t(x), t(w), t(bias), t(y), m, k, n, gemmCompute)); // bias in the epilogue
             return;
         }
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
@@ -776,6 +797,15 @@ public final class TornadoBackend implements Backend {
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
         DeviceTensor gw = t(dw);
+        if (gemmStrategy == GemmStrategy.CUBLAS && dBias != null) {
+            // the bias gradient from the weight-gradient product's epilogue, written to scratch, then added
+            DeviceTensor biasPart = scratch("biasGradient", n, gy, in, gw, m, k, n), gb = t(dBias);
+            tasks.add(CublasGemm.weightGradientWithBias(gy, in, gw, biasPart, m, k, n, gemmCompute));
+            tasks.add(task("accumulate", null, (g, id) -> g.task(id, ElementwiseKernels::accumulate, gb.array,
+                    biasPart.array, n), gb, biasPart, n));
+            submit(tasks.toArray(Task[]::new));
+            return;
+        }
         int splits = gemmStrategy == GemmStrategy.CUBLAS ? 1 : tokenSplits(m, n, k); // cuBLAS splits K itself
         if (splits == 1) {
             tasks.add(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));

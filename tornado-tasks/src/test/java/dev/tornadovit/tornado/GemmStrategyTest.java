@@ -3,6 +3,8 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -24,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * random inputs: every layout the model uses (x·Wᵀ + b; dy·W; dyᵀ·x; batched q·kᵀ, weights·v and their backward
  * products, with scale and accumulation), at sizes that divide no tile, inside a recorded graph that is replayed (the
  * products share the graph's device buffers with our kernels). The cuBLAS strategy runs only on TornadoVM's CUDA
- * backend: elsewhere its test is skipped and says why; on a CUDA device without the SDK's cuBLAS module it fails.
+ * backend: elsewhere its test is skipped and says why; on a CUDA device where cuBLAS does not load it fails. TF32 and
+ * bf16 arithmetic (cuBLAS's compute types) are checked against fp32 within their operands' rounding.
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class GemmStrategyTest {
@@ -72,6 +75,59 @@ class GemmStrategyTest {
         assertAllClose("cuBLAS against our kernel on " + device.id(), kernel, cublas);
     }
 
+    /**
+     * TF32 and bf16 arithmetic on the tensor cores against the CPU's fp32, within what rounding the operands allows:
+     * an operand cut to p mantissa bits (rounded or truncated: cuBLAS does not promise which) is off by less than 2^-p
+     * of itself, so a product of two by less than u = 2·2^-p (plus u²/4) and a sum of such products by u·Σ|a||b|;
+     * Σ|a||b| is the same product on the operands' absolute values (computed on the CPU), and fp32 accumulation adds
+     * {@link #TOL} of the output's scale. TF32 keeps 10 bits, bf16 7.
+     */
+    @Test
+    void cublasTf32AndBf16StayWithinTheirOperandRounding() {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        Assumptions.assumeTrue(device.backend().equals("cuda"), () -> "skipped: TF32 and bf16 GEMMs run only through "
+                + "cuBLAS on TornadoVM's CUDA backend, and the test device " + device.id() + " is on " + device.backend());
+        Map<String, float[]> expected = products(new CpuBackend(1), M, false);
+        Map<String, float[]> magnitudes = products(new CpuBackend(1), M, true);
+        for (GemmCompute compute : List.of(GemmCompute.TF32, GemmCompute.BF16)) {
+            double u = Math.scalb(2.0, compute == GemmCompute.TF32 ? -10 : -7);
+            try (TornadoBackend be = TestDevice.backend(GemmStrategy.CUBLAS)) {
+                be.setGemmCompute(compute);
+                Map<String, float[]> got = products(be, M, false);
+                for (String name : expected.keySet()) {
+                    float[] want = expected.get(name), have = got.get(name), bound = magnitudes.get(name);
+                    double scale = 0;
+                    for (float value : want) scale = Math.max(scale, Math.abs(value));
+                    for (int i = 0; i < want.length; i++) {
+                        double allowed = (u + u * u) * bound[i] + TOL * scale;
+                        double diff = Math.abs((double) have[i] - want[i]);
+                        if (!(diff <= allowed)) {
+                            fail(String.format("%s on %s, %s: element %d is %.8g, expected %.8g (|diff| %.3g > %.3g)",
+                                    compute, device.id(), name, i, have[i], want[i], diff, allowed));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void tf32AndBf16AreRefusedWhereOnlyOurFp32KernelRuns() {
+        try (TornadoBackend be = TestDevice.backend(GemmStrategy.KERNEL)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> be.setGemmCompute(GemmCompute.BF16));
+            assertTrue(e.getMessage().contains("fp32 only") && e.getMessage().contains("bf16"), e.getMessage());
+            assertEquals(GemmCompute.FP32, be.gemmCompute());
+        }
+    }
+
+    @Test
+    void cublasThatCannotLoadIsNamedInTheReason() {
+        String reason = CudaLibraryProvider.unavailableReason();
+        Assumptions.assumeTrue(reason != null, "skipped: libcublas.so.13 loads on this machine");
+        assertTrue(reason.contains("libcublas.so.13") && reason.contains("LD_LIBRARY_PATH"), reason);
+    }
+
     @Test
     void aStrategyTheDeviceCannotRunIsRefusedWithItsReason() {
         TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
@@ -101,20 +157,25 @@ class GemmStrategyTest {
     }
 
     private static Map<String, float[]> products(Backend be) {
-        return products(be, M);
+        return products(be, M, false);
+    }
+
+    private static Map<String, float[]> products(Backend be, int m) {
+        return products(be, m, false);
     }
 
     /**
      * The model's matrix products on {@code be}, from the same random inputs on every backend, recorded as one graph
-     * and run twice (the second run replays it): the outputs by name.
+     * and run twice (the second run replays it): the outputs by name. {@code absolute}: the inputs' absolute values.
      */
-    private static Map<String, float[]> products(Backend be, int m) {
+    private static Map<String, float[]> products(Backend be, int m, boolean absolute) {
         SplittableRandom random = new SplittableRandom(7);
         int bh = HEADS, t = TOKENS, hd = HEAD_DIM, th = bh * t * hd, tt = bh * t * t;
-        Tensor x = random(be, m * K, random), w = random(be, N * K, random), bias = random(be, N, random);
-        Tensor dy = random(be, m * N, random), q = random(be, th, random), k = random(be, th, random);
-        Tensor v = random(be, th, random), weights = random(be, tt, random), dS = random(be, tt, random);
-        Tensor dO = random(be, th, random);
+        Tensor x = random(be, m * K, random, absolute), w = random(be, N * K, random, absolute);
+        Tensor bias = random(be, N, random, absolute), dy = random(be, m * N, random, absolute);
+        Tensor q = random(be, th, random, absolute), k = random(be, th, random, absolute);
+        Tensor v = random(be, th, random, absolute), weights = random(be, tt, random, absolute);
+        Tensor dS = random(be, tt, random, absolute), dO = random(be, th, random, absolute);
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (String name : List.of("y", "dx", "dW", "dBias", "scores", "o", "dq", "dk", "dWeights", "dv")) {
             int size = switch (name) {
@@ -145,9 +206,12 @@ class GemmStrategyTest {
         return values;
     }
 
-    private static Tensor random(Backend be, int n, SplittableRandom random) {
+    private static Tensor random(Backend be, int n, SplittableRandom random, boolean absolute) {
         float[] values = new float[n];
-        for (int i = 0; i < n; i++) values[i] = (float) (random.nextDouble() * 2 - 1);
+        for (int i = 0; i < n; i++) {
+            values[i] = (float) (random.nextDouble() * 2 - 1);
+            if (absolute) values[i] = Math.abs(values[i]);
+        }
         Tensor tensor = be.allocate(n);
         be.upload(tensor, values);
         return tensor;

@@ -13,6 +13,7 @@ import dev.tornadovit.tornado.GemmStrategy;
 import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.train.AdamW;
 
 import java.io.IOException;
@@ -35,7 +36,7 @@ import java.util.SplittableRandom;
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
  *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer] [--profile]
- *     [--out results.md]
+ *     [--precision fp32|tf32|bf16] [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
@@ -49,9 +50,17 @@ public final class TornadoBench {
     /** {@code --modes}: train, infer or both (one alone when profiling). */
     private boolean train = true, infer = true;
     private boolean profile;
+    /** {@code --precision}: the arithmetic of the matrix products. */
+    private GemmCompute compute = GemmCompute.FP32;
 
     private TornadoBench(String device) {
         this.device = device;
+    }
+
+    private TornadoBackend backend() {
+        TornadoBackend backend = new TornadoBackend(device);
+        backend.setGemmCompute(compute);
+        return backend;
     }
 
     public static void main(String[] args) {
@@ -59,6 +68,7 @@ public final class TornadoBench {
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
         boolean profileSteps = false;
+        String precision = "fp32";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -73,6 +83,7 @@ public final class TornadoBench {
                 case "--out" -> out = value;
                 case "--attention" -> attentions = value;
                 case "--modes" -> modes = value;
+                case "--precision" -> precision = value;
                 case "--profile" -> {
                     profileSteps = true;
                     i--; // a flag: no value
@@ -90,9 +101,15 @@ public final class TornadoBench {
         bench.train = modes.contains("train");
         bench.infer = modes.contains("infer");
         bench.profile = profileSteps;
+        bench.compute = switch (precision) {
+            case "fp32" -> GemmCompute.FP32;
+            case "tf32" -> GemmCompute.TF32;
+            case "bf16" -> GemmCompute.BF16;
+            default -> throw new IllegalArgumentException("--precision takes fp32, tf32 or bf16, not " + precision);
+        };
         TornadoDevices.Found found = TornadoDevices.resolve(device);
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), GEMM: "
-                + GemmStrategy.forDevice(found).label() + ", Java " + Runtime.version());
+                + GemmStrategy.forDevice(found).label() + ", matrix products in " + precision + ", Java " + Runtime.version());
         if (parts.contains("attention")) {
             bench.row("");
             bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=" + ("tiny".equals(model) ? 8 : 64)
@@ -104,13 +121,13 @@ public final class TornadoBench {
         }
         if (parts.contains("gemm")) {
             bench.row("");
-            bench.row("| linear layer, fp32 | M×K → N | forward GFLOP/s | dx GFLOP/s | dW GFLOP/s |");
+            bench.row("| linear layer, " + precision + " | M×K → N | forward GFLOP/s | dx GFLOP/s | dW GFLOP/s |");
             bench.row("| --- | --- | --- | --- | --- |");
             int tokens = batch * ("tiny".equals(model) ? 65 : 197);
             int width = "tiny".equals(model) ? 64 : 384;
             int reps = Math.max(steps, 5);
             // One backend for all rows: its compiled kernels serve every layer.
-            try (TornadoBackend be = new TornadoBackend(device)) {
+            try (TornadoBackend be = bench.backend()) {
                 bench.gemm(be, "qkv", tokens, width, 3 * width, reps);
                 bench.gemm(be, "attention projection", tokens, width, width, reps);
                 bench.gemm(be, "MLP fc1", tokens, width, 4 * width, reps);
@@ -164,7 +181,7 @@ public final class TornadoBench {
     }
 
     private void attention(int batchHeads, int tokens, int headDim, int reps) {
-        try (TornadoBackend be = new TornadoBackend(device)) {
+        try (TornadoBackend be = backend()) {
             SplittableRandom random = new SplittableRandom(1);
             int th = batchHeads * tokens * headDim;
             long tt = (long) batchHeads * tokens * tokens;
@@ -216,7 +233,7 @@ public final class TornadoBench {
     }
 
     private void model(String modelName, String attention, ViTConfig config, int batch, int steps, int warmup) {
-        try (TornadoBackend be = new TornadoBackend(device)) {
+        try (TornadoBackend be = backend()) {
             SplittableRandom random = new SplittableRandom(2);
             VisionTransformer model = new VisionTransformer(config, be, 0);
             AdamW opt = new AdamW(be, model.parameters(), AdamW.Settings.defaults());

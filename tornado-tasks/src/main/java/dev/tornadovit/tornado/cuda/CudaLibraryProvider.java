@@ -1,0 +1,177 @@
+package dev.tornadovit.tornado.cuda;
+
+import uk.ac.manchester.tornado.api.common.Access;
+import uk.ac.manchester.tornado.api.common.LibraryTaskDescriptor;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.runtime.common.TornadoXPUDevice;
+import uk.ac.manchester.tornado.runtime.library.spi.LibraryContext;
+import uk.ac.manchester.tornado.runtime.library.spi.LibraryInvocation;
+import uk.ac.manchester.tornado.runtime.library.spi.TornadoLibraryProvider;
+import uk.ac.manchester.tornado.runtime.library.spi.TornadoNativeStreamSupport;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * TornadoViT's library tasks on TornadoVM's CUDA backend: TornadoVM hands each call the device pointers of our buffers
+ * and runs it on the execution plan's CUDA stream, in order with the kernels around it (TornadoVM's library-task
+ * interface, found through {@link java.util.ServiceLoader}). One cuBLAS handle per execution plan, bound to that
+ * plan's stream.
+ *
+ * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), fp32
+ * buffers, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
+ * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}.
+ */
+public final class CudaLibraryProvider implements TornadoLibraryProvider {
+    /** The library name our task descriptors give. */
+    public static final String LIBRARY = "tornadovit/cuda";
+    public static final String GEMM = "gemm", LINEAR = "linear";
+    /** cuBLASLt's workspace per execution plan: room for split-K kernels on the model's long weight-gradient sums. */
+    private static final long LT_WORKSPACE_BYTES = 8L << 20;
+
+    private static final class Context implements LibraryContext {
+        final long handle, stream;
+        final Arena arena = Arena.ofShared();
+        final MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(ValueLayout.JAVA_LONG);
+        /** cuBLASLt's handle and workspace, made by the first {@value #LINEAR} call. */
+        long ltHandle, ltWorkspace;
+        final Map<List<Integer>, CublasLtLibrary.Plan> plans = new HashMap<>();
+
+        Context(long handle, long stream) {
+            this.handle = handle;
+            this.stream = stream;
+        }
+    }
+
+    /** cuBLASLt's epilogue of a {@value #LINEAR} call. */
+    public enum Epilogue {
+        /** D = op(A)·op(B) + bias, the bias one value per row of column-major D (per output feature). */
+        BIAS(CublasLtLibrary.EPILOGUE_BIAS),
+        /** D (+)= op(A)·op(B), and bias[j] = Σ over the inner dimension of op(B)'s column j (written, not added). */
+        BIAS_GRADIENT_OF_B(CublasLtLibrary.EPILOGUE_BGRADB);
+
+        final int value;
+
+        Epilogue(int value) {
+            this.value = value;
+        }
+    }
+
+    public CudaLibraryProvider() {
+    }
+
+    /** Why our CUDA library tasks cannot run in this process (cuBLAS missing), or null when they can. */
+    public static String unavailableReason() {
+        return CublasLibrary.unavailableReason();
+    }
+
+    @Override
+    public String libraryName() {
+        return LIBRARY;
+    }
+
+    @Override
+    public boolean canHandle(TornadoXPUDevice device) {
+        return device instanceof TornadoNativeStreamSupport;
+    }
+
+    @Override
+    public LibraryContext createContext(TornadoXPUDevice device, long executionPlanId) {
+        CublasLibrary cublas = CublasLibrary.get();
+        long stream = ((TornadoNativeStreamSupport) device).getNativeStream(executionPlanId);
+        long handle = cublas.create();
+        cublas.setStream(handle, stream);
+        return new Context(handle, stream);
+    }
+
+    @Override
+    public void dispatch(String functionName, LibraryInvocation call) {
+        Context context = (Context) call.getContext();
+        switch (functionName) {
+            case GEMM -> gemm(context, call);
+            case LINEAR -> linear(context, call);
+            default -> throw new IllegalArgumentException(LIBRARY + " has no function " + functionName);
+        }
+    }
+
+    private static void gemm(Context context, LibraryInvocation call) {
+        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
+        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(12));
+        CublasLibrary.get().gemm(context.handle, (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
+                (int) call.getArg(3), (int) call.getArg(4), context.scalars, call.getDevicePointer(6),
+                (int) call.getArg(7), (long) call.getArg(8), call.getDevicePointer(9), (int) call.getArg(10),
+                (long) call.getArg(11), call.getDevicePointer(13), (int) call.getArg(14), (long) call.getArg(15),
+                (int) call.getArg(16), (int) call.getArg(17));
+    }
+
+    /** Arguments as {@link #linear}'s. */
+    private static void linear(Context context, LibraryInvocation call) {
+        CublasLtLibrary lt = CublasLtLibrary.get();
+        if (context.ltHandle == 0) {
+            context.ltHandle = lt.create();
+            context.ltWorkspace = lt.deviceAlloc(LT_WORKSPACE_BYTES);
+        }
+        int transA = (int) call.getArg(0), transB = (int) call.getArg(1), m = (int) call.getArg(2);
+        int n = (int) call.getArg(3), k = (int) call.getArg(4), lda = (int) call.getArg(7), ldb = (int) call.getArg(9);
+        int ldc = (int) call.getArg(12), epilogue = (int) call.getArg(14), compute = (int) call.getArg(15);
+        CublasLtLibrary.Plan plan = context.plans.computeIfAbsent(
+                List.of(transA, transB, m, n, k, lda, ldb, ldc, epilogue, compute),
+                key -> lt.plan(context.ltHandle, context.arena, transA, transB, m, n, k, lda, ldb, ldc, compute,
+                        epilogue, LT_WORKSPACE_BYTES));
+        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
+        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(10));
+        lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6),
+                call.getDevicePointer(8), call.getDevicePointer(11), call.getDevicePointer(13), context.ltWorkspace,
+                LT_WORKSPACE_BYTES, context.stream);
+    }
+
+    @Override
+    public void destroyContext(LibraryContext context) {
+        Context c = (Context) context;
+        CublasLibrary.get().destroy(c.handle);
+        if (c.ltHandle != 0) {
+            CublasLtLibrary lt = CublasLtLibrary.get();
+            lt.destroy(c.ltHandle);
+            lt.deviceFree(c.ltWorkspace);
+        }
+        c.arena.close();
+    }
+
+    /**
+     * The descriptor of one {@value #LINEAR} call: column-major C = alpha·op(A)·op(B) + beta·C with {@code epilogue}
+     * on {@code bias} (read for {@link Epilogue#BIAS}, written for {@link Epilogue#BIAS_GRADIENT_OF_B}).
+     */
+    public static LibraryTaskDescriptor linear(int transA, int transB, int m, int n, int k, float alpha, FloatArray a,
+                                               int lda, FloatArray b, int ldb, float beta, FloatArray c, int ldc,
+                                               FloatArray bias, Epilogue epilogue, GemmCompute compute) {
+        Access[] access = new Access[16];
+        Arrays.fill(access, Access.READ_ONLY);
+        access[11] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
+        if (epilogue == Epilogue.BIAS_GRADIENT_OF_B) access[13] = Access.WRITE_ONLY;
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(LINEAR)
+                .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
+                        epilogue.value, compute.cublasValue})
+                .withAccess(access);
+    }
+
+    /**
+     * The descriptor of one {@value #GEMM} call, arguments as cublasGemmStridedBatchedEx's (column-major; strides in
+     * elements, ignored when {@code batches} is 1) plus the compute type.
+     */
+    public static LibraryTaskDescriptor gemm(int transA, int transB, int m, int n, int k, float alpha, FloatArray a,
+                                             int lda, long strideA, FloatArray b, int ldb, long strideB, float beta,
+                                             FloatArray c, int ldc, long strideC, int batches, GemmCompute compute) {
+        Access[] access = new Access[18];
+        Arrays.fill(access, Access.READ_ONLY);
+        access[13] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM)
+                .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c,
+                        ldc, strideC, batches, compute.cublasValue})
+                .withAccess(access);
+    }
+}
