@@ -360,6 +360,7 @@ public interface Backend extends AutoCloseable {
      * The sum's order is fixed per backend and list, so the same gradients always give the same norm.
      */
     default void sumOfSquares(List<Tensor> tensors, Tensor out) {
+        if (out.size() != 1) throw new IllegalArgumentException("sumOfSquares writes one value, not " + out.size());
         zero(out);
         for (int i = 0; i < tensors.size(); i++) sumOfSquares(tensors.get(i), tensors.get(i).size(), out, 0);
     }

@@ -1255,10 +1255,10 @@ public final class TornadoBackend implements Backend {
         return e;
     }
 
-    /** A group's tensors in their slots, pads from {@code firstPad} on in the empty ones. */
-    private DeviceTensor[] slots(List<DeviceTensor> group, int firstPad) {
+    /** A group's tensors in their slots, pads in the empty ones. */
+    private DeviceTensor[] slots(List<DeviceTensor> group) {
         DeviceTensor[] x = new DeviceTensor[OptimizerKernels.GROUP];
-        for (int k = 0; k < x.length; k++) x[k] = k < group.size() ? group.get(k) : pad(firstPad + k - group.size());
+        for (int k = 0; k < x.length; k++) x[k] = k < group.size() ? group.get(k) : pad(k - group.size());
         return x;
     }
 
@@ -1292,7 +1292,7 @@ public final class TornadoBackend implements Backend {
         }
         List<Task> tasks = new ArrayList<>();
         for (List<DeviceTensor> group : grouped(onDevice)) {
-            DeviceTensor[] x = slots(group, 0);
+            DeviceTensor[] x = slots(group);
             int[] e = ends(group);
             tasks.add(task("zeroGroup", null, (g, id) -> g.task(id, OptimizerKernels::zeroGroup, x[0].array,
                     x[1].array, x[2].array, x[3].array, x[4].array, x[5].array, x[6].array, x[7].array, e[0], e[1],
@@ -1321,7 +1321,7 @@ public final class TornadoBackend implements Backend {
         List<Task> tasks = new ArrayList<>();
         int offset = 0;
         for (int i = 0; i < chunks.length; i++) {
-            DeviceTensor[] x = slots(groups.get(i), 0);
+            DeviceTensor[] x = slots(groups.get(i));
             int[] e = ends(groups.get(i));
             int off = offset, c = chunks[i];
             tasks.add(task("squaresGroupPartial", grid1(c * REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id,
