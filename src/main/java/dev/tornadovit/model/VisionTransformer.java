@@ -47,6 +47,9 @@ public final class VisionTransformer {
      */
     private Tensor dStream;
 
+    /** Every parameter's gradient, in the store's order: what {@link #zeroGradients} clears. */
+    private final List<Tensor> parameterGradients;
+
     public VisionTransformer(ViTConfig config, Backend backend, long seed) {
         this.config = config.validated();
         this.be = backend;
@@ -68,6 +71,7 @@ public final class VisionTransformer {
         normB = store.constant(norm + ".bias", 0, false, d);
         headW = store.truncNormal("head.weight", 0.02, true, config.numClasses(), d);
         headB = store.constant("head.bias", 0, false, config.numClasses());
+        parameterGradients = store.parameters().stream().map(Parameter::grad).toList();
     }
 
     public ViTConfig config() {
@@ -314,8 +318,7 @@ public final class VisionTransformer {
     private final Runnable zeroGradientsBody = this::zeroEveryGradient;
 
     private void zeroEveryGradient() {
-        List<Parameter> parameters = store.parameters();
-        for (int i = 0; i < parameters.size(); i++) be.zero(parameters.get(i).grad());
+        be.zero(parameterGradients);
     }
 
     /** Backward pass after {@link #forward} and {@link #lossAndGradient}: parameter gradients accumulate. */

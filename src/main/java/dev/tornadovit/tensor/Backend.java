@@ -1,5 +1,7 @@
 package dev.tornadovit.tensor;
 
+import java.util.List;
+
 /**
  * The operations a Vision Transformer is made of, each with its backward. The model is written once against this
  * interface; a backend runs it: at once on the CPU, in float64 as the readable reference, or by recording
@@ -341,6 +343,35 @@ public interface Backend extends AutoCloseable {
      */
     void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay, double beta1,
                double beta2, double eps);
+
+    // ---------------------------------------------------------------- multi-tensor optimiser steps
+    // A model has one parameter tensor per weight and bias (152 in ViT-S/16), each with its gradient and moments. A
+    // device backend that launches one kernel per tensor spends far longer dispatching than computing; these take the
+    // whole list, so it can update many tensors per launch (as PyTorch's foreach optimisers and apex's
+    // multi_tensor_apply). The defaults go tensor by tensor, in list order, with the single-tensor operations.
+
+    /** Zeroes each of {@code tensors} (every parameter gradient before a backward pass). */
+    default void zero(List<Tensor> tensors) {
+        for (int i = 0; i < tensors.size(); i++) zero(tensors.get(i));
+    }
+
+    /**
+     * out[0] = Σ over {@code tensors} of Σ x² (overwritten; out has one element): the squared global gradient norm.
+     * The sum's order is fixed per backend and list, so the same gradients always give the same norm.
+     */
+    default void sumOfSquares(List<Tensor> tensors, Tensor out) {
+        if (out.size() != 1) throw new IllegalArgumentException("sumOfSquares writes one value, not " + out.size());
+        zero(out);
+        for (int i = 0; i < tensors.size(); i++) sumOfSquares(tensors.get(i), tensors.get(i).size(), out, 0);
+    }
+
+    /** {@link #adamW(Tensor, Tensor, Tensor, Tensor, int, Tensor, double, double, double, double)} for each update. */
+    default void adamW(List<AdamWUpdate> updates, double beta1, double beta2, double eps) {
+        for (int i = 0; i < updates.size(); i++) {
+            AdamWUpdate u = updates.get(i);
+            adamW(u.param(), u.grad(), u.m(), u.v(), u.param().size(), u.hyper(), u.weightDecay(), beta1, beta2, eps);
+        }
+    }
 
     @Override
     default void close() {

@@ -1,6 +1,7 @@
 package dev.tornadovit.train;
 
 import dev.tornadovit.model.Parameter;
+import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 
@@ -25,6 +26,9 @@ public final class AdamW {
     private final List<Parameter> params;
     private final Settings settings;
     private final List<Tensor> m = new ArrayList<>(), v = new ArrayList<>();
+    /** The trained parameters' gradients and updates, as the multi-tensor backend operations take them. */
+    private final List<Tensor> grads;
+    private final List<AdamWUpdate> updates;
     private final Tensor sumSquares;
     /**
      * One per distinct learning-rate scale (layer-wise decay gives each depth its own): lr · scale, the two bias
@@ -72,6 +76,16 @@ public final class AdamW {
         }
         hyper = new Tensor[groupScales.length];
         for (int g = 0; g < hyper.length; g++) hyper[g] = backend.allocate(4);
+        List<Tensor> gradList = new ArrayList<>();
+        List<AdamWUpdate> updateList = new ArrayList<>();
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            gradList.add(p.grad());
+            updateList.add(new AdamWUpdate(p.value(), p.grad(), m.get(i), v.get(i), hyper[groupOf[i]],
+                    p.weightDecay() ? settings.weightDecay() : 0));
+        }
+        grads = List.copyOf(gradList);
+        updates = List.copyOf(updateList);
         sumSquares = backend.allocate(1);
     }
 
@@ -96,8 +110,7 @@ public final class AdamW {
     }
 
     private void sumOfSquares() {
-        be.zero(sumSquares);
-        for (int i = 0; i < params.size(); i++) be.sumOfSquares(params.get(i).grad(), params.get(i).size(), sumSquares, 0);
+        be.sumOfSquares(grads, sumSquares);
     }
 
     /** One update with learning rate {@code lr}; returns the gradient norm before clipping. */
@@ -126,11 +139,7 @@ public final class AdamW {
     }
 
     private void update() {
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            be.adamW(p.value(), p.grad(), m.get(i), v.get(i), p.size(), hyper[groupOf[i]],
-                    p.weightDecay() ? settings.weightDecay() : 0, settings.beta1(), settings.beta2(), settings.eps());
-        }
+        be.adamW(updates, settings.beta1(), settings.beta2(), settings.eps());
     }
 
     /** First and second moments of parameter i, for checkpoints. */

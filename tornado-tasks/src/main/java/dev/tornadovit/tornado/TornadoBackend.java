@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
@@ -9,6 +10,7 @@ import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.MatmulKernels;
+import dev.tornadovit.tornado.kernels.OptimizerKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import dev.tornadovit.tornado.kernels.RowKernels;
 import uk.ac.manchester.tornado.api.GridScheduler;
@@ -28,6 +30,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -107,11 +111,14 @@ public final class TornadoBackend implements Backend {
         final String label;
         final List<Part> parts;
         final int taskCount;
+        /** Tasks per kernel name. */
+        final Map<String, Integer> kernels = new HashMap<>();
 
-        CompiledGraph(String label, List<Part> parts) {
+        CompiledGraph(String label, List<Part> parts, List<Task> tasks) {
             this.label = label;
             this.parts = parts;
             this.taskCount = parts.stream().mapToInt(p -> p.taskCount).sum();
+            for (Task task : tasks) kernels.merge(task.key().substring(0, task.key().indexOf('(')), 1, Integer::sum);
         }
     }
 
@@ -436,7 +443,7 @@ public final class TornadoBackend implements Backend {
             parts.add(compilePart(tasks.subList(start, end), partTensors));
             start = end;
         }
-        return new CompiledGraph(label, parts);
+        return new CompiledGraph(label, parts, tasks);
     }
 
     private Part compilePart(List<Task> tasks, Set<DeviceTensor> tensors) {
@@ -501,6 +508,11 @@ public final class TornadoBackend implements Backend {
         }
         submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
                 activationCode(weighting), (float) weighting.scale(tokens), false));
+    }
+
+    /** Tasks of {@code kernel} in all graphs recorded under a name (after fusion): a step's launches of it. */
+    int kernelTasks(String kernel) {
+        return graphs.values().stream().filter(g -> g != null).mapToInt(g -> g.kernels.getOrDefault(kernel, 0)).sum();
     }
 
     /** Tasks in the graph recorded under {@code name} (after fusion), or -1. */
@@ -718,9 +730,18 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
+        geluBackward(x, dy, dx, n, 1);
+    }
+
+    @Override
+    public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
+        geluBackward(x, dy, dx, n, 0);
+    }
+
+    private void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, int accumulate) {
         DeviceTensor i = t(x), gy = t(dy), gx = t(dx);
         submit(task("geluBackward", null, (g, id) -> g.task(id, ElementwiseKernels::geluBackward, i.array, gy.array,
-                gx.array, n), i, gy, gx, n));
+                gx.array, n, accumulate), i, gy, gx, n, accumulate));
     }
 
     @Override
@@ -789,10 +810,22 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
+        linearBackward(dy, x, w, dx, dw, dBias, m, k, n, 1);
+    }
+
+    @Override
+    public void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
+                                               int m, int k, int n) {
+        linearBackward(dy, x, w, t(dx), dw, dBias, m, k, n, 0);
+    }
+
+    /** dx is added into with {@code accumulateDx} 1, overwritten with 0 (the product's beta = 0). */
+    private void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                                int accumulateDx) {
         DeviceTensor gy = t(dy), in = t(x), wt = t(w);
         List<Task> tasks = new ArrayList<>();
-        // dx[M,K] += dy[M,N]·w[N,K]
-        if (dx != null) tasks.add(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, 1));
+        // dx[M,K] (+)= dy[M,N]·w[N,K]
+        if (dx != null) tasks.add(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, accumulateDx));
         // dw[N,K] += dyᵀ·x: dy read transposed. Its N×K output has few tiles and its M (every token of the batch) is
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
@@ -868,9 +901,20 @@ public final class TornadoBackend implements Backend {
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                    int headDim) {
-        DeviceTensor gq = t(dq), gk = t(dk), gv = t(dv), out = t(dQkv);
-        submit(task("splitHeadsBackward", null, (g, id) -> g.task(id, ElementwiseKernels::splitHeadsBackward, gq.array,
-                gk.array, gv.array, out.array, batch, tokens, heads, headDim), gq, gk, gv, out, batch, tokens, heads, headDim));
+        submit(splitHeadsBackward(t(dq), t(dk), t(dv), t(dQkv), batch, tokens, heads, headDim, 1));
+    }
+
+    @Override
+    public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
+                                              int heads, int headDim) {
+        submit(splitHeadsBackward(t(dq), t(dk), t(dv), t(dQkv), batch, tokens, heads, headDim, 0));
+    }
+
+    private static Task splitHeadsBackward(DeviceTensor gq, DeviceTensor gk, DeviceTensor gv, DeviceTensor out,
+                                           int batch, int tokens, int heads, int headDim, int accumulate) {
+        return task("splitHeadsBackward", null, (g, id) -> g.task(id, ElementwiseKernels::splitHeadsBackward, gq.array,
+                gk.array, gv.array, out.array, batch, tokens, heads, headDim, accumulate),
+                gq, gk, gv, out, batch, tokens, heads, headDim, accumulate);
     }
 
     @Override
@@ -882,9 +926,19 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, 1);
+    }
+
+    @Override
+    public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, 0);
+    }
+
+    private void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,
+                                    int accumulate) {
         DeviceTensor gy = t(dOut), gx = t(dO);
         submit(task("mergeHeadsBackward", null, (g, id) -> g.task(id, ElementwiseKernels::mergeHeadsBackward, gy.array,
-                gx.array, batch, tokens, heads, headDim), gy, gx, batch, tokens, heads, headDim));
+                gx.array, batch, tokens, heads, headDim, accumulate), gy, gx, batch, tokens, heads, headDim, accumulate));
     }
 
     @Override
@@ -899,11 +953,16 @@ public final class TornadoBackend implements Backend {
     @Override
     public void attentionScoresBackward(Tensor dScores, Tensor q, Tensor k, Tensor dq, Tensor dk, int batchHeads,
                                         int tokens, int headDim, double scale) {
+        attentionScoresBackward(dScores, q, k, dq, dk, batchHeads, tokens, headDim, scale, 1);
+    }
+
+    private void attentionScoresBackward(Tensor dScores, Tensor q, Tensor k, Tensor dq, Tensor dk, int batchHeads,
+                                         int tokens, int headDim, double scale, int accumulate) {
         int th = tokens * headDim, tt = tokens * tokens;
         DeviceTensor ds = t(dScores);
-        // dq += scale·dS·k ; dk += scale·dSᵀ·q
-        submit(gemm(ds, t(k), t(dq), null, tokens, headDim, tokens, batchHeads, tt, th, th, 0, 0, (float) scale, 1),
-                gemm(ds, t(q), t(dk), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, (float) scale, 1));
+        // dq (+)= scale·dS·k ; dk (+)= scale·dSᵀ·q
+        submit(gemm(ds, t(k), t(dq), null, tokens, headDim, tokens, batchHeads, tt, th, th, 0, 0, (float) scale, accumulate),
+                gemm(ds, t(q), t(dk), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, (float) scale, accumulate));
     }
 
     static int activationCode(AttentionWeighting w) {
@@ -936,17 +995,22 @@ public final class TornadoBackend implements Backend {
     @Override
     public void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
                                          int keys, AttentionWeighting weighting) {
+        attentionWeightsBackward(scores, weights, dWeights, dScores, rows, keys, weighting, 1);
+    }
+
+    private void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
+                                          int keys, AttentionWeighting weighting, int accumulate) {
         DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
         if (weighting.softmax()) {
             int local = rowLocal(keys);
             submit(task("softmaxBackward", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmaxBackward,
-                    new KernelContext(), a.array, ga.array, gs.array, keys), a, ga, gs, rows, keys));
+                    new KernelContext(), a.array, ga.array, gs.array, keys, accumulate), a, ga, gs, rows, keys, accumulate));
         } else {
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);
             submit(task("pointwiseWeightsBackward", null, (g, id) -> g.task(id,
-                    ElementwiseKernels::pointwiseWeightsBackward, s.array, ga.array, gs.array, n, kind, scale),
-                    s, ga, gs, n, kind, scale));
+                    ElementwiseKernels::pointwiseWeightsBackward, s.array, ga.array, gs.array, n, kind, scale, accumulate),
+                    s, ga, gs, n, kind, scale, accumulate));
         }
     }
 
@@ -1077,11 +1141,50 @@ public final class TornadoBackend implements Backend {
     @Override
     public void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv,
                                        int batchHeads, int tokens, int headDim) {
+        attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim, 1, 1);
+    }
+
+    private void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv, int batchHeads,
+                                        int tokens, int headDim, int accumulateWeights, int accumulateV) {
         int th = tokens * headDim, tt = tokens * tokens;
         DeviceTensor go = t(dO);
-        // dA += dO·vᵀ ; dv += Aᵀ·dO
-        submit(gemm(go, t(v), t(dWeights), null, tokens, tokens, headDim, batchHeads, th, th, tt, 0, 1, 1f, 1),
-                gemm(t(weights), go, t(dv), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, 1f, 1));
+        // dA (+)= dO·vᵀ ; dv (+)= Aᵀ·dO
+        submit(gemm(go, t(v), t(dWeights), null, tokens, tokens, headDim, batchHeads, th, th, tt, 0, 1, 1f,
+                        accumulateWeights),
+                gemm(t(weights), go, t(dv), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, 1f, accumulateV));
+    }
+
+    /**
+     * The attention core's backward writing its scratch dWeights and dScores instead of zeroing and adding into them;
+     * dq, dk, dv are added into (as {@link Backend#attentionBackward}) or, with {@code accumulateInputs} 0, overwritten.
+     */
+    private void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                   Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                   int tokens, int headDim, double scale, AttentionWeighting weighting,
+                                   int accumulateInputs) {
+        attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim, 0, accumulateInputs);
+        attentionWeightsBackward(scores, weights, dWeights, dScores, batchHeads * tokens, tokens, weighting, 0);
+        attentionScoresBackward(dScores, q, k, dq, dk, batchHeads, tokens, headDim, scale, accumulateInputs);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                  Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                  int tokens, int headDim, double scale, AttentionWeighting weighting) {
+        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batchHeads, tokens, headDim,
+                scale, weighting, 1);
+    }
+
+    /** As {@link Backend#attentionBackwardToQkv}, with every intermediate gradient written, none zeroed first. */
+    @Override
+    public void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
+                                       Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
+                                       Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
+                                       int headDim, double scale, AttentionWeighting weighting) {
+        mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
+        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batch * heads, tokens, headDim,
+                scale, weighting, 0);
+        splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
     }
 
     // ---------------------------------------------------------------- pooling, loss, optimiser
@@ -1140,5 +1243,176 @@ public final class TornadoBackend implements Backend {
         float wd = (float) weightDecay, b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
         submit(task("adamW", null, (tg, id) -> tg.task(id, ElementwiseKernels::adamW, p.array, g.array, mm.array,
                 vv.array, h.array, n, wd, b1, b2, e), p, g, mm, vv, h, n, wd, b1, b2, e));
+    }
+
+    // ---------------------------------------------------------------- multi-tensor optimiser steps
+
+    /**
+     * Size-1 tensors for the empty slots of a group kernel ({@link OptimizerKernels}), each slot its own: TornadoVM's
+     * scheduler waits forever on a task that gets one array for two written parameters.
+     */
+    private final List<DeviceTensor> pads = new ArrayList<>();
+
+    private DeviceTensor pad(int index) {
+        while (pads.size() <= index) pads.add((DeviceTensor) allocate(1));
+        return pads.get(index);
+    }
+
+    /**
+     * Consecutive groups of at most {@link OptimizerKernels#GROUP} of {@code sizes}' indices, each with fewer than 2³¹
+     * elements in all (the kernels index a group with ints).
+     */
+    static List<int[]> groups(int[] sizes) {
+        List<int[]> out = new ArrayList<>();
+        int from = 0;
+        while (from < sizes.length) {
+            int to = from;
+            long total = 0;
+            while (to < sizes.length && to - from < OptimizerKernels.GROUP && total + sizes[to] <= Integer.MAX_VALUE) {
+                total += sizes[to++];
+            }
+            out.add(new int[]{from, to});
+            from = to;
+        }
+        return out;
+    }
+
+    /** The cumulative ends of a group's tensors, slots past the last one holding the total. */
+    private static int[] ends(List<DeviceTensor> group) {
+        int[] e = new int[OptimizerKernels.GROUP];
+        int total = 0;
+        for (int k = 0; k < e.length; k++) e[k] = total += k < group.size() ? group.get(k).size : 0;
+        return e;
+    }
+
+    /** A group's tensors in their slots, pads in the empty ones. */
+    private DeviceTensor[] slots(List<DeviceTensor> group) {
+        DeviceTensor[] x = new DeviceTensor[OptimizerKernels.GROUP];
+        for (int k = 0; k < x.length; k++) x[k] = k < group.size() ? group.get(k) : pad(k - group.size());
+        return x;
+    }
+
+    /** The non-empty tensors of {@code tensors}, split into groups. */
+    private List<List<DeviceTensor>> grouped(List<DeviceTensor> tensors) {
+        List<DeviceTensor> nonEmpty = tensors.stream().filter(x -> x.size > 0).toList();
+        List<List<DeviceTensor>> out = new ArrayList<>();
+        for (int[] g : groups(nonEmpty.stream().mapToInt(x -> x.size).toArray())) out.add(nonEmpty.subList(g[0], g[1]));
+        return out;
+    }
+
+    private static Object[] args(DeviceTensor[] tensors, int[] ends, Object... more) {
+        List<Object> a = new ArrayList<>(Arrays.asList(tensors));
+        for (int e : ends) a.add(e);
+        a.addAll(Arrays.asList(more));
+        return a.toArray();
+    }
+
+    @Override
+    public void zero(List<Tensor> tensors) {
+        Set<DeviceTensor> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        List<DeviceTensor> onDevice = new ArrayList<>();
+        for (Tensor tensor : tensors) {
+            DeviceTensor x = t(tensor);
+            if (!seen.add(x)) continue; // once is enough, and one array may not be two written parameters
+            if (recording == null && !x.resident()) {
+                x.array.init(0f); // host-only, as zero(Tensor)
+            } else {
+                onDevice.add(x);
+            }
+        }
+        List<Task> tasks = new ArrayList<>();
+        for (List<DeviceTensor> group : grouped(onDevice)) {
+            DeviceTensor[] x = slots(group);
+            int[] e = ends(group);
+            tasks.add(task("zeroGroup", null, (g, id) -> g.task(id, OptimizerKernels::zeroGroup, x[0].array,
+                    x[1].array, x[2].array, x[3].array, x[4].array, x[5].array, x[6].array, x[7].array, e[0], e[1],
+                    e[2], e[3], e[4], e[5], e[6], e[7]), args(x, e)));
+        }
+        if (!tasks.isEmpty()) submit(tasks.toArray(Task[]::new));
+    }
+
+    @Override
+    public void sumOfSquares(List<Tensor> tensors, Tensor out) {
+        DeviceTensor o = t(out);
+        if (o.size != 1) throw new IllegalArgumentException("sumOfSquares writes one value, not " + o.size);
+        List<DeviceTensor> xs = new ArrayList<>();
+        for (Tensor tensor : tensors) xs.add(t(tensor));
+        List<List<DeviceTensor>> groups = grouped(xs);
+        if (groups.isEmpty()) {
+            zero(o);
+            return;
+        }
+        int[] chunks = new int[groups.size()];
+        int count = 0;
+        for (int i = 0; i < chunks.length; i++) count += chunks[i] = chunks(ends(groups.get(i))[OptimizerKernels.GROUP - 1], 512);
+        List<Object> key = new ArrayList<>(xs);
+        key.add(o);
+        DeviceTensor partial = scratch("squareGroups", count, key.toArray());
+        List<Task> tasks = new ArrayList<>();
+        int offset = 0;
+        for (int i = 0; i < chunks.length; i++) {
+            DeviceTensor[] x = slots(groups.get(i));
+            int[] e = ends(groups.get(i));
+            int off = offset, c = chunks[i];
+            tasks.add(task("squaresGroupPartial", grid1(c * REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id,
+                    OptimizerKernels::squaresGroupPartial, new KernelContext(), x[0].array, x[1].array, x[2].array,
+                    x[3].array, x[4].array, x[5].array, x[6].array, x[7].array, e[0], e[1], e[2], e[3], e[4], e[5], e[6],
+                    e[7], partial.array, off, c), args(x, e, partial, off, c)));
+            offset += c;
+        }
+        int total = count;
+        tasks.add(task("sumTo", grid1(REDUCE_LOCAL, REDUCE_LOCAL), (g, id) -> g.task(id, OptimizerKernels::sumTo,
+                new KernelContext(), partial.array, o.array, total), partial, o, total));
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    @Override
+    public void adamW(List<AdamWUpdate> updates, double beta1, double beta2, double eps) {
+        // Tensors that share per-step values (one learning-rate scale) are grouped together, in list order.
+        Map<DeviceTensor, List<AdamWUpdate>> byHyper = new LinkedHashMap<>();
+        Set<DeviceTensor> written = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        for (AdamWUpdate u : updates) {
+            for (Tensor w : List.of(u.param(), u.m(), u.v())) {
+                if (!written.add(t(w))) throw new IllegalArgumentException("adamW: " + w + " is written by two updates");
+            }
+            t(u.grad());
+            if (u.param().size() > 0) byHyper.computeIfAbsent(t(u.hyper()), h -> new ArrayList<>()).add(u);
+        }
+        float b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
+        List<Task> tasks = new ArrayList<>();
+        byHyper.forEach((h, list) -> {
+            for (int[] range : groups(list.stream().mapToInt(u -> u.param().size()).toArray())) {
+                List<AdamWUpdate> group = list.subList(range[0], range[1]);
+                List<DeviceTensor> params = group.stream().map(u -> t(u.param())).toList();
+                int[] ends = ends(params);
+                DeviceTensor[] x = new DeviceTensor[4 * OptimizerKernels.GROUP];
+                float[] wd = new float[OptimizerKernels.GROUP];
+                for (int k = 0; k < OptimizerKernels.GROUP; k++) {
+                    AdamWUpdate u = k < group.size() ? group.get(k) : null;
+                    for (int j = 0; j < 4; j++) {
+                        x[4 * k + j] = u == null ? pad(4 * (k - group.size()) + j)
+                                : t(j == 0 ? u.param() : j == 1 ? u.grad() : j == 2 ? u.m() : u.v());
+                    }
+                    wd[k] = u == null ? 0f : (float) u.weightDecay();
+                }
+                List<Object> a = new ArrayList<>(Arrays.asList(args(x, ends, h)));
+                for (float w : wd) a.add(w);
+                a.addAll(List.of(b1, b2, e));
+                tasks.add(task("adamWGroup", parallelGrid(ends[OptimizerKernels.GROUP - 1]),
+                        (g, id) -> adamWGroupTask(g, id, x, h, ends, wd, b1, b2, e),
+                        a.toArray()));
+            }
+        });
+        if (!tasks.isEmpty()) submit(tasks.toArray(Task[]::new));
+    }
+
+    /** The {@link OptimizerKernels#adamWGroup} task of one group: its slots' tensors, ends and weight decays. */
+    private static void adamWGroupTask(TaskGraph graph, String id, DeviceTensor[] x, DeviceTensor hyper, int[] e,
+                                       float[] wd, float beta1, float beta2, float eps) {
+        FloatArray[] a = Arrays.stream(x).map(d -> d.array).toArray(FloatArray[]::new);
+        graph.task(id, OptimizerKernels.adamWGroup(new KernelContext(), a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22],
+                a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], hyper.array, e[0], e[1], e[2], e[3],
+                e[4], e[5], e[6], e[7], wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], beta1, beta2, eps));
     }
 }

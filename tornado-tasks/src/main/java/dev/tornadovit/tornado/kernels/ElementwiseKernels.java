@@ -60,8 +60,12 @@ public final class ElementwiseKernels {
         for (@Parallel int i = 0; i < n; i++) y.set(i, DeviceMath.gelu(x.get(i)));
     }
 
-    public static void geluBackward(FloatArray x, FloatArray dy, FloatArray dx, int n) {
-        for (@Parallel int i = 0; i < n; i++) dx.set(i, dx.get(i) + dy.get(i) * DeviceMath.geluDerivative(x.get(i)));
+    /** dx (+)= dy ⊙ GELU'(x): added with {@code accumulate} 1, overwritten with 0. */
+    public static void geluBackward(FloatArray x, FloatArray dy, FloatArray dx, int n, int accumulate) {
+        for (@Parallel int i = 0; i < n; i++) {
+            float old = accumulate == 1 ? dx.get(i) : 0f;
+            dx.set(i, old + dy.get(i) * DeviceMath.geluDerivative(x.get(i)));
+        }
     }
 
     public static void sigmoidGate(FloatArray gatePre, FloatArray o, FloatArray out, int n) {
@@ -150,17 +154,24 @@ public final class ElementwiseKernels {
         }
     }
 
+    /** dQkv (+)= dq, dk, dv in the qkv layout: added with {@code accumulate} 1, overwritten with 0. */
     public static void splitHeadsBackward(FloatArray dq, FloatArray dk, FloatArray dv, FloatArray dQkv, int batch,
-                                          int tokens, int heads, int headDim) {
+                                          int tokens, int heads, int headDim, int accumulate) {
         int dim = heads * headDim;
         int total = batch * tokens * dim;
         for (@Parallel int e = 0; e < total; e++) {
             int hi = e % dim, bt = e / dim, b = bt / tokens, t = bt % tokens, h = hi / headDim, i = hi % headDim;
             int src = ((b * heads + h) * tokens + t) * headDim + i;
             int dst = bt * 3 * dim + hi;
-            dQkv.set(dst, dQkv.get(dst) + dq.get(src));
-            dQkv.set(dst + dim, dQkv.get(dst + dim) + dk.get(src));
-            dQkv.set(dst + 2 * dim, dQkv.get(dst + 2 * dim) + dv.get(src));
+            float q = dq.get(src), k = dk.get(src), v = dv.get(src);
+            if (accumulate == 1) {
+                q += dQkv.get(dst);
+                k += dQkv.get(dst + dim);
+                v += dQkv.get(dst + 2 * dim);
+            }
+            dQkv.set(dst, q);
+            dQkv.set(dst + dim, k);
+            dQkv.set(dst + 2 * dim, v);
         }
     }
 
@@ -174,14 +185,16 @@ public final class ElementwiseKernels {
         }
     }
 
+    /** dO (+)= dOut in the [B,H,T,hd] layout: added with {@code accumulate} 1, overwritten with 0. */
     public static void mergeHeadsBackward(FloatArray dOut, FloatArray dO, int batch, int tokens, int heads,
-                                          int headDim) {
+                                          int headDim, int accumulate) {
         int dim = heads * headDim;
         int total = batch * tokens * dim;
         for (@Parallel int e = 0; e < total; e++) {
             int hi = e % dim, bt = e / dim, b = bt / tokens, t = bt % tokens, h = hi / headDim, i = hi % headDim;
             int dst = ((b * heads + h) * tokens + t) * headDim + i;
-            dO.set(dst, dO.get(dst) + dOut.get(e));
+            float old = accumulate == 1 ? dO.get(dst) : 0f;
+            dO.set(dst, old + dOut.get(e));
         }
     }
 
@@ -190,10 +203,12 @@ public final class ElementwiseKernels {
         for (@Parallel int i = 0; i < n; i++) weights.set(i, scale * DeviceMath.activation(kind, scores.get(i)));
     }
 
+    /** dScores (+)= scale·dWeights ⊙ h'(scores): added with {@code accumulate} 1, overwritten with 0. */
     public static void pointwiseWeightsBackward(FloatArray scores, FloatArray dWeights, FloatArray dScores, int n,
-                                                int kind, float scale) {
+                                                int kind, float scale, int accumulate) {
         for (@Parallel int i = 0; i < n; i++) {
-            dScores.set(i, dScores.get(i) + scale * dWeights.get(i) * DeviceMath.activationDerivative(kind, scores.get(i)));
+            float old = accumulate == 1 ? dScores.get(i) : 0f;
+            dScores.set(i, old + scale * dWeights.get(i) * DeviceMath.activationDerivative(kind, scores.get(i)));
         }
     }
 

@@ -109,9 +109,9 @@ public final class RowKernels {
         for (int j = lid; j < keys; j += size) weights.set(o + j, weights.get(o + j) * inv);
     }
 
-    /** dScores += a ⊙ (dA - Σ_j a·dA) per row. */
+    /** dScores (+)= a ⊙ (dA - Σ_j a·dA) per row: added with {@code accumulate} 1, overwritten with 0. */
     public static void softmaxBackward(KernelContext ctx, FloatArray weights, FloatArray dWeights, FloatArray dScores,
-                                       int keys) {
+                                       int keys, int accumulate) {
         float[] buf = ctx.allocateFloatLocalArray(256);
         int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
         int o = row * keys;
@@ -126,7 +126,8 @@ public final class RowKernels {
         float dot = buf[0];
         for (int j = lid; j < keys; j += size) {
             float a = weights.get(o + j);
-            dScores.set(o + j, dScores.get(o + j) + a * (dWeights.get(o + j) - dot));
+            float old = accumulate == 1 ? dScores.get(o + j) : 0f;
+            dScores.set(o + j, old + a * (dWeights.get(o + j) - dot));
         }
     }
 

@@ -1,0 +1,169 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.tensor.AdamWUpdate;
+import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.kernels.OptimizerKernels;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+import static dev.tornadovit.tornado.Twin.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * The multi-tensor optimiser operations (zero, sum of squares and AdamW over a list of tensors, {@link OptimizerKernels})
+ * on the TornadoVM device against the CPU backend, which runs them tensor by tensor. Lists of 1 tensor, of exactly one
+ * group (8) and of more than one group with a partial last one, with sizes that divide neither the group nor the
+ * kernels' work-groups, and empty tensors among them.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class MultiTensorOptimizerTest {
+    /** Elementwise float32 arithmetic, as the single-tensor AdamW test. */
+    private static final double TOL = 2e-5;
+    /**
+     * The sum of squares of up to ~60,000 positive float32 terms. The CPU sums each tensor in float64 and adds the
+     * tensors' sums in float32; the device sums in float32 throughout, each thread's strided run and then two
+     * 256-wide trees. Each term passes through at most ~30 float32 additions, each off by at most 2⁻²⁴ relative, and
+     * all terms are positive (no cancellation): the result is within 30·2⁻²⁴ ≈ 2e-6 relative; 1e-5 leaves room.
+     */
+    private static final double SUM_TOL = 1e-5;
+
+    /** Sizes: one tensor, exactly one group, and 11 tensors (a group and a partial one) with an empty one. */
+    private static final int[][] LISTS = {{4099}, {1, 17, 256, 257, 1000, 3, 5000, 2}, {513, 1, 0, 4099, 7, 31, 2048, 100, 1023, 9, 30001}};
+
+    private CpuBackend cpu;
+    private TornadoBackend dev;
+    private SplittableRandom random;
+
+    @BeforeAll
+    void open() {
+        cpu = new CpuBackend(1);
+        dev = TestDevice.backend();
+    }
+
+    @AfterAll
+    void close() {
+        if (dev != null) dev.close();
+    }
+
+    @BeforeEach
+    void seed() {
+        random = new SplittableRandom(5);
+    }
+
+    private List<Twin> randomTensors(int[] sizes, double scale) {
+        List<Twin> out = new ArrayList<>();
+        for (int n : sizes) out.add(Twin.random(cpu, dev, n, random, scale));
+        return out;
+    }
+
+    private static List<Tensor> on(Backend be, List<Twin> twins) {
+        return twins.stream().map(t -> t.on(be)).toList();
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 2})
+    void zeroesEveryTensorOfTheListAndNoOther(int list) {
+        List<Twin> xs = randomTensors(LISTS[list], 1);
+        Twin other = Twin.random(cpu, dev, 100, random, 1);
+        cpu.zero(on(cpu, xs));
+        dev.graph("zero-list-" + list, () -> dev.zero(on(dev, xs))); // recorded: the kernels run, not host zeroing
+        for (int i = 0; i < xs.size(); i++) {
+            assertArrayEquals(new float[xs.get(i).size()], dev.downloadFloat(xs.get(i).device()), "tensor " + i);
+        }
+        assertClose("a tensor outside the list", other, 0);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 2})
+    void sumsTheSquaresOfEveryTensorAsThePerTensorPathDoes(int list) {
+        List<Twin> xs = randomTensors(LISTS[list], 1);
+        Twin out = Twin.random(cpu, dev, 1, random, 1);
+        for (Backend be : List.of(cpu, dev)) be.sumOfSquares(on(be, xs), out.on(be));
+        assertClose("sum of squares against the CPU", out, SUM_TOL);
+        // the per-tensor operations on the device: the same sum in another order
+        Tensor perTensor = dev.allocate(1);
+        for (Twin x : xs) dev.sumOfSquares(x.device(), x.size(), perTensor, 0);
+        double single = dev.downloadFloat(perTensor)[0], multi = dev.downloadFloat(out.device())[0];
+        assertEquals(single, multi, SUM_TOL * single, "against the per-tensor operations");
+        // a fixed order: the same gradients give the same bits
+        dev.sumOfSquares(on(dev, xs), out.device());
+        assertEquals(Float.floatToIntBits((float) multi), Float.floatToIntBits(dev.downloadFloat(out.device())[0]));
+    }
+
+    @Test
+    void anEmptyListSumsToZero() {
+        Twin out = Twin.random(cpu, dev, 1, random, 1);
+        for (Backend be : List.of(cpu, dev)) be.sumOfSquares(List.of(), out.on(be));
+        assertClose("empty", out, 0);
+        assertEquals(0f, dev.downloadFloat(out.device())[0]);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 2})
+    void updatesEveryTensorAsThePerTensorStepDoes(int list) {
+        int[] sizes = LISTS[list];
+        List<Twin> params = randomTensors(sizes, 1), grads = randomTensors(sizes, 1), m = randomTensors(sizes, 0.1);
+        List<Twin> v = new ArrayList<>();
+        for (int n : sizes) {
+            float[] values = new float[n];
+            for (int i = 0; i < n; i++) values[i] = (float) (random.nextDouble() * 0.01); // second moments are >= 0
+            v.add(Twin.of(cpu, dev, values));
+        }
+        // two learning-rate groups (layer-wise decay), decay on every other tensor
+        Twin hyperA = Twin.of(cpu, dev, new float[]{1e-3f, 0.19f, 0.0199f, 0.7f});
+        Twin hyperB = Twin.of(cpu, dev, new float[]{3e-4f, 0.19f, 0.0199f, 0.7f});
+        for (Backend be : List.of(cpu, dev)) {
+            List<AdamWUpdate> updates = new ArrayList<>();
+            for (int i = 0; i < sizes.length; i++) {
+                updates.add(new AdamWUpdate(params.get(i).on(be), grads.get(i).on(be), m.get(i).on(be), v.get(i).on(be),
+                        (i % 3 == 2 ? hyperB : hyperA).on(be), i % 2 == 0 ? 0.05 : 0));
+            }
+            be.adamW(updates, 0.9, 0.999, 1e-8);
+        }
+        for (int i = 0; i < sizes.length; i++) {
+            assertClose("param " + i, params.get(i), TOL);
+            assertClose("m " + i, m.get(i), TOL);
+            assertClose("v " + i, v.get(i), TOL);
+        }
+    }
+
+    @Test
+    void aTensorWrittenByTwoUpdatesIsRefused() {
+        Tensor p = dev.allocate(4), g = dev.allocate(4), m = dev.allocate(4), v = dev.allocate(4), h = dev.allocate(4);
+        List<AdamWUpdate> twice = List.of(new AdamWUpdate(p, g, m, v, h, 0), new AdamWUpdate(dev.allocate(4), g, m,
+                dev.allocate(4), h, 0));
+        assertThrows(IllegalArgumentException.class, () -> dev.adamW(twice, 0.9, 0.999, 1e-8));
+    }
+
+    @Test
+    void groupsHoldAtMostEightTensorsInOrder() {
+        int[] sizes = new int[19];
+        Arrays.fill(sizes, 10);
+        List<int[]> groups = TornadoBackend.groups(sizes);
+        assertEquals(3, groups.size());
+        assertArrayEquals(new int[]{0, 8}, groups.get(0));
+        assertArrayEquals(new int[]{8, 16}, groups.get(1));
+        assertArrayEquals(new int[]{16, 19}, groups.get(2));
+        // a group stays below 2^31 elements
+        List<int[]> big = TornadoBackend.groups(new int[]{Integer.MAX_VALUE / 2, Integer.MAX_VALUE / 2, 5});
+        assertEquals(2, big.size());
+        assertArrayEquals(new int[]{0, 2}, big.get(0));
+    }
+}
