@@ -3,6 +3,7 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
@@ -32,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
 
 /**
  * The model's operations as TornadoVM kernels on one device.
@@ -144,6 +146,12 @@ public final class TornadoBackend implements Backend {
         this(TornadoDevices.resolve(deviceSpec));
     }
 
+    /** A backend on {@code deviceSpec} whose matrix products run in {@code precision}; see {@link #supports}. */
+    public TornadoBackend(String deviceSpec, Precision precision) {
+        TornadoDevices.Found found = TornadoDevices.resolve(deviceSpec);
+        this(found, 0, GemmStrategy.forDevice(found), precision);
+    }
+
     public TornadoBackend(TornadoDevices.Found found) {
         this(found, 0);
     }
@@ -158,9 +166,25 @@ public final class TornadoBackend implements Backend {
      * @param gemm             how the matrix products run; one the device cannot run is an error
      */
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm) {
+        this(found, memoryLimitBytes, gemm, Precision.FP32);
+    }
+
+    /**
+     * @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports)
+     * @param gemm             how the matrix products run; one the device cannot run is an error
+     * @param precision        the matrix products' operand format; one {@code gemm} cannot run ({@link #supports})
+     *                         is refused in one line naming the device and the precisions it can run
+     */
+    public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm, Precision precision) {
         String reason = GemmStrategy.unavailableReason(gemm, found);
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
         this.gemmStrategy = gemm;
+        if (!supports(gemm, precision)) {
+            throw new IllegalArgumentException("device " + found.id() + " (" + found.name() + ", GEMM: "
+                    + gemm.label() + ") cannot run precision " + precision + "; it runs " + supported(gemm)
+                    + " (--device cpu emulates " + precision + ")");
+        }
+        this.precision = precision;
         this.cudaGraphs = found.backend().equals("cuda") && Boolean.getBoolean("tornadovit.cudaGraphs");
         this.found = found;
         this.device = found.device();
@@ -177,6 +201,31 @@ public final class TornadoBackend implements Backend {
     private int gemmTargetGroups;
 
     private final GemmStrategy gemmStrategy;
+    private final Precision precision;
+
+    /** Whether this backend's matrix products can run in {@code p}. */
+    public boolean supports(Precision p) {
+        return supports(gemmStrategy, p);
+    }
+
+    /**
+     * Whether matrix products computed by {@code gemm} can run in {@code p}: fp32 for every strategy, for now; the
+     * reduced precisions come with the GEMM strategies that run them on the device.
+     */
+    static boolean supports(GemmStrategy gemm, Precision p) {
+        return p == Precision.FP32;
+    }
+
+    /** The precisions {@code gemm} runs, "fp32|…", for messages. */
+    private static String supported(GemmStrategy gemm) {
+        return Arrays.stream(Precision.values()).filter(p -> supports(gemm, p)).map(Precision::label)
+                .collect(Collectors.joining("|"));
+    }
+
+    @Override
+    public Precision precision() {
+        return precision;
+    }
 
     /** How this backend computes its matrix products. */
     public GemmStrategy gemmStrategy() {
@@ -196,7 +245,8 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public String name() {
-        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label() + ")";
+        return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label()
+                + (precision == Precision.FP32 ? "" : ", " + precision) + ")";
     }
 
     @Override
