@@ -183,6 +183,15 @@ final class RunOptions {
                         + " out, or start a new run in another --run-dir)");
             }
         }
+        // A run from before an option of MAY_CHANGE_ON_RESUME existed ran with its default; one given now is kept.
+        for (String name : MAY_CHANGE_ON_RESUME) {
+            OptionSpec o = spec.findOption(name);
+            if (o != null && !options.has(name) && parsed.hasMatchedOption(o)) {
+                log.info("{} {}: the run in {} has no {} in its {} (it ran with the default, {}) and continues with {} "
+                        + "{}", name, o.getValue(), dir, name, FILE, o.defaultValue(), name, o.getValue());
+                changed.add(o);
+            }
+        }
         return new RunOptions(dir, unstoredModelOptions, changed);
     }
 

@@ -1,5 +1,7 @@
 package dev.tornadovit.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tornadovit.io.Safetensors;
 import dev.tornadovit.train.Trainer;
 import org.junit.jupiter.api.Test;
@@ -82,6 +84,18 @@ class PrecisionCliTest {
         CliTest.Result damaged = CliTest.run("train", "--run-dir", run.toString(), "--resume");
         assertEquals("error: " + run.resolve("options.json") + ": option --precision is \"fp16\", expected a "
                 + "Precision as its command-line option takes", error(damaged));
+
+        // A run folder from before --precision existed ran in fp32; one given on resume is kept from then on.
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = (ObjectNode) json.readTree(options);
+        ((ObjectNode) root.get("options")).remove("--precision");
+        Files.writeString(run.resolve("options.json"), json.writeValueAsString(root));
+        CliTest.Result older = CliTest.run("train", "--run-dir", run.toString(), "--resume", "--precision", "tf32");
+        assertEquals(0, older.code(), older.err());
+        assertTrue(older.err().contains("has no --precision in its options.json (it ran with the default, fp32)"),
+                older.err());
+        assertEquals("tf32", json.readTree(run.resolve("options.json").toFile()).get("options").get("--precision")
+                .asText());
 
         // The bf16-trained checkpoint evaluates in fp32 (the default) and in bf16, to nearly the same accuracy.
         String best = run.resolve(Trainer.BEST).toString();
