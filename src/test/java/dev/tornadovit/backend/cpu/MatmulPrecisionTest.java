@@ -1,8 +1,10 @@
 package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.tensor.Precision;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -176,6 +178,28 @@ class MatmulPrecisionTest {
         // With k = 1 some products of two random numbers happen to round the same; most differ.
         assertTrue(differ > actual.length / 4, p + " " + what + ": only " + differ + " of " + actual.length
                 + " elements differ from the fp32 product");
+    }
+
+    /** The packing's vector rounding is the scalar one, lane for lane, NaNs, infinities and subnormals included. */
+    @Test
+    void vectorRoundingIsTheScalarRoundingOnEveryKindOfValue() {
+        SplittableRandom rng = new SplittableRandom(12);
+        int[] special = {0x7F800001, 0xFF807FFF, 0x7FC00000, 0x7F800000, 0xFF800000, 0x7F7FFFFF, 0x7F7F8000,
+                0x00000001, 0x80018000, 0x007FFFFF, 0x3F808000, 0x3F818000, 0x3F801000, 0x3F803000, 0, 0x80000000};
+        float[] x = new float[Gemm.VL * 4096];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = Float.intBitsToFloat(i < special.length ? special[i] : rng.nextInt());
+        }
+        for (Precision p : List.of(Precision.TF32, Precision.BF16)) {
+            for (int i = 0; i < x.length; i += Gemm.VL) {
+                float[] lanes = new float[Gemm.VL];
+                GemmPacking.round(FloatVector.fromArray(Gemm.SPECIES, x, i), p).intoArray(lanes, 0);
+                for (int l = 0; l < Gemm.VL; l++) {
+                    assertEquals(Float.floatToRawIntBits(p.round(x[i + l])), Float.floatToRawIntBits(lanes[l]),
+                            p + " of " + Integer.toHexString(Float.floatToRawIntBits(x[i + l])));
+                }
+            }
+        }
     }
 
     private static void assertBitwise(float[] expected, float[] actual, String what) {
