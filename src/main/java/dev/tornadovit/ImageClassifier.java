@@ -9,6 +9,7 @@ import dev.tornadovit.data.ImageFolderDataset;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -63,8 +64,16 @@ public final class ImageClassifier implements AutoCloseable {
      * @param device     "cpu" or any {@code --device} string
      */
     public static ImageClassifier load(Path checkpoint, String device) {
+        return load(checkpoint, device, Precision.FP32);
+    }
+
+    /**
+     * @param precision the matrix products' operand format (see {@link Precision}); the checkpoint is fp32 whatever
+     *                  it is, so any checkpoint runs in any precision the device can run
+     */
+    public static ImageClassifier load(Path checkpoint, String device, Precision precision) {
         PretrainedModel pretrained = CheckpointFormats.read(checkpoint);
-        Backend be = Backends.create(device, 0);
+        Backend be = Backends.create(device, 0, precision);
         try {
             return new ImageClassifier(be, pretrained.build(be), pretrained.preprocessing());
         } catch (RuntimeException e) {

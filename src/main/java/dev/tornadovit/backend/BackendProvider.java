@@ -1,6 +1,7 @@
 package dev.tornadovit.backend;
 
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 
 import java.util.List;
 
@@ -16,7 +17,11 @@ public interface BackendProvider {
     /** Whether this provider understands a {@code --device} string such as "tornado", "tornado:0:1" or "gpu". */
     boolean accepts(String device);
 
-    Backend create(String device);
+    /**
+     * A backend on {@code device} whose matrix products run in {@code precision}; a precision the device cannot run is
+     * refused with a one-line {@link IllegalArgumentException} naming the device and the precisions it can run.
+     */
+    Backend create(String device, Precision precision);
 
     /** The devices this provider can run on, for the {@code devices} command. */
     List<DeviceInfo> devices();

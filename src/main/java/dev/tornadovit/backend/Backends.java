@@ -4,6 +4,7 @@ import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.backend.reference.ReferenceBackend;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -20,15 +21,23 @@ public final class Backends {
         return list;
     }
 
-    /** @param threads CPU threads for the CPU backend (0: all cores) */
+    /** An fp32 backend; see {@link #create(String, int, Precision)}. */
     public static Backend create(String device, int threads) {
+        return create(device, threads, Precision.FP32);
+    }
+
+    /**
+     * @param threads   CPU threads for the CPU backend (0: all cores)
+     * @param precision the matrix products' operand format: the CPU emulates tf32 and bf16 (for reference and
+     *                  testing, no faster); "reference" runs fp32 only; a TornadoVM device runs what its matrix
+     *                  products can. A precision the device cannot run is refused in one line, never replaced.
+     */
+    public static Backend create(String device, int threads, Precision precision) {
         String d = device == null ? "cpu" : device.trim();
-        if (d.equalsIgnoreCase("cpu")) {
-            return threads > 0 ? new CpuBackend(threads) : new CpuBackend();
-        }
-        if (d.equalsIgnoreCase("reference")) return new ReferenceBackend();
+        if (d.equalsIgnoreCase("cpu")) return new CpuBackend(Math.max(0, threads), precision);
+        if (d.equalsIgnoreCase("reference")) return new ReferenceBackend(precision);
         for (BackendProvider p : providers()) {
-            if (p.accepts(d)) return p.create(d);
+            if (p.accepts(d)) return p.create(d, precision);
         }
         throw new IllegalArgumentException("unknown device '" + device + "'. Devices: 'cpu', 'reference' (float64, slow)"
                 + (providers().isEmpty()

@@ -14,6 +14,7 @@ import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -30,6 +31,8 @@ import java.util.concurrent.Callable;
 final class BenchCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions device;
+    @Mixin
+    PrecisionOption precision;
 
     @Option(names = "--what", split = ",", defaultValue = "model,attention,matmul",
             description = "Any of model, attention, matmul (default: all); or data-parallel alone, under mpirun: "
@@ -94,7 +97,11 @@ final class BenchCommand implements Callable<Integer> {
         if (what.contains("attention")) attention();
         if (matmul) {
             System.out.println();
-            System.out.println("## Matrix multiply (the CPU backend's kernels, shapes of the small ViT at batch 64)");
+            System.out.println("## Matrix multiply (the CPU backend's fp32 kernels, shapes of the small ViT at batch 64)");
+            if (precision.value() != Precision.FP32) {
+                System.out.println("# fp32 whatever --precision says: these rows compare the kernels with OpenBLAS's "
+                        + "SGEMM, and the CPU's " + precision.value() + " is an emulation that is no faster");
+            }
             if (peer.isPresent()) {
                 System.out.printf(Locale.ROOT, "# against %s (%s, %s), both on %d threads, in this process, calls "
                         + "alternating; the same product on both sides (ours without the model's fused bias work); "
@@ -134,10 +141,12 @@ final class BenchCommand implements Callable<Integer> {
             List<ModelBench.Case> cases = cases(small);
             // The attention variants of one model run interleaved, step by step, so that their ratio is fair.
             int n = small ? steps : Math.max(2, steps / 4);
-            results.addAll(ModelBench.run(cases, () -> Backends.create(device.device, 0), Math.max(2, n / 4), n, true));
+            results.addAll(ModelBench.run(cases, () -> Backends.create(device.device, 0, precision.value()),
+                    Math.max(2, n / 4), n, true));
         }
         System.out.println();
-        System.out.println("## Models (fp32, synthetic data, AdamW; images/s of the median step)");
+        System.out.println("## Models (" + precision.value() + " matrix products, synthetic data, AdamW; images/s of the "
+                + "median step)");
         System.out.printf(Locale.ROOT, "%-16s %-14s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
                 "infer img/s", "alloc/step (B)");
         for (ModelBench.Result r : results) {
@@ -190,9 +199,10 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private void attention() {
-        try (Backend be = Backends.create(device.device, 0)) {
+        try (Backend be = Backends.create(device.device, 0, precision.value())) {
             System.out.println();
-            System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64)");
+            System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64, "
+                    + precision.value() + " products)");
             System.out.println("core = attentionForward/attentionBackward as the model runs them (fused on the CPU); "
                     + "separate = the six operations with [BH,T,T] tensors between them");
             System.out.printf(Locale.ROOT, "%8s %12s %12s %12s %9s %14s %14s%n", "tokens", "batch×heads", "softmax ms",
@@ -218,7 +228,7 @@ final class BenchCommand implements Callable<Integer> {
                 boolean small = m.equalsIgnoreCase("small");
                 ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
                 int perRank = small ? batch : s16Batch;
-                try (Backend be = device.create()) {
+                try (Backend be = device.create(precision.value())) {
                     DataParallelBench.Result r = DataParallelBench.run(distributed, config, be, CpuParallel.threads(),
                             perRank, Math.max(2, steps / 5), steps);
                     if (distributed.isRoot()) {

@@ -11,6 +11,7 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.TrainingCurves;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
@@ -37,6 +38,8 @@ import java.util.concurrent.Future;
 final class DemoCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions device;
+    @Mixin
+    PrecisionOption precision;
 
     @Option(names = "--epochs", defaultValue = "6", description = "Epochs per model (default ${DEFAULT-VALUE}).")
     int epochs;
@@ -118,8 +121,9 @@ final class DemoCommand implements Callable<Integer> {
         double total = (System.nanoTime() - start) / 1e9;
         System.out.println();
         System.out.printf(Locale.ROOT, "Fashion-MNIST (60k train / 10k test), ViT width %d depth %d heads %d patch %d, %d epochs, "
-                        + "device %s%s%n", ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS,
-                PATCH, epochs, device.device, sideBySide ? ", trained side by side (" + CpuParallel.threads() + " thread(s) each)" : "");
+                        + "device %s%s%s%n", ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS,
+                PATCH, epochs, device.device, precision.value() == Precision.FP32 ? "" : ", " + precision.value() + " matrix products",
+                sideBySide ? ", trained side by side (" + CpuParallel.threads() + " thread(s) each)" : "");
         System.out.printf(Locale.ROOT, "%-10s %14s %18s %10s%n", "attention", "test accuracy", "train images/s", "time");
         for (Result r : results) {
             System.out.printf(Locale.ROOT, "%-10s %13.2f%% %18.0f %9.0fs%n", r.name(), 100 * r.accuracy(), r.imagesPerSecond(), r.seconds());
@@ -142,7 +146,7 @@ final class DemoCommand implements Callable<Integer> {
         ViTConfig config = ViTConfig.builder().image(28, 28, 1).patchSize(PATCH).numClasses(10)
                 .size(ModelOptions.DEFAULT_WIDTH, ModelOptions.DEFAULT_DEPTH, ModelOptions.DEFAULT_HEADS,
                         ModelOptions.DEFAULT_MLP).attention(attention).build();
-        try (Backend be = Backends.create(device.device, 0)) {
+        try (Backend be = Backends.create(device.device, 0, precision.value())) {
             VisionTransformer vit = new VisionTransformer(config, be, seed);
             Path dir = base.resolve(id);
             try (RunFolder folder = RunFolder.open(dir)) {

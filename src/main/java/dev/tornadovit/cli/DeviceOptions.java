@@ -3,6 +3,7 @@ package dev.tornadovit.cli;
 import dev.tornadovit.backend.Backends;
 import dev.tornadovit.distributed.LocalRanks;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import picocli.CommandLine.Option;
 
 /** --device and --threads. */
@@ -18,9 +19,14 @@ public final class DeviceOptions {
     int threads;
 
     Backend create() {
+        return create(Precision.FP32);
+    }
+
+    /** The backend, its matrix products in {@code precision} (refused in one line where the device cannot run it). */
+    Backend create(Precision precision) {
         if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
         // Under mpirun: this rank's entry of a --device list, and by default its share of the host's cores.
         return Backends.create(LocalRanks.device(device, System.getenv()),
-                LocalRanks.threads(threads, Runtime.getRuntime().availableProcessors(), System.getenv()));
+                LocalRanks.threads(threads, Runtime.getRuntime().availableProcessors(), System.getenv()), precision);
     }
 }

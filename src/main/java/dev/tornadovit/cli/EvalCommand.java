@@ -25,6 +25,8 @@ final class EvalCommand implements Callable<Integer> {
     DataOptions data;
     @Mixin
     DeviceOptions device;
+    @Mixin
+    PrecisionOption precision;
     @Option(names = "--batch-size", defaultValue = "256", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
     int batchSize;
     @Option(names = "--seed", defaultValue = "0",
@@ -42,7 +44,7 @@ final class EvalCommand implements Callable<Integer> {
         // cropped as the checkpoint says, with the checkpoint's classes.
         data.cropFraction = pre.cropFraction();
         var test = data.evaluationSet(seed, config, pre.classNames(), checkpoint.toString());
-        try (Backend be = device.create()) {
+        try (Backend be = device.create(precision.value())) {
             MemoryEstimate.inference(config, batchSize, be).requireFits("--batch-size", be,
                     (long) test.size() * test.imageSize(), b -> MemoryEstimate.inference(config, b, be));
             VisionTransformer model = pretrained.build(be);

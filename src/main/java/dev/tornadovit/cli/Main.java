@@ -41,6 +41,16 @@ public final class Main implements Runnable {
     /** Runs the command line and returns its exit code (tests call this instead of main). */
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new Main());
+        CommandLine.IParameterExceptionHandler usage = cli.getParameterExceptionHandler();
+        cli.setParameterExceptionHandler((e, given) -> {
+            // A value that does not convert (--precision fp16) is one line saying what is expected; other parse
+            // errors (an unknown option) keep picocli's suggestions and usage.
+            if (!(e.getCause() instanceof CommandLine.TypeConversionException)) {
+                return usage.handleParseException(e, given);
+            }
+            e.getCommandLine().getErr().println("error: " + e.getMessage());
+            return e.getCommandLine().getCommandSpec().exitCodeOnInvalidInput();
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             // Errors about the user's input get one clear line; anything else is a bug and keeps its stack trace.
             if (isUserError(e)) {

@@ -2,6 +2,7 @@ package dev.tornadovit.cli;
 
 import dev.tornadovit.ImageClassifier;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -21,11 +22,13 @@ final class PredictCommand implements Callable<Integer> {
     int top;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or a TornadoVM device (see 'devices').")
     String device;
+    @Mixin
+    PrecisionOption precision;
 
     @Override
     public Integer call() {
         OptionChecks.atLeast("--top", top, 1);
-        try (ImageClassifier classifier = ImageClassifier.load(checkpoint, device)) {
+        try (ImageClassifier classifier = ImageClassifier.load(checkpoint, device, precision.value())) {
             List<List<ImageClassifier.Prediction>> all = classifier.classify(images, top);
             for (int i = 0; i < images.size(); i++) {
                 System.out.println(images.get(i));

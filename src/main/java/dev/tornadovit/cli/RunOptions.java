@@ -1,6 +1,7 @@
 package dev.tornadovit.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -37,7 +38,9 @@ import java.util.Set;
  * <p>On resumption an option given again with the same value is accepted; with another value it is refused with
  * one line naming the option, the run's value and the new one, since the resumed run would no longer be the run it
  * claims to continue. A model option the run was started without is accepted when the model it gives is the run's
- * model (config.json). Where and how fast to run ({@link #NOT_PART_OF_THE_RUN}) may change.
+ * model (config.json). Where and how fast to run ({@link #NOT_PART_OF_THE_RUN}) may change, and so may the
+ * options of {@link #MAY_CHANGE_ON_RESUME}: stored, so that {@code --resume} alone keeps them, but given again with
+ * another value they replace the run's from then on, logged, and the file is updated.
  */
 final class RunOptions {
     private static final Logger log = LoggerFactory.getLogger(RunOptions.class);
@@ -45,15 +48,26 @@ final class RunOptions {
     /** Options that choose where or how fast the run executes, or what to do with the folder: not stored. */
     static final Set<String> NOT_PART_OF_THE_RUN = Set.of("--run-dir", "--resume", "--overwrite", "--device",
             "--threads", "--help", "--version");
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /**
+     * Options a resumed run may change. --precision: a checkpoint is the same fp32 file whatever precision wrote it,
+     * and the optimiser's state is fp32 too, so a run may continue in another precision (on another device, say).
+     */
+    static final Set<String> MAY_CHANGE_ON_RESUME = Set.of("--precision");
+    /** Enums (--precision) by their lower-case labels, as the command line spells them. */
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(SerializationFeature.WRITE_ENUMS_USING_TO_STRING)
+            .enable(DeserializationFeature.READ_ENUMS_USING_TO_STRING);
 
     /** The model options given on the command line that the run was started without (checked through the model). */
     private final List<String> unstoredModelOptions;
+    /** Options of {@link #MAY_CHANGE_ON_RESUME} given with another value than the run's. */
+    private final List<OptionSpec> changed;
     private final Path dir;
 
-    private RunOptions(Path dir, List<String> unstoredModelOptions) {
+    private RunOptions(Path dir, List<String> unstoredModelOptions, List<OptionSpec> changed) {
         this.dir = dir;
         this.unstoredModelOptions = unstoredModelOptions;
+        this.changed = changed;
     }
 
     private static boolean stored(OptionSpec o) {
@@ -68,10 +82,17 @@ final class RunOptions {
         ObjectNode options = root.putObject("options");
         for (OptionSpec o : spec.options()) {
             if (!stored(o)) continue;
-            Object value = o.getValue();
-            options.set(o.longestName(), value == null ? NullNode.instance
-                    : value instanceof Path p ? TextNode.valueOf(p.toString()) : JSON.valueToTree(value));
+            options.set(o.longestName(), json(o.getValue()));
         }
+        write(dir, root);
+    }
+
+    private static JsonNode json(Object value) {
+        return value == null ? NullNode.instance
+                : value instanceof Path p ? TextNode.valueOf(p.toString()) : JSON.valueToTree(value);
+    }
+
+    private static void write(Path dir, ObjectNode root) {
         Path file = dir.resolve(FILE);
         try {
             Path tmp = Files.createTempFile(dir, "." + FILE, ".tmp");
@@ -80,6 +101,23 @@ final class RunOptions {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Writes the options of {@link #MAY_CHANGE_ON_RESUME} that this resumption changed into the run's file, so that
+     * a later {@code --resume} continues with them; the file's other entries stay as they are.
+     */
+    void saveChanges(CommandSpec spec) {
+        if (changed.isEmpty()) return;
+        ObjectNode root;
+        try {
+            root = (ObjectNode) JSON.readTree(read(dir));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(dir.resolve(FILE) + ": not valid JSON (" + e.getOriginalMessage() + ")");
+        }
+        ObjectNode options = (ObjectNode) root.get("options");
+        for (OptionSpec o : changed) options.set(o.longestName(), json(spec.findOption(o.longestName()).getValue()));
+        write(dir, root);
     }
 
     /**
@@ -122,6 +160,7 @@ final class RunOptions {
         }
         ParseResult parsed = spec.commandLine().getParseResult();
         List<String> unstoredModelOptions = new ArrayList<>();
+        List<OptionSpec> changed = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = options.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> entry = it.next();
             OptionSpec o = spec.findOption(entry.getKey());
@@ -132,6 +171,11 @@ final class RunOptions {
                 o.setValue(runs);
             } else if (runs == null && modelOptions.contains(o)) {
                 unstoredModelOptions.add(o.longestName() + " " + o.getValue());
+            } else if (MAY_CHANGE_ON_RESUME.contains(o.longestName()) && !Objects.equals(runs, o.getValue())) {
+                log.info("{} {}: the run in {} ran with {} {} so far and continues with {} {} (its checkpoints are "
+                        + "the same fp32 files in either)", o.longestName(), o.getValue(), dir, o.longestName(), runs,
+                        o.longestName(), o.getValue());
+                changed.add(o);
             } else if (!Objects.equals(runs, o.getValue())) {
                 throw new IllegalArgumentException(o.longestName() + " " + o.getValue() + " differs from the run in " + dir
                         + ", which was started with " + (runs == null ? "no " + o.longestName() : o.longestName() + " " + runs)
@@ -139,7 +183,16 @@ final class RunOptions {
                         + " out, or start a new run in another --run-dir)");
             }
         }
-        return new RunOptions(dir, unstoredModelOptions);
+        // A run from before an option of MAY_CHANGE_ON_RESUME existed ran with its default; one given now is kept.
+        for (String name : MAY_CHANGE_ON_RESUME) {
+            OptionSpec o = spec.findOption(name);
+            if (o != null && !options.has(name) && parsed.hasMatchedOption(o)) {
+                log.info("{} {}: the run in {} has no {} in its {} (it ran with the default, {}) and continues with {} "
+                        + "{}", name, o.getValue(), dir, name, FILE, o.defaultValue(), name, o.getValue());
+                changed.add(o);
+            }
+        }
+        return new RunOptions(dir, unstoredModelOptions, changed);
     }
 
     private static Object value(OptionSpec o, JsonNode node, Path file) {

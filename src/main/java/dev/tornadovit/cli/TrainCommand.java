@@ -39,6 +39,8 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions device;
     @Mixin
+    PrecisionOption precision;
+    @Mixin
     FineTuneOptions fineTune;
 
     @Option(names = "--run-dir", paramLabel = "DIR", description = "Run folder (default runs/<timestamp>).")
@@ -88,12 +90,14 @@ final class TrainCommand implements Callable<Integer> {
         if (stored != null) stored.checkModel(config);
         Normalization norm = fineTune.normalization(splits.train());
         // The device and the memory are checked before the run folder is touched: a refused run writes nothing.
-        try (Backend be = device.create()) {
+        try (Backend be = device.create(precision.value())) {
             OptionChecks.checkMemory(config, training.options(), splits, be);
             try (RunFolder folder = root ? RunFolder.open(dir) : null) {
                 if (root && !resume) {
                     folder.requireFresh(overwrite, "pass --resume to continue it, --overwrite to replace it, or choose another --run-dir");
                     RunOptions.save(spec, dir);
+                } else if (root && stored != null) {
+                    stored.saveChanges(spec);
                 }
                 train(distributed, be, dir, config, splits, norm);
             }

@@ -23,6 +23,12 @@ public interface Backend extends AutoCloseable {
     /** Whether tensors hold float64 (the reference) or float32. */
     boolean isDoublePrecision();
 
+    /**
+     * The format of the matrix products' operands ({@link Precision}): fp32, or tf32 / bf16 with fp32 accumulation.
+     * Tensors, and every operation that is not a matrix product, stay in the backend's own type whatever it is.
+     */
+    Precision precision();
+
     // ---------------------------------------------------------------- memory
 
     /** A zero-filled tensor of {@code size} elements. */

@@ -4,7 +4,12 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Objects;
 
 /**
  * The default backend: float32 on the Java heap, every operation parallel over {@link CpuParallel} and the matrix
@@ -19,8 +24,14 @@ import dev.tornadovit.tensor.Tensor;
  * <p>Once warmed up, an operation allocates nothing: each parallel loop's body is an object reused for every call
  * (see {@link ReusableLoops}) rather than a capturing lambda, which would be a new object per loop. Those bodies and
  * the scratch space are per thread ({@link OperationLoops}), so several threads may use one backend at once.
+ *
+ * <p>tf32 and bf16 ({@link Precision}) are emulated exactly: every matrix product (linear layers, the attention
+ * products, forward and backward) rounds its operands to the format as {@link Gemm} packs them and accumulates in
+ * fp32, as a GPU's tensor cores do; everything else is the fp32 backend's. That is for reference and testing: it is
+ * no faster than fp32.
  */
 public final class CpuBackend implements Backend {
+    private static final Logger log = LoggerFactory.getLogger(CpuBackend.class);
 
     static final class CpuTensor implements Tensor {
         final float[] data;
@@ -42,12 +53,29 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    private final Precision precision;
+
+    /** An fp32 backend on the process's thread pool. */
     public CpuBackend() {
+        this(0, Precision.FP32);
     }
 
-    /** A backend whose operations use {@code threads} threads (the whole process shares one pool). */
+    /** An fp32 backend whose operations use {@code threads} threads (the whole process shares one pool). */
     public CpuBackend(int threads) {
-        CpuParallel.setThreads(threads);
+        this(threads, Precision.FP32);
+    }
+
+    /**
+     * @param threads   threads of the process's shared pool (0: leave it as it is, all cores unless set before)
+     * @param precision the matrix products' operand format; tf32 and bf16 are emulated (logged once per backend)
+     */
+    public CpuBackend(int threads, Precision precision) {
+        if (threads != 0) CpuParallel.setThreads(threads);
+        this.precision = Objects.requireNonNull(precision, "precision");
+        if (precision != Precision.FP32) {
+            log.info("cpu: {} is emulated (matrix-product operands rounded to {}, fp32 accumulation), for reference "
+                    + "and testing: no faster than fp32", precision, precision);
+        }
     }
 
     private float[] f(Tensor t) {
@@ -59,12 +87,18 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String name() {
-        return "cpu (" + CpuParallel.threads() + " threads)";
+        return "cpu (" + CpuParallel.threads() + " threads" + (precision == Precision.FP32 ? ""
+                : ", " + precision + " emulated") + ")";
     }
 
     @Override
     public boolean isDoublePrecision() {
         return false;
+    }
+
+    @Override
+    public Precision precision() {
+        return precision;
     }
 
     /** Direct access for code that lives next to the backend (data loading, benchmarks). */
@@ -178,7 +212,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
-        Matmul.linearForward(f(x), 0, f(w), 0, bias == null ? null : f(bias), 0, f(y), 0, m, k, n);
+        Matmul.linearForward(precision, f(x), 0, f(w), 0, bias == null ? null : f(bias), 0, f(y), 0, m, k, n);
     }
 
     @Override
@@ -194,8 +228,9 @@ public final class CpuBackend implements Backend {
 
     private void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, boolean accumulateDx, Tensor dw, Tensor dBias,
                                 int m, int k, int n) {
-        if (dx != null) Matmul.linearBackwardInput(f(dy), 0, f(w), 0, f(dx), 0, m, k, n, accumulateDx);
-        Matmul.linearBackwardWeight(f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k, n);
+        if (dx != null) Matmul.linearBackwardInput(precision, f(dy), 0, f(w), 0, f(dx), 0, m, k, n, accumulateDx);
+        Matmul.linearBackwardWeight(precision, f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k,
+                n);
     }
 
     // ---------------------------------------------------------------- normalisation
@@ -250,8 +285,8 @@ public final class CpuBackend implements Backend {
     public void attentionScores(Tensor q, Tensor k, Tensor scores, int batchHeads, int tokens, int headDim,
                                 double scale) {
         int th = tokens * headDim;
-        Matmul.batchedNT(batchHeads, f(q), 0, th, headDim, f(k), 0, th, headDim, f(scores), 0, tokens * tokens, tokens,
-                tokens, tokens, headDim, (float) scale, false);
+        Matmul.batchedNT(precision, batchHeads, f(q), 0, th, headDim, f(k), 0, th, headDim, f(scores), 0,
+                tokens * tokens, tokens, tokens, tokens, headDim, (float) scale, false);
     }
 
     @Override
@@ -259,9 +294,9 @@ public final class CpuBackend implements Backend {
                                         int tokens, int headDim, double scale) {
         int th = tokens * headDim, tt = tokens * tokens;
         // dq += scale·dS·k ; dk += scale·dSᵀ·q
-        Matmul.batchedNN(batchHeads, f(dScores), 0, tt, tokens, f(k), 0, th, headDim, f(dq), 0, th, headDim,
+        Matmul.batchedNN(precision, batchHeads, f(dScores), 0, tt, tokens, f(k), 0, th, headDim, f(dq), 0, th, headDim,
                 tokens, headDim, tokens, (float) scale, true);
-        Matmul.batchedTN(batchHeads, f(dScores), 0, tt, tokens, f(q), 0, th, headDim, f(dk), 0, th, headDim,
+        Matmul.batchedTN(precision, batchHeads, f(dScores), 0, tt, tokens, f(q), 0, th, headDim, f(dk), 0, th, headDim,
                 tokens, headDim, tokens, (float) scale, true);
     }
 
@@ -285,15 +320,15 @@ public final class CpuBackend implements Backend {
     public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, int batchHeads,
                                  int tokens, int headDim, double scale, AttentionWeighting weighting,
                                  boolean keepScores) {
-        FusedAttention.forward(f(q), f(k), f(v), keepScores ? f(scores) : null, f(weights), f(o), batchHeads, tokens,
-                headDim, (float) scale, weighting, keepScores);
+        FusedAttention.forward(precision, f(q), f(k), f(v), keepScores ? f(scores) : null, f(weights), f(o), batchHeads,
+                tokens, headDim, (float) scale, weighting, keepScores);
     }
 
     @Override
     public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
                                   Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
                                   int tokens, int headDim, double scale, AttentionWeighting weighting) {
-        FusedAttention.backward(f(dO), f(q), f(k), f(v), weighting.backwardNeedsScores() ? f(scores) : null,
+        FusedAttention.backward(precision, f(dO), f(q), f(k), f(v), weighting.backwardNeedsScores() ? f(scores) : null,
                 f(weights), f(dq), f(dk), f(dv), batchHeads, tokens, headDim, (float) scale, weighting);
     }
 
@@ -307,7 +342,7 @@ public final class CpuBackend implements Backend {
                                         Tensor o, Tensor merged, int batch, int tokens, int heads, int headDim,
                                         double scale, AttentionWeighting weighting, boolean keepScores) {
         float[] in = f(qkv);
-        FusedAttention.forward(FusedAttention.Layouts.inProjections(heads, tokens, headDim), in, in, in,
+        FusedAttention.forward(precision, FusedAttention.Layouts.inProjections(heads, tokens, headDim), in, in, in,
                 keepScores ? f(scores) : null, f(weights), f(merged), batch * heads, tokens, headDim, (float) scale,
                 weighting, keepScores);
     }
@@ -318,8 +353,8 @@ public final class CpuBackend implements Backend {
                                        Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
                                        int headDim, double scale, AttentionWeighting weighting) {
         float[] in = f(qkv), grad = f(dQkv);
-        FusedAttention.backward(FusedAttention.Layouts.inProjections(heads, tokens, headDim), f(dMerged), in, in, in,
-                weighting.backwardNeedsScores() ? f(scores) : null, f(weights), grad, grad, grad, batch * heads,
+        FusedAttention.backward(precision, FusedAttention.Layouts.inProjections(heads, tokens, headDim), f(dMerged), in,
+                in, in, weighting.backwardNeedsScores() ? f(scores) : null, f(weights), grad, grad, grad, batch * heads,
                 tokens, headDim, (float) scale, weighting, true);
     }
 
@@ -387,8 +422,8 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionApply(Tensor weights, Tensor v, Tensor o, int batchHeads, int tokens, int headDim) {
         int th = tokens * headDim;
-        Matmul.batchedNN(batchHeads, f(weights), 0, tokens * tokens, tokens, f(v), 0, th, headDim, f(o), 0, th, headDim,
-                tokens, headDim, tokens, 1f, false);
+        Matmul.batchedNN(precision, batchHeads, f(weights), 0, tokens * tokens, tokens, f(v), 0, th, headDim, f(o), 0,
+                th, headDim, tokens, headDim, tokens, 1f, false);
     }
 
     @Override
@@ -396,9 +431,9 @@ public final class CpuBackend implements Backend {
                                        int batchHeads, int tokens, int headDim) {
         int th = tokens * headDim, tt = tokens * tokens;
         // dA += dO·vᵀ ; dv += Aᵀ·dO
-        Matmul.batchedNT(batchHeads, f(dO), 0, th, headDim, f(v), 0, th, headDim, f(dWeights), 0, tt, tokens,
+        Matmul.batchedNT(precision, batchHeads, f(dO), 0, th, headDim, f(v), 0, th, headDim, f(dWeights), 0, tt, tokens,
                 tokens, tokens, headDim, 1f, true);
-        Matmul.batchedTN(batchHeads, f(weights), 0, tt, tokens, f(dO), 0, th, headDim, f(dv), 0, th, headDim,
+        Matmul.batchedTN(precision, batchHeads, f(weights), 0, tt, tokens, f(dO), 0, th, headDim, f(dv), 0, th, headDim,
                 tokens, headDim, tokens, 1f, true);
     }
 

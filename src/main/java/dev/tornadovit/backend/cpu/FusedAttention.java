@@ -2,6 +2,7 @@ package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.Precision;
 
 /**
  * The attention core fused per (batch, head) for the CPU backend: the [T,T] scores and their gradients live in a
@@ -21,7 +22,8 @@ import dev.tornadovit.tensor.PointwiseActivation;
  * lays out heads, or read and written in place in the projections' own layouts: q, k, v in the qkv Linear's output
  * [B,T,3,H,hd] and o in the merged [B,T,H,hd] that the output projection reads ({@link HeadLayout}), which saves
  * the four copies that split and merge the heads. Weights and scores are [BH,T,T] either way. The products go
- * through {@link Matmul}; called inside this class's parallel loop they run on the calling thread. Every head is
+ * through {@link Matmul} in the backend's {@link Precision} (φ and its backward in fp32 whatever it is); called
+ * inside this class's parallel loop they run on the calling thread. Every head is
  * computed by one thread in a fixed order, so results do not depend on scheduling.
  */
 final class FusedAttention {
@@ -151,31 +153,33 @@ final class FusedAttention {
     }
 
     /** See {@link dev.tornadovit.tensor.Backend#attentionForward}; {@code scores} may be null unless kept. */
-    static void forward(float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o, int batchHeads,
-                        int tokens, int headDim, float scale, AttentionWeighting weighting, boolean keepScores) {
-        forward(Layouts.separate(tokens, headDim), q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
-                weighting, keepScores);
+    static void forward(Precision precision, float[] q, float[] k, float[] v, float[] scores, float[] weights,
+                        float[] o, int batchHeads, int tokens, int headDim, float scale, AttentionWeighting weighting,
+                        boolean keepScores) {
+        forward(precision, Layouts.separate(tokens, headDim), q, k, v, scores, weights, o, batchHeads, tokens, headDim,
+                scale, weighting, keepScores);
     }
 
     /**
      * The forward with q, k, v and o where {@code layouts} says: q, k, v may be one array (qkv) read in three
      * places.
      */
-    static void forward(Layouts layouts, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o,
-                        int batchHeads, int tokens, int headDim, float scale, AttentionWeighting weighting,
-                        boolean keepScores) {
+    static void forward(Precision precision, Layouts layouts, float[] q, float[] k, float[] v, float[] scores,
+                        float[] weights, float[] o, int batchHeads, int tokens, int headDim, float scale,
+                        AttentionWeighting weighting, boolean keepScores) {
         int rowBlock = rowBlock(tokens), blocks = Gemm.ceilDiv(tokens, rowBlock);
         int group = headsPerTask(batchHeads, tokens), groups = Gemm.ceilDiv(batchHeads, group);
         float phiScale = (float) weighting.scale(tokens);
         PointwiseActivation h = weighting.softmax() ? null : weighting.activation();
         int grain = grain((long) group * rowBlock * tokens * headDim * 2);
         // Query-row blocks are independent in the forward: (head group, row block) pairs are the tasks.
-        loops().forward.run(layouts, q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale, h, phiScale,
-                keepScores, rowBlock, blocks, group, groups * blocks, grain);
+        loops().forward.run(precision, layouts, q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale, h,
+                phiScale, keepScores, rowBlock, blocks, group, groups * blocks, grain);
     }
 
     /** The forward's tasks: task t is row block t % blocks of head group t / blocks. */
     private static final class Forward extends ReusableLoops.Body {
+        private Precision precision;
         private Layouts layouts;
         private float[] q, k, v, scores, weights, o;
         private int batchHeads, tokens, headDim, rowBlock, blocks, group;
@@ -184,9 +188,11 @@ final class FusedAttention {
         private PointwiseActivation h;
         private boolean keepScores;
 
-        void run(Layouts layouts, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] o,
-                 int batchHeads, int tokens, int headDim, float scale, PointwiseActivation h, float phiScale,
-                 boolean keepScores, int rowBlock, int blocks, int group, int tasks, int grain) {
+        void run(Precision precision, Layouts layouts, float[] q, float[] k, float[] v, float[] scores,
+                 float[] weights, float[] o, int batchHeads, int tokens, int headDim, float scale,
+                 PointwiseActivation h, float phiScale, boolean keepScores, int rowBlock, int blocks, int group,
+                 int tasks, int grain) {
+            this.precision = precision;
             this.layouts = layouts;
             this.q = q;
             this.k = k;
@@ -213,8 +219,8 @@ final class FusedAttention {
             for (int task = start; task < end; task++) {
                 int head0 = task / blocks * group, heads = Math.min(group, batchHeads - head0);
                 int row0 = task % blocks * rowBlock, rows = Math.min(rowBlock, tokens - row0);
-                forwardBlock(layouts, q, k, v, keepScores ? scores : tile, keepScores, weights, o, head0, heads, row0,
-                        rows, tokens, headDim, scale, h, phiScale);
+                forwardBlock(precision, layouts, q, k, v, keepScores ? scores : tile, keepScores, weights, o, head0,
+                        heads, row0, rows, tokens, headDim, scale, h, phiScale);
             }
         }
 
@@ -230,15 +236,15 @@ final class FusedAttention {
      * Heads [head0, head0+heads), query rows [row0, row0+rows) of each. With several heads, rows is all of them, so
      * their scores and weights are contiguous. The products take the heads in runs that every layout spaces evenly.
      */
-    private static void forwardBlock(Layouts lay, float[] q, float[] k, float[] v, float[] scoreBuffer,
-                                     boolean scoresInPlace, float[] weights, float[] o, int head0, int heads, int row0,
-                                     int rows, int tokens, int headDim, float scale, PointwiseActivation h,
-                                     float phiScale) {
+    private static void forwardBlock(Precision precision, Layouts lay, float[] q, float[] k, float[] v,
+                                     float[] scoreBuffer, boolean scoresInPlace, float[] weights, float[] o, int head0,
+                                     int heads, int row0, int rows, int tokens, int headDim, float scale,
+                                     PointwiseActivation h, float phiScale) {
         int mapStride = tokens * tokens, mapOff = (head0 * tokens + row0) * tokens;
         int sOff = scoresInPlace ? mapOff : 0, sStride = scoresInPlace ? mapStride : rows * tokens;
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
             n = lay.evenRun(bh, head0 + heads);
-            Matmul.batchedNT(n, q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
+            Matmul.batchedNT(precision, n, q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
                     k, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(),
                     scoreBuffer, sOff + (bh - head0) * sStride, sStride, tokens, rows, tokens, headDim, scale, false);
         }
@@ -251,7 +257,7 @@ final class FusedAttention {
         }
         for (int bh = head0, n; bh < head0 + heads; bh += n) {
             n = lay.evenRun(bh, head0 + heads);
-            Matmul.batchedNN(n, weights, mapOff + (bh - head0) * mapStride, mapStride, tokens,
+            Matmul.batchedNN(precision, n, weights, mapOff + (bh - head0) * mapStride, mapStride, tokens,
                     v, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(),
                     o, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(), rows, headDim, tokens, 1f,
                     false);
@@ -259,20 +265,20 @@ final class FusedAttention {
     }
 
     /** See {@link dev.tornadovit.tensor.Backend#attentionBackward}; adds into dq, dk, dv. */
-    static void backward(float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights, float[] dq,
-                         float[] dk, float[] dv, int batchHeads, int tokens, int headDim, float scale,
-                         AttentionWeighting weighting) {
-        backward(Layouts.separate(tokens, headDim), dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens,
-                headDim, scale, weighting, false);
+    static void backward(Precision precision, float[] dO, float[] q, float[] k, float[] v, float[] scores,
+                         float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim,
+                         float scale, AttentionWeighting weighting) {
+        backward(precision, Layouts.separate(tokens, headDim), dO, q, k, v, scores, weights, dq, dk, dv, batchHeads,
+                tokens, headDim, scale, weighting, false);
     }
 
     /**
      * The backward with each tensor where {@code layouts} says (dO as o, dq as q, and so on): q, k, v may be one
      * array, and so may dq, dk, dv. Adds into dq, dk, dv, or overwrites them when {@code overwrite}.
      */
-    static void backward(Layouts layouts, float[] dO, float[] q, float[] k, float[] v, float[] scores,
-                         float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim,
-                         float scale, AttentionWeighting weighting, boolean overwrite) {
+    static void backward(Precision precision, Layouts layouts, float[] dO, float[] q, float[] k, float[] v,
+                         float[] scores, float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads,
+                         int tokens, int headDim, float scale, AttentionWeighting weighting, boolean overwrite) {
         int rowBlock = rowBlock(tokens);
         int group = headsPerTask(batchHeads, tokens), groups = Gemm.ceilDiv(batchHeads, group);
         float phiScale = (float) weighting.scale(tokens);
@@ -280,12 +286,13 @@ final class FusedAttention {
         boolean fromScores = weighting.backwardNeedsScores();
         int grain = grain((long) group * tokens * tokens * headDim * 4);
         // dk and dv sum over all query rows of a head: one task per head group keeps that sum in one thread, in order.
-        loops().backward.run(layouts, dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens, headDim, scale, h,
-                phiScale, fromScores, overwrite, rowBlock, group, groups, grain);
+        loops().backward.run(precision, layouts, dO, q, k, v, scores, weights, dq, dk, dv, batchHeads, tokens, headDim,
+                scale, h, phiScale, fromScores, overwrite, rowBlock, group, groups, grain);
     }
 
     /** The backward's tasks: task g is head group g, all its query rows in order. */
     private static final class Backward extends ReusableLoops.Body {
+        private Precision precision;
         private Layouts layouts;
         private float[] dO, q, k, v, scores, weights, dq, dk, dv;
         private int batchHeads, tokens, headDim, rowBlock, group;
@@ -294,10 +301,11 @@ final class FusedAttention {
         private PointwiseActivation h;
         private boolean fromScores, overwrite;
 
-        void run(Layouts layouts, float[] dO, float[] q, float[] k, float[] v, float[] scores, float[] weights,
-                 float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim, float scale,
-                 PointwiseActivation h, float phiScale, boolean fromScores, boolean overwrite, int rowBlock, int group,
-                 int groups, int grain) {
+        void run(Precision precision, Layouts layouts, float[] dO, float[] q, float[] k, float[] v, float[] scores,
+                 float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim,
+                 float scale, PointwiseActivation h, float phiScale, boolean fromScores, boolean overwrite,
+                 int rowBlock, int group, int groups, int grain) {
+            this.precision = precision;
             this.layouts = layouts;
             this.overwrite = overwrite;
             this.dO = dO;
@@ -327,8 +335,8 @@ final class FusedAttention {
             for (int g = start; g < end; g++) {
                 int head0 = g * group, heads = Math.min(group, batchHeads - head0);
                 for (int row0 = 0; row0 < tokens; row0 += rowBlock) {
-                    backwardBlock(layouts, dO, q, k, v, scores, weights, dq, dk, dv, tile, head0, heads, row0,
-                            Math.min(rowBlock, tokens - row0), tokens, headDim, scale, h, phiScale, fromScores,
+                    backwardBlock(precision, layouts, dO, q, k, v, scores, weights, dq, dk, dv, tile, head0, heads,
+                            row0, Math.min(rowBlock, tokens - row0), tokens, headDim, scale, h, phiScale, fromScores,
                             overwrite);
                 }
             }
@@ -346,9 +354,9 @@ final class FusedAttention {
      * Heads [head0, head0+heads), query rows [row0, row0+rows). When {@code overwrite}, the first row block writes dk
      * and dv and the later ones add to them; every block writes its own rows of dq.
      */
-    private static void backwardBlock(Layouts lay, float[] dO, float[] q, float[] k, float[] v, float[] scores,
-                                      float[] weights, float[] dq, float[] dk, float[] dv, float[] tile, int head0,
-                                      int heads, int row0, int rows, int tokens, int headDim, float scale,
+    private static void backwardBlock(Precision precision, Layouts lay, float[] dO, float[] q, float[] k, float[] v,
+                                      float[] scores, float[] weights, float[] dq, float[] dk, float[] dv, float[] tile,
+                                      int head0, int heads, int row0, int rows, int tokens, int headDim, float scale,
                                       PointwiseActivation h, float phiScale, boolean fromScores, boolean overwrite) {
         int mapStride = tokens * tokens, tileStride = rows * tokens, mapOff = (head0 * tokens + row0) * tokens;
         boolean addQ = !overwrite, addKv = !overwrite || row0 > 0;
@@ -356,11 +364,11 @@ final class FusedAttention {
             n = lay.evenRun(bh, head0 + heads);
             int tileOff = (bh - head0) * tileStride, mapsOff = mapOff + (bh - head0) * mapStride;
             // dA = dO·vᵀ for these rows.
-            Matmul.batchedNT(n, dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
+            Matmul.batchedNT(precision, n, dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
                     v, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(),
                     tile, tileOff, tileStride, tokens, rows, tokens, headDim, 1f, false);
             // dv += aᵀ·dO: reads dO before dA is turned into dS, and the weights while they are in cache.
-            Matmul.batchedTN(n, weights, mapsOff, mapStride, tokens,
+            Matmul.batchedTN(precision, n, weights, mapsOff, mapStride, tokens,
                     dO, lay.o().start(bh, row0), lay.o().headStep(), lay.o().rowStride(),
                     dv, lay.v().start(bh, 0), lay.v().headStep(), lay.v().rowStride(), tokens, headDim, rows, 1f,
                     addKv);
@@ -382,11 +390,11 @@ final class FusedAttention {
             n = lay.evenRun(bh, head0 + heads);
             int tileOff = (bh - head0) * tileStride;
             // dq += scale·dS·k ; dk += scale·dSᵀ·q
-            Matmul.batchedNN(n, tile, tileOff, tileStride, tokens,
+            Matmul.batchedNN(precision, n, tile, tileOff, tileStride, tokens,
                     k, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(),
                     dq, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(), rows, headDim, tokens, scale,
                     addQ);
-            Matmul.batchedTN(n, tile, tileOff, tileStride, tokens,
+            Matmul.batchedTN(precision, n, tile, tileOff, tileStride, tokens,
                     q, lay.q().start(bh, row0), lay.q().headStep(), lay.q().rowStride(),
                     dk, lay.k().start(bh, 0), lay.k().headStep(), lay.k().rowStride(), tokens, headDim, rows, scale,
                     addKv);

@@ -7,9 +7,12 @@ import static dev.tornadovit.backend.cpu.GemmKernels.writeTile;
 import static dev.tornadovit.backend.cpu.GemmPacking.PACK_GROUP_PANELS;
 import static dev.tornadovit.backend.cpu.GemmPacking.PR;
 import static dev.tornadovit.backend.cpu.GemmPacking.packPanels;
+import static dev.tornadovit.backend.cpu.GemmPacking.packRoundedRows;
 import static dev.tornadovit.backend.cpu.GemmPacking.packTransposedA;
 import static dev.tornadovit.backend.cpu.GemmPacking.packTransposedPanels;
 import static dev.tornadovit.backend.cpu.GemmPacking.pairedRows;
+
+import dev.tornadovit.tensor.Precision;
 
 import java.lang.foreign.MemorySegment;
 
@@ -34,6 +37,10 @@ import jdk.incubator.vector.VectorSpecies;
  * in place (the kernel broadcasts single elements, so a copy would cost as much as it saves); a
  * transposed A is packed per task and K block. The packed B starts on a vector boundary of its buffer's memory
  * ({@link ArrayAlignment}), so that no vector load of B straddles two cache lines.
+ *
+ * <p>In a reduced {@link Precision} (tf32, bf16: emulated, for reference and testing) the operands are rounded as
+ * they are packed, and an untransposed A is then packed too (rounded, row by row) instead of read in place; the
+ * kernels and their fp32 accumulation are the same for every precision.
  *
  * <p>This class plans the blocks and tasks and runs them; {@link GemmPacking} packs the operands and
  * {@link GemmKernels} holds the micro-kernels.
@@ -100,12 +107,12 @@ final class Gemm {
 
     private Gemm() {}
 
-    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+    static void gemm(Precision precision, boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                      boolean parallel) {
-        gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, bias, biasOff,
-                null, 0, false, parallel);
+        gemm(precision, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, bias,
+                biasOff, null, 0, false, parallel);
     }
 
     /**
@@ -114,9 +121,9 @@ final class Gemm {
      * weight gradient dyᵀ·x is dy's column sums, op(A)'s row sums. They are taken while the operand is packed, which
      * reads every element once anyway (a separate pass over dy cost 4–19 % of a small-ViT weight gradient). Row sums
      * need a transposed A (the one that is packed), column sums an untransposed B. Each sum is taken in K order,
-     * whatever the number of threads.
+     * whatever the number of threads, and of op(A) or op(B) as given, never rounded: they are sums, not products.
      */
-    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+    static void gemm(Precision precision, boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                      float[] c, int cOff, int ldc, boolean accumulate, float[] bias, int biasOff,
                      float[] sums, int sumsOff, boolean sumsOfB, boolean parallel) {
@@ -134,7 +141,8 @@ final class Gemm {
             return;
         }
         if (transA && !transB && alpha == 1f && bias == null && !sumsOfB && m < n && k >= SWAP_MIN_K) {
-            gemmTransposed(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, sums, sumsOff, parallel);
+            gemmTransposed(precision, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, sums, sumsOff,
+                    parallel);
             return;
         }
         final float[] sumsOfA = sumsOfB ? null : sums, sumsOfBColumns = sumsOfB ? sums : null;
@@ -167,10 +175,11 @@ final class Gemm {
             int groups = ceilDiv(mPanels, PACK_GROUP_PANELS);
             int groupGrain = Math.max(1, 32_768 / (PACK_GROUP_PANELS * MR * k));
             if (threads > 1 && !CpuParallel.runsInline(groups, groupGrain)) {
-                scratch.packTransposedPanels.run(a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA, sumsOff,
-                        groups, groupGrain);
+                scratch.packTransposedPanels.run(precision, a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA,
+                        sumsOff, groups, groupGrain);
             } else {
-                packTransposedPanels(a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA, sumsOff, 0, mPanels);
+                packTransposedPanels(precision, a, aOff, lda, m, k, kBlocks, mPanels, packA, sumsOfA, sumsOff, 0,
+                        mPanels);
             }
         }
 
@@ -189,24 +198,24 @@ final class Gemm {
             int panelGrain = Math.max(1, 32_768 / (NR * k));
             // The pool only when it splits the loop: a single-threaded call (inside another loop) goes straight on.
             if (threads > 1 && !CpuParallel.runsInline(nPanels, panelGrain)) {
-                scratch.packPanels.run(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase,
+                scratch.packPanels.run(precision, transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase,
                         sumsOfBColumns, sumsOff, panelGrain);
             } else {
-                packPanels(transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase, sumsOfBColumns, sumsOff,
-                        0, nPanels);
+                packPanels(precision, transB, b, bOff, ldb, k, kBlocks, col0, nc, nPanels, packB, bBase,
+                        sumsOfBColumns, sumsOff, 0, nPanels);
             }
 
             final int nParts = mBlocks >= targetTasks ? 1 : Math.min(nPanels, ceilDiv(targetTasks, mBlocks));
 
             int tasks = mBlocks * nParts;
             if (threads > 1 && !CpuParallel.runsInline(tasks, 1)) {
-                scratch.computeTasks.run(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks,
-                        alpha, c, cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m,
-                        col0, nc, rowsPerTask, nParts, tasks);
+                scratch.computeTasks.run(precision, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k,
+                        kBlocks, alpha, c, cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null,
+                        sumsOff, m, col0, nc, rowsPerTask, nParts, tasks);
             } else {
-                computeTasks(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha, c, cOff,
-                        ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m, col0, nc,
-                        rowsPerTask, nParts, 0, tasks);
+                computeTasks(precision, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks,
+                        alpha, c, cOff, ldc, accumulate, bias, biasOff, packA == null ? sumsOfA : null, sumsOff, m,
+                        col0, nc, rowsPerTask, nParts, 0, tasks);
             }
         }
     }
@@ -218,15 +227,15 @@ final class Gemm {
      * whole up front, slower than the per-task packing that many rows allow. Only short-and-wide products gain:
      * turned round, a tall-and-narrow one (qkv's 576×192) loses.
      */
-    private static void gemmTransposed(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
-                                       float[] c, int cOff, int ldc, boolean accumulate, float[] sums, int sumsOff,
-                                       boolean parallel) {
+    private static void gemmTransposed(Precision precision, int m, int n, int k, float[] a, int aOff, int lda,
+                                       float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate,
+                                       float[] sums, int sumsOff, boolean parallel) {
         Scratch scratch = ReusableLoops.ofThisThread(SCRATCH, Scratch::new);
         // The inner call uses the scratch's packing buffers, never this one.
         float[] transposed = scratch.transposed = ensure(scratch.transposed, m * n);
         // op(A)'s row sums are the column sums of the transposed product's B.
-        gemm(true, false, n, m, k, 1f, b, bOff, ldb, a, aOff, lda, transposed, 0, m, false, null, 0, sums, sumsOff, true,
-                parallel);
+        gemm(precision, true, false, n, m, k, 1f, b, bOff, ldb, a, aOff, lda, transposed, 0, m, false, null, 0, sums,
+                sumsOff, true, parallel);
         int blocks = ceilDiv(m, TRANSPOSE_BLOCK);
         if (parallel && CpuParallel.threads() > 1 && !CpuParallel.runsInline(blocks, 1)) {
             scratch.addTransposed.run(transposed, m, n, c, cOff, ldc, accumulate, blocks);
@@ -287,16 +296,18 @@ final class Gemm {
 
     /** {@link #computeTasks} split over the pool: the loop runs over the tasks. */
     private static final class ComputeTasks extends ReusableLoops.Body {
+        private Precision precision;
         private boolean transA, accumulate;
         private float[] a, packA, packB, c, bias, rowSums;
         private int aOff, lda, mPanels, bBase, nPanels, k, kBlocks, cOff, ldc, biasOff, rowSumsOff, m, col0, nc,
                 rowsPerTask, nParts;
         private float alpha;
 
-        void run(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels, float[] packB, int bBase,
-                 int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate,
-                 float[] bias, int biasOff, float[] rowSums, int rowSumsOff, int m, int col0, int nc, int rowsPerTask,
-                 int nParts, int tasks) {
+        void run(Precision precision, boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
+                 float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha, float[] c, int cOff, int ldc,
+                 boolean accumulate, float[] bias, int biasOff, float[] rowSums, int rowSumsOff, int m, int col0,
+                 int nc, int rowsPerTask, int nParts, int tasks) {
+            this.precision = precision;
             this.bBase = bBase;
             this.rowSums = rowSums;
             this.rowSumsOff = rowSumsOff;
@@ -327,8 +338,9 @@ final class Gemm {
 
         @Override
         public void run(int t0, int t1) {
-            computeTasks(transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha, c, cOff, ldc,
-                    accumulate, bias, biasOff, rowSums, rowSumsOff, m, col0, nc, rowsPerTask, nParts, t0, t1);
+            computeTasks(precision, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha, c,
+                    cOff, ldc, accumulate, bias, biasOff, rowSums, rowSumsOff, m, col0, nc, rowsPerTask, nParts, t0,
+                    t1);
         }
 
         @Override
@@ -342,11 +354,11 @@ final class Gemm {
      * transposed A packed whole by {@link GemmPacking#packTransposedPanels}, or null (A read in place, or packed by
      * the task).
      */
-    private static void computeTasks(boolean transA, float[] a, int aOff, int lda, float[] packA, int mPanels,
-                                     float[] packB, int bBase, int nPanels, int k, int kBlocks, float alpha, float[] c,
-                                     int cOff, int ldc, boolean accumulate, float[] bias, int biasOff, float[] rowSums,
-                                     int rowSumsOff, int m, int col0, int nc, int rowsPerTask, int nParts, int t0,
-                                     int t1) {
+    private static void computeTasks(Precision precision, boolean transA, float[] a, int aOff, int lda,
+                                     float[] packA, int mPanels, float[] packB, int bBase, int nPanels, int k,
+                                     int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate,
+                                     float[] bias, int biasOff, float[] rowSums, int rowSumsOff, int m, int col0,
+                                     int nc, int rowsPerTask, int nParts, int t0, int t1) {
         Scratch own = SCRATCH.get();
         for (int t = t0; t < t1; t++) {
             int row0 = (t / nParts) * rowsPerTask;
@@ -354,22 +366,24 @@ final class Gemm {
             int part = t % nParts;
             int q0 = (int) ((long) part * nPanels / nParts);
             int q1 = (int) ((long) (part + 1) * nPanels / nParts);
-            computeBlock(own, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha,
+            computeBlock(own, precision, transA, a, aOff, lda, packA, mPanels, packB, bBase, nPanels, k, kBlocks, alpha,
                     c, cOff, ldc, accumulate, bias, biasOff, rowSums, rowSumsOff, row0, rows, col0, nc, q0, q1);
         }
     }
 
     /** One task: rows [row0, row0+rows) of C against B panels [q0, q1) of the current slab. */
-    private static void computeBlock(Scratch scratch, boolean transA, float[] a, int aOff, int lda, float[] packedA,
-                                     int mPanels, float[] packB, int bBase, int nPanels, int k, int kBlocks,
-                                     float alpha, float[] c, int cOff, int ldc, boolean accumulate, float[] bias,
-                                     int biasOff, float[] rowSums, int rowSumsOff, int row0, int rows, int col0, int nc,
-                                     int q0, int q1) {
+    private static void computeBlock(Scratch scratch, Precision precision, boolean transA, float[] a, int aOff,
+                                     int lda, float[] packedA, int mPanels, float[] packB, int bBase, int nPanels,
+                                     int k, int kBlocks, float alpha, float[] c, int cOff, int ldc, boolean accumulate,
+                                     float[] bias, int biasOff, float[] rowSums, int rowSumsOff, int row0, int rows,
+                                     int col0, int nc, int q0, int q1) {
         int aPanels = (rows + MR - 1) / MR;
         float[] tile = scratch.tile;
         boolean packHere = transA && packedA == null;
-        float[] packA = packHere
-                ? (scratch.packA = ensure(scratch.packA, pairedRows(aPanels) * Math.min(k, KC))) : packedA;
+        // In a reduced precision an untransposed A is packed too, rounded: its rows, kc floats each.
+        boolean roundRows = !transA && precision != Precision.FP32;
+        float[] packA = packHere ? (scratch.packA = ensure(scratch.packA, pairedRows(aPanels) * Math.min(k, KC)))
+                : roundRows ? (scratch.packA = ensure(scratch.packA, rows * Math.min(k, KC))) : packedA;
         for (int kb = 0; kb < kBlocks; kb++) {
             int pc = blockStart(k, kBlocks, kb);
             int kc = blockStart(k, kBlocks, kb + 1) - pc;
@@ -378,10 +392,18 @@ final class Gemm {
             int aRowStride, aColStride;
             if (transA) {
                 // A task owns its rows (tasks that pack A here never share rows), so it may add their sums.
-                if (packHere) packTransposedA(a, aOff, lda, row0, rows, pc, kc, packA, 0, rowSums, rowSumsOff + row0);
+                if (packHere) {
+                    packTransposedA(precision, a, aOff, lda, row0, rows, pc, kc, packA, 0, rowSums,
+                            rowSumsOff + row0);
+                }
                 aSource = packA;
                 aRowStride = 1;
                 aColStride = PR;
+            } else if (roundRows) {
+                packRoundedRows(precision, a, aOff, lda, row0, rows, pc, kc, packA);
+                aSource = packA;
+                aRowStride = kc;
+                aColStride = 1;
             } else {
                 aSource = a;
                 aRowStride = lda;
@@ -406,7 +428,8 @@ final class Gemm {
                     int row = row0 + p * MR;
                     int liveRows = Math.min(MR, row0 + rows - row);
                     // Packed here: this task's pairs from row0; packed whole: the pairs of all of A, K block by block.
-                    int aIndex = !transA ? aOff + row * lda + pc : packHere ? p / 2 * PR * kc + p % 2 * MR
+                    int aIndex = roundRows ? p * MR * kc : !transA ? aOff + row * lda + pc
+                            : packHere ? p / 2 * PR * kc + p % 2 * MR
                             : packedABlock + row / PR * PR * kc + row / MR % 2 * MR;
                     int cIndex = cOff + row * ldc + col;
                     if (direct && liveRows == MR && cols == NR) {

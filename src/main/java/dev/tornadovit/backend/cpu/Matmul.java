@@ -1,5 +1,7 @@
 package dev.tornadovit.backend.cpu;
 
+import dev.tornadovit.tensor.Precision;
+
 /**
  * Fast float32 matrix products for the CPU backend: row-major, on sub-arrays given by offsets,
  * vectorised with the Vector API and run in parallel on {@link CpuParallel}.
@@ -15,6 +17,10 @@ package dev.tornadovit.backend.cpu;
  * {@code aOff = 0, aBatchStride = T·3·H·hd, aHeadStride = hd, lda = 3·H·hd}; k and v are the same
  * with offsets {@code H·hd} and {@code 2·H·hd}. The single-level overloads are the case
  * {@code heads = 1}. In every form, C_b is M×N and K is the contracted dimension.
+ *
+ * <p><b>Precision</b>: the methods that take a {@link Precision} round both operands of the product to it (tf32,
+ * bf16: emulated, for reference and testing) and accumulate in fp32; the others, and {@link Precision#FP32}, are the
+ * plain fp32 product.
  */
 public final class Matmul {
 
@@ -23,13 +29,26 @@ public final class Matmul {
     /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]; {@code bias} may be null. Overwrites y. */
     public static void linearForward(float[] x, int xOff, float[] w, int wOff, float[] bias, int bOff,
                                      float[] y, int yOff, int M, int K, int N) {
-        Gemm.gemm(false, true, M, N, K, 1f, x, xOff, K, w, wOff, K, y, yOff, N, false, bias, bOff, true);
+        linearForward(Precision.FP32, x, xOff, w, wOff, bias, bOff, y, yOff, M, K, N);
+    }
+
+    /** {@link #linearForward} with x and w rounded to {@code precision}; the bias is added in fp32. */
+    public static void linearForward(Precision precision, float[] x, int xOff, float[] w, int wOff, float[] bias,
+                                     int bOff, float[] y, int yOff, int M, int K, int N) {
+        Gemm.gemm(precision, false, true, M, N, K, 1f, x, xOff, K, w, wOff, K, y, yOff, N, false, bias, bOff, true);
     }
 
     /** dx[M,K] = dy[M,N]·w[N,K], or dx += that when {@code accumulate}. */
     public static void linearBackwardInput(float[] dy, int dyOff, float[] w, int wOff, float[] dx, int dxOff,
                                            int M, int K, int N, boolean accumulate) {
-        Gemm.gemm(false, false, M, K, N, 1f, dy, dyOff, N, w, wOff, K, dx, dxOff, K, accumulate, null, 0, true);
+        linearBackwardInput(Precision.FP32, dy, dyOff, w, wOff, dx, dxOff, M, K, N, accumulate);
+    }
+
+    /** {@link #linearBackwardInput} with dy and w rounded to {@code precision}. */
+    public static void linearBackwardInput(Precision precision, float[] dy, int dyOff, float[] w, int wOff,
+                                           float[] dx, int dxOff, int M, int K, int N, boolean accumulate) {
+        Gemm.gemm(precision, false, false, M, K, N, 1f, dy, dyOff, N, w, wOff, K, dx, dxOff, K, accumulate, null, 0,
+                true);
     }
 
     /**
@@ -38,9 +57,15 @@ public final class Matmul {
      */
     public static void linearBackwardWeight(float[] dy, int dyOff, float[] x, int xOff, float[] dw, int dwOff,
                                             float[] dbias, int dbOff, int M, int K, int N) {
+        linearBackwardWeight(Precision.FP32, dy, dyOff, x, xOff, dw, dwOff, dbias, dbOff, M, K, N);
+    }
+
+    /** {@link #linearBackwardWeight} with dy and x rounded to {@code precision}; dbias sums dy as it is. */
+    public static void linearBackwardWeight(Precision precision, float[] dy, int dyOff, float[] x, int xOff,
+                                            float[] dw, int dwOff, float[] dbias, int dbOff, int M, int K, int N) {
         // dbias is dy's column sums, the row sums of the GEMM's A (dyᵀ), taken while dyᵀ is packed.
-        Gemm.gemm(true, false, N, K, M, 1f, dy, dyOff, N, x, xOff, K, dw, dwOff, K, true, null, 0, dbias, dbOff, false,
-                true);
+        Gemm.gemm(precision, true, false, N, K, M, 1f, dy, dyOff, N, x, xOff, K, dw, dwOff, K, true, null, 0, dbias,
+                dbOff, false, true);
     }
 
     /** C_b = alpha·A_b·B_bᵀ (+ C_b): A_b is M×K, B_b is N×K. One batch level; see the class comment. */
@@ -49,7 +74,17 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(false, true, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+        batchedNT(Precision.FP32, batch, a, aOff, aBatchStride, lda, b, bOff, bBatchStride, ldb, c, cOff, cBatchStride,
+                ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** batchedNT with A and B rounded to {@code precision}: the attention products in tf32 or bf16. */
+    public static void batchedNT(Precision precision, int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(precision, false, true, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
                 c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
     }
 
@@ -59,7 +94,17 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(false, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+        batchedNN(Precision.FP32, batch, a, aOff, aBatchStride, lda, b, bOff, bBatchStride, ldb, c, cOff, cBatchStride,
+                ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** batchedNN with A and B rounded to {@code precision}: the attention products in tf32 or bf16. */
+    public static void batchedNN(Precision precision, int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(precision, false, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
                 c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
     }
 
@@ -69,7 +114,17 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(true, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
+        batchedTN(Precision.FP32, batch, a, aOff, aBatchStride, lda, b, bOff, bBatchStride, ldb, c, cOff, cBatchStride,
+                ldc, M, N, K, alpha, accumulate);
+    }
+
+    /** batchedTN with A and B rounded to {@code precision}: the attention products in tf32 or bf16. */
+    public static void batchedTN(Precision precision, int batch,
+                                 float[] a, int aOff, int aBatchStride, int lda,
+                                 float[] b, int bOff, int bBatchStride, int ldb,
+                                 float[] c, int cOff, int cBatchStride, int ldc,
+                                 int M, int N, int K, float alpha, boolean accumulate) {
+        batched(precision, true, false, batch, 1, a, aOff, aBatchStride, 0, lda, b, bOff, bBatchStride, 0, ldb,
                 c, cOff, cBatchStride, 0, ldc, M, N, K, alpha, accumulate);
     }
 
@@ -79,8 +134,8 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(false, true, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+        batched(Precision.FP32, false, true, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
     }
 
     /** {@link #batchedNN} over {@code batch × heads} matrices; see the class comment for the strides. */
@@ -89,8 +144,8 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(false, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+        batched(Precision.FP32, false, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
     }
 
     /** {@link #batchedTN} over {@code batch × heads} matrices; see the class comment for the strides. */
@@ -99,11 +154,11 @@ public final class Matmul {
                                  float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                  float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
                                  int M, int N, int K, float alpha, boolean accumulate) {
-        batched(true, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
+        batched(Precision.FP32, true, false, batch, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, M, N, K, alpha, accumulate);
     }
 
-    private static void batched(boolean transA, boolean transB, int batch, int heads,
+    private static void batched(Precision precision, boolean transA, boolean transB, int batch, int heads,
                                 float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
                                 float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                 float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
@@ -119,22 +174,24 @@ public final class Matmul {
             int grain = (int) Math.max(1, Gemm.PARALLEL_MIN_WORK / workPerMatrix);
             if (CpuParallel.runsInline(count, grain)) {
                 // Called inside a parallel loop (fused attention, per head group): straight to the products.
-                multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                        bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, false);
-            } else {
-                loops().multiplyEach.run(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                multiplyEach(precision, transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
                         bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha,
-                        accumulate, count, grain);
+                        accumulate, 0, count, false);
+            } else {
+                loops().multiplyEach.run(precision, transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda,
+                        b, bOff, bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k,
+                        alpha, accumulate, count, grain);
             }
         } else {
             // Few large matrices: parallelise inside each product instead.
-            multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, 0, count, true);
+            multiplyEach(precision, transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                    bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate,
+                    0, count, true);
         }
     }
 
     /** Matrices [start, end) of a batched product in turn; each product itself uses the pool only if {@code parallel}. */
-    private static void multiplyEach(boolean transA, boolean transB, int heads,
+    private static void multiplyEach(Precision precision, boolean transA, boolean transB, int heads,
                                      float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
                                      float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                                      float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
@@ -142,7 +199,7 @@ public final class Matmul {
                                      boolean parallel) {
         for (int i = start; i < end; i++) {
             int bi = i / heads, h = i % heads;
-            Gemm.gemm(transA, transB, m, n, k, alpha,
+            Gemm.gemm(precision, transA, transB, m, n, k, alpha,
                     a, aOff + bi * aBatchStride + h * aHeadStride, lda,
                     b, bOff + bi * bBatchStride + h * bHeadStride, ldb,
                     c, cOff + bi * cBatchStride + h * cHeadStride, ldc, accumulate, null, 0, parallel);
@@ -151,17 +208,19 @@ public final class Matmul {
 
     /** The products of a batched call, split over the pool by matrix: each runs {@link #multiplyEach} on its share. */
     private static final class MultiplyEach extends ReusableLoops.Body {
+        private Precision precision;
         private boolean transA, transB, accumulate;
         private int heads, aOff, aBatchStride, aHeadStride, lda, bOff, bBatchStride, bHeadStride, ldb;
         private int cOff, cBatchStride, cHeadStride, ldc, m, n, k;
         private float alpha;
         private float[] a, b, c;
 
-        void run(boolean transA, boolean transB, int heads,
+        void run(Precision precision, boolean transA, boolean transB, int heads,
                  float[] a, int aOff, int aBatchStride, int aHeadStride, int lda,
                  float[] b, int bOff, int bBatchStride, int bHeadStride, int ldb,
                  float[] c, int cOff, int cBatchStride, int cHeadStride, int ldc,
                  int m, int n, int k, float alpha, boolean accumulate, int count, int grain) {
+            this.precision = precision;
             this.transA = transA;
             this.transB = transB;
             this.heads = heads;
@@ -190,9 +249,9 @@ public final class Matmul {
 
         @Override
         public void run(int start, int end) {
-            multiplyEach(transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff, bBatchStride,
-                    bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate, start, end,
-                    false);
+            multiplyEach(precision, transA, transB, heads, a, aOff, aBatchStride, aHeadStride, lda, b, bOff,
+                    bBatchStride, bHeadStride, ldb, c, cOff, cBatchStride, cHeadStride, ldc, m, n, k, alpha, accumulate,
+                    start, end, false);
         }
 
         @Override

@@ -4,15 +4,28 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.MathConstants;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Erf;
 import dev.tornadovit.tensor.Tensor;
 
 /**
  * The readable reference: every operation as plain single-threaded loops in float64, forward and backward side by
  * side. Gradient checks run the whole model on it against finite differences; every fast kernel is checked
- * against it.
+ * against it. It runs {@link Precision#FP32} only: in its float64 nothing is rounded to a narrower format, and
+ * emulating tf32 or bf16 here would take away the reference the other backends are checked against.
  */
 public final class ReferenceBackend implements Backend {
+
+    public ReferenceBackend() {
+    }
+
+    /** A reference backend for {@code precision}, which must be fp32: any other is refused in one line. */
+    public ReferenceBackend(Precision precision) {
+        if (precision != Precision.FP32) {
+            throw new IllegalArgumentException("device reference (float64, for gradient checks) runs precision fp32 "
+                    + "only, not " + precision + ": use --device cpu, which emulates " + precision);
+        }
+    }
 
     static final class RefTensor implements Tensor {
         final double[] data;
@@ -49,6 +62,12 @@ public final class ReferenceBackend implements Backend {
     @Override
     public boolean isDoublePrecision() {
         return true;
+    }
+
+    /** fp32: no operand is rounded to a narrower format (the tensors themselves are float64). */
+    @Override
+    public Precision precision() {
+        return Precision.FP32;
     }
 
     @Override

@@ -4,6 +4,7 @@ import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
@@ -34,10 +35,10 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
 
 /**
  * The model's operations as TornadoVM kernels on one device.
@@ -153,6 +154,12 @@ public final class TornadoBackend implements Backend {
         this(TornadoDevices.resolve(deviceSpec));
     }
 
+    /** A backend on {@code deviceSpec} whose matrix products run in {@code precision}; see {@link #supports}. */
+    public TornadoBackend(String deviceSpec, Precision precision) {
+        TornadoDevices.Found found = TornadoDevices.resolve(deviceSpec);
+        this(found, 0, GemmStrategy.forDevice(found), precision);
+    }
+
     public TornadoBackend(TornadoDevices.Found found) {
         this(found, 0);
     }
@@ -167,9 +174,26 @@ public final class TornadoBackend implements Backend {
      * @param gemm             how the matrix products run; one the device cannot run is an error
      */
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm) {
+        this(found, memoryLimitBytes, gemm, Precision.FP32);
+    }
+
+    /**
+     * @param memoryLimitBytes at most this much device memory (0: 90% of what the device reports)
+     * @param gemm             how the matrix products run; one the device cannot run is an error
+     * @param precision        the matrix products' operand format; one {@code gemm} cannot run ({@link #supports})
+     *                         is refused in one line naming the device and the precisions it can run
+     */
+    public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm, Precision precision) {
         String reason = GemmStrategy.unavailableReason(gemm, found);
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
         this.gemmStrategy = gemm;
+        if (!supports(gemm, precision)) {
+            throw new IllegalArgumentException("device " + found.id() + " (" + found.name() + ", GEMM: "
+                    + gemm.label() + ") cannot run precision " + precision + "; it runs " + supported(gemm)
+                    + " (--device cpu emulates " + precision + ")");
+        }
+        this.precision = precision;
+        this.gemmCompute = GemmCompute.of(precision);
         this.cudaGraphs = found.backend().equals("cuda") && Boolean.getBoolean("tornadovit.cudaGraphs");
         this.found = found;
         this.device = found.device();
@@ -186,33 +210,41 @@ public final class TornadoBackend implements Backend {
     private int gemmTargetGroups;
 
     private final GemmStrategy gemmStrategy;
+    private final Precision precision;
+    private final GemmCompute gemmCompute;
+
+    /** Whether this backend's matrix products can run in {@code p}. */
+    public boolean supports(Precision p) {
+        return supports(gemmStrategy, p);
+    }
+
+    /**
+     * Whether matrix products computed by {@code gemm} can run in {@code p}: fp32 for every strategy; TF32 and bf16
+     * on the tensor cores through cuBLAS's compute types ({@link GemmCompute}).
+     */
+    static boolean supports(GemmStrategy gemm, Precision p) {
+        return p == Precision.FP32 || gemm == GemmStrategy.CUBLAS;
+    }
+
+    /** The precisions {@code gemm} runs, "fp32|…", for messages. */
+    private static String supported(GemmStrategy gemm) {
+        return Arrays.stream(Precision.values()).filter(p -> supports(gemm, p)).map(Precision::label)
+                .collect(Collectors.joining("|"));
+    }
+
+    @Override
+    public Precision precision() {
+        return precision;
+    }
 
     /** How this backend computes its matrix products. */
     public GemmStrategy gemmStrategy() {
         return gemmStrategy;
     }
 
-    private GemmCompute gemmCompute = GemmCompute.FP32;
-
-    /** The arithmetic of the matrix products (fp32 unless {@link #setGemmCompute} chose TF32 or bf16). */
+    /** The arithmetic of the matrix products: cuBLAS's compute type for this backend's precision. */
     public GemmCompute gemmCompute() {
         return gemmCompute;
-    }
-
-    /**
-     * Computes every matrix product as {@code compute} says, before the first graph is recorded (recorded graphs keep
-     * the compute type they were recorded with). TF32 and bf16 need cuBLAS ({@link GemmStrategy#CUBLAS}).
-     */
-    public void setGemmCompute(GemmCompute compute) {
-        if (compute != GemmCompute.FP32 && gemmStrategy != GemmStrategy.CUBLAS) {
-            throw new IllegalArgumentException(found.id() + " (" + found.name() + ") computes its matrix products with "
-                    + gemmStrategy.label() + " GEMM in fp32 only; " + compute.name().toLowerCase(Locale.ROOT)
-                    + " needs cuBLAS on TornadoVM's CUDA backend");
-        }
-        if (!graphs.isEmpty() || !singleOps.isEmpty()) {
-            throw new IllegalStateException("the GEMM compute type is chosen before the first graph runs");
-        }
-        gemmCompute = compute;
     }
 
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
@@ -229,7 +261,7 @@ public final class TornadoBackend implements Backend {
     @Override
     public String name() {
         return found.backend() + ": " + found.name() + " (GEMM: " + gemmStrategy.label()
-                + (gemmCompute == GemmCompute.FP32 ? "" : ", " + gemmCompute.name().toLowerCase(Locale.ROOT)) + ")";
+                + (precision == Precision.FP32 ? "" : ", " + precision) + ")";
     }
 
     @Override

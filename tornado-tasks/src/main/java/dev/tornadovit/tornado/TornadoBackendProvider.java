@@ -3,6 +3,7 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.backend.BackendProvider;
 import dev.tornadovit.backend.DeviceInfo;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 
 import java.util.List;
 
@@ -19,8 +20,8 @@ public final class TornadoBackendProvider implements BackendProvider {
     }
 
     @Override
-    public Backend create(String device) {
-        return new TornadoBackend(device);
+    public Backend create(String device, Precision precision) {
+        return new TornadoBackend(device, precision);
     }
 
     @Override

@@ -2,9 +2,9 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
-import dev.tornadovit.tornado.cuda.GemmCompute;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -89,10 +89,10 @@ class GemmStrategyTest {
                 + "cuBLAS on TornadoVM's CUDA backend, and the test device " + device.id() + " is on " + device.backend());
         Map<String, float[]> expected = products(new CpuBackend(1), M, false);
         Map<String, float[]> magnitudes = products(new CpuBackend(1), M, true);
-        for (GemmCompute compute : List.of(GemmCompute.TF32, GemmCompute.BF16)) {
-            double u = Math.scalb(2.0, compute == GemmCompute.TF32 ? -10 : -7);
-            try (TornadoBackend be = TestDevice.backend(GemmStrategy.CUBLAS)) {
-                be.setGemmCompute(compute);
+        for (Precision compute : List.of(Precision.TF32, Precision.BF16)) {
+            double u = Math.scalb(2.0, -compute.significandBits());
+            try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, compute)) {
+                assertEquals(compute.label(), be.gemmCompute().name().toLowerCase(java.util.Locale.ROOT));
                 Map<String, float[]> got = products(be, M, false);
                 for (String name : expected.keySet()) {
                     float[] want = expected.get(name), have = got.get(name), bound = magnitudes.get(name);
@@ -108,16 +108,6 @@ class GemmStrategyTest {
                     }
                 }
             }
-        }
-    }
-
-    @Test
-    void tf32AndBf16AreRefusedWhereOnlyOurFp32KernelRuns() {
-        try (TornadoBackend be = TestDevice.backend(GemmStrategy.KERNEL)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> be.setGemmCompute(GemmCompute.BF16));
-            assertTrue(e.getMessage().contains("fp32 only") && e.getMessage().contains("bf16"), e.getMessage());
-            assertEquals(GemmCompute.FP32, be.gemmCompute());
         }
     }
 

@@ -8,12 +8,12 @@ import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.GemmStrategy;
 import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
-import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.train.AdamW;
 
 import java.io.IOException;
@@ -50,17 +50,15 @@ public final class TornadoBench {
     /** {@code --modes}: train, infer or both (one alone when profiling). */
     private boolean train = true, infer = true;
     private boolean profile;
-    /** {@code --precision}: the arithmetic of the matrix products. */
-    private GemmCompute compute = GemmCompute.FP32;
+    /** {@code --precision}: the operand format of the matrix products. */
+    private Precision precision = Precision.FP32;
 
     private TornadoBench(String device) {
         this.device = device;
     }
 
     private TornadoBackend backend() {
-        TornadoBackend backend = new TornadoBackend(device);
-        backend.setGemmCompute(compute);
-        return backend;
+        return new TornadoBackend(device, precision);
     }
 
     public static void main(String[] args) {
@@ -101,12 +99,7 @@ public final class TornadoBench {
         bench.train = modes.contains("train");
         bench.infer = modes.contains("infer");
         bench.profile = profileSteps;
-        bench.compute = switch (precision) {
-            case "fp32" -> GemmCompute.FP32;
-            case "tf32" -> GemmCompute.TF32;
-            case "bf16" -> GemmCompute.BF16;
-            default -> throw new IllegalArgumentException("--precision takes fp32, tf32 or bf16, not " + precision);
-        };
+        bench.precision = Precision.parse(precision);
         TornadoDevices.Found found = TornadoDevices.resolve(device);
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), GEMM: "
                 + GemmStrategy.forDevice(found).label() + ", matrix products in " + precision + ", Java " + Runtime.version());

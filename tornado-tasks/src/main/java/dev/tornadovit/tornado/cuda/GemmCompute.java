@@ -1,5 +1,7 @@
 package dev.tornadovit.tornado.cuda;
 
+import dev.tornadovit.tensor.Precision;
+
 /**
  * How cuBLAS computes a product of fp32 matrices (its {@code cublasComputeType_t}); operands, results and accumulation
  * stay fp32 in memory in every case, so the choice changes neither buffers nor checkpoints.
@@ -19,12 +21,17 @@ public enum GemmCompute {
         this.cublasValue = cublasValue;
     }
 
+    /** The compute type that rounds a product's operands as {@code precision} does. */
+    public static GemmCompute of(Precision precision) {
+        return switch (precision) {
+            case FP32 -> FP32;
+            case TF32 -> TF32;
+            case BF16 -> BF16;
+        };
+    }
+
     public int cublasValue() {
         return cublasValue;
     }
 
-    static GemmCompute ofCublasValue(int value) {
-        for (GemmCompute c : values()) if (c.cublasValue == value) return c;
-        throw new IllegalArgumentException("no cuBLAS compute type " + value);
-    }
 }

@@ -1,0 +1,52 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.backend.Backends;
+import dev.tornadovit.tensor.Precision;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The TornadoVM backend's precisions: fp32 on every GEMM strategy, TF32 and bf16 through cuBLAS (the numbers are
+ * checked in {@link GemmStrategyTest}); a precision its strategy cannot run is refused in
+ * one line naming the device and what it runs, by the constructor and through {@code --device}'s path alike, never
+ * replaced by another.
+ */
+@Timeout(value = 300, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class DevicePrecisionTest {
+
+    @Test
+    void fp32RunsAndAPrecisionTheGemmCannotRunIsRefusedNamingTheDevice() {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        try (TornadoBackend be = TestDevice.backend(GemmStrategy.KERNEL)) {
+            assertEquals(Precision.FP32, be.precision());
+            assertTrue(be.supports(Precision.FP32));
+            assertFalse(be.supports(Precision.BF16) || be.supports(Precision.TF32), "the kernel GEMM is fp32 only");
+        }
+        for (Precision p : new Precision[]{Precision.TF32, Precision.BF16}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new TornadoBackend(device, 0, GemmStrategy.KERNEL, p));
+            assertEquals("device " + device.id() + " (" + device.name() + ", GEMM: kernel) cannot run precision " + p
+                    + "; it runs fp32 (--device cpu emulates " + p + ")", e.getMessage());
+            assertEquals(1, e.getMessage().lines().count());
+            // The same through Backends, as --device and the Java API create backends, where the device's best GEMM is
+            // our kernel; where it is cuBLAS, the precision runs on the tensor cores.
+            if (GemmStrategy.best(device) == GemmStrategy.KERNEL) {
+                IllegalArgumentException viaProvider = assertThrows(IllegalArgumentException.class,
+                        () -> Backends.create(TestDevice.spec(), 0, p));
+                assertTrue(viaProvider.getMessage().contains("cannot run precision " + p), viaProvider.getMessage());
+            } else {
+                try (TornadoBackend be = (TornadoBackend) Backends.create(TestDevice.spec(), 0, p)) {
+                    assertEquals(p, be.precision());
+                    assertEquals(p.label(), be.gemmCompute().name().toLowerCase(java.util.Locale.ROOT));
+                }
+            }
+        }
+    }
+}
