@@ -101,6 +101,8 @@ final class OpenMpiProcess implements Distributed {
     @Override
     public synchronized void startSum(MemorySegment values, int n) {
         if (n == 0) return;
+        // MPI keeps the address until the sum is done: a Java array's could move meanwhile.
+        if (!values.isNative()) throw new IllegalArgumentException("startSum needs native memory, not a Java array's");
         if (requests.byteSize() < (pending + 1) * ADDRESS.byteSize()) {
             // Handles are plain values (pointers in Open MPI): a larger array may take them over.
             MemorySegment grown = arena.allocate(ADDRESS, Math.max(8, 2L * (pending + 1)));
