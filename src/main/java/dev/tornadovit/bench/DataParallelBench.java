@@ -22,22 +22,26 @@ public final class DataParallelBench {
 
     /**
      * @param imagesPerSecond all ranks' images per second of wall time
-     * @param allReduceShare  the share of a step spent in the gradient all-reduce, averaged over the ranks; it
+     * @param allReduceShare  the share of a step spent in MPI's calls, averaged over the ranks: with
+     *                        {@code overlapped} sums, the part of the all-reduce the backward pass did not hide; it
      *                        includes waiting for the slowest rank
      * @param allReduceBytes  bytes each rank contributes to one step's all-reduce
+     * @param overlapped      whether the gradient sums ran during the backward pass (on several ranks)
      */
     public record Result(int ranks, int threadsPerRank, int perRankBatch, double secondsPerStep,
-                         double imagesPerSecond, double allReduceShare, long allReduceBytes) {
+                         double imagesPerSecond, double allReduceShare, long allReduceBytes, boolean overlapped) {
     }
 
     private DataParallelBench() {
     }
 
     public static Result run(Distributed distributed, ViTConfig config, Backend be, int threadsPerRank,
-                             int perRankBatch, int warmup, int steps) {
+                             int perRankBatch, int warmup, int steps, boolean overlapAllReduce) {
         VisionTransformer model = new VisionTransformer(config, be, 1);
         AdamW optimizer = new AdamW(be, model.parameters(), AdamW.Settings.defaults());
-        GradientAllReduce gradients = new GradientAllReduce(distributed, be, model.parameters());
+        GradientAllReduce gradients = overlapAllReduce
+                ? GradientAllReduce.overlapping(distributed, be, model.gradientGroups())
+                : new GradientAllReduce(distributed, be, model.parameters());
         model.synchronizeBatchStatistics(distributed.statisticsSum());
         Random r = new Random(1 + distributed.rank());
         float[] x = new float[perRankBatch * config.channels() * config.imageHeight() * config.imageWidth()];
@@ -60,7 +64,7 @@ public final class DataParallelBench {
         double meanSeconds = totals[0] / n;
         return new Result(n, threadsPerRank, perRankBatch, meanSeconds / steps,
                 (double) n * perRankBatch * steps / meanSeconds, totals[1] / totals[0],
-                model.parameterCount() * Float.BYTES);
+                model.parameterCount() * Float.BYTES, gradients.overlapsBackward());
     }
 
     private static void step(VisionTransformer model, AdamW optimizer, GradientAllReduce gradients, Backend be,
@@ -68,7 +72,7 @@ public final class DataParallelBench {
         model.zeroGradients();
         model.forward(images, batch);
         double loss = be.readDouble(model.lossAndGradient(labels, batch), 0);
-        model.backward(batch);
+        model.backward(batch, gradients.listener());
         gradients.average(loss, 0, batch);
         optimizer.step(1e-4);
     }

@@ -56,6 +56,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "20", description = "Timed steps per measurement (S/16: a quarter).")
     int steps;
 
+    @Option(names = "--overlap-allreduce", arity = "1", paramLabel = "true|false", defaultValue = "true",
+            description = "data-parallel: sum the gradients in buckets during the backward pass (true, as training "
+                    + "does by default) or in one all-reduce after it (false).")
+    boolean overlapAllReduce;
+
     @Option(names = "--seconds", defaultValue = "1.0", description = "Seconds per matmul/attention case.")
     double seconds;
 
@@ -230,12 +235,13 @@ final class BenchCommand implements Callable<Integer> {
                 int perRank = small ? batch : s16Batch;
                 try (Backend be = device.create(precision.value())) {
                     DataParallelBench.Result r = DataParallelBench.run(distributed, config, be, CpuParallel.threads(),
-                            perRank, Math.max(2, steps / 5), steps);
+                            perRank, Math.max(2, steps / 5), steps, overlapAllReduce);
                     if (distributed.isRoot()) {
                         System.out.printf(Locale.ROOT, "data-parallel model=%s attention=%s ranks=%d threads_per_rank=%d "
                                         + "batch_per_rank=%d img_per_s=%.1f ms_per_step=%.1f allreduce_share=%.4f "
-                                        + "allreduce_mb=%.1f%n", m, a, r.ranks(), r.threadsPerRank(), r.perRankBatch(),
-                                r.imagesPerSecond(), 1000 * r.secondsPerStep(), r.allReduceShare(), r.allReduceBytes() / 1e6);
+                                        + "allreduce_mb=%.1f overlap=%b%n", m, a, r.ranks(), r.threadsPerRank(),
+                                r.perRankBatch(), r.imagesPerSecond(), 1000 * r.secondsPerStep(), r.allReduceShare(),
+                                r.allReduceBytes() / 1e6, r.overlapped());
                     }
                 }
             }

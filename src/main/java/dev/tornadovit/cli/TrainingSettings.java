@@ -31,6 +31,10 @@ public final class TrainingSettings {
     long seed;
     @Option(names = "--checkpoint-every", defaultValue = "200", description = "Also save the resumable checkpoint every N steps.")
     int checkpointEvery;
+    @Option(names = "--overlap-allreduce", arity = "1", paramLabel = "true|false", defaultValue = "true",
+            description = "Under mpirun: sum the gradients in buckets while the backward pass runs (true, the default), "
+                    + "or in one all-reduce after it (false); the same result either way.")
+    boolean overlapAllReduce;
 
     /**
      * Evaluation runs in batches of up to 256, but never larger than the training batch: the trainer's workspace holds
@@ -44,6 +48,6 @@ public final class TrainingSettings {
         OptionChecks.check(this);
         return new TrainingOptions(epochs, steps, batchSize, lr, minLr, warmup,
                 new AdamW.Settings(0.9, 0.999, 1e-8, weightDecay, clip), new Augmentation(cropPadding, flip), seed,
-                checkpointEvery, evaluationBatch());
+                checkpointEvery, evaluationBatch(), overlapAllReduce);
     }
 }

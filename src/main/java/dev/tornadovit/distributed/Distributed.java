@@ -2,6 +2,8 @@ package dev.tornadovit.distributed;
 
 import dev.tornadovit.tensor.CrossProcessSum;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The processes ("ranks") of one data-parallel training run and their collectives. Every rank holds the whole model,
  * trains on its shard of each global batch, and takes part in the same collective calls in the same order.
@@ -34,6 +36,22 @@ public interface Distributed extends AutoCloseable {
 
     /** Every rank's values[0..n) becomes rank {@code root}'s. */
     void broadcast(float[] values, int n, int root);
+
+    /**
+     * Starts summing {@code values[0..n)}, float32 in native memory, over all ranks in place, and returns at once:
+     * this rank computes on while the values travel. Every rank starts the same sums in the same order, and leaves
+     * the values alone until {@link #awaitSums()} has returned; collectives called meanwhile are allowed.
+     */
+    void startSum(MemorySegment values, int n);
+
+    /**
+     * Lets the started sums advance and says whether all are done. Open MPI moves a non-blocking collective on only
+     * inside its calls, so a caller that computes between starting sums calls this now and then.
+     */
+    boolean progressSums();
+
+    /** Waits until every started sum is done: their values then hold the sums over all ranks. */
+    void awaitSums();
 
     /** Every rank's values[0..n) becomes rank {@code root}'s. */
     void broadcast(byte[] values, int n, int root);

@@ -29,8 +29,11 @@ final class OpenMpiLibrary {
     final MemorySegment commWorld, floatType, doubleType, byteType, longType, sum, max, min;
     static final MemorySegment IN_PLACE = MemorySegment.ofAddress(1);
 
-    private final MethodHandle initThread, initialized, finalized, commRank, commSize, allreduce, bcast, barrier, abort,
-            finalizeCall;
+    /** {@code MPI_STATUSES_IGNORE}: Open MPI's null pointer. */
+    static final MemorySegment STATUSES_IGNORE = MemorySegment.NULL;
+
+    private final MethodHandle initThread, initialized, finalized, commRank, commSize, allreduce, iallreduce, testall,
+            waitall, bcast, barrier, abort, finalizeCall;
 
     private OpenMpiLibrary(SymbolLookup lib) {
         Linker linker = Linker.nativeLinker();
@@ -50,6 +53,11 @@ final class OpenMpiLibrary {
         commSize = linker.downcallHandle(symbol(lib, "MPI_Comm_size"), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         allreduce = linker.downcallHandle(symbol(lib, "MPI_Allreduce"),
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        iallreduce = linker.downcallHandle(symbol(lib, "MPI_Iallreduce"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        testall = linker.downcallHandle(symbol(lib, "MPI_Testall"),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        waitall = linker.downcallHandle(symbol(lib, "MPI_Waitall"), FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         bcast = linker.downcallHandle(symbol(lib, "MPI_Bcast"),
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         barrier = linker.downcallHandle(symbol(lib, "MPI_Barrier"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -144,6 +152,42 @@ final class OpenMpiLibrary {
     void allreduceInPlace(MemorySegment buffer, int count, MemorySegment type, MemorySegment op) {
         try {
             check("MPI_Allreduce", (int) allreduce.invokeExact(IN_PLACE, buffer, count, type, op, commWorld));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * MPI_Iallreduce(MPI_IN_PLACE, buffer, count, type, op, MPI_COMM_WORLD, request): starts the all-reduce and
+     * returns at once; {@code request} (one MPI_Request, a pointer in Open MPI) receives its handle. The buffer must
+     * stay untouched until {@link #testAll} or {@link #waitAll} reports the request done.
+     */
+    void iallreduceInPlace(MemorySegment buffer, int count, MemorySegment type, MemorySegment op, MemorySegment request) {
+        try {
+            check("MPI_Iallreduce", (int) iallreduce.invokeExact(IN_PLACE, buffer, count, type, op, commWorld, request));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * MPI_Testall(count, requests, &flag, MPI_STATUSES_IGNORE): advances the requests (Open MPI progresses
+     * non-blocking collectives only inside its calls) and returns whether all are done; done ones become
+     * MPI_REQUEST_NULL.
+     */
+    boolean testAll(int count, MemorySegment requests, MemorySegment flag) {
+        try {
+            check("MPI_Testall", (int) testall.invokeExact(count, requests, flag, STATUSES_IGNORE));
+            return flag.get(JAVA_INT, 0) != 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** MPI_Waitall(count, requests, MPI_STATUSES_IGNORE). */
+    void waitAll(int count, MemorySegment requests) {
+        try {
+            check("MPI_Waitall", (int) waitall.invokeExact(count, requests, STATUSES_IGNORE));
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -5,6 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 /**
  * One rank of an Open MPI job: {@code MPI_COMM_WORLD}'s collectives through {@link OpenMpiLibrary}. Java arrays are
  * staged through one native buffer, reused and grown as needed (collectives are called by one thread at a time).
@@ -15,6 +18,10 @@ final class OpenMpiProcess implements Distributed {
     private final String host;
     private final Arena arena = Arena.ofShared();
     private MemorySegment staging = MemorySegment.NULL;
+    /** The MPI_Request handles of the sums started and not yet awaited, and a flag for MPI_Testall. */
+    private MemorySegment requests = MemorySegment.NULL;
+    private final MemorySegment testFlag = arena.allocate(JAVA_INT);
+    private int pending;
     private long collectiveNanos;
     private boolean closed;
 
@@ -25,10 +32,21 @@ final class OpenMpiProcess implements Distributed {
         this.host = hostName();
     }
 
-    /** Loads libmpi and joins the job (MPI_Init_thread with MPI_THREAD_SERIALIZED). */
+    /**
+     * Loads libmpi and joins the job. MPI_THREAD_SERIALIZED: MPI is called from more than one thread (the training
+     * loop, and BatchNorm's statistics sums from inside the backend), never at once, as every call here holds this
+     * object's lock; non-blocking sums are started, advanced and awaited under that lock too.
+     */
     static OpenMpiProcess start() {
         OpenMpiLibrary mpi = OpenMpiLibrary.load();
-        if (!mpi.initialized()) mpi.initThread(OpenMpiLibrary.THREAD_SERIALIZED);
+        if (!mpi.initialized()) {
+            int provided = mpi.initThread(OpenMpiLibrary.THREAD_SERIALIZED);
+            if (provided < OpenMpiLibrary.THREAD_SERIALIZED) {
+                throw new IllegalStateException("Open MPI provides thread level " + provided + " where TornadoViT needs "
+                        + "MPI_THREAD_SERIALIZED (" + OpenMpiLibrary.THREAD_SERIALIZED + "); use an Open MPI built "
+                        + "with thread support (every release since 3.0 is by default)");
+            }
+        }
         return new OpenMpiProcess(mpi);
     }
 
@@ -78,6 +96,42 @@ final class OpenMpiProcess implements Distributed {
     @Override
     public synchronized void broadcast(byte[] values, int n, int root) {
         broadcast(MemorySegment.ofArray(values), n, 1, mpi.byteType, root);
+    }
+
+    @Override
+    public synchronized void startSum(MemorySegment values, int n) {
+        if (n == 0) return;
+        // MPI keeps the address until the sum is done: a Java array's could move meanwhile.
+        if (!values.isNative()) throw new IllegalArgumentException("startSum needs native memory, not a Java array's");
+        if (requests.byteSize() < (pending + 1) * ADDRESS.byteSize()) {
+            // Handles are plain values (pointers in Open MPI): a larger array may take them over.
+            MemorySegment grown = arena.allocate(ADDRESS, Math.max(8, 2L * (pending + 1)));
+            if (pending > 0) MemorySegment.copy(requests, 0, grown, 0, pending * ADDRESS.byteSize());
+            requests = grown;
+        }
+        long start = System.nanoTime();
+        mpi.iallreduceInPlace(values, n, mpi.floatType, mpi.sum, requests.asSlice(pending * ADDRESS.byteSize(), ADDRESS));
+        pending++;
+        collectiveNanos += System.nanoTime() - start;
+    }
+
+    @Override
+    public synchronized boolean progressSums() {
+        if (pending == 0) return true;
+        long start = System.nanoTime();
+        boolean done = mpi.testAll(pending, requests, testFlag);
+        collectiveNanos += System.nanoTime() - start;
+        if (done) pending = 0;
+        return done;
+    }
+
+    @Override
+    public synchronized void awaitSums() {
+        if (pending == 0) return;
+        long start = System.nanoTime();
+        mpi.waitAll(pending, requests);
+        collectiveNanos += System.nanoTime() - start;
+        pending = 0;
     }
 
     /** All-reduces the first {@code n} elements of a Java array (as a heap segment) in place, through the staging buffer. */

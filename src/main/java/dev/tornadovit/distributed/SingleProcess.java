@@ -1,5 +1,7 @@
 package dev.tornadovit.distributed;
 
+import java.lang.foreign.MemorySegment;
+
 /** One process: the whole batch is its shard and every collective leaves the values as they are. */
 final class SingleProcess implements Distributed {
     static final SingleProcess INSTANCE = new SingleProcess();
@@ -35,6 +37,19 @@ final class SingleProcess implements Distributed {
 
     @Override
     public void broadcast(byte[] values, int n, int root) {
+    }
+
+    @Override
+    public void startSum(MemorySegment values, int n) {
+    }
+
+    @Override
+    public boolean progressSums() {
+        return true;
+    }
+
+    @Override
+    public void awaitSums() {
     }
 
     @Override

@@ -28,6 +28,8 @@ public final class VisionTransformer {
     private final Parameter clsToken, posEmbed, normW, normB, headW, headB;
     private final Tensor fixedPos;
     private final List<Block> blocks = new ArrayList<>();
+    /** The parameters whose gradients a backward pass finishes together, in the order it finishes them. */
+    private final List<List<Parameter>> gradientGroups;
     private boolean training = true;
 
     private int capacity;
@@ -65,13 +67,25 @@ public final class VisionTransformer {
             fixedPos = backend.allocate(config.patchCount() * d);
             backend.upload(fixedPos, PositionEmbeddings.sinCos2d(config.gridHeight(), config.gridWidth(), d));
         }
-        for (int i = 0; i < config.depth(); i++) blocks.add(new Block(store, i, config));
+        // The store lists parameters in creation order: embedding, each block's own, then norm and head.
+        int[] blockStarts = new int[config.depth() + 1];
+        for (int i = 0; i < config.depth(); i++) {
+            blockStarts[i] = store.parameters().size();
+            blocks.add(new Block(store, i, config));
+        }
+        blockStarts[config.depth()] = store.parameters().size();
         String norm = config.hasFcNorm() ? "fc_norm" : "norm";
         normW = store.constant(norm + ".weight", 1, false, d);
         normB = store.constant(norm + ".bias", 0, false, d);
         headW = store.truncNormal("head.weight", 0.02, true, config.numClasses(), d);
         headB = store.constant("head.bias", 0, false, config.numClasses());
         parameterGradients = store.parameters().stream().map(Parameter::grad).toList();
+        List<Parameter> all = store.parameters();
+        List<List<Parameter>> groups = new ArrayList<>();
+        groups.add(List.copyOf(all.subList(blockStarts[config.depth()], all.size())));
+        for (int i = config.depth() - 1; i >= 0; i--) groups.add(List.copyOf(all.subList(blockStarts[i], blockStarts[i + 1])));
+        groups.add(List.copyOf(all.subList(0, blockStarts[0])));
+        gradientGroups = List.copyOf(groups);
     }
 
     public ViTConfig config() {
@@ -90,6 +104,14 @@ public final class VisionTransformer {
     /** Non-learnable state saved with the weights (Re-attention BatchNorm running statistics). */
     public List<NamedTensor> buffers() {
         return store.buffers();
+    }
+
+    /**
+     * Every parameter once, grouped as a backward pass finishes their gradients and in that order: final norm and
+     * head, block depth−1 … block 0, embedding (patch projection, class token, position embedding).
+     */
+    public List<List<Parameter>> gradientGroups() {
+        return gradientGroups;
     }
 
     public long parameterCount() {
@@ -323,13 +345,25 @@ public final class VisionTransformer {
 
     /** Backward pass after {@link #forward} and {@link #lossAndGradient}: parameter gradients accumulate. */
     public void backward(int batch) {
+        backward(batch, GradientReadyListener.NONE);
+    }
+
+    /**
+     * {@link #backward(int)}, telling {@code ready} of each of {@link #gradientGroups()} as soon as its gradients are
+     * final: after the head's backward, after each block's, and after the embedding's.
+     */
+    public void backward(int batch, GradientReadyListener ready) {
         StepGraphs g = graphs(batch);
+        int group = 0;
         be.graph(g.headBackwardName, g.headBackward);
+        ready.gradientsReady(gradientGroups.get(group++));
         for (int i = blocks.size() - 1; i >= 0; i--) {
             be.graph(g.mlpBackwardNames[i], g.mlpBackward[i]);
             be.graph(g.attentionBackwardNames[i], g.attentionBackward[i]);
+            ready.gradientsReady(gradientGroups.get(group++));
         }
         be.graph(g.embedBackwardName, g.embedBackward);
+        ready.gradientsReady(gradientGroups.get(group));
     }
 
     public Tensor logits() {

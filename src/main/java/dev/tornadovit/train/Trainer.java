@@ -94,7 +94,9 @@ public final class Trainer {
                 p -> groups.lrScale(p, model.depth()));
         this.distributed = distributed;
         this.parallel = new DataParallelRun(distributed, model, optimizer);
-        this.gradients = new GradientAllReduce(distributed, model.backend(), model.parameters());
+        this.gradients = options.overlapAllReduce()
+                ? GradientAllReduce.overlapping(distributed, model.backend(), model.gradientGroups())
+                : new GradientAllReduce(distributed, model.backend(), model.parameters());
         if (train.numClasses() > model.config().numClasses()) {
             throw new IllegalArgumentException("the training data has " + train.numClasses()
                     + " classes but the model's num_classes is " + model.config().numClasses());
@@ -148,6 +150,7 @@ public final class Trainer {
                      .normalization(normalization).augmentation(options.augmentation()).build()) {
             if (distributed.isRoot()) createRunDir();
             state = parallel.shareRootState(state);
+            if (parallel.parallel()) log.info("Gradients {}", gradients.describe());
             int perEpoch = loader.batchesPerEpoch();
             if (perEpoch == 0) {
                 throw new IllegalArgumentException("the training set has " + train.size() + " images, fewer than one batch of "
@@ -181,7 +184,7 @@ public final class Trainer {
                         model.forward(input.images(), b.size());
                         double shardLoss = be.readDouble(model.lossAndGradient(input.labels(), b.size()), 0);
                         long shardCorrect = BatchInput.countCorrect(be.downloadFloat(model.logits()), b.labels(), b.size(), classes);
-                        model.backward(b.size());
+                        model.backward(b.size(), gradients.listener());
                         // Every rank gets the same mean gradient and totals, so all stop together on a bad loss.
                         GradientAllReduce.StepTotals step = gradients.average(shardLoss, shardCorrect, b.size());
                         double loss = step.meanLoss();

@@ -10,10 +10,20 @@ import dev.tornadovit.data.Augmentation;
  * @param warmupFraction    share of all steps spent warming the learning rate up linearly
  * @param minLr             the learning rate the cosine decays to
  * @param checkpointEvery   also write the "last" checkpoint every this many steps (0: only at epoch ends)
+ * @param overlapAllReduce  of several ranks: sum the gradients in buckets while the backward pass runs (true), or in
+ *                          one all-reduce after it (false); the same result either way
  */
 public record TrainingOptions(int epochs, long maxSteps, int batchSize, double lr, double minLr, double warmupFraction,
                               AdamW.Settings optimizer, Augmentation augmentation, long seed, int checkpointEvery,
-                              int evalBatchSize) {
+                              int evalBatchSize, boolean overlapAllReduce) {
+
+    /** The gradient all-reduce overlaps the backward pass. */
+    public TrainingOptions(int epochs, long maxSteps, int batchSize, double lr, double minLr, double warmupFraction,
+                           AdamW.Settings optimizer, Augmentation augmentation, long seed, int checkpointEvery,
+                           int evalBatchSize) {
+        this(epochs, maxSteps, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, seed, checkpointEvery,
+                evalBatchSize, true);
+    }
 
     public static TrainingOptions defaults() {
         return new TrainingOptions(3, 0, 128, 1e-3, 1e-5, 0.05, AdamW.Settings.defaults(), Augmentation.NONE, 0,
@@ -31,31 +41,36 @@ public record TrainingOptions(int epochs, long maxSteps, int batchSize, double l
 
     public TrainingOptions withEpochs(int e) {
         return new TrainingOptions(e, maxSteps, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, seed,
-                checkpointEvery, evalBatchSize);
+                checkpointEvery, evalBatchSize, overlapAllReduce);
     }
 
     public TrainingOptions withSeed(long s) {
         return new TrainingOptions(epochs, maxSteps, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, s,
-                checkpointEvery, evalBatchSize);
+                checkpointEvery, evalBatchSize, overlapAllReduce);
     }
 
     public TrainingOptions withMaxSteps(long s) {
         return new TrainingOptions(epochs, s, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, seed,
-                checkpointEvery, evalBatchSize);
+                checkpointEvery, evalBatchSize, overlapAllReduce);
     }
 
     public TrainingOptions withBatchSize(int b) {
         return new TrainingOptions(epochs, maxSteps, b, lr, minLr, warmupFraction, optimizer, augmentation, seed,
-                checkpointEvery, evalBatchSize);
+                checkpointEvery, evalBatchSize, overlapAllReduce);
     }
 
     public TrainingOptions withLr(double l) {
         return new TrainingOptions(epochs, maxSteps, batchSize, l, minLr, warmupFraction, optimizer, augmentation, seed,
-                checkpointEvery, evalBatchSize);
+                checkpointEvery, evalBatchSize, overlapAllReduce);
     }
 
     public TrainingOptions withCheckpointEvery(int n) {
         return new TrainingOptions(epochs, maxSteps, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, seed,
-                n, evalBatchSize);
+                n, evalBatchSize, overlapAllReduce);
+    }
+
+    public TrainingOptions withOverlapAllReduce(boolean overlap) {
+        return new TrainingOptions(epochs, maxSteps, batchSize, lr, minLr, warmupFraction, optimizer, augmentation, seed,
+                checkpointEvery, evalBatchSize, overlap);
     }
 }

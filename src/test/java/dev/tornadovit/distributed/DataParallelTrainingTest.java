@@ -136,6 +136,43 @@ class DataParallelTrainingTest {
         twoRanksEqualOneProcess(dir, "relu", "batchnorm", List.of("--mca", "btl", "tcp,self"));
     }
 
+    /**
+     * The gradient sums overlapped with the backward pass (the default) against the one all-reduce after it, on 2
+     * ranks: the same bits, as each element is the same MPI sum a + b of the same two values. With Re-attention
+     * BatchNorm, whose blocking statistics sums run between the buckets' non-blocking ones. Width 160, so that the
+     * blocks are separate buckets.
+     */
+    @Test
+    void overlappedAllReduceGivesTheBitsOfTheBlockingOne(@TempDir Path dir) throws Exception {
+        MpiRun.assumeInstalled();
+        Path overlapped = dir.resolve("overlapped"), blocking = dir.resolve("blocking");
+        List<String> args = wide(stepArgs(overlapped, "relu", "batchnorm"));
+        Path log = dir.resolve("overlapped.log");
+        succeed(MpiRun.start(2, List.of(), args, log), log);
+        assertTrue(MpiRun.read(log).contains("Gradients summed in 4 all-reduces during the backward pass"), MpiRun.read(log));
+
+        List<String> blockingArgs = wide(stepArgs(blocking, "relu", "batchnorm"));
+        blockingArgs.addAll(List.of("--overlap-allreduce", "false"));
+        Path blockingLog = dir.resolve("blocking.log");
+        succeed(MpiRun.start(2, List.of(), blockingArgs, blockingLog), blockingLog);
+        assertTrue(MpiRun.read(blockingLog).contains("Gradients summed in one all-reduce after the backward pass"),
+                () -> MpiRun.read(blockingLog));
+
+        Map<String, Safetensors.Entry> a = Safetensors.read(overlapped.resolve(Trainer.LAST)).tensors();
+        Map<String, Safetensors.Entry> b = Safetensors.read(blocking.resolve(Trainer.LAST)).tensors();
+        assertEquals(a.keySet(), b.keySet());
+        for (String name : a.keySet()) assertArrayEquals(a.get(name).values(), b.get(name).values(), name);
+    }
+
+    /** The arguments with width 160, MLP 640 and depth 3. */
+    private static List<String> wide(List<String> args) {
+        List<String> changed = new ArrayList<>(args);
+        for (String[] option : new String[][]{{"--width", "160"}, {"--mlp-dim", "640"}, {"--depth", "3"}}) {
+            changed.set(changed.indexOf(option[0]) + 1, option[1]);
+        }
+        return changed;
+    }
+
     @Test
     void aKilledRankEndsTheJobAndTheRunResumes(@TempDir Path dir) throws Exception {
         MpiRun.assumeInstalled();

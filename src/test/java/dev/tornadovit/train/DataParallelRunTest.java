@@ -12,11 +12,13 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -63,6 +65,21 @@ class DataParallelRunTest {
         @Override
         public void max(long[] values, int n) {
             if (drifted) values[0] += 1;
+        }
+
+        /** Rank 0 holds the same values: the sum doubles them. */
+        @Override
+        public void startSum(MemorySegment values, int n) {
+            for (int i = 0; i < n; i++) values.setAtIndex(JAVA_FLOAT, i, 2 * values.getAtIndex(JAVA_FLOAT, i));
+        }
+
+        @Override
+        public boolean progressSums() {
+            return true;
+        }
+
+        @Override
+        public void awaitSums() {
         }
 
         @Override
