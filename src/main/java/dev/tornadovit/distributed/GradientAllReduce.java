@@ -4,6 +4,7 @@ import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.GradientReadyListener;
 import dev.tornadovit.model.Parameter;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Tensor;
 
 import java.util.List;
 
@@ -20,7 +21,8 @@ import java.util.List;
  *   <li>The constructor: after the backward pass, every gradient packed into one flat buffer and all-reduced in one
  *   call.</li>
  * </ul>
- * CPU tensors are packed directly; other backends' gradients are staged through the host.
+ * CPU tensors are packed directly; a backend that averages on its device ({@link DeviceCollectives}: NCCL between
+ * GPUs) does so in one pass after the backward; other backends' gradients are staged through the host.
  */
 public final class GradientAllReduce {
 
@@ -31,6 +33,7 @@ public final class GradientAllReduce {
     private final Distributed distributed;
     private final Backend be;
     private final List<Parameter> params;
+    private final List<Tensor> gradients;
     private final float[] flat;
     /** Set when the sums overlap the backward pass on several ranks. */
     private final GradientBuckets buckets;
@@ -41,18 +44,20 @@ public final class GradientAllReduce {
         this.distributed = distributed;
         this.be = backend;
         this.params = List.copyOf(parameters);
+        this.gradients = params.stream().map(Parameter::grad).toList();
         this.buckets = null;
         long size = parameters.stream().mapToLong(Parameter::size).sum();
         if (size > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("the model's " + size + " parameters exceed one all-reduce buffer");
         }
-        flat = distributed.size() == 1 ? new float[0] : new float[(int) size];
+        flat = distributed.size() == 1 || onDevice(distributed, backend) ? new float[0] : new float[(int) size];
     }
 
     private GradientAllReduce(Distributed distributed, Backend backend, GradientBuckets buckets) {
         this.distributed = distributed;
         this.be = backend;
         this.params = List.of();
+        this.gradients = List.of();
         this.flat = new float[0];
         this.buckets = buckets;
     }
@@ -66,7 +71,7 @@ public final class GradientAllReduce {
      */
     public static GradientAllReduce overlapping(Distributed distributed, Backend backend,
                                                 List<List<Parameter>> groupsInReadyOrder) {
-        if (distributed.size() == 1) {
+        if (distributed.size() == 1 || onDevice(distributed, backend)) {
             return new GradientAllReduce(distributed, backend, groupsInReadyOrder.stream().flatMap(List::stream).toList());
         }
         return new GradientAllReduce(distributed, backend, new GradientBuckets(distributed, backend, groupsInReadyOrder));
@@ -77,9 +82,15 @@ public final class GradientAllReduce {
         return buckets == null ? GradientReadyListener.NONE : buckets;
     }
 
+    /** Whether {@code backend} averages the gradients on its device (NCCL on GPU ranks). */
+    static boolean onDevice(Distributed distributed, Backend backend) {
+        return backend instanceof DeviceCollectives d && d.averagesOnDevice(distributed);
+    }
+
     /** How the gradients are summed, for the log: "in 4 all-reduces during the backward pass" … */
     public String describe() {
         if (distributed.size() == 1) return "not summed (one process)";
+        if (onDevice(distributed, be)) return "averaged on the device by NCCL after the backward pass";
         return buckets == null ? "summed in one all-reduce after the backward pass"
                 : "summed in " + buckets.bucketCount() + " all-reduces during the backward pass";
     }
@@ -98,6 +109,7 @@ public final class GradientAllReduce {
         if (distributed.size() == 1) return new StepTotals(meanLoss, correct, samples);
         float scale = 1f / distributed.size();
         if (buckets != null) buckets.finish(scale);
+        else if (onDevice(distributed, be)) ((DeviceCollectives) be).averageOnDevice(distributed, gradients);
         else sumInOneMessage(scale);
         totals[0] = meanLoss * samples;
         totals[1] = correct;

@@ -1,12 +1,17 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.distributed.DeviceCollectives;
+import dev.tornadovit.distributed.Distributed;
+import dev.tornadovit.distributed.NcclLibrary;
 import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.cuda.GemmCompute;
+import dev.tornadovit.tornado.cuda.NcclGroups;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
@@ -52,7 +57,7 @@ import java.util.stream.Collectors;
  * there, activations pass from graph to graph without leaving it; per step only uploaded inputs go in and only
  * downloaded values (loss, logits, the gradient norm) come out.
  */
-public final class TornadoBackend implements Backend {
+public final class TornadoBackend implements Backend, DeviceCollectives {
     private static final AtomicLong TENSOR_IDS = new AtomicLong();
     private static final int REDUCE_LOCAL = 256;
 
@@ -589,6 +594,8 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void close() {
+        ncclGroups.values().forEach(NcclGroups::close);
+        ncclGroups.clear();
         RuntimeException first = null;
         List<CompiledGraph> all = new ArrayList<>(singleOps.values());
         for (CompiledGraph g : graphs.values()) if (g != null) all.add(g);
@@ -827,6 +834,36 @@ public final class TornadoBackend implements Backend {
                     gt, gc, gp, batch, patches, dim, cls, wantCls, wantPos));
         }
         submit(tasks.toArray(Task[]::new));
+    }
+
+    // ---------------------------------------------------------------- collectives
+
+    /** The NCCL group of each run this backend averaged over (one communicator each). */
+    private final Map<Distributed, Long> ncclGroups = new HashMap<>();
+
+    /** On TornadoVM's CUDA backend where NCCL loads: gradients averaged by NCCL on the device, in our task graphs. */
+    @Override
+    public boolean averagesOnDevice(Distributed distributed) {
+        if (!found.backend().equals("cuda") || CudaLibraryProvider.unavailableReason() != null) return false;
+        try {
+            NcclLibrary.load();
+            return true;
+        } catch (RuntimeException | LinkageError e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void averageOnDevice(Distributed distributed, List<Tensor> tensors) {
+        long group = ncclGroups.computeIfAbsent(distributed, NcclGroups::register);
+        Task[] tasks = new Task[tensors.size()];
+        for (int i = 0; i < tasks.length; i++) {
+            DeviceTensor d = t(tensors.get(i));
+            int n = d.size;
+            tasks[i] = task("ncclAllReduceMean", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::allReduceMean,
+                    d.array, n, group), d, n, group);
+        }
+        submit(tasks);
     }
 
     // ---------------------------------------------------------------- linear

@@ -1,6 +1,8 @@
 package dev.tornadovit.tornado.bench;
 
+import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.Parameter;
 import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
@@ -36,7 +38,7 @@ import java.util.SplittableRandom;
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
  *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer] [--profile]
- *     [--precision fp32|tf32|bf16] [--out results.md]
+ *     [--precision fp32|tf32|bf16] [--nccl] [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
@@ -50,6 +52,11 @@ public final class TornadoBench {
     /** {@code --modes}: train, infer or both (one alone when profiling). */
     private boolean train = true, infer = true;
     private boolean profile;
+    /**
+     * {@code --nccl}: each training step also averages its gradients with NCCL on the device, as a GPU rank of a
+     * data-parallel run does, over a one-rank communicator: the all-reduce path's cost per step.
+     */
+    private boolean nccl;
     /** {@code --precision}: the operand format of the matrix products. */
     private Precision precision = Precision.FP32;
 
@@ -65,7 +72,7 @@ public final class TornadoBench {
         String modes = "train,infer";
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
-        boolean profileSteps = false;
+        boolean profileSteps = false, nccl = false;
         String precision = "fp32";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -86,6 +93,10 @@ public final class TornadoBench {
                     profileSteps = true;
                     i--; // a flag: no value
                 }
+                case "--nccl" -> {
+                    nccl = true;
+                    i--;
+                }
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
             i++;
@@ -99,10 +110,12 @@ public final class TornadoBench {
         bench.train = modes.contains("train");
         bench.infer = modes.contains("infer");
         bench.profile = profileSteps;
+        bench.nccl = nccl;
         bench.precision = Precision.parse(precision);
         TornadoDevices.Found found = TornadoDevices.resolve(device);
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), GEMM: "
-                + GemmStrategy.forDevice(found).label() + ", matrix products in " + precision + ", Java " + Runtime.version());
+                + GemmStrategy.forDevice(found).label() + ", matrix products in " + precision
+                + (nccl ? ", gradients averaged by NCCL (one rank)" : "") + ", Java " + Runtime.version());
         if (parts.contains("attention")) {
             bench.row("");
             bench.row("| attention alone, fp32, " + attentionBatchHeads + " batch·heads, d=" + ("tiny".equals(model) ? 8 : 64)
@@ -236,6 +249,11 @@ public final class TornadoBench {
             float[] labels = new float[batch];
             for (int i = 0; i < batch; i++) labels[i] = random.nextInt(config.numClasses());
             Tensor x = be.allocate(pixels), y = be.allocate(batch);
+            List<Tensor> gradients = model.parameters().stream().map(Parameter::grad).toList();
+            if (nccl && !be.averagesOnDevice(Distributed.single())) {
+                throw new IllegalArgumentException("--nccl: " + device + " cannot average on the device (the CUDA "
+                        + "backend with cuBLAS and libnccl.so.2 loadable are needed)");
+            }
 
             Runnable trainStep = () -> {
                 be.upload(x, images);
@@ -245,6 +263,7 @@ public final class TornadoBench {
                 double loss = be.downloadDouble(model.lossAndGradient(y, batch))[0];
                 if (!Double.isFinite(loss)) throw new IllegalStateException("loss became " + loss);
                 model.backward(batch);
+                if (nccl) be.averageOnDevice(Distributed.single(), gradients);
                 opt.step(1e-4);
             };
             model.setTraining(true);

@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado.cuda;
 
+import dev.tornadovit.distributed.NcclLibrary;
 import uk.ac.manchester.tornado.api.common.Access;
 import uk.ac.manchester.tornado.api.common.LibraryTaskDescriptor;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -25,12 +26,13 @@ import java.util.Map;
  *
  * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), fp32
  * buffers, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
- * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}.
+ * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}. Function
+ * {@value #ALL_REDUCE_MEAN}: a buffer averaged in place over the ranks of an NCCL communicator ({@link NcclGroups}).
  */
 public final class CudaLibraryProvider implements TornadoLibraryProvider {
     /** The library name our task descriptors give. */
     public static final String LIBRARY = "tornadovit/cuda";
-    public static final String GEMM = "gemm", LINEAR = "linear";
+    public static final String GEMM = "gemm", LINEAR = "linear", ALL_REDUCE_MEAN = "allReduceMean";
     /** cuBLASLt's workspace per execution plan: room for split-K kernels on the model's long weight-gradient sums. */
     private static final long LT_WORKSPACE_BYTES = 8L << 20;
 
@@ -95,6 +97,9 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         switch (functionName) {
             case GEMM -> gemm(context, call);
             case LINEAR -> linear(context, call);
+            case ALL_REDUCE_MEAN -> NcclGroups.communicator((long) call.getArg(2)).allReduce(call.getDevicePointer(0),
+                    call.getDevicePointer(0), (int) call.getArg(1), NcclLibrary.DataType.FLOAT32,
+                    NcclLibrary.ReduceOp.AVG, context.stream);
             default -> throw new IllegalArgumentException(LIBRARY + " has no function " + functionName);
         }
     }
@@ -140,6 +145,13 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
             lt.deviceFree(c.ltWorkspace);
         }
         c.arena.close();
+    }
+
+    /** The descriptor of one {@value #ALL_REDUCE_MEAN} call: buffer[0..count) averaged over the ranks of {@code group}. */
+    public static LibraryTaskDescriptor allReduceMean(FloatArray buffer, int count, long group) {
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(ALL_REDUCE_MEAN)
+                .withParameters(new Object[]{buffer, count, group})
+                .withAccess(new Access[]{Access.READ_WRITE, Access.READ_ONLY, Access.READ_ONLY});
     }
 
     /**
