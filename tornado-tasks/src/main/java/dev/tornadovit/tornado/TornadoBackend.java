@@ -3,6 +3,7 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
@@ -36,9 +37,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The model's operations as TornadoVM kernels on one device.
  *
- * <p>{@link #graph} records: the first call with a name runs the body with every operation appending a task, builds
- * one TaskGraph (one per attention block and per MLP block, forward and backward, plus embedding, head, loss and
- * optimizer), compiles it and runs it; later calls run the recorded graph again without the body. An operation
+ * <p>{@link #record} makes a {@link RecordedGraph} whose first run runs the body with every operation appending a task,
+ * builds one TaskGraph (one per attention block and per MLP block, forward and backward, plus embedding, head, loss
+ * and optimizer), compiles it and runs it; later runs replay the recorded graph without the body. An operation
  * called outside any graph runs at once as a graph of its own, cached by the operation and its arguments.
  *
  * <p>Tensors stay on the device ({@link DeviceMemory}): parameters and optimizer moments are sent once and updated
@@ -57,7 +58,8 @@ public final class TornadoBackend implements Backend {
      * forever on a task that gets one array for two written parameters.
      */
     private final DeviceTensor unused, unused2;
-    private final Map<String, CompiledGraph> graphs = new HashMap<>();
+    /** The graphs recorded so far (a body without operations too), closed with the backend. */
+    private final List<Recording> recordings = new ArrayList<>();
     private final Map<String, CompiledGraph> singleOps = new HashMap<>();
     private final Map<String, DeviceTensor> scratch = new HashMap<>();
     /** Tensors used as cross-entropy labels, with their class count: uploads to them are checked on the host. */
@@ -66,6 +68,7 @@ public final class TornadoBackend implements Backend {
     private int graphRuns;
     private GraphProfile profile;
     private boolean fuseAttention = true;
+    private boolean closed;
 
     /** Adds one task to a TaskGraph under a given task id. */
     @FunctionalInterface
@@ -212,9 +215,9 @@ public final class TornadoBackend implements Backend {
         this.fuseAttention = on;
     }
 
-    /** Graphs recorded so far (named graphs and single operations), for tests and reports. */
+    /** Graphs recorded so far (recorded graphs and single operations), for tests and reports. */
     public int recordedGraphCount() {
-        return graphs.size() + singleOps.size();
+        return recordings.size() + singleOps.size();
     }
 
     /** Times every graph run from now on into {@code profile} (null: stops timing). */
@@ -270,7 +273,7 @@ public final class TornadoBackend implements Backend {
     private void checkNotRecording(String what) {
         if (recording != null) {
             throw new IllegalStateException(what + " inside a graph body: a recorded graph replays only device "
-                    + "operations, so values must be uploaded before and downloaded after Backend.graph");
+                    + "operations, so values must be uploaded before and downloaded after RecordedGraph.run");
         }
     }
 
@@ -351,23 +354,50 @@ public final class TornadoBackend implements Backend {
     // ---------------------------------------------------------------- graphs
 
     @Override
-    public void graph(String name, Runnable body) {
-        if (recording != null) {
-            body.run(); // a graph inside a graph is part of the outer one
-            return;
+    public RecordedGraph record(String label, Runnable body) {
+        if (closed) throw closedError(label);
+        return new Recording(label, body);
+    }
+
+    private IllegalStateException closedError(String label) {
+        return new IllegalStateException("graph '" + label + "' cannot run: its TornadoVM backend (" + name()
+                + ") is closed");
+    }
+
+    /** A graph of this backend: the body runs at the first run, recording; later runs replay what it recorded. */
+    private final class Recording implements RecordedGraph {
+        final String label;
+        final Runnable body;
+        boolean recorded;
+        /** The compiled graph; null until recorded, or for a body without operations. */
+        CompiledGraph compiled;
+
+        Recording(String label, Runnable body) {
+            this.label = label;
+            this.body = body;
         }
-        if (!graphs.containsKey(name)) {
-            List<Task> tasks = new ArrayList<>();
-            recording = tasks;
-            try {
-                body.run();
-            } finally {
-                recording = null;
+
+        @Override
+        public void run() {
+            if (closed) throw closedError(label);
+            if (recording != null) {
+                body.run(); // a graph inside a graph is part of the outer one
+                return;
             }
-            graphs.put(name, tasks.isEmpty() ? null : compile(name, tasks)); // null: a body without operations
+            if (!recorded) {
+                List<Task> tasks = new ArrayList<>();
+                recording = tasks;
+                try {
+                    body.run();
+                } finally {
+                    recording = null;
+                }
+                compiled = tasks.isEmpty() ? null : compile(label, tasks);
+                recorded = true;
+                recordings.add(this);
+            }
+            if (compiled != null) execute(compiled);
         }
-        CompiledGraph g = graphs.get(name);
-        if (g != null) execute(g);
     }
 
     private void submit(Task... tasks) {
@@ -477,10 +507,9 @@ public final class TornadoBackend implements Backend {
                 activationCode(weighting), (float) weighting.scale(tokens), false));
     }
 
-    /** Tasks in the graph recorded under {@code name} (after fusion), or -1. */
-    int taskCount(String name) {
-        CompiledGraph g = graphs.get(name);
-        return g == null ? -1 : g.taskCount;
+    /** Tasks in a recorded graph of this backend (after fusion), or -1 when it has none or is not recorded yet. */
+    int taskCount(RecordedGraph graph) {
+        return graph instanceof Recording r && r.compiled != null ? r.compiled.taskCount : -1;
     }
 
     /** The fused pointwise-attention task; without {@code storeMaps} scores and weights are not written. */
@@ -519,11 +548,12 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public void close() {
+        closed = true;
         RuntimeException first = null;
         List<CompiledGraph> all = new ArrayList<>(singleOps.values());
-        for (CompiledGraph g : graphs.values()) if (g != null) all.add(g);
+        for (Recording r : recordings) if (r.compiled != null) all.add(r.compiled);
         for (CompiledGraph g : all) for (Part p : g.parts) first = DeviceMemory.closeQuietly(p.plan, first);
-        graphs.clear();
+        recordings.clear();
         singleOps.clear();
         try {
             memory.close();

@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,13 +47,14 @@ class GraphRecordingTest {
             dev.add(x, y, sum, 3);
             dev.accumulate(total, sum, 3);
         };
-        dev.graph("sum-and-accumulate", body);
+        RecordedGraph graph = dev.record("sum-and-accumulate", body);
+        graph.run();
         assertArrayEquals(new float[]{11, 22, 33}, dev.downloadFloat(sum));
         int recorded = dev.recordedGraphCount();
         for (int step = 1; step <= 4; step++) {
             // per-step input on the device already: sent through a staging graph
             dev.upload(x, new float[]{step, step, step});
-            dev.graph("sum-and-accumulate", body);
+            graph.run();
             assertArrayEquals(new float[]{10 + step, 20 + step, 30 + step}, dev.downloadFloat(sum), "step " + step);
         }
         assertEquals(1, bodyRuns.get(), "the body runs only while recording");
@@ -72,10 +74,11 @@ class GraphRecordingTest {
             for (Tensor in : inputs) dev.accumulate(total, in, 2);
             dev.accumulate(kept, total, 2);
         };
-        dev.graph("group-upload", body);
+        RecordedGraph graph = dev.record("group-upload", body);
+        graph.run();
         assertArrayEquals(new float[]{17, 17}, dev.downloadFloat(kept)); // 7 + (0+1+2+3+4)
         for (int i = 0; i < inputs.length; i++) dev.upload(inputs[i], new float[]{10 * i, 10 * i});
-        dev.graph("group-upload", body);
+        graph.run();
         assertArrayEquals(new float[]{117, 117}, dev.downloadFloat(kept), "kept its device value across the re-send");
     }
 
@@ -90,10 +93,11 @@ class GraphRecordingTest {
             dev.zero(total);
             for (Tensor p : parts) dev.accumulate(total, p, 1);
         };
-        dev.graph("long", body);
-        dev.graph("long", body);
+        RecordedGraph graph = dev.record("long", body);
+        graph.run();
+        graph.run();
         assertEquals(count * (count - 1) / 2.0, dev.downloadFloat(total)[0], 1e-3);
-        assertEquals(count + 1, dev.taskCount("long"));
+        assertEquals(count + 1, dev.taskCount(graph));
     }
 
     @Test
@@ -114,8 +118,8 @@ class GraphRecordingTest {
     @Test
     void uploadsAndDownloadsInsideAGraphBodyAreRefused() {
         Tensor a = tensor(1);
-        assertThrows(IllegalStateException.class, () -> dev.graph("bad", () -> dev.upload(a, new float[]{2})));
-        assertThrows(IllegalStateException.class, () -> dev.graph("bad2", () -> dev.downloadFloat(a)));
+        assertThrows(IllegalStateException.class, () -> dev.record("bad", () -> dev.upload(a, new float[]{2})).run());
+        assertThrows(IllegalStateException.class, () -> dev.record("bad2", () -> dev.downloadFloat(a)).run());
     }
 
     /** A TornadoVM task that writes one array through two parameters never gets scheduled: refused up front. */
