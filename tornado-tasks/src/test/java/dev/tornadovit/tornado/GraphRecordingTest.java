@@ -63,6 +63,70 @@ class GraphRecordingTest {
         assertEquals(recorded, dev.recordedGraphCount(), "replays add no graphs");
     }
 
+    /**
+     * The handle is the graph's identity, not its label: a second handle (another shape, the same label) records a
+     * graph of its own, and each replays its own.
+     */
+    @Test
+    void eachHandleRecordsAndReplaysItsOwnGraph() {
+        Tensor small = tensor(1, 2), smallTotal = dev.allocate(2);
+        Tensor large = tensor(1, 2, 3, 4), largeTotal = dev.allocate(4);
+        AtomicInteger bodyRuns = new AtomicInteger();
+        RecordedGraph batchOfTwo = dev.record("accumulate", () -> {
+            bodyRuns.incrementAndGet();
+            dev.accumulate(smallTotal, small, 2);
+        });
+        RecordedGraph batchOfFour = dev.record("accumulate", () -> {
+            bodyRuns.incrementAndGet();
+            dev.accumulate(largeTotal, large, 4);
+        });
+        int recorded = dev.recordedGraphCount();
+        assertEquals(0, bodyRuns.get(), "nothing is recorded before the first run");
+        for (int i = 0; i < 3; i++) {
+            batchOfTwo.run();
+            batchOfFour.run();
+        }
+        assertEquals(2, bodyRuns.get(), "each body ran once, to record");
+        assertEquals(recorded + 2, dev.recordedGraphCount(), "two graphs under one label");
+        assertArrayEquals(new float[]{3, 6}, dev.downloadFloat(smallTotal));
+        assertArrayEquals(new float[]{3, 6, 9, 12}, dev.downloadFloat(largeTotal));
+        assertEquals(1, dev.taskCount(batchOfTwo));
+    }
+
+    /** A handle run inside another graph's body adds its operations to that graph. */
+    @Test
+    void aGraphRunInsideAnotherIsPartOfIt() {
+        Tensor x = tensor(1), total = dev.allocate(1);
+        RecordedGraph inner = dev.record("inner", () -> dev.accumulate(total, x, 1));
+        RecordedGraph outer = dev.record("outer", () -> {
+            inner.run();
+            inner.run();
+        });
+        outer.run();
+        outer.run();
+        assertArrayEquals(new float[]{4}, dev.downloadFloat(total));
+        assertEquals(2, dev.taskCount(outer));
+        assertEquals(-1, dev.taskCount(inner), "never recorded on its own");
+    }
+
+    @Test
+    void aHandleOfAClosedBackendSaysSo() {
+        RecordedGraph graph;
+        TornadoBackend closing = TestDevice.backend();
+        try (closing) {
+            Tensor x = closing.allocate(1), total = closing.allocate(1);
+            closing.upload(x, new float[]{5});
+            graph = closing.record("block0.mlp.forward", () -> closing.accumulate(total, x, 1));
+            graph.run();
+            assertArrayEquals(new float[]{5}, closing.downloadFloat(total));
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, graph::run);
+        assertTrue(e.getMessage().contains("'block0.mlp.forward'") && e.getMessage().contains("is closed"),
+                e.getMessage());
+        e = assertThrows(IllegalStateException.class, () -> closing.record("late", () -> { }));
+        assertTrue(e.getMessage().contains("'late'") && e.getMessage().contains("is closed"), e.getMessage());
+    }
+
     /** Loading many tensors at once (a checkpoint) re-sends their owner group; the group's other tensors keep theirs. */
     @Test
     void uploadingManyTensorsOfOneGroupKeepsTheOthers() {
