@@ -183,7 +183,8 @@ public final class VisionTransformer {
                 attentionForward[i] = be.record(block + ".attention.forward", () -> b.forwardAttention(in, batch));
                 mlpForward[i] = be.record(block + ".mlp.forward", () -> b.forwardMlp(batch));
                 mlpBackward[i] = be.record(block + ".mlp.backward", () -> b.backwardMlp(dStream, batch));
-                attentionBackward[i] = be.record(block + ".attention.backward", () -> b.backwardAttention(dStream, batch));
+                attentionBackward[i] = be.record(block + ".attention.backward",
+                        () -> b.backwardAttention(dStream, batch));
             }
             headForward = be.record("head.forward", () -> forwardHead(batch));
             headBackward = be.record("head.backward", () -> backwardHead(batch));
@@ -192,7 +193,9 @@ public final class VisionTransformer {
 
         RecordedGraph embedForward(Tensor images) {
             RecordedGraph g = embedForward.get(images);
-            if (g == null) embedForward.put(images, g = be.record("embed.forward", () -> forwardEmbedding(images, batch)));
+            if (g == null) {
+                embedForward.put(images, g = be.record("embed.forward", () -> forwardEmbedding(images, batch)));
+            }
             return g;
         }
 
@@ -205,8 +208,8 @@ public final class VisionTransformer {
 
     private void forwardEmbedding(Tensor images, int batch) {
         Tensor patches = patchEmbed.forward(images, batch);
-        be.assembleTokens(patches, clsToken == null ? null : clsToken.value(), posEmbed == null ? null : posEmbed.value(),
-                fixedPos, tokens, batch, config.patchCount(), config.width());
+        Tensor cls = clsToken == null ? null : clsToken.value(), pos = posEmbed == null ? null : posEmbed.value();
+        be.assembleTokens(patches, cls, pos, fixedPos, tokens, batch, config.patchCount(), config.width());
     }
 
     /** The tokens after the last block. */
