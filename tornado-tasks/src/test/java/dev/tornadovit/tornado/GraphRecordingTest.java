@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -91,6 +92,28 @@ class GraphRecordingTest {
         assertArrayEquals(new float[]{3, 6}, dev.downloadFloat(smallTotal));
         assertArrayEquals(new float[]{3, 6, 9, 12}, dev.downloadFloat(largeTotal));
         assertEquals(1, dev.taskCount(batchOfTwo));
+    }
+
+    /** {@code bench --profile} groups graph runs by their labels' kind: the labels' numbers read as '#'. */
+    @Test
+    void theProfileGroupsRecordedGraphsByTheirLabelsKind() {
+        Tensor x = tensor(1), first = dev.allocate(1), second = dev.allocate(1);
+        RecordedGraph block0 = dev.record("block0.mlp.forward", () -> dev.accumulate(first, x, 1));
+        RecordedGraph block1 = dev.record("block1.mlp.forward", () -> dev.accumulate(second, x, 1));
+        GraphProfile profile = new GraphProfile();
+        dev.profileGraphs(profile);
+        try {
+            block0.run();
+            block1.run();
+            block0.run();
+        } finally {
+            dev.profileGraphs(null);
+        }
+        List<GraphProfile.Entry> entries = profile.entries();
+        assertEquals(1, entries.size(), entries.toString());
+        assertEquals("block#.mlp.forward", entries.getFirst().kind());
+        assertEquals(3, entries.getFirst().runs());
+        assertEquals(3, entries.getFirst().tasks());
     }
 
     /** A handle run inside another graph's body adds its operations to that graph. */
