@@ -4,6 +4,8 @@ import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.backend.cpu.CpuParallel;
 import dev.tornadovit.backend.reference.ReferenceBackend;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.BackendProvider;
+import dev.tornadovit.tensor.DeviceInfo;
 import dev.tornadovit.tensor.Precision;
 
 import java.util.ArrayList;

@@ -101,7 +101,6 @@ public final class AttentionBench {
 
         /** One forward + backward pass, as one graph, so a recording backend replays it and returns when done. */
         Runnable pass(AttentionWeighting w, boolean core) {
-            String name = "attention-bench.t" + t + "." + w + (core ? ".core" : ".separate");
             Runnable body = core ? () -> {
                 be.attentionForward(q, k, v, s, a, o, bh, t, hd, scale, w, w.backwardNeedsScores());
                 be.attentionBackward(dO, q, k, v, s, a, dA, dS, dq, dk, dv, bh, t, hd, scale, w);
@@ -115,7 +114,7 @@ public final class AttentionBench {
                 be.attentionWeightsBackward(s, a, dA, dS, bh * t, t, w);
                 be.attentionScoresBackward(dS, q, k, dq, dk, bh, t, hd, scale);
             };
-            return () -> be.graph(name, body);
+            return be.record(core ? "attention-bench.core" : "attention-bench.separate", body)::run;
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.tornadovit.bench;
 
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.RecordedGraph;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
@@ -15,7 +16,8 @@ import java.util.Map;
 /**
  * Wraps a backend so that every operation is timed: where a training step's time goes, per operation. A dynamic
  * proxy, so it stays in step with {@link Backend} without a line per operation. Only meaningful for backends that
- * run operations at once (the CPU ones); graph calls are passed through untimed.
+ * run operations at once (the CPU ones); a recorded graph runs its body through the proxy, so its operations are
+ * timed one by one.
  */
 public final class OperationProfiler implements InvocationHandler {
 
@@ -51,10 +53,10 @@ public final class OperationProfiler implements InvocationHandler {
     @Override
     public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
         String name = method.getName();
-        if (name.equals("graph")) {
-            // The body calls operations on the proxy itself, so they are timed one by one.
-            ((Runnable) args[1]).run();
-            return null;
+        if (name.equals("record")) {
+            // The body calls operations on the proxy itself, so they are timed one by one at every run.
+            Runnable body = (Runnable) args[1];
+            return (RecordedGraph) body::run;
         }
         long start = System.nanoTime();
         try {

@@ -1,7 +1,7 @@
 package dev.tornadovit.cli;
 
 import dev.tornadovit.backend.Backends;
-import dev.tornadovit.backend.DeviceInfo;
+import dev.tornadovit.tensor.DeviceInfo;
 import picocli.CommandLine.Command;
 
 import java.util.Locale;

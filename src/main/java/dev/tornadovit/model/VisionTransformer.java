@@ -2,6 +2,7 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -14,8 +15,9 @@ import java.util.Map;
  * A Vision Transformer written once against {@link Backend}: patch embedding → tokens (cls, position) → blocks →
  * final LayerNorm → pooling → head → softmax cross-entropy, and the same backward.
  *
- * <p>Each block's attention half and MLP half run as one {@link Backend#graph}, so a TornadoVM backend records one
- * task graph per attention block and per MLP block and replays it every step.
+ * <p>Each block's attention half and MLP half, forward and backward, run as one {@link RecordedGraph}, kept per batch
+ * size and mode, so a TornadoVM backend records one task graph per attention block and per MLP block and replays it
+ * every step.
  *
  * <p>Use: {@link #forward} a batch of images (already on the backend) to get logits; for training, then
  * {@link #lossAndGradient} with labels and {@link #backward}; an optimiser then updates {@link #parameters()}.
@@ -33,12 +35,9 @@ public final class VisionTransformer {
     private boolean training = true;
 
     private int capacity;
-    /** Bumped whenever the workspace is reallocated: graphs recorded over the old tensors must not be replayed. */
-    private int workspaceGeneration;
-    /** Small ids for the input tensors seen, so a graph that captured one input is never replayed on another. */
-    private final Map<Tensor, Integer> inputIds = new IdentityHashMap<>();
-    /** The graphs of the last batch size in evaluation [0] and training [1] mode. */
-    private final StepGraphs[] graphsByMode = new StepGraphs[2];
+    /** The recorded graphs of each batch size and mode seen since the workspace was last allocated. */
+    private final List<StepGraphs> stepGraphs = new ArrayList<>();
+    private final RecordedGraph zeroGradients;
     private Workspace ws;
     private Tensor tokens, finalNorm, normMean, normRstd, pooled, logits, loss, dLogits, dPooled, dFinalNorm, dPatches;
     /** With fc_norm: the average of the tokens before its LayerNorm, and that average's gradient. */
@@ -86,6 +85,7 @@ public final class VisionTransformer {
         for (int i = config.depth() - 1; i >= 0; i--) groups.add(List.copyOf(all.subList(blockStarts[i], blockStarts[i + 1])));
         groups.add(List.copyOf(all.subList(0, blockStarts[0])));
         gradientGroups = List.copyOf(groups);
+        zeroGradients = backend.record("zero-gradients", this::zeroEveryGradient);
     }
 
     public ViTConfig config() {
@@ -150,7 +150,7 @@ public final class VisionTransformer {
     private void ensureCapacity(int batch) {
         if (batch <= capacity) return;
         int t = config.tokens(), d = config.width();
-        workspaceGeneration++;
+        stepGraphs.clear(); // recorded over the old tensors
         ws = new Workspace(be);
         patchEmbed.allocate(ws, batch);
         tokens = ws.activation(batch * t * d);
@@ -172,147 +172,128 @@ public final class VisionTransformer {
         capacity = batch;
     }
 
-    /** The graph-name suffix: a recorded graph is only valid for one batch size, mode and workspace. */
-    private String key(int batch) {
-        return ".b" + batch + (training ? ".train" : ".eval") + ".w" + workspaceGeneration;
-    }
-
-    /** The part of a graph name that identifies a caller's tensor the graph captures (images, labels). */
-    private String inputKey(Tensor input) {
-        Integer id = inputIds.get(input);
-        if (id == null) {
-            id = inputIds.size();
-            inputIds.put(input, id);
-        }
-        return ".in" + id;
-    }
-
     /**
-     * The graphs of the current batch size, mode and workspace, made at the first step that needs them: a graph name
-     * built by concatenation and a capturing lambda are new objects on every call, and a step runs about 30 graphs.
+     * The graphs of this batch size in the current mode, made when that shape first appears. Their handles are only
+     * valid over one workspace: {@link #ensureCapacity} drops them when it reallocates.
      */
     private StepGraphs graphs(int batch) {
-        int mode = training ? 1 : 0;
-        StepGraphs g = graphsByMode[mode];
-        if (g == null || g.batch != batch || g.generation != workspaceGeneration) {
-            g = graphsByMode[mode] = new StepGraphs(batch);
+        for (int i = 0; i < stepGraphs.size(); i++) {
+            StepGraphs g = stepGraphs.get(i);
+            if (g.batch == batch && g.training == training) return g;
         }
+        StepGraphs g = new StepGraphs(batch);
+        stepGraphs.add(g);
         return g;
     }
 
-    /** One batch size's graph names and bodies, for one mode and workspace. */
+    /** One batch size's recorded graphs, for one mode (training or evaluation) and workspace. */
     private final class StepGraphs {
         final int batch;
-        final int generation = workspaceGeneration;
-        final String key;
-        final String[] attentionForwardNames, mlpForwardNames, mlpBackwardNames, attentionBackwardNames;
-        final Runnable[] attentionForward, mlpForward, mlpBackward, attentionBackward;
-        final String headForwardName, headBackwardName, embedBackwardName;
-        /** Graphs that capture a caller's tensor are named per tensor: images / labels → name. */
-        final Map<Tensor, String> embedForwardNames = new IdentityHashMap<>(), lossNames = new IdentityHashMap<>();
-        final Runnable embedForward, headForward, loss, headBackward, embedBackward;
-        /** The caller's tensors of the step running now, read by the graphs that capture them. */
-        Tensor images, labels;
+        final boolean training = VisionTransformer.this.training;
+        final RecordedGraph[] attentionForward, mlpForward, mlpBackward, attentionBackward;
+        final RecordedGraph headForward, headBackward, embedBackward;
+        /** Graphs that capture a caller's tensor, one per tensor passed: images → embedding, labels → loss. */
+        final Map<Tensor, RecordedGraph> embedForward = new IdentityHashMap<>(), loss = new IdentityHashMap<>();
 
         StepGraphs(int batch) {
             this.batch = batch;
-            key = key(batch);
-            int depth = blocks.size(), t = config.tokens(), d = config.width();
-            attentionForwardNames = new String[depth];
-            mlpForwardNames = new String[depth];
-            mlpBackwardNames = new String[depth];
-            attentionBackwardNames = new String[depth];
-            attentionForward = new Runnable[depth];
-            mlpForward = new Runnable[depth];
-            mlpBackward = new Runnable[depth];
-            attentionBackward = new Runnable[depth];
+            int depth = blocks.size();
+            attentionForward = new RecordedGraph[depth];
+            mlpForward = new RecordedGraph[depth];
+            mlpBackward = new RecordedGraph[depth];
+            attentionBackward = new RecordedGraph[depth];
             for (int i = 0; i < depth; i++) {
                 Block b = blocks.get(i);
                 Tensor in = i == 0 ? tokens : blocks.get(i - 1).output();
-                attentionForwardNames[i] = "block" + i + ".attention.forward" + key;
-                mlpForwardNames[i] = "block" + i + ".mlp.forward" + key;
-                mlpBackwardNames[i] = "block" + i + ".mlp.backward" + key;
-                attentionBackwardNames[i] = "block" + i + ".attention.backward" + key;
-                attentionForward[i] = () -> b.forwardAttention(in, batch);
-                mlpForward[i] = () -> b.forwardMlp(batch);
-                mlpBackward[i] = () -> b.backwardMlp(dStream, batch);
-                attentionBackward[i] = () -> b.backwardAttention(dStream, batch);
+                String block = "block" + i; // a label for profiles and error messages
+                attentionForward[i] = be.record(block + ".attention.forward", () -> b.forwardAttention(in, batch));
+                mlpForward[i] = be.record(block + ".mlp.forward", () -> b.forwardMlp(batch));
+                mlpBackward[i] = be.record(block + ".mlp.backward", () -> b.backwardMlp(dStream, batch));
+                attentionBackward[i] = be.record(block + ".attention.backward",
+                        () -> b.backwardAttention(dStream, batch));
             }
-            headForwardName = "head.forward" + key;
-            headBackwardName = "head.backward" + key;
-            embedBackwardName = "embed.backward" + key;
-            embedForward = () -> {
-                Tensor patches = patchEmbed.forward(images, batch);
-                be.assembleTokens(patches, clsToken == null ? null : clsToken.value(),
-                        posEmbed == null ? null : posEmbed.value(), fixedPos, tokens, batch, config.patchCount(), d);
-            };
-            Tensor last = depth == 0 ? tokens : blocks.getLast().output();
-            headForward = () -> {
-                if (config.hasFcNorm()) {
-                    be.pool(last, averaged, batch, t, d, config.pool().mode());
-                    be.layerNorm(averaged, normW.value(), normB.value(), pooled, normMean, normRstd, batch, d,
-                            ViTConfig.LAYER_NORM_EPS);
-                } else {
-                    be.layerNorm(last, normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
-                            ViTConfig.LAYER_NORM_EPS);
-                    be.pool(finalNorm, pooled, batch, t, d, config.pool().mode());
-                }
-                be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
-            };
-            loss = () -> be.crossEntropy(logits, labels, VisionTransformer.this.loss, dLogits, batch,
-                    config.numClasses(), config.labelSmoothing());
-            headBackward = () -> {
-                ws.zeroGradients();
-                be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
-                        config.numClasses());
-                if (config.hasFcNorm()) {
-                    be.layerNormBackward(dPooled, averaged, normW.value(), normMean, normRstd, dAveraged,
-                            normW.grad(), normB.grad(), batch, d);
-                    be.poolBackward(dAveraged, dStream, batch, t, d, config.pool().mode());
-                } else {
-                    be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.pool().mode());
-                    be.layerNormBackward(dFinalNorm, last, normW.value(), normMean, normRstd, dStream,
-                            normW.grad(), normB.grad(), batch * t, d);
-                }
-            };
-            embedBackward = () -> {
-                be.assembleTokensBackward(dStream, dPatches, clsToken == null ? null : clsToken.grad(),
-                        posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), d, config.hasClsToken());
-                patchEmbed.backward(dPatches, batch);
-            };
+            headForward = be.record("head.forward", () -> forwardHead(batch));
+            headBackward = be.record("head.backward", () -> backwardHead(batch));
+            embedBackward = be.record("embed.backward", () -> backwardEmbedding(batch));
         }
 
-        String embedForwardName(Tensor images) {
-            return nameWithInput(embedForwardNames, "embed.forward", images);
+        RecordedGraph embedForward(Tensor images) {
+            RecordedGraph g = embedForward.get(images);
+            if (g == null) {
+                embedForward.put(images, g = be.record("embed.forward", () -> forwardEmbedding(images, batch)));
+            }
+            return g;
         }
 
-        String lossName(Tensor labels) {
-            return nameWithInput(lossNames, "loss", labels);
+        RecordedGraph loss(Tensor labels) {
+            RecordedGraph g = loss.get(labels);
+            if (g == null) loss.put(labels, g = be.record("loss", () -> crossEntropy(labels, batch)));
+            return g;
         }
+    }
 
-        /** {@code prefix + key + inputKey(input)}, built at the first step that passes {@code input}. */
-        private String nameWithInput(Map<Tensor, String> names, String prefix, Tensor input) {
-            String name = names.get(input);
-            if (name == null) names.put(input, name = prefix + key + inputKey(input));
-            return name;
+    private void forwardEmbedding(Tensor images, int batch) {
+        Tensor patches = patchEmbed.forward(images, batch);
+        Tensor cls = clsToken == null ? null : clsToken.value(), pos = posEmbed == null ? null : posEmbed.value();
+        be.assembleTokens(patches, cls, pos, fixedPos, tokens, batch, config.patchCount(), config.width());
+    }
+
+    /** The tokens after the last block. */
+    private Tensor lastTokens() {
+        return blocks.isEmpty() ? tokens : blocks.getLast().output();
+    }
+
+    private void forwardHead(int batch) {
+        int t = config.tokens(), d = config.width();
+        if (config.hasFcNorm()) {
+            be.pool(lastTokens(), averaged, batch, t, d, config.pool().mode());
+            be.layerNorm(averaged, normW.value(), normB.value(), pooled, normMean, normRstd, batch, d,
+                    ViTConfig.LAYER_NORM_EPS);
+        } else {
+            be.layerNorm(lastTokens(), normW.value(), normB.value(), finalNorm, normMean, normRstd, batch * t, d,
+                    ViTConfig.LAYER_NORM_EPS);
+            be.pool(finalNorm, pooled, batch, t, d, config.pool().mode());
         }
+        be.linear(pooled, headW.value(), headB.value(), logits, batch, d, config.numClasses());
+    }
+
+    private void crossEntropy(Tensor labels, int batch) {
+        be.crossEntropy(logits, labels, loss, dLogits, batch, config.numClasses(), config.labelSmoothing());
+    }
+
+    private void backwardHead(int batch) {
+        int t = config.tokens(), d = config.width();
+        ws.zeroGradients();
+        be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
+                config.numClasses());
+        if (config.hasFcNorm()) {
+            be.layerNormBackward(dPooled, averaged, normW.value(), normMean, normRstd, dAveraged, normW.grad(),
+                    normB.grad(), batch, d);
+            be.poolBackward(dAveraged, dStream, batch, t, d, config.pool().mode());
+        } else {
+            be.poolBackward(dPooled, dFinalNorm, batch, t, d, config.pool().mode());
+            be.layerNormBackward(dFinalNorm, lastTokens(), normW.value(), normMean, normRstd, dStream, normW.grad(),
+                    normB.grad(), batch * t, d);
+        }
+    }
+
+    private void backwardEmbedding(int batch) {
+        be.assembleTokensBackward(dStream, dPatches, clsToken == null ? null : clsToken.grad(),
+                posEmbed == null ? null : posEmbed.grad(), batch, config.patchCount(), config.width(),
+                config.hasClsToken());
+        patchEmbed.backward(dPatches, batch);
     }
 
     /** Forward pass of {@code batch} images [B,C,H,W] already on this backend; returns logits [B,K]. */
     public Tensor forward(Tensor images, int batch) {
         ensureCapacity(batch);
         StepGraphs g = graphs(batch);
-        g.images = images;
-        try {
-            be.graph(g.embedForwardName(images), g.embedForward);
-        } finally {
-            g.images = null;
-        }
+        g.embedForward(images).run();
         for (int i = 0; i < blocks.size(); i++) {
-            be.graph(g.attentionForwardNames[i], g.attentionForward[i]);
-            be.graph(g.mlpForwardNames[i], g.mlpForward[i]);
+            g.attentionForward[i].run();
+            g.mlpForward[i].run();
         }
-        be.graph(g.headForwardName, g.headForward);
+        g.headForward.run();
         return logits;
     }
 
@@ -321,23 +302,14 @@ public final class VisionTransformer {
      * respect to the logits. Returns the loss tensor [1].
      */
     public Tensor lossAndGradient(Tensor labels, int batch) {
-        StepGraphs g = graphs(batch);
-        g.labels = labels;
-        try {
-            be.graph(g.lossName(labels), g.loss);
-        } finally {
-            g.labels = null;
-        }
+        graphs(batch).loss(labels).run();
         return loss;
     }
 
     /** Zeroes every parameter gradient (call before a backward pass unless accumulating over micro-batches). */
     public void zeroGradients() {
-        be.graph("zero-gradients", zeroGradientsBody);
+        zeroGradients.run();
     }
-
-    /** The zero-gradients graph's body, made once (a step should allocate nothing). */
-    private final Runnable zeroGradientsBody = this::zeroEveryGradient;
 
     private void zeroEveryGradient() {
         be.zero(parameterGradients);
@@ -355,14 +327,14 @@ public final class VisionTransformer {
     public void backward(int batch, GradientReadyListener ready) {
         StepGraphs g = graphs(batch);
         int group = 0;
-        be.graph(g.headBackwardName, g.headBackward);
+        g.headBackward.run();
         ready.gradientsReady(gradientGroups.get(group++));
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            be.graph(g.mlpBackwardNames[i], g.mlpBackward[i]);
-            be.graph(g.attentionBackwardNames[i], g.attentionBackward[i]);
+            g.mlpBackward[i].run();
+            g.attentionBackward[i].run();
             ready.gradientsReady(gradientGroups.get(group++));
         }
-        be.graph(g.embedBackwardName, g.embedBackward);
+        g.embedBackward.run();
         ready.gradientsReady(gradientGroups.get(group));
     }
 

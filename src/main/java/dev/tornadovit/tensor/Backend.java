@@ -12,8 +12,8 @@ import java.util.List;
  * (residual stream, shared inputs) need no extra operation. Callers zero gradients with {@link #zero}.
  * Layouts: tokens [B,T,D]; heads [B,H,T,hd]; attention maps [B,H,T,T]; Linear weights [out,in] (PyTorch).
  *
- * <p>A backend may defer work: results are only guaranteed visible after {@link #download} or a
- * {@link #graph} call returns.
+ * <p>A backend may defer work: results are only guaranteed visible after {@link #downloadFloat},
+ * {@link #downloadDouble} or a {@link RecordedGraph#run} returns.
  */
 public interface Backend extends AutoCloseable {
 
@@ -53,13 +53,13 @@ public interface Backend extends AutoCloseable {
     void copy(Tensor src, Tensor dst, int n);
 
     /**
-     * Runs {@code body}, a fixed sequence of operations on fixed tensors, as one unit. The CPU runs it at once; a
-     * TornadoVM backend records it into a task graph named {@code name} on first use and replays the graph on
-     * later calls with the same name, without calling {@code body} again. So a body must not read host values
-     * that change between calls: anything that changes per step lives in a tensor.
+     * A handle that runs {@code body}, a fixed sequence of operations on fixed tensors, as one unit (see
+     * {@link RecordedGraph}); {@code label} names it in profiles and error messages only. Nothing runs until
+     * {@link RecordedGraph#run}. The default runs the body on every run; a recording backend records it at the first
+     * run and replays the recording afterwards.
      */
-    default void graph(String name, Runnable body) {
-        body.run();
+    default RecordedGraph record(String label, Runnable body) {
+        return body::run;
     }
 
     // ---------------------------------------------------------------- elementwise

@@ -3,6 +3,7 @@ package dev.tornadovit.train;
 import dev.tornadovit.model.Parameter;
 import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -39,8 +40,8 @@ public final class AdamW {
     /** Which {@link #hyper} each parameter reads. */
     private final int[] groupOf;
     private final double[] hyperValues = new double[4];
-    /** The graphs' bodies, made once: a capturing lambda is a new object per call, and a step should allocate nothing. */
-    private final Runnable sumOfSquaresBody = this::sumOfSquares, updateBody = this::update;
+    /** The sum of every gradient's squares, and the parameter update: one recorded graph each. */
+    private final RecordedGraph gradNormGraph, updateGraph;
     private long step;
     private double lastGradNorm;
 
@@ -87,6 +88,8 @@ public final class AdamW {
         grads = List.copyOf(gradList);
         updates = List.copyOf(updateList);
         sumSquares = backend.allocate(1);
+        gradNormGraph = backend.record("optimizer.gradnorm", this::sumOfSquares);
+        updateGraph = backend.record("optimizer.adamw", this::update);
     }
 
     public Settings settings() {
@@ -105,7 +108,7 @@ public final class AdamW {
 
     /** Global L2 norm of all gradients. */
     public double gradNorm() {
-        be.graph("optimizer.gradnorm", sumOfSquaresBody);
+        gradNormGraph.run();
         return Math.sqrt(be.readDouble(sumSquares, 0));
     }
 
@@ -133,7 +136,7 @@ public final class AdamW {
             hyperValues[0] = lr * groupScales[g];
             be.upload(hyper[g], hyperValues);
         }
-        be.graph("optimizer.adamw", updateBody);
+        updateGraph.run();
         lastGradNorm = norm;
         return norm;
     }

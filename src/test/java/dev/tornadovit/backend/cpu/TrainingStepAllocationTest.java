@@ -9,6 +9,7 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.train.AdamW;
 import org.junit.jupiter.api.AfterAll;
@@ -67,7 +68,7 @@ class TrainingStepAllocationTest {
     }
 
     /**
-     * The whole step as a trainer runs it, model and optimizer included (graph names and bodies, the optimizer's
+     * The whole step as a trainer runs it, model and optimizer included (recorded graphs, the optimizer's
      * hyper-parameters, reading the loss and the gradient norm), with no proxy in between.
      */
     @Test
@@ -198,10 +199,10 @@ class TrainingStepAllocationTest {
 
         @Override
         public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-            if (method.getName().equals("graph")) {
+            if (method.getName().equals("record")) {
                 // The body calls operations on the proxy, so they are measured one by one.
-                ((Runnable) args[1]).run();
-                return null;
+                Runnable body = (Runnable) args[1];
+                return (RecordedGraph) body::run;
             }
             // A proxy boxes what a method returns, so only the operations proper (void) are measured; the reads and
             // downloads return values or new arrays by contract.

@@ -8,6 +8,7 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.cuda.GemmCompute;
@@ -48,9 +49,9 @@ import java.util.stream.Collectors;
 /**
  * The model's operations as TornadoVM kernels on one device.
  *
- * <p>{@link #graph} records: the first call with a name runs the body with every operation appending a task, builds
- * one TaskGraph (one per attention block and per MLP block, forward and backward, plus embedding, head, loss and
- * optimizer), compiles it and runs it; later calls run the recorded graph again without the body. An operation
+ * <p>{@link #record} makes a {@link RecordedGraph} whose first run runs the body with every operation appending a task,
+ * builds one TaskGraph (one per attention block and per MLP block, forward and backward, plus embedding, head, loss
+ * and optimizer), compiles it and runs it; later runs replay the recorded graph without the body. An operation
  * called outside any graph runs at once as a graph of its own, cached by the operation and its arguments.
  *
  * <p>Tensors stay on the device ({@link DeviceMemory}): parameters and optimizer moments are sent once and updated
@@ -69,7 +70,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
      * forever on a task that gets one array for two written parameters.
      */
     private final DeviceTensor unused, unused2;
-    private final Map<String, CompiledGraph> graphs = new HashMap<>();
+    /** The graphs recorded so far (a body without operations too), closed with the backend. */
+    private final List<Recording> recordings = new ArrayList<>();
     private final Map<String, CompiledGraph> singleOps = new HashMap<>();
     private final Map<String, DeviceTensor> scratch = new HashMap<>();
     /** Tensors used as cross-entropy labels, with their class count: uploads to them are checked on the host. */
@@ -78,6 +80,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     private int graphRuns;
     private GraphProfile profile;
     private boolean fuseAttention = true;
+    private boolean closed;
 
     /** Adds one task to a TaskGraph under a given task id. */
     @FunctionalInterface
@@ -282,9 +285,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.fuseAttention = on;
     }
 
-    /** Graphs recorded so far (named graphs and single operations), for tests and reports. */
+    /** Graphs recorded so far (recorded graphs and single operations), for tests and reports. */
     public int recordedGraphCount() {
-        return graphs.size() + singleOps.size();
+        return recordings.size() + singleOps.size();
     }
 
     /** Times every graph run from now on into {@code profile} (null: stops timing). */
@@ -340,7 +343,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     private void checkNotRecording(String what) {
         if (recording != null) {
             throw new IllegalStateException(what + " inside a graph body: a recorded graph replays only device "
-                    + "operations, so values must be uploaded before and downloaded after Backend.graph");
+                    + "operations, so values must be uploaded before and downloaded after RecordedGraph.run");
         }
     }
 
@@ -421,23 +424,50 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     // ---------------------------------------------------------------- graphs
 
     @Override
-    public void graph(String name, Runnable body) {
-        if (recording != null) {
-            body.run(); // a graph inside a graph is part of the outer one
-            return;
+    public RecordedGraph record(String label, Runnable body) {
+        if (closed) throw closedError(label);
+        return new Recording(label, body);
+    }
+
+    private IllegalStateException closedError(String label) {
+        return new IllegalStateException("graph '" + label + "' cannot run: its TornadoVM backend (" + name()
+                + ") is closed");
+    }
+
+    /** A graph of this backend: the body runs at the first run, recording; later runs replay what it recorded. */
+    private final class Recording implements RecordedGraph {
+        final String label;
+        final Runnable body;
+        boolean recorded;
+        /** The compiled graph; null until recorded, or for a body without operations. */
+        CompiledGraph compiled;
+
+        Recording(String label, Runnable body) {
+            this.label = label;
+            this.body = body;
         }
-        if (!graphs.containsKey(name)) {
-            List<Task> tasks = new ArrayList<>();
-            recording = tasks;
-            try {
-                body.run();
-            } finally {
-                recording = null;
+
+        @Override
+        public void run() {
+            if (closed) throw closedError(label);
+            if (recording != null) {
+                body.run(); // a graph inside a graph is part of the outer one
+                return;
             }
-            graphs.put(name, tasks.isEmpty() ? null : compile(name, tasks)); // null: a body without operations
+            if (!recorded) {
+                List<Task> tasks = new ArrayList<>();
+                recording = tasks;
+                try {
+                    body.run();
+                } finally {
+                    recording = null;
+                }
+                compiled = tasks.isEmpty() ? null : compile(label, tasks);
+                recorded = true;
+                recordings.add(this);
+            }
+            if (compiled != null) execute(compiled);
         }
-        CompiledGraph g = graphs.get(name);
-        if (g != null) execute(g);
     }
 
     private void submit(Task... tasks) {
@@ -547,15 +577,21 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
                 activationCode(weighting), (float) weighting.scale(tokens), false));
     }
 
-    /** Tasks of {@code kernel} in all graphs recorded under a name (after fusion): a step's launches of it. */
+    /** Tasks of {@code kernel} in all recorded graphs (after fusion): a step's launches of it. */
     int kernelTasks(String kernel) {
-        return graphs.values().stream().filter(g -> g != null).mapToInt(g -> g.kernels.getOrDefault(kernel, 0)).sum();
+        return recordings.stream().filter(r -> r.compiled != null)
+                .mapToInt(r -> r.compiled.kernels.getOrDefault(kernel, 0)).sum();
     }
 
-    /** Tasks in the graph recorded under {@code name} (after fusion), or -1. */
-    int taskCount(String name) {
-        CompiledGraph g = graphs.get(name);
-        return g == null ? -1 : g.taskCount;
+    /** Tasks in the recorded graphs labelled {@code label} (after fusion), or -1 when none is recorded. */
+    int taskCount(String label) {
+        return recordings.stream().filter(r -> r.label.equals(label) && r.compiled != null)
+                .mapToInt(r -> r.compiled.taskCount).reduce(Integer::sum).orElse(-1);
+    }
+
+    /** Tasks in a recorded graph of this backend (after fusion), or -1 when it has none or is not recorded yet. */
+    int taskCount(RecordedGraph graph) {
+        return graph instanceof Recording r && r.compiled != null ? r.compiled.taskCount : -1;
     }
 
     /** The fused pointwise-attention task; without {@code storeMaps} scores and weights are not written. */
@@ -596,11 +632,12 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     public void close() {
         ncclGroups.values().forEach(NcclGroups::close);
         ncclGroups.clear();
+        closed = true;
         RuntimeException first = null;
         List<CompiledGraph> all = new ArrayList<>(singleOps.values());
-        for (CompiledGraph g : graphs.values()) if (g != null) all.add(g);
+        for (Recording r : recordings) if (r.compiled != null) all.add(r.compiled);
         for (CompiledGraph g : all) for (Part p : g.parts) first = DeviceMemory.closeQuietly(p.plan, first);
-        graphs.clear();
+        recordings.clear();
         singleOps.clear();
         try {
             memory.close();

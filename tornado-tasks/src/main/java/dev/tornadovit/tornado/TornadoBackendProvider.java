@@ -1,8 +1,8 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.backend.BackendProvider;
-import dev.tornadovit.backend.DeviceInfo;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.BackendProvider;
+import dev.tornadovit.tensor.DeviceInfo;
 import dev.tornadovit.tensor.Precision;
 
 import java.util.List;

@@ -1,6 +1,6 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.backend.DeviceInfo;
+import dev.tornadovit.tensor.DeviceInfo;
 import uk.ac.manchester.tornado.api.TornadoBackend;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;

@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -7,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -46,19 +48,106 @@ class GraphRecordingTest {
             dev.add(x, y, sum, 3);
             dev.accumulate(total, sum, 3);
         };
-        dev.graph("sum-and-accumulate", body);
+        RecordedGraph graph = dev.record("sum-and-accumulate", body);
+        graph.run();
         assertArrayEquals(new float[]{11, 22, 33}, dev.downloadFloat(sum));
         int recorded = dev.recordedGraphCount();
         for (int step = 1; step <= 4; step++) {
             // per-step input on the device already: sent through a staging graph
             dev.upload(x, new float[]{step, step, step});
-            dev.graph("sum-and-accumulate", body);
+            graph.run();
             assertArrayEquals(new float[]{10 + step, 20 + step, 30 + step}, dev.downloadFloat(sum), "step " + step);
         }
         assertEquals(1, bodyRuns.get(), "the body runs only while recording");
         assertEquals(11 + 22 + 33 + (10 + 20 + 30) * 4 + 3 * (1 + 2 + 3 + 4),
                 sumOf(dev.downloadFloat(total)), 1e-4, "the accumulator stayed on the device across replays");
         assertEquals(recorded, dev.recordedGraphCount(), "replays add no graphs");
+    }
+
+    /**
+     * The handle is the graph's identity, not its label: a second handle (another shape, the same label) records a
+     * graph of its own, and each replays its own.
+     */
+    @Test
+    void eachHandleRecordsAndReplaysItsOwnGraph() {
+        Tensor small = tensor(1, 2), smallTotal = dev.allocate(2);
+        Tensor large = tensor(1, 2, 3, 4), largeTotal = dev.allocate(4);
+        AtomicInteger bodyRuns = new AtomicInteger();
+        RecordedGraph batchOfTwo = dev.record("accumulate", () -> {
+            bodyRuns.incrementAndGet();
+            dev.accumulate(smallTotal, small, 2);
+        });
+        RecordedGraph batchOfFour = dev.record("accumulate", () -> {
+            bodyRuns.incrementAndGet();
+            dev.accumulate(largeTotal, large, 4);
+        });
+        int recorded = dev.recordedGraphCount();
+        assertEquals(0, bodyRuns.get(), "nothing is recorded before the first run");
+        for (int i = 0; i < 3; i++) {
+            batchOfTwo.run();
+            batchOfFour.run();
+        }
+        assertEquals(2, bodyRuns.get(), "each body ran once, to record");
+        assertEquals(recorded + 2, dev.recordedGraphCount(), "two graphs under one label");
+        assertArrayEquals(new float[]{3, 6}, dev.downloadFloat(smallTotal));
+        assertArrayEquals(new float[]{3, 6, 9, 12}, dev.downloadFloat(largeTotal));
+        assertEquals(1, dev.taskCount(batchOfTwo));
+    }
+
+    /** {@code bench --profile} groups graph runs by their labels' kind: the labels' numbers read as '#'. */
+    @Test
+    void theProfileGroupsRecordedGraphsByTheirLabelsKind() {
+        Tensor x = tensor(1), first = dev.allocate(1), second = dev.allocate(1);
+        RecordedGraph block0 = dev.record("block0.mlp.forward", () -> dev.accumulate(first, x, 1));
+        RecordedGraph block1 = dev.record("block1.mlp.forward", () -> dev.accumulate(second, x, 1));
+        GraphProfile profile = new GraphProfile();
+        dev.profileGraphs(profile);
+        try {
+            block0.run();
+            block1.run();
+            block0.run();
+        } finally {
+            dev.profileGraphs(null);
+        }
+        List<GraphProfile.Entry> entries = profile.entries();
+        assertEquals(1, entries.size(), entries.toString());
+        assertEquals("block#.mlp.forward", entries.getFirst().kind());
+        assertEquals(3, entries.getFirst().runs());
+        assertEquals(3, entries.getFirst().tasks());
+    }
+
+    /** A handle run inside another graph's body adds its operations to that graph. */
+    @Test
+    void aGraphRunInsideAnotherIsPartOfIt() {
+        Tensor x = tensor(1), total = dev.allocate(1);
+        RecordedGraph inner = dev.record("inner", () -> dev.accumulate(total, x, 1));
+        RecordedGraph outer = dev.record("outer", () -> {
+            inner.run();
+            inner.run();
+        });
+        outer.run();
+        outer.run();
+        assertArrayEquals(new float[]{4}, dev.downloadFloat(total));
+        assertEquals(2, dev.taskCount(outer));
+        assertEquals(-1, dev.taskCount(inner), "never recorded on its own");
+    }
+
+    @Test
+    void aHandleOfAClosedBackendSaysSo() {
+        RecordedGraph graph;
+        TornadoBackend closing = TestDevice.backend();
+        try (closing) {
+            Tensor x = closing.allocate(1), total = closing.allocate(1);
+            closing.upload(x, new float[]{5});
+            graph = closing.record("block0.mlp.forward", () -> closing.accumulate(total, x, 1));
+            graph.run();
+            assertArrayEquals(new float[]{5}, closing.downloadFloat(total));
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, graph::run);
+        assertTrue(e.getMessage().contains("'block0.mlp.forward'") && e.getMessage().contains("is closed"),
+                e.getMessage());
+        e = assertThrows(IllegalStateException.class, () -> closing.record("late", () -> { }));
+        assertTrue(e.getMessage().contains("'late'") && e.getMessage().contains("is closed"), e.getMessage());
     }
 
     /** Loading many tensors at once (a checkpoint) re-sends their owner group; the group's other tensors keep theirs. */
@@ -72,10 +161,11 @@ class GraphRecordingTest {
             for (Tensor in : inputs) dev.accumulate(total, in, 2);
             dev.accumulate(kept, total, 2);
         };
-        dev.graph("group-upload", body);
+        RecordedGraph graph = dev.record("group-upload", body);
+        graph.run();
         assertArrayEquals(new float[]{17, 17}, dev.downloadFloat(kept)); // 7 + (0+1+2+3+4)
         for (int i = 0; i < inputs.length; i++) dev.upload(inputs[i], new float[]{10 * i, 10 * i});
-        dev.graph("group-upload", body);
+        graph.run();
         assertArrayEquals(new float[]{117, 117}, dev.downloadFloat(kept), "kept its device value across the re-send");
     }
 
@@ -90,10 +180,11 @@ class GraphRecordingTest {
             dev.zero(total);
             for (Tensor p : parts) dev.accumulate(total, p, 1);
         };
-        dev.graph("long", body);
-        dev.graph("long", body);
+        RecordedGraph graph = dev.record("long", body);
+        graph.run();
+        graph.run();
         assertEquals(count * (count - 1) / 2.0, dev.downloadFloat(total)[0], 1e-3);
-        assertEquals(count + 1, dev.taskCount("long"));
+        assertEquals(count + 1, dev.taskCount(graph));
     }
 
     @Test
@@ -114,8 +205,8 @@ class GraphRecordingTest {
     @Test
     void uploadsAndDownloadsInsideAGraphBodyAreRefused() {
         Tensor a = tensor(1);
-        assertThrows(IllegalStateException.class, () -> dev.graph("bad", () -> dev.upload(a, new float[]{2})));
-        assertThrows(IllegalStateException.class, () -> dev.graph("bad2", () -> dev.downloadFloat(a)));
+        assertThrows(IllegalStateException.class, () -> dev.record("bad", () -> dev.upload(a, new float[]{2})).run());
+        assertThrows(IllegalStateException.class, () -> dev.record("bad2", () -> dev.downloadFloat(a)).run());
     }
 
     /** A TornadoVM task that writes one array through two parameters never gets scheduled: refused up front. */

@@ -83,7 +83,7 @@ class MultiTensorOptimizerTest {
         List<Twin> xs = randomTensors(LISTS[list], 1);
         Twin other = Twin.random(cpu, dev, 100, random, 1);
         cpu.zero(on(cpu, xs));
-        dev.graph("zero-list-" + list, () -> dev.zero(on(dev, xs))); // recorded: the kernels run, not host zeroing
+        dev.record("zero-list-" + list, () -> dev.zero(on(dev, xs))).run(); // recorded: the kernels run, not host zeroing
         for (int i = 0; i < xs.size(); i++) {
             assertArrayEquals(new float[xs.get(i).size()], dev.downloadFloat(xs.get(i).device()), "tensor " + i);
         }

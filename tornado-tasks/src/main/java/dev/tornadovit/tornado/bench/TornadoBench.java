@@ -11,6 +11,7 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.GemmStrategy;
 import dev.tornadovit.tornado.GraphProfile;
@@ -178,11 +179,12 @@ public final class TornadoBench {
         return t;
     }
 
-    /** Mean milliseconds of one run of the graph, after it was recorded and warmed up. */
-    private static double time(TornadoBackend be, String name, Runnable body, int reps) {
-        for (int i = 0; i < 3; i++) be.graph(name, body);
+    /** Mean milliseconds of one run of {@code body} as a graph, after it was recorded and warmed up. */
+    private static double time(TornadoBackend be, String label, Runnable body, int reps) {
+        RecordedGraph graph = be.record(label, body);
+        for (int i = 0; i < 3; i++) graph.run();
         long start = System.nanoTime();
-        for (int i = 0; i < reps; i++) be.graph(name, body);
+        for (int i = 0; i < reps; i++) graph.run();
         return (System.nanoTime() - start) / 1e6 / reps;
     }
 

@@ -1,13 +1,11 @@
-package dev.tornadovit.backend;
-
-import dev.tornadovit.tensor.Backend;
-import dev.tornadovit.tensor.Precision;
+package dev.tornadovit.tensor;
 
 import java.util.List;
 
 /**
- * A source of backends other than the built-in CPU ones, found with {@link java.util.ServiceLoader} so the core
- * never imports an accelerator runtime. The TornadoVM module (tornado-tasks/) provides one.
+ * A source of {@link Backend}s other than the built-in CPU ones, found with {@link java.util.ServiceLoader} (a
+ * provider lists itself in {@code META-INF/services/dev.tornadovit.tensor.BackendProvider}) so the core never imports
+ * an accelerator runtime. The TornadoVM module (tornado-tasks/) provides one.
  */
 public interface BackendProvider {
 

@@ -1,4 +1,4 @@
-package dev.tornadovit.backend;
+package dev.tornadovit.tensor;
 
 /**
  * A device a backend can run on.
