@@ -110,6 +110,20 @@ class BadInputTest {
         }
     }
 
+    /** The all-reduce switch takes true or false; picocli's refusal names the option and the value. */
+    @Test
+    void overlapAllReduceTakesTrueOrFalse(@TempDir Path dir) {
+        String rd = dir.resolve("run").toString();
+        for (String[] args : new String[][]{{"train", "--run-dir", rd, "--overlap-allreduce", "maybe"},
+                {"bench", "--what", "data-parallel", "--overlap-allreduce", "1"}}) {
+            CliTest.Result r = run(args);
+            assertEquals(2, r.code(), r.err());
+            assertEquals("Invalid value for option '--overlap-allreduce': '" + args[args.length - 1] + "' is not a boolean",
+                    r.err().lines().findFirst().orElse(""));
+        }
+        assertFalse(Files.exists(dir.resolve("run")));
+    }
+
     @Test
     void sizesPastAnArrayAreRefusedNamingTheFieldAndTheLimit(@TempDir Path dir) {
         refused(run("train", "--width", "46341", "--heads", "1", "--depth", "1", "--train-limit", "64", "--run-dir",
