@@ -116,10 +116,8 @@ class BadInputTest {
         String rd = dir.resolve("run").toString();
         for (String[] args : new String[][]{{"train", "--run-dir", rd, "--overlap-allreduce", "maybe"},
                 {"bench", "--what", "data-parallel", "--overlap-allreduce", "1"}}) {
-            CliTest.Result r = run(args);
-            assertEquals(2, r.code(), r.err());
-            assertEquals("Invalid value for option '--overlap-allreduce': '" + args[args.length - 1] + "' is not a boolean",
-                    r.err().lines().findFirst().orElse(""));
+            refused(run(args), "Invalid value for option '--overlap-allreduce': '" + args[args.length - 1]
+                    + "' is not a boolean");
         }
         assertFalse(Files.exists(dir.resolve("run")));
     }
