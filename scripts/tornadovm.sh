@@ -34,7 +34,7 @@ tornado_install_jar() {
 # TornadoVM's JVM flags from the SDK's argfile (tornado-tasks/scripts/tornado-flags.sh: the module path lists the SDK's
 # jars, not '.', which would turn any jar in the working directory into a module, and leaves out backends whose native
 # libraries are missing here), as an array, plus ours:
-#  - the backend links task graphs' device buffers through tornado.api internals (TornadoBackend, GraphLinks);
+#  - the backend links task graphs' device buffers through tornado.api internals (TaskGraphs, GraphLinks);
 #  - a kernel that cannot be compiled must fail, not run silently as sequential Java;
 #  - the TornadoVM bytecode of a graph with hundreds of tasks outgrows the 4 KB default buffer.
 tornado_flags() {

@@ -25,15 +25,15 @@ final class CublasGemm {
      * C[z] = alpha·op(A[z])·op(B[z]) + (accumulate ? C[z] : 0) for z in [0, batches), operand z at z·stride (stride 0:
      * shared). Layouts as {@link dev.tornadovit.tornado.kernels.MatmulKernels#gemm}.
      */
-    static TornadoBackend.Task task(DeviceTensor a, DeviceTensor b, DeviceTensor c, int m, int n, int k, int batches,
-                                    int strideA, int strideB, int strideC, int transA, int transB, float alpha,
-                                    int accumulate, GemmCompute compute) {
+    static Task task(DeviceTensor a, DeviceTensor b, DeviceTensor c, int m, int n, int k, int batches,
+                     int strideA, int strideB, int strideC, int transA, int transB, float alpha,
+                     int accumulate, GemmCompute compute) {
         // column-major first operand: op(B)ᵀ (N×K); second: op(A)ᵀ (K×M)
         int opFirst = transB == 0 ? OP_N : OP_T, ldFirst = transB == 0 ? n : k;
         int opSecond = transA == 0 ? OP_N : OP_T, ldSecond = transA == 0 ? k : m;
         float beta = accumulate == 1 ? 1f : 0f;
         long sFirst = strideB, sSecond = strideA, sC = strideC;
-        return TornadoBackend.task("cublasGemm", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemm,
+        return Launches.task("cublasGemm", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemm,
                         opFirst, opSecond, n, m, k, alpha, b.array, ldFirst, sFirst, a.array, ldSecond, sSecond, beta,
                         c.array, n, sC, batches, compute),
                 opFirst, opSecond, n, m, k, alpha, b, ldFirst, sFirst, a, ldSecond, sSecond, beta, c, n, sC, batches,
@@ -41,10 +41,10 @@ final class CublasGemm {
     }
 
     /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]: one cuBLASLt product with the bias in its epilogue. */
-    static TornadoBackend.Task linearForward(DeviceTensor x, DeviceTensor w, DeviceTensor bias, DeviceTensor y, int m,
-                                             int k, int n, GemmCompute compute) {
+    static Task linearForward(DeviceTensor x, DeviceTensor w, DeviceTensor bias, DeviceTensor y, int m,
+                              int k, int n, GemmCompute compute) {
         // column-major yᵀ (N×M) = wᵀᵀ·xᵀ: first operand w (stored K×N, transposed), second x (K×M); bias per row of yᵀ
-        return TornadoBackend.task("cublasLtLinear", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::linear,
+        return Launches.task("cublasLtLinear", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::linear,
                         OP_T, OP_N, n, m, k, 1f, w.array, k, x.array, k, 0f, y.array, n, bias.array,
                         CudaLibraryProvider.Epilogue.BIAS, compute),
                 OP_T, OP_N, n, m, k, 1f, w, k, x, k, 0f, y, n, bias, CudaLibraryProvider.Epilogue.BIAS, compute);
@@ -54,12 +54,12 @@ final class CublasGemm {
      * dw[N,K] += dy[M,N]ᵀ·x[M,K], and biasGradient[N] = Σ_M dy (written, not added): one cuBLASLt product with the
      * bias gradient in its epilogue.
      */
-    static TornadoBackend.Task weightGradientWithBias(DeviceTensor dy, DeviceTensor x, DeviceTensor dw,
-                                                      DeviceTensor biasGradient, int m, int k, int n,
-                                                      GemmCompute compute) {
+    static Task weightGradientWithBias(DeviceTensor dy, DeviceTensor x, DeviceTensor dw,
+                                       DeviceTensor biasGradient, int m, int k, int n,
+                                       GemmCompute compute) {
         // column-major dwᵀ (K×N) = xᵀ (K×M) · dy (M×N, dy stored N×M read transposed); the bias gradient sums op(dy)
         // over the inner M: one value per column of dwᵀ
-        return TornadoBackend.task("cublasLtWeightGradient", null, (g, id) -> g.libraryTask(id,
+        return Launches.task("cublasLtWeightGradient", null, (g, id) -> g.libraryTask(id,
                         CudaLibraryProvider::linear, OP_N, OP_T, k, n, m, 1f, x.array, k, dy.array, n, 1f, dw.array, k,
                         biasGradient.array, CudaLibraryProvider.Epilogue.BIAS_GRADIENT_OF_B, compute),
                 OP_N, OP_T, k, n, m, 1f, x, k, dy, n, 1f, dw, k, biasGradient,
