@@ -32,7 +32,7 @@ final class CublasLtLibrary {
     private static CublasLtLibrary instance;
 
     private final MethodHandle create, destroy, descCreate, descSet, layoutCreate, prefCreate, prefSet, heuristic,
-            matmul, memAlloc, memFree;
+            matmul, memAlloc, memFree, ctxGetCurrent, ctxSetCurrent;
 
     private CublasLtLibrary(SymbolLookup lt, SymbolLookup driver) {
         Linker linker = Linker.nativeLinker();
@@ -56,6 +56,8 @@ final class CublasLtLibrary {
         memAlloc = linker.downcallHandle(find(driver, "cuMemAlloc_v2"),
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         memFree = linker.downcallHandle(find(driver, "cuMemFree_v2"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        ctxGetCurrent = linker.downcallHandle(find(driver, "cuCtxGetCurrent"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        ctxSetCurrent = linker.downcallHandle(find(driver, "cuCtxSetCurrent"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
     }
 
     private static MemorySegment find(SymbolLookup lib, String name) {
@@ -100,6 +102,28 @@ final class CublasLtLibrary {
             int status = (int) memAlloc.invokeExact(out, bytes);
             if (status != 0) throw new IllegalStateException("cuMemAlloc of " + bytes + " bytes failed: CUresult " + status);
             return out.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The calling thread's current CUDA context (a CUcontext). */
+    long currentContext() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            int status = (int) ctxGetCurrent.invokeExact(out);
+            if (status != 0) throw new IllegalStateException("cuCtxGetCurrent failed: CUresult " + status);
+            return out.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Makes {@code context} the calling thread's current CUDA context. */
+    void makeCurrent(long context) {
+        try {
+            int status = (int) ctxSetCurrent.invokeExact(context);
+            if (status != 0) throw new IllegalStateException("cuCtxSetCurrent failed: CUresult " + status);
         } catch (Throwable t) {
             throw rethrow(t);
         }

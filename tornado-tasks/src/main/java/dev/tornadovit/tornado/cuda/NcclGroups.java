@@ -39,7 +39,17 @@ public final class NcclGroups {
     static NcclCommunicator communicator(long id) {
         Group group = GROUPS.get(id);
         if (group == null) throw new IllegalStateException("no NCCL group " + id + " (closed?)");
-        if (group.communicator == null) group.communicator = NcclCommunicator.create(group.distributed);
+        if (group.communicator == null) {
+            // NCCL's set-up selects the device through the CUDA runtime, which makes the device's primary context
+            // current; TornadoVM's kernels and events live in the context that was current here: restore it
+            CublasLtLibrary driver = CublasLtLibrary.get();
+            long context = driver.currentContext();
+            try {
+                group.communicator = NcclCommunicator.create(group.distributed);
+            } finally {
+                if (context != 0) driver.makeCurrent(context);
+            }
+        }
         return group.communicator;
     }
 
