@@ -1,15 +1,10 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.kernels.OptimizerKernels;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -17,7 +12,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 import static dev.tornadovit.tornado.Twin.assertClose;
@@ -31,9 +25,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
  * group (8) and of more than one group with a partial last one, with sizes that divide neither the group nor the
  * kernels' work-groups, and empty tensors among them.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-class MultiTensorOptimizerTest {
+class MultiTensorOptimizerTest extends DeviceAgainstCpu {
+    MultiTensorOptimizerTest() {
+        super(5);
+    }
+
     /** Elementwise float32 arithmetic, as the single-tensor AdamW test. */
     private static final double TOL = 2e-5;
     /**
@@ -47,25 +44,6 @@ class MultiTensorOptimizerTest {
     /** Sizes: one tensor, exactly one group, and 11 tensors (a group and a partial one) with an empty one. */
     private static final int[][] LISTS = {{4099}, {1, 17, 256, 257, 1000, 3, 5000, 2}, {513, 1, 0, 4099, 7, 31, 2048, 100, 1023, 9, 30001}};
 
-    private CpuBackend cpu;
-    private TornadoBackend dev;
-    private SplittableRandom random;
-
-    @BeforeAll
-    void open() {
-        cpu = new CpuBackend(1);
-        dev = TestDevice.backend();
-    }
-
-    @AfterAll
-    void close() {
-        if (dev != null) dev.close();
-    }
-
-    @BeforeEach
-    void seed() {
-        random = new SplittableRandom(5);
-    }
 
     private List<Twin> randomTensors(int[] sizes, double scale) {
         List<Twin> out = new ArrayList<>();

@@ -6,11 +6,7 @@ import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.RecordedGraph;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -18,7 +14,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -33,35 +28,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gradients, so their "add into" contract is checked too. Runs with bailout off: a kernel TornadoVM cannot compile
  * fails here instead of running as Java.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-class OperationEquivalenceTest {
+class OperationEquivalenceTest extends DeviceAgainstCpu {
+    OperationEquivalenceTest() {
+        super(42);
+    }
+
     /** Float32 on both sides; sums come out in a different order. */
     private static final double TOL = 2e-5, SUM_TOL = 1e-4;
 
-    private CpuBackend cpu;
-    private TornadoBackend dev;
-    private SplittableRandom random;
-
-    @BeforeAll
-    void open() {
-        cpu = new CpuBackend(1);
-        dev = TestDevice.backend();
-    }
-
-    @AfterAll
-    void close() {
-        if (dev != null) dev.close();
-    }
-
-    @BeforeEach
-    void seed() {
-        random = new SplittableRandom(42);
-    }
-
-    private Twin r(int n) {
-        return Twin.random(cpu, dev, n, random, 1.0);
-    }
 
     private Twin r(int n, double scale) {
         return Twin.random(cpu, dev, n, random, scale);

@@ -1,6 +1,5 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
@@ -8,16 +7,11 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -29,35 +23,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * every written output starts full of unrelated values, which must not leak into the result. And the launches they
  * save in a training step, with the multi-tensor optimiser's.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 900, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-class OverwritingGradientsTest {
+class OverwritingGradientsTest extends DeviceAgainstCpu {
+    OverwritingGradientsTest() {
+        super(3);
+    }
+
     /** As OperationEquivalenceTest: float32 on both sides, elementwise and summed in a different order. */
     private static final double TOL = 2e-5, SUM_TOL = 1e-4;
 
-    private CpuBackend cpu;
-    private TornadoBackend dev;
-    private SplittableRandom random;
-
-    @BeforeAll
-    void open() {
-        cpu = new CpuBackend(1);
-        dev = TestDevice.backend();
-    }
-
-    @AfterAll
-    void close() {
-        if (dev != null) dev.close();
-    }
-
-    @BeforeEach
-    void seed() {
-        random = new SplittableRandom(3);
-    }
-
-    private Twin r(int n) {
-        return Twin.random(cpu, dev, n, random, 1.0);
-    }
 
     private void both(Consumer<Backend> op) {
         op.accept(cpu);
