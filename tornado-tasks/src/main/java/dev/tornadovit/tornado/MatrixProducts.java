@@ -65,8 +65,8 @@ final class MatrixProducts extends DeviceOperations {
                 ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
         grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
         return task("gemm", grid, (g, id) -> g.task(id, MatmulKernels::gemm, new KernelContext(), a.array, b.array,
-                    c.array, biasArg.array, m, n, k, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias),
-                    a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
+                        c.array, biasArg.array, m, n, k, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias),
+                a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
     }
 
     /**
@@ -119,16 +119,16 @@ final class MatrixProducts extends DeviceOperations {
         WorkerGrid grid = grid2(ceilDiv(cols, ReductionKernels.COLUMN_TILE) * ReductionKernels.COLUMN_TILE,
                 chunks * ReductionKernels.COLUMN_LANES, ReductionKernels.COLUMN_TILE, ReductionKernels.COLUMN_LANES);
         return new Task[]{
-                task("columnSumsPartial", grid, (g, id) -> g.task(id, ReductionKernels::columnSumsPartial, new KernelContext(),
-                     src.array, partial.array, rows, cols, chunks), src, partial, rows, cols, chunks),
-                     task("columnSumsFinish", parallelGrid(cols), (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
-                     new KernelContext(), partial.array, dst.array, cols, chunks), partial, dst, cols, chunks)};
+                task("columnSumsPartial", grid, (g, id) -> g.task(id, ReductionKernels::columnSumsPartial,
+                        new KernelContext(), src.array, partial.array, rows, cols, chunks), src, partial, rows, cols, chunks),
+                task("columnSumsFinish", parallelGrid(cols), (g, id) -> g.task(id, ReductionKernels::columnSumsFinish,
+                        new KernelContext(), partial.array, dst.array, cols, chunks), partial, dst, cols, chunks)};
     }
 
     void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
         if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) {
             submit(CublasGemm.linearForward(t(x), t(w), t(bias), t(y), m, k, n, gemmCompute)); // bias in the epilogue
-                   return;
+            return;
         }
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
     }
