@@ -34,6 +34,8 @@ public final class GradientAllReduce {
     private final Backend be;
     private final List<Parameter> params;
     private final List<Tensor> gradients;
+    /** The backend averages the gradients on its device (NCCL), decided once. */
+    private final boolean averagesOnDevice;
     private final float[] flat;
     /** Set when the sums overlap the backward pass on several ranks. */
     private final GradientBuckets buckets;
@@ -50,7 +52,8 @@ public final class GradientAllReduce {
         if (size > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("the model's " + size + " parameters exceed one all-reduce buffer");
         }
-        flat = distributed.size() == 1 || onDevice(distributed, backend) ? new float[0] : new float[(int) size];
+        averagesOnDevice = distributed.size() > 1 && onDevice(distributed, backend);
+        flat = distributed.size() == 1 || averagesOnDevice ? new float[0] : new float[(int) size];
     }
 
     private GradientAllReduce(Distributed distributed, Backend backend, GradientBuckets buckets) {
@@ -58,6 +61,7 @@ public final class GradientAllReduce {
         this.be = backend;
         this.params = List.of();
         this.gradients = List.of();
+        this.averagesOnDevice = false;
         this.flat = new float[0];
         this.buckets = buckets;
     }
@@ -90,7 +94,7 @@ public final class GradientAllReduce {
     /** How the gradients are summed, for the log: "in 4 all-reduces during the backward pass" … */
     public String describe() {
         if (distributed.size() == 1) return "not summed (one process)";
-        if (onDevice(distributed, be)) return "averaged on the device by NCCL after the backward pass";
+        if (averagesOnDevice) return "averaged on the device by NCCL after the backward pass";
         return buckets == null ? "summed in one all-reduce after the backward pass"
                 : "summed in " + buckets.bucketCount() + " all-reduces during the backward pass";
     }
@@ -109,7 +113,7 @@ public final class GradientAllReduce {
         if (distributed.size() == 1) return new StepTotals(meanLoss, correct, samples);
         float scale = 1f / distributed.size();
         if (buckets != null) buckets.finish(scale);
-        else if (onDevice(distributed, be)) ((DeviceCollectives) be).averageOnDevice(distributed, gradients);
+        else if (averagesOnDevice) ((DeviceCollectives) be).averageOnDevice(distributed, gradients);
         else sumInOneMessage(scale);
         totals[0] = meanLoss * samples;
         totals[1] = correct;

@@ -2,15 +2,20 @@ package dev.tornadovit.distributed;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.AttentionConfig;
+import dev.tornadovit.model.GradientReadyListener;
 import dev.tornadovit.model.Parameter;
 import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -147,6 +152,55 @@ class GradientAllReduceTest {
         Map<Parameter, float[]> g = new IdentityHashMap<>();
         for (Parameter p : model.parameters()) g.put(p, be.downloadFloat(p.grad()));
         return g;
+    }
+
+    /**
+     * A backend that averages on its device gets every gradient tensor once, in one call after the backward pass, with no
+     * bucket and no host staging, whichever constructor made the all-reduce; one that cannot is staged as before.
+     */
+    @Test
+    void aBackendThatAveragesOnItsDeviceGetsEveryGradientOnce() {
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            List<List<Tensor>> averaged = new ArrayList<>();
+            boolean[] can = {true};
+            Backend device = (Backend) Proxy.newProxyInstance(getClass().getClassLoader(),
+                    new Class<?>[]{Backend.class, DeviceCollectives.class}, (proxy, method, args) -> switch (method.getName()) {
+                        case "averagesOnDevice" -> can[0];
+                        case "averageOnDevice" -> {
+                            @SuppressWarnings("unchecked") List<Tensor> tensors = (List<Tensor>) args[1];
+                            averaged.add(List.copyOf(tensors));
+                            yield null;
+                        }
+                        default -> invoke(method, cpu, args);
+                    });
+            VisionTransformer model = new VisionTransformer(CONFIG, cpu, 1);
+            List<Tensor> grads = model.parameters().stream().map(Parameter::grad).toList();
+            TwoRanks ranks = new TwoRanks();
+            for (GradientAllReduce sum : List.of(GradientAllReduce.overlapping(ranks, device, model.gradientGroups()),
+                    new GradientAllReduce(ranks, device, model.parameters()))) {
+                assertEquals(GradientReadyListener.NONE, sum.listener(), "no buckets on the device path");
+                assertEquals("averaged on the device by NCCL after the backward pass", sum.describe());
+                sum.average(1.0, 3, 4);
+            }
+            assertEquals(2, averaged.size());
+            for (List<Tensor> call : averaged) {
+                Set<Tensor> once = Collections.newSetFromMap(new IdentityHashMap<>());
+                once.addAll(call);
+                assertEquals(grads.size(), call.size(), "one entry per gradient");
+                assertTrue(once.containsAll(grads) && once.size() == grads.size(), "every gradient once");
+            }
+            assertTrue(ranks.started.isEmpty(), "nothing summed over MPI");
+            can[0] = false;
+            assertTrue(GradientAllReduce.overlapping(ranks, device, model.gradientGroups()).overlapsBackward());
+        }
+    }
+
+    private static Object invoke(Method method, Object target, Object[] args) throws Throwable {
+        try {
+            return method.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
     }
 
     @Test
