@@ -233,12 +233,7 @@ final class GemmPacking {
                         sum2 = sum2.add(v2);
                     }
                 }
-                if (columnSums != null) {
-                    int o = columnSumsOff + col;
-                    FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
-                    FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
-                    FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
-                }
+                if (columnSums != null) addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
             } else {
                 for (int kk = 0; kk < kc; kk++, src += ldb) {
                     int d = base + kk * NR;
@@ -326,12 +321,7 @@ final class GemmPacking {
                 sum1 = sum1.add(v1);
                 sum2 = sum2.add(v2);
             }
-            if (columnSums != null) {
-                int o = columnSumsOff + col;
-                FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
-                FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
-                FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
-            }
+            if (columnSums != null) addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
             return;
         }
         for (int j = 0; j < NR; j++) {
@@ -386,5 +376,12 @@ final class GemmPacking {
     /** Rows that a transposed A of this many MR-row panels takes once packed: whole PR-row pairs. */
     static int pairedRows(int panels) {
         return ceilDiv(panels, 2) * PR;
+    }
+
+    /** columnSums[o, o + 3·VL) += one panel's three vector lanes of column sums. */
+    private static void addPanelSums(float[] columnSums, int o, FloatVector sum0, FloatVector sum1, FloatVector sum2) {
+        FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
+        FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
+        FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
     }
 }

@@ -357,14 +357,8 @@ public final class ElementwiseKernels {
                              float weightDecay, float beta1, float beta2, float eps) {
         for (@Parallel int i = 0; i < n; i++) {
             float lr = hyper.get(0), bc1 = hyper.get(1), bc2 = hyper.get(2), gradScale = hyper.get(3);
-            float decay = 1f - lr * weightDecay;
-            float step = lr / bc1, invSqrtBc2 = 1f / TornadoMath.sqrt(bc2);
-            float gi = grad.get(i) * gradScale;
-            float mi = beta1 * m.get(i) + (1f - beta1) * gi;
-            float vi = beta2 * v.get(i) + (1f - beta2) * gi * gi;
-            m.set(i, mi);
-            v.set(i, vi);
-            param.set(i, param.get(i) * decay - step * mi / (TornadoMath.sqrt(vi) * invSqrtBc2 + eps));
+            OptimizerKernels.adamWElement(param, grad, m, v, i, 1f - lr * weightDecay, lr / bc1,
+                    1f / TornadoMath.sqrt(bc2), gradScale, beta1, beta2, eps);
         }
     }
 }

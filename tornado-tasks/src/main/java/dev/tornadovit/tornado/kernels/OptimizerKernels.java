@@ -155,7 +155,8 @@ public final class OptimizerKernels {
         };
     }
 
-    private static void adamWElement(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, int i, float decay,
+    /** One element's AdamW update (decoupled weight decay in {@code decay}); the single-tensor kernel's too. */
+    static void adamWElement(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, int i, float decay,
                                      float step, float invSqrtBc2, float gradScale, float beta1, float beta2, float eps) {
         float gi = grad.get(i) * gradScale;
         float mi = beta1 * m.get(i) + (1f - beta1) * gi;
