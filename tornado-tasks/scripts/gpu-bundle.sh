@@ -101,5 +101,5 @@ rm -f "$stage/cp.txt" "$stage/cli-cp.txt"
 tar -C "$stage" -cf - jdk sdk app run.sh tornado-flags.sh | xz -6 -T0 >"$out/bundle.tar.xz"
 cp "$module/scripts/gpu-run.sh" "$out/run.sh"
 cp "$module/scripts/tornado-flags.sh" "$out/"
-cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/profile-summary.py" "$module/scripts/gpu-compare.sh" "$out/"
+cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/pytorch_attention_bench.py" "$module/scripts/profile-summary.py" "$module/scripts/gpu-compare.sh" "$out/"
 du -b "$out"/*

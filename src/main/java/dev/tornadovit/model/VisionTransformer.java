@@ -190,7 +190,8 @@ public final class VisionTransformer {
     private final class StepGraphs {
         final int batch;
         final boolean training = VisionTransformer.this.training;
-        final RecordedGraph[] attentionForward, mlpForward, mlpBackward, attentionBackward;
+        /** One graph a block and direction: attention and MLP together, so a step runs two graphs a block, not four. */
+        final RecordedGraph[] blockForward, blockBackward;
         final RecordedGraph headForward, headBackward, embedBackward;
         /** Graphs that capture a caller's tensor, one per tensor passed: images → embedding, labels → loss. */
         final Map<Tensor, RecordedGraph> embedForward = new IdentityHashMap<>(), loss = new IdentityHashMap<>();
@@ -198,19 +199,20 @@ public final class VisionTransformer {
         StepGraphs(int batch) {
             this.batch = batch;
             int depth = blocks.size();
-            attentionForward = new RecordedGraph[depth];
-            mlpForward = new RecordedGraph[depth];
-            mlpBackward = new RecordedGraph[depth];
-            attentionBackward = new RecordedGraph[depth];
+            blockForward = new RecordedGraph[depth];
+            blockBackward = new RecordedGraph[depth];
             for (int i = 0; i < depth; i++) {
                 Block b = blocks.get(i);
                 Tensor in = i == 0 ? tokens : blocks.get(i - 1).output();
                 String block = "block" + i; // a label for profiles and error messages
-                attentionForward[i] = be.record(block + ".attention.forward", () -> b.forwardAttention(in, batch));
-                mlpForward[i] = be.record(block + ".mlp.forward", () -> b.forwardMlp(batch));
-                mlpBackward[i] = be.record(block + ".mlp.backward", () -> b.backwardMlp(dStream, batch));
-                attentionBackward[i] = be.record(block + ".attention.backward",
-                        () -> b.backwardAttention(dStream, batch));
+                blockForward[i] = be.record(block + ".forward", () -> {
+                    b.forwardAttention(in, batch);
+                    b.forwardMlp(batch);
+                });
+                blockBackward[i] = be.record(block + ".backward", () -> {
+                    b.backwardMlp(dStream, batch);
+                    b.backwardAttention(dStream, batch);
+                });
             }
             headForward = be.record("head.forward", () -> forwardHead(batch));
             headBackward = be.record("head.backward", () -> backwardHead(batch));
@@ -289,10 +291,7 @@ public final class VisionTransformer {
         ensureCapacity(batch);
         StepGraphs g = graphs(batch);
         g.embedForward(images).run();
-        for (int i = 0; i < blocks.size(); i++) {
-            g.attentionForward[i].run();
-            g.mlpForward[i].run();
-        }
+        for (int i = 0; i < blocks.size(); i++) g.blockForward[i].run();
         g.headForward.run();
         return logits;
     }
@@ -330,8 +329,7 @@ public final class VisionTransformer {
         g.headBackward.run();
         ready.gradientsReady(gradientGroups.get(group++));
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            g.mlpBackward[i].run();
-            g.attentionBackward[i].run();
+            g.blockBackward[i].run();
             ready.gradientsReady(gradientGroups.get(group++));
         }
         g.embedBackward.run();

@@ -11,8 +11,8 @@ package dev.tornadovit.tensor;
  * once that backend is closed.
  *
  * <pre>{@code
- * RecordedGraph attention = backend.record("block0.attention.forward", () -> block.forwardAttention(x, batch));
- * for (...) attention.run();
+ * RecordedGraph block = backend.record("block0.forward", () -> block0.forward(x, batch));
+ * for (...) block.run();
  * }</pre>
  */
 @FunctionalInterface

@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * Wall-clock time of a backend's graph runs, grouped by kind: a recorded graph's name with its numbers as '#'
- * ("block#.attention.forward"), an operation run on its own by its kernel. Each run is timed around TornadoVM's
+ * ("block#.forward"), an operation run on its own by its kernel. Each run is timed around TornadoVM's
  * blocking {@code execute()}, so the time holds the kernels and TornadoVM's host-side dispatch of them; the runs' sum
  * is the step's time spent in TornadoVM.
  */
