@@ -20,7 +20,7 @@ if [ -z "${MPIRUN:-}" ]; then
     if [ ! -x "$root/openmpi/mpirun" ] || [ "$dir/openmpi.tar.xz" -nt "$root/openmpi/mpirun" ]; then
       mkdir -p "$root"
       rm -rf "$root/openmpi"
-      tar -C "$root" -xJf "$dir/openmpi.tar.xz"
+      tar -C "$root" -m -xJf "$dir/openmpi.tar.xz"  # -m: the files dated now, newer than the archive
     fi
     MPIRUN="$root/openmpi/mpirun"
   elif command -v mpirun >/dev/null; then
@@ -31,6 +31,9 @@ if [ -z "${MPIRUN:-}" ]; then
   fi
 fi
 export MPIRUN
+
+# One host: the ranks talk through shared memory only (no TCP transport looking for network interfaces).
+export OMPI_MCA_btl="${OMPI_MCA_btl:-self,vader}"
 
 # Open MPI's shared-memory transport copies a large message straight from one rank's memory into another's
 # (process_vm_readv), which a container may forbid between sibling processes; the ranks would then fail in their first
@@ -77,6 +80,8 @@ echo "# $(nproc) cores, $mpi_version ($MPIRUN), JDK $("$root/jdk/bin/java" -vers
 
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--batch 64 --steps 20 --attention relu)
+# The garbage collector ./tornadovit runs the command line with (run.sh adds JAVA_OPTS to its JVM flags).
+export JAVA_OPTS="${JAVA_OPTS:--XX:+UseParallelGC}"
 # Each rank's JVM says that it uses the incubating Vector API, and TornadoVM which backends it leaves out: once is enough.
 RANKS="${RANKS:-1 2 4 8}" OVERLAP="${OVERLAP:-true}" TORNADOVIT="bash $dir/run.sh cli" \
   bash scripts/bench-data-parallel.sh "${args[@]}" 2> >(grep -v --line-buffered -E '^WARNING: Using incubator modules|^TornadoVM: left out' >&2)
