@@ -8,15 +8,21 @@
 #   OVERLAP=true scripts/bench-data-parallel.sh    only the overlapped all-reduce on several ranks
 #   RANKS="1 2 4 8" scripts/bench-data-parallel.sh --batch 64 --steps 30 --attention softmax
 # Extra arguments go to the bench command. Build the jar first (./tornadovit --version) so ranks do not race to.
+# MPIRUN names the mpirun to use (default: mpirun on PATH), TORNADOVIT the command that runs the command line (default:
+# this checkout's ./tornadovit); each may be several words, e.g. on a machine without Open MPI or Maven, with the GPU
+# bundle's JDK and jar and a carried Open MPI (tornado-tasks/scripts/gpu-cpu-ranks.sh):
+#   MPIRUN=/tmp/tvit/openmpi/mpirun TORNADOVIT="bash .device/tvit/run.sh cli" RANKS="1 2 4 8" scripts/bench-data-parallel.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-command -v mpirun >/dev/null || { echo "error: mpirun not found; install Open MPI (apt-get install openmpi-bin)" >&2; exit 2; }
+read -ra mpirun <<<"${MPIRUN:-mpirun}"
+read -ra tornadovit <<<"${TORNADOVIT:-$here/tornadovit}"
+command -v "${mpirun[0]}" >/dev/null || { echo "error: ${mpirun[0]} not found; install Open MPI (apt-get install openmpi-bin) or name one with MPIRUN" >&2; exit 2; }
 cores="${CORES:-$(nproc)}"
 ranks="${RANKS:-1 2}"
 overlaps="${OVERLAP:-true false}"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--batch 32 --steps 20 --attention relu)
-"$here/tornadovit" --version >/dev/null
+"${tornadovit[@]}" --version >/dev/null
 # Root may run mpirun only when told that it is meant.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 printf '%-6s %-8s %-8s %-10s %-10s %-12s %-11s %s\n' ranks threads overlap img/s ms/step all-reduce efficiency model
@@ -25,7 +31,7 @@ for n in $ranks; do
   threads=$(( cores / n )); [ "$threads" -ge 1 ] || threads=1
   # One rank sums nothing: it runs once.
   for overlap in $( [ "$n" -gt 1 ] && echo "$overlaps" || echo true ); do
-    out=$(mpirun -np "$n" --oversubscribe --bind-to none "$here/tornadovit" bench --what data-parallel \
+    out=$("${mpirun[@]}" -np "$n" --oversubscribe --bind-to none "${tornadovit[@]}" bench --what data-parallel \
       --threads "$threads" --overlap-allreduce "$overlap" "${args[@]}" | grep '^data-parallel')
     while read -r line; do
       field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }

@@ -3,7 +3,9 @@
 # a jlinked JDK 25, a copy of an already built TornadoVM SDK with its OpenCL, PTX and CUDA backends and cuBLAS module
 # (nothing is built here), and the jars. NVRTC and cuBLAS themselves do not travel: gpu-run.sh finds them on the GPU
 # machine. Everything goes into one xz archive, because jars, the JVM and the Graal compiler together are larger than
-# what may travel; gpu-run.sh (copied beside it) unpacks and runs it.
+# what may travel; gpu-run.sh (copied beside it) unpacks and runs it. Where Open MPI 4.1 is installed, it is packed
+# too, into openmpi.tar.xz (scripts/mpi-bundle.sh; MPI_BUNDLE=no leaves it out), for data-parallel CPU ranks on the GPU
+# machine (gpu-cpu-ranks.sh).
 #   tornado-tasks/scripts/gpu-bundle.sh SDK OUT_DIR     e.g. "$TORNADOVM_HOME" .device/tvit (from the repository root)
 # Build first: ./run-tests (or mvn install at the root, then scripts/tornadovm.sh's tornado_prepare) and
 # (cd tornado-tasks && mvn test-compile).
@@ -101,5 +103,9 @@ rm -f "$stage/cp.txt" "$stage/cli-cp.txt"
 tar -C "$stage" -cf - jdk sdk app run.sh tornado-flags.sh | xz -6 -T0 >"$out/bundle.tar.xz"
 cp "$module/scripts/gpu-run.sh" "$out/run.sh"
 cp "$module/scripts/tornado-flags.sh" "$out/"
-cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/pytorch_attention_bench.py" "$module/scripts/profile-summary.py" "$module/scripts/gpu-compare.sh" "$out/"
+cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/pytorch_attention_bench.py" "$module/scripts/profile-summary.py" \
+  "$module/scripts/gpu-compare.sh" "$module/scripts/gpu-cpu-ranks.sh" "$out/"
+if [ "${MPI_BUNDLE:-yes}" != no ] && command -v ompi_info >/dev/null; then
+  bash "$here/scripts/mpi-bundle.sh" "$out" >&2
+fi
 du -b "$out"/*
