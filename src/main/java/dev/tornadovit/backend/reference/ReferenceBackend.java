@@ -7,6 +7,7 @@ import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Erf;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 
 /**
  * The readable reference: every operation as plain single-threaded loops in float64, forward and backward side by
@@ -138,7 +139,8 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write) {
+        if (write == Write.OVERWRITE) zero(dx);
         double[] in = d(x), g = d(dy), out = d(dx);
         for (int i = 0; i < n; i++) out[i] += g[i] * geluDerivative(in[i]);
     }
@@ -233,7 +235,9 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
+    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                               Write dxWrite) {
+        if (dx != null && dxWrite == Write.OVERWRITE) zero(dx);
         double[] g = d(dy), in = d(x), wt = d(w), gw = d(dw);
         double[] gx = dx == null ? null : d(dx), gb = dBias == null ? null : d(dBias);
         for (int i = 0; i < m; i++)
@@ -310,7 +314,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                   int headDim) {
+                                   int headDim, Write write) {
+        if (write == Write.OVERWRITE) zero(dQkv);
         double[] out = d(dQkv);
         double[][] ins = {d(dq), d(dk), d(dv)};
         int dim = heads * headDim;
@@ -334,7 +339,9 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,
+                                   Write write) {
+        if (write == Write.OVERWRITE) zero(dO);
         double[] g = d(dOut), gx = d(dO);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)

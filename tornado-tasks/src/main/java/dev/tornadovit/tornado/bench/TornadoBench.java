@@ -18,6 +18,7 @@ import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
 import dev.tornadovit.train.AdamW;
+import dev.tornadovit.tensor.Write;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -230,8 +231,8 @@ public final class TornadoBench {
         Tensor dw = be.allocate(n * k);
         double flops = 2.0 * m * n * k;
         double forward = time(be, layer + " forward", () -> be.linear(x, w, bias, y, m, k, n), reps);
-        double weights = time(be, layer + " dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n), reps);
-        double both = time(be, layer + " dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n), reps);
+        double weights = time(be, layer + " dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n, Write.ACCUMULATE), reps);
+        double both = time(be, layer + " dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n, Write.ACCUMULATE), reps);
         row(String.format(Locale.ROOT, "| %s | %d×%d → %d | %.0f | %.0f | %.0f |", layer, m, k, n,
                 flops / (forward * 1e6), flops / ((both - weights) * 1e6), flops / (weights * 1e6)));
     }
