@@ -31,17 +31,17 @@ public class ComposedAttentionCore implements AttentionCore {
     @Override
     public void allocate(ActivationMemory memory, int batch, int tokens) {
         this.tokens = tokens;
-        long heads = (long) batch * this.heads * tokens * headDim, maps = (long) batch * this.heads * tokens * tokens;
+        long perHead = (long) batch * heads * tokens * headDim, maps = (long) batch * heads * tokens * tokens;
         boolean steps = spec.queryKey() != null || spec.maps() != null;
-        q = memory.activation(heads);
-        k = memory.activation(heads);
-        v = memory.activation(heads);
-        o = memory.activation(heads);
-        dO = memory.overwrittenGradient(heads);
+        q = memory.activation(perHead);
+        k = memory.activation(perHead);
+        v = memory.activation(perHead);
+        o = memory.activation(perHead);
+        dO = memory.overwrittenGradient(perHead);
         // With a step inside, the step's backward and the core's add into dq and dk; without, the core writes them.
-        dq = steps ? memory.gradient(heads) : memory.overwrittenGradient(heads);
-        dk = steps ? memory.gradient(heads) : memory.overwrittenGradient(heads);
-        dv = steps ? memory.gradient(heads) : memory.overwrittenGradient(heads);
+        dq = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
+        dk = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
+        dv = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
         scores = memory.activation(maps);
         weights = memory.activation(maps);
         // Between a MapStep's backward and φ's, dWeights gathers what the step adds: a zeroed gradient. Otherwise

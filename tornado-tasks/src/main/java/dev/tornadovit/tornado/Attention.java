@@ -27,7 +27,7 @@ import static dev.tornadovit.tornado.Launches.task;
  */
 final class Attention extends DeviceOperations {
     private final MatrixProducts products;
-    /** Whether attention cores record pointwise attention as one fused kernel; see {@link TornadoBackend#setFusedAttention}. */
+    /** Whether cores record pointwise attention as one fused kernel ({@link TornadoBackend#setFusedAttention}). */
     private boolean fused = true;
 
     Attention(TornadoBackend backend, MatrixProducts products) {
@@ -65,13 +65,18 @@ final class Attention extends DeviceOperations {
      */
     void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
                                        int headDim, double qkScale, AttentionWeighting weighting) {
+        requireFusable(weighting, headDim);
+        submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
+               activationCode(weighting), (float) weighting.scale(tokens), false));
+    }
+
+    /** Refuses what the fused kernel cannot run: softmax weights, heads longer than it takes. */
+    static void requireFusable(AttentionWeighting weighting, int headDim) {
         if (weighting.softmax()) throw new IllegalArgumentException("softmax weights are not pointwise");
         if (headDim > AttentionKernels.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("the fused kernel takes head dimensions up to "
                                                + AttentionKernels.MAX_HEAD_DIM + ", not " + headDim);
         }
-        submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
-               activationCode(weighting), (float) weighting.scale(tokens), false));
     }
 
     /** The fused pointwise-attention task; without {@code storeMaps} scores and weights are not written. */

@@ -257,6 +257,17 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         attention.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, qkScale, weighting);
     }
 
+    /**
+     * The fused pointwise-attention kernel as the attention core records it for training: o [BH,T,hd] =
+     * φ(qkScale·q·kᵀ)·v, writing the scores and weights [BH,T,T] too (head dimension at most 64). For benchmarks.
+     */
+    public void pointwiseAttentionWithMaps(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o,
+                                           int batchHeads, int tokens, int headDim, double qkScale,
+                                           AttentionWeighting weighting) {
+        Attention.requireFusable(weighting, headDim);
+        attention.pointwiseAttention(q, k, v, scores, weights, o, batchHeads, tokens, headDim, qkScale, weighting);
+    }
+
     @Override
     public void close() {
         collectives.close();
