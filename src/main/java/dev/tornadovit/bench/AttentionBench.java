@@ -1,5 +1,7 @@
 package dev.tornadovit.bench;
 
+import dev.tornadovit.model.Workspace;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
@@ -12,8 +14,9 @@ import java.util.Random;
 /**
  * The attention core alone — scores, weights φ, ·V — forward and backward, softmax against ReLU/L at several
  * sequence lengths: pointwise weights need no row max or sum, and the table shows what that buys. Each weighting is
- * timed twice: through {@link Backend#attentionForward}/{@link Backend#attentionBackward} (what the model runs,
- * fused where the backend fuses) and as the six separate operations with [BH,T,T] tensors between them.
+ * timed twice: through the backend's {@link AttentionCore} from qkv to the merged heads and back (what the model
+ * runs, fused where the backend fuses; one head per image here) and as the six separate operations on the heads with
+ * [BH,T,T] tensors between them.
  */
 public final class AttentionBench {
 
@@ -75,7 +78,7 @@ public final class AttentionBench {
         final Backend be;
         final int bh, t, hd;
         final double scale;
-        final Tensor q, k, v, s, a, o, dO, dA, dS, dq, dk, dv;
+        final Tensor q, k, v, s, a, o, dO, dA, dS, dq, dk, dv, qkv, merged, dMerged, dQkv;
 
         Case(Backend be, int bh, int t, int hd) {
             this.be = be;
@@ -97,13 +100,25 @@ public final class AttentionBench {
             dq = be.allocate(n);
             dk = be.allocate(n);
             dv = be.allocate(n);
+            qkv = random(be, 3 * n, r);
+            dMerged = random(be, n, r);
+            merged = be.allocate(n);
+            dQkv = be.allocate(3 * n);
+        }
+
+        /** The backend's core for {@code w}, with bh images of one head each. */
+        AttentionCore core(AttentionWeighting w) {
+            AttentionCore core = be.attentionCore(new AttentionCore.Spec(1, hd, scale, w, null, null));
+            core.allocate(new Workspace(be), bh, t);
+            return core;
         }
 
         /** One forward + backward pass, as one graph, so a recording backend replays it and returns when done. */
         Runnable pass(AttentionWeighting w, boolean core) {
+            AttentionCore attention = core ? core(w) : null;
             Runnable body = core ? () -> {
-                be.attentionForward(q, k, v, s, a, o, bh, t, hd, scale, w, w.backwardNeedsScores());
-                be.attentionBackward(dO, q, k, v, s, a, dA, dS, dq, dk, dv, bh, t, hd, scale, w);
+                attention.forward(qkv, merged, bh, true);
+                attention.backward(qkv, dMerged, dQkv, bh);
             } : () -> {
                 be.attentionScores(q, k, s, bh, t, hd, scale);
                 be.attentionWeights(s, a, bh * t, t, w);

@@ -1,7 +1,10 @@
 package dev.tornadovit.bench;
 
+import dev.tornadovit.tensor.ActivationMemory;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.RecordedGraph;
+import dev.tornadovit.tensor.Tensor;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
@@ -17,7 +20,10 @@ import java.util.Map;
  * Wraps a backend so that every operation is timed: where a training step's time goes, per operation. A dynamic
  * proxy, so it stays in step with {@link Backend} without a line per operation. Only meaningful for backends that
  * run operations at once (the CPU ones); a recorded graph runs its body through the proxy, so its operations are
- * timed one by one.
+ * timed one by one. An attention core's forward and backward are timed as operations of their own
+ * ({@code attentionCore.forward}, {@code attentionCore.backward}); the model's steps inside a core (qk-norm,
+ * Re-attention) still call the proxy, and each operation counts only its own time, not that of the timed operations
+ * it runs inside.
  */
 public final class OperationProfiler implements InvocationHandler {
 
@@ -27,6 +33,8 @@ public final class OperationProfiler implements InvocationHandler {
     private final Backend target;
     private final Map<String, long[]> totals = new LinkedHashMap<>();
     private boolean enabled = true;
+    /** Time of the timed operations inside the one being timed, which it does not count as its own. */
+    private long innerNanos;
 
     private OperationProfiler(Backend target) {
         this.target = target;
@@ -58,17 +66,65 @@ public final class OperationProfiler implements InvocationHandler {
             Runnable body = (Runnable) args[1];
             return (RecordedGraph) body::run;
         }
-        long start = System.nanoTime();
+        if (name.equals("attentionCore")) return new TimedCore((AttentionCore) method.invoke(target, args));
+        long outerInner = innerNanos, start = System.nanoTime();
+        innerNanos = 0;
         try {
             return method.invoke(target, args);
         } catch (InvocationTargetException e) {
             throw e.getCause();
         } finally {
-            if (enabled) {
-                long[] t = totals.computeIfAbsent(name, k -> new long[2]);
-                t[0]++;
-                t[1] += System.nanoTime() - start;
-            }
+            done(name, outerInner, start);
+        }
+    }
+
+    /** Counts the operation that started at {@code start}: its time less that of the timed operations inside it. */
+    private void done(String name, long outerInner, long start) {
+        long elapsed = System.nanoTime() - start;
+        if (enabled) {
+            long[] t = totals.computeIfAbsent(name, k -> new long[2]);
+            t[0]++;
+            t[1] += elapsed - innerNanos;
+        }
+        innerNanos = outerInner + elapsed;
+    }
+
+    private void time(String name, Runnable operation) {
+        long outerInner = innerNanos, start = System.nanoTime();
+        innerNanos = 0;
+        try {
+            operation.run();
+        } finally {
+            done(name, outerInner, start);
+        }
+    }
+
+    /** A backend's attention core whose forward and backward are timed. */
+    private final class TimedCore implements AttentionCore {
+        private final AttentionCore core;
+
+        TimedCore(AttentionCore core) {
+            this.core = core;
+        }
+
+        @Override
+        public void allocate(ActivationMemory memory, int batch, int tokens) {
+            core.allocate(memory, batch, tokens);
+        }
+
+        @Override
+        public Tensor weights() {
+            return core.weights();
+        }
+
+        @Override
+        public void forward(Tensor qkv, Tensor merged, int batch, boolean backwardFollows) {
+            time("attentionCore.forward", () -> core.forward(qkv, merged, batch, backwardFollows));
+        }
+
+        @Override
+        public void backward(Tensor qkv, Tensor dMerged, Tensor dQkv, int batch) {
+            time("attentionCore.backward", () -> core.backward(qkv, dMerged, dQkv, batch));
         }
     }
 

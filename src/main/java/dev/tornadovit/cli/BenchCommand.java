@@ -208,8 +208,8 @@ final class BenchCommand implements Callable<Integer> {
             System.out.println();
             System.out.println("## Attention core alone: scores → φ → ·V, forward + backward (head_dim 64, "
                     + precision.value() + " products)");
-            System.out.println("core = attentionForward/attentionBackward as the model runs them (fused on the CPU); "
-                    + "separate = the six operations with [BH,T,T] tensors between them");
+            System.out.println("core = the backend's attention core from qkv and back, as the model runs it (fused on "
+                    + "the CPU); separate = the six operations with [BH,T,T] tensors between them");
             System.out.printf(Locale.ROOT, "%8s %12s %12s %12s %9s %14s %14s%n", "tokens", "batch×heads", "softmax ms",
                     "ReLU/L ms", "speed-up", "softmax sep.", "ReLU/L sep.");
             for (AttentionBench.Row r : AttentionBench.run(be, new int[]{17, 65, 197, 785}, 64, seconds)) {

@@ -1,11 +1,11 @@
 package dev.tornadovit.model;
 
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.Tensor;
-
-import java.util.function.IntFunction;
+import dev.tornadovit.tensor.Write;
 
 /**
  * Multi-head self-attention with the swappable parts of {@link AttentionConfig}:
@@ -26,12 +26,14 @@ public final class Attention {
     final Parameter theta, thetaBias, reNormW, reNormB;
     final NamedTensor runningMean, runningVar;
 
+    /** From qkv to the output projection's input, made by the backend, with qk-norm and Re-attention inside. */
+    private final AttentionCore core;
     // activations for a batch capacity
     private int tokens;
-    private Tensor qkv, q, k, v, qn, kn, qMean, qRstd, kMean, kRstd, scores, weights, mixed, normed, reMean, reRstd;
-    private Tensor o, merged, gatePre, gated, out;
+    private Tensor qkv, qn, kn, qMean, qRstd, kMean, kRstd, mixed, normed, reMean, reRstd;
+    private Tensor merged, gatePre, gated, out;
     // activation gradients
-    private Tensor dQkv, dq, dk, dv, dqn, dkn, dScores, dWeights, dMixed, dNormed, dO, dMerged, dGatePre, dGated;
+    private Tensor dQkv, dqn, dkn, dMixed, dNormed, dMerged, dGatePre, dGated;
     private boolean training = true;
     /** Where Re-attention's BatchNorm sums its statistics over the processes of a data-parallel run; null: none. */
     private CrossProcessSum statisticsAcross;
@@ -82,55 +84,23 @@ public final class Attention {
         }
         projW = store.truncNormal(prefix + "proj.weight", 0.02, true, dim, dim);
         projB = store.constant(prefix + "proj.bias", 0, false, dim);
+        core = be.attentionCore(new AttentionCore.Spec(heads, headDim, scale, weighting,
+                qkNorm ? new QkNorm() : null, hasReattention() ? new Reattention() : null));
     }
 
     boolean hasReattention() {
         return reattention != ReattentionNorm.NONE;
     }
 
-    /**
-     * Without qk-norm and Re-attention nothing happens between splitting the heads and merging them but the fused
-     * core, so the backend takes it whole from qkv to merged (and may skip the split and merge copies).
-     */
-    private boolean coreFromQkv() {
-        return !qkNorm && !hasReattention();
-    }
-
     void allocate(Workspace ws, int batch, int tokens) {
         this.tokens = tokens;
         int btd = batch * tokens * dim, maps = batch * heads * tokens * tokens;
         qkv = ws.activation(3 * btd);
-        // Per-head [B,H,T,hd] copies of q, k, v, o and their gradients, unless the backend attends in place.
-        boolean headTensors = !coreFromQkv() || !be.attendsInProjectionLayout();
-        if (headTensors) {
-            q = ws.activation(btd);
-            k = ws.activation(btd);
-            v = ws.activation(btd);
-            o = ws.activation(btd);
-            dO = ws.overwrittenGradient(btd);
-            // attentionBackwardToQkv zeroes its own dq, dk, dv; the separate steps add into gradients.
-            IntFunction<Tensor> headGradient = coreFromQkv() ? ws::overwrittenGradient : ws::gradient;
-            dq = headGradient.apply(btd);
-            dk = headGradient.apply(btd);
-            dv = headGradient.apply(btd);
-        }
-        // Blocks without Re-attention run the fused attention core: a fusing backend needs no [B,H,T,T] buffers but
-        // the weights, and the scores only where φ's backward needs them; the default composition needs them all.
-        boolean mapBuffers = hasReattention() || !be.fusesAttention();
-        scores = mapBuffers || weighting.backwardNeedsScores() ? ws.activation(maps) : null;
-        weights = ws.activation(maps);
+        core.allocate(ws, batch, tokens);
         merged = ws.activation(btd);
         out = ws.activation(btd);
-        // dQkv, dO and the output projection's input gradient each have one writer in backward, which overwrites it.
+        // dQkv and the output projection's input gradient each have one writer in backward, which overwrites it.
         dQkv = ws.overwrittenGradient(3 * btd);
-        if (hasReattention()) {
-            dScores = ws.gradient(maps);
-            dWeights = ws.gradient(maps);
-        } else if (mapBuffers) {
-            // Scratch of the default attentionBackward, which zeroes them itself.
-            dScores = ws.activation(maps);
-            dWeights = ws.activation(maps);
-        }
         // With the gate, dMerged is written by the gate's backward, which accumulates.
         dMerged = gate ? ws.gradient(btd) : ws.overwrittenGradient(btd);
         if (qkNorm) {
@@ -171,7 +141,7 @@ public final class Attention {
 
     /** The map that weights V: φ(scores), or its Re-attention successor. [B,H,T,T]. */
     Tensor attentionMap() {
-        return hasReattention() ? normed : weights;
+        return hasReattention() ? normed : core.weights();
     }
 
     Tensor output() {
@@ -181,12 +151,7 @@ public final class Attention {
     Tensor forward(Tensor x, int batch) {
         int rows = batch * tokens;
         be.linear(x, qkvW.value(), qkvB.value(), qkv, rows, dim, 3 * dim);
-        if (coreFromQkv()) {
-            be.attentionForwardFromQkv(qkv, q, k, v, scores, weights, o, merged, batch, tokens, heads, headDim, scale,
-                    weighting, training && weighting.backwardNeedsScores());
-        } else {
-            forwardByHeads(batch);
-        }
+        core.forward(qkv, merged, batch, training);
         Tensor projIn = merged;
         if (gate) {
             be.linear(x, gateW.value(), gateB.value(), gatePre, rows, dim, dim);
@@ -197,24 +162,71 @@ public final class Attention {
         return out;
     }
 
-    /** The attention core with qk-norm or Re-attention: split heads, the steps between, merge heads. */
-    private void forwardByHeads(int batch) {
-        int bh = batch * heads, mapSize = tokens * tokens;
-        be.splitHeads(qkv, q, k, v, batch, tokens, heads, headDim);
-        Tensor qUse = q, kUse = k;
-        if (qkNorm) {
-            be.layerNorm(q, qNormW.value(), qNormB.value(), qn, qMean, qRstd, bh * tokens, headDim, ViTConfig.LAYER_NORM_EPS);
-            be.layerNorm(k, kNormW.value(), kNormB.value(), kn, kMean, kRstd, bh * tokens, headDim, ViTConfig.LAYER_NORM_EPS);
-            qUse = qn;
-            kUse = kn;
+    /**
+     * Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. Needs a training-mode
+     * forward.
+     */
+    void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
+        int rows = batch * tokens;
+        Tensor projIn = gate ? gated : merged;
+        Tensor dProjIn = gate ? dGated : dMerged;
+        be.linearBackward(dOut, projIn, projW.value(), dProjIn, projW.grad(), projB.grad(), rows, dim, dim,
+                Write.OVERWRITE);
+        if (gate) {
+            be.sigmoidGateBackward(gatePre, merged, dGated, dGatePre, dMerged, rows * dim);
+            be.linearBackward(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim, dim,
+                    Write.OVERWRITE);
         }
-        if (!hasReattention()) {
-            be.attentionForward(qUse, kUse, v, scores, weights, o, bh, tokens, headDim, scale, weighting,
-                    training && weighting.backwardNeedsScores());
-        } else {
-            // Re-attention mixes the heads' maps, so the steps stay separate here.
-            be.attentionScores(qUse, kUse, scores, bh, tokens, headDim, scale);
-            be.attentionWeights(scores, weights, bh * tokens, tokens, weighting);
+        core.backward(qkv, dMerged, dQkv, batch);
+        be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim,
+                gate ? Write.ACCUMULATE : Write.OVERWRITE);
+    }
+
+    /** qk-norm: LayerNorm over each head's query and key vectors, inside the attention core before the scores. */
+    private final class QkNorm implements AttentionCore.QueryKeyStep {
+        @Override
+        public void forward(Tensor q, Tensor k, int batch) {
+            int rows = batch * heads * tokens;
+            be.layerNorm(q, qNormW.value(), qNormB.value(), qn, qMean, qRstd, rows, headDim, ViTConfig.LAYER_NORM_EPS);
+            be.layerNorm(k, kNormW.value(), kNormB.value(), kn, kMean, kRstd, rows, headDim, ViTConfig.LAYER_NORM_EPS);
+        }
+
+        @Override
+        public Tensor queries() {
+            return qn;
+        }
+
+        @Override
+        public Tensor keys() {
+            return kn;
+        }
+
+        @Override
+        public Tensor queriesGradient() {
+            return dqn;
+        }
+
+        @Override
+        public Tensor keysGradient() {
+            return dkn;
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor dq, Tensor dk, int batch) {
+            int rows = batch * heads * tokens;
+            be.layerNormBackward(dqn, q, qNormW.value(), qMean, qRstd, dq, qNormW.grad(), qNormB.grad(), rows, headDim);
+            be.layerNormBackward(dkn, k, kNormW.value(), kMean, kRstd, dk, kNormW.grad(), kNormB.grad(), rows, headDim);
+        }
+    }
+
+    /**
+     * Re-attention (DeepViT): Θ mixes the heads' maps, then BatchNorm or LayerNorm over the heads; inside the
+     * attention core between φ and the product with V.
+     */
+    private final class Reattention implements AttentionCore.MapStep {
+        @Override
+        public Tensor forward(Tensor weights, int batch) {
+            int mapSize = tokens * tokens;
             be.headMix(weights, theta.value(), thetaBias.value(), mixed, batch, heads, mapSize);
             if (reattention == ReattentionNorm.BATCHNORM && training && statisticsAcross != null) {
                 be.headBatchNormAcross(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd,
@@ -228,50 +240,17 @@ public final class Attention {
                 be.headLayerNorm(mixed, reNormW.value(), reNormB.value(), normed, reMean, reRstd, batch, heads, mapSize,
                         ViTConfig.REATTENTION_NORM_EPS);
             }
-            be.attentionApply(normed, v, o, bh, tokens, headDim);
+            return normed;
         }
-        be.mergeHeads(o, merged, batch, tokens, heads, headDim);
-    }
 
-    /**
-     * Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. Needs a training-mode
-     * forward.
-     */
-    void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
-        int rows = batch * tokens;
-        Tensor projIn = gate ? gated : merged;
-        Tensor dProjIn = gate ? dGated : dMerged;
-        be.linearBackwardOverwritingInput(dOut, projIn, projW.value(), dProjIn, projW.grad(), projB.grad(), rows, dim,
-                dim);
-        if (gate) {
-            be.sigmoidGateBackward(gatePre, merged, dGated, dGatePre, dMerged, rows * dim);
-            be.linearBackwardOverwritingInput(dGatePre, x, gateW.value(), dx, gateW.grad(), gateB.grad(), rows, dim,
-                    dim);
+        @Override
+        public Tensor mapGradient() {
+            return dNormed;
         }
-        if (coreFromQkv()) {
-            be.attentionBackwardToQkv(dMerged, qkv, q, k, v, scores, weights, dWeights, dScores, dO, dq, dk, dv, dQkv,
-                    batch, tokens, heads, headDim, scale, weighting);
-        } else {
-            backwardByHeads(batch);
-        }
-        if (gate) {
-            be.linearBackward(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
-        } else {
-            be.linearBackwardOverwritingInput(dQkv, x, qkvW.value(), dx, qkvW.grad(), qkvB.grad(), rows, dim, 3 * dim);
-        }
-    }
 
-    /** Backward of {@link #forwardByHeads}: overwrites dQkv given dMerged. */
-    private void backwardByHeads(int batch) {
-        int bh = batch * heads, mapSize = tokens * tokens;
-        be.mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
-        Tensor qUse = qkNorm ? qn : q, kUse = qkNorm ? kn : k;
-        Tensor dqUse = qkNorm ? dqn : dq, dkUse = qkNorm ? dkn : dk;
-        if (!hasReattention()) {
-            be.attentionBackward(dO, qUse, kUse, v, scores, weights, dWeights, dScores, dqUse, dkUse, dv, bh, tokens,
-                    headDim, scale, weighting);
-        } else {
-            be.attentionApplyBackward(dO, normed, v, dNormed, dv, bh, tokens, headDim);
+        @Override
+        public void backward(Tensor weights, Tensor dWeights, int batch) {
+            int mapSize = tokens * tokens;
             if (reattention == ReattentionNorm.BATCHNORM && statisticsAcross != null) {
                 be.headBatchNormBackwardAcross(dNormed, mixed, reNormW.value(), reMean, reRstd, dMixed, reNormW.grad(),
                         reNormB.grad(), batch, heads, mapSize, statisticsAcross);
@@ -284,13 +263,6 @@ public final class Attention {
             }
             be.headMixBackward(dMixed, weights, theta.value(), dWeights, theta.grad(), thetaBias.grad(), batch, heads,
                     mapSize);
-            be.attentionWeightsBackward(scores, weights, dWeights, dScores, bh * tokens, tokens, weighting);
-            be.attentionScoresBackward(dScores, qUse, kUse, dqUse, dkUse, bh, tokens, headDim, scale);
         }
-        if (qkNorm) {
-            be.layerNormBackward(dqn, q, qNormW.value(), qMean, qRstd, dq, qNormW.grad(), qNormB.grad(), bh * tokens, headDim);
-            be.layerNormBackward(dkn, k, kNormW.value(), kMean, kRstd, dk, kNormW.grad(), kNormB.grad(), bh * tokens, headDim);
-        }
-        be.splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
     }
 }

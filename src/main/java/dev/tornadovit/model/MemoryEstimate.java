@@ -2,7 +2,11 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.backend.reference.ReferenceBackend;
+import dev.tornadovit.tensor.ActivationMemory;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.ComposedAttentionCore;
+import dev.tornadovit.tensor.Tensor;
 
 import java.util.Locale;
 import java.util.function.IntFunction;
@@ -163,7 +167,7 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
 
     /**
      * The model's tensors and its workspace for {@code batch}, in the order the model allocates them; a null
-     * {@code backend} stands for one that fuses nothing.
+     * {@code backend} stands for one whose attention core is composed, which allocates every tensor any does.
      */
     private static Counter count(ViTConfig config, int batch, Backend backend) {
         ViTConfig c = config.validated();
@@ -220,22 +224,15 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
             boolean re = a.reattentionIn(i, c.depth());
             // Block.allocate: ln1, its mean and rstd, mid, ln2, its mean and rstd, out, dLn1, dLn2.
             for (long size : new long[]{btd, rows, rows, btd, btd, rows, rows, btd, btd, btd}) n.activation("", size);
-            // Attention.allocate
-            boolean coreFromQkv = !a.qkNorm() && !re;
+            // Attention.allocate, with its core's tensors as the backend's core takes them
             n.activation("the attention's qkv (B×T×3D)", 3 * btd);
-            if (!coreFromQkv || backend == null || !backend.attendsInProjectionLayout()) {
-                for (int k = 0; k < 8; k++) n.activation("", btd);
-            }
-            boolean mapBuffers = re || backend == null || !backend.fusesAttention();
-            if (mapBuffers || scoresForBackward) n.activation("the attention maps (B×H×T×T)", maps);
-            n.activation("the attention maps (B×H×T×T)", maps);
+            AttentionCore.Spec spec = new AttentionCore.Spec(c.heads(), c.headDim(), 1, a.weighting(),
+                    a.qkNorm() ? StepStandIn.INSTANCE : null, re ? StepStandIn.INSTANCE : null);
+            AttentionCore core = backend == null ? new ComposedAttentionCore(null, spec) : backend.attentionCore(spec);
+            core.allocate(n.named(maps, "the attention maps (B×H×T×T)"), batch, c.tokens());
             n.activation("", btd);
             n.activation("", btd);
             n.activation("", 3 * btd);
-            if (re || mapBuffers) {
-                n.activation("the attention maps (B×H×T×T)", maps);
-                n.activation("the attention maps (B×H×T×T)", maps);
-            }
             n.activation("", btd);
             if (a.qkNorm()) {
                 n.activation("", btd);
@@ -282,12 +279,90 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
         return n;
     }
 
+    /**
+     * Stands for qk-norm and Re-attention in an attention core's spec: whether a step is there decides what the core
+     * allocates; a counted core never runs.
+     */
+    private static final class StepStandIn implements AttentionCore.QueryKeyStep, AttentionCore.MapStep {
+        static final StepStandIn INSTANCE = new StepStandIn();
+
+        private static UnsupportedOperationException counted() {
+            return new UnsupportedOperationException("a stand-in for counting memory only");
+        }
+
+        @Override
+        public void forward(Tensor q, Tensor k, int batch) {
+            throw counted();
+        }
+
+        @Override
+        public Tensor queries() {
+            throw counted();
+        }
+
+        @Override
+        public Tensor keys() {
+            throw counted();
+        }
+
+        @Override
+        public Tensor queriesGradient() {
+            throw counted();
+        }
+
+        @Override
+        public Tensor keysGradient() {
+            throw counted();
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor dq, Tensor dk, int batch) {
+            throw counted();
+        }
+
+        @Override
+        public Tensor forward(Tensor weights, int batch) {
+            throw counted();
+        }
+
+        @Override
+        public Tensor mapGradient() {
+            throw counted();
+        }
+
+        @Override
+        public void backward(Tensor weights, Tensor dWeights, int batch) {
+            throw counted();
+        }
+    }
+
     /** Running totals; names only the tensors that can be the largest. */
     private static final class Counter {
         long parameterElements, parameterCount, largestParameter, bufferElements, optimizer, activations, inputs,
                 tensors, largest;
         String largestName = "a tensor";
         int workspaceBatch;
+
+        /** Counts a part's activations (each kind alike), naming those of {@code namedSize} elements {@code name}. */
+        ActivationMemory named(long namedSize, String name) {
+            return new ActivationMemory() {
+                @Override
+                public Tensor activation(long size) {
+                    Counter.this.activation(size == namedSize ? name : "", size);
+                    return null;
+                }
+
+                @Override
+                public Tensor gradient(long size) {
+                    return activation(size);
+                }
+
+                @Override
+                public Tensor overwrittenGradient(long size) {
+                    return activation(size);
+                }
+            };
+        }
 
         void parameter(String name, long elements) {
             parameterElements += elements;

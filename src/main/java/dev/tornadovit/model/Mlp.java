@@ -2,6 +2,7 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 
 /** fc1 → exact GELU → fc2, forward and backward side by side. */
 public final class Mlp {
@@ -42,8 +43,8 @@ public final class Mlp {
     /** Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. */
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
         int rows = batch * tokens;
-        be.linearBackwardOverwritingInput(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
-        be.geluBackwardOverwriting(h, dA, dH, rows * hidden);
-        be.linearBackwardOverwritingInput(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden);
+        be.linearBackward(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim, Write.OVERWRITE);
+        be.geluBackward(h, dA, dH, rows * hidden, Write.OVERWRITE);
+        be.linearBackward(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden, Write.OVERWRITE);
     }
 }

@@ -2,6 +2,7 @@ package dev.tornadovit.model;
 
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 
 /** Non-overlapping p×p patches → a Linear to width D: a stride-p convolution written as im2col + matmul. */
 public final class PatchEmbed {
@@ -35,6 +36,6 @@ public final class PatchEmbed {
     /** The images need no gradient, so only the weights receive one. */
     void backward(Tensor dOut, int batch) {
         be.linearBackward(dOut, patches, weight.value(), null, weight.grad(), bias.grad(), batch * c.patchCount(),
-                patchLength, c.width());
+                patchLength, c.width(), Write.ACCUMULATE);
     }
 }

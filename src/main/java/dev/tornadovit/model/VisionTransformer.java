@@ -4,6 +4,7 @@ import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -267,7 +268,7 @@ public final class VisionTransformer {
         int t = config.tokens(), d = config.width();
         ws.zeroGradients();
         be.linearBackward(dLogits, pooled, headW.value(), dPooled, headW.grad(), headB.grad(), batch, d,
-                config.numClasses());
+                config.numClasses(), Write.ACCUMULATE);
         if (config.hasFcNorm()) {
             be.layerNormBackward(dPooled, averaged, normW.value(), normMean, normRstd, dAveraged, normW.grad(),
                     normB.grad(), batch, d);

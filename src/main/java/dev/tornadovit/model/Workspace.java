@@ -1,5 +1,6 @@
 package dev.tornadovit.model;
 
+import dev.tornadovit.tensor.ActivationMemory;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 
@@ -11,7 +12,7 @@ import java.util.List;
  * together before each backward pass (backward operations accumulate), except those with one writer that overwrites
  * them.
  */
-public final class Workspace {
+public final class Workspace implements ActivationMemory {
     private final Backend backend;
     private final List<Tensor> gradients = new ArrayList<>();
 
@@ -27,6 +28,30 @@ public final class Workspace {
         return backend.allocate(size);
     }
 
+    @Override
+    public Tensor activation(long size) {
+        return activation(elements(size));
+    }
+
+    @Override
+    public Tensor gradient(long size) {
+        return gradient(elements(size));
+    }
+
+    @Override
+    public Tensor overwrittenGradient(long size) {
+        return overwrittenGradient(elements(size));
+    }
+
+    /** A size as a tensor's int; {@link MemoryEstimate} refuses a batch size whose tensors would not fit first. */
+    private static int elements(long size) {
+        if (size < 0 || size > MemoryEstimate.MAX_TENSOR_ELEMENTS) {
+            throw new IllegalArgumentException("a workspace tensor of " + size + " values does not fit one tensor (at "
+                    + "most " + MemoryEstimate.MAX_TENSOR_ELEMENTS + "); lower the batch size");
+        }
+        return (int) size;
+    }
+
     /** An activation gradient: zeroed by {@link #zeroGradients()}. */
     public Tensor gradient(int size) {
         Tensor t = backend.allocate(size);
@@ -35,9 +60,8 @@ public final class Workspace {
     }
 
     /**
-     * An activation gradient that one operation writes whole (an overwriting variant such as
-     * {@link Backend#linearBackwardOverwritingInput}) before anything reads it: not zeroed, which saved 150 MB of memory
-     * writes a small-ViT training step.
+     * An activation gradient that one operation writes whole ({@link dev.tornadovit.tensor.Write#OVERWRITE}) before
+     * anything reads it: not zeroed, which saved 150 MB of memory writes a small-ViT training step.
      */
     public Tensor overwrittenGradient(int size) {
         return activation(size);

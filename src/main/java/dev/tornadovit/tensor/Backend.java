@@ -9,7 +9,8 @@ import java.util.List;
  *
  * <p>Conventions, as in llm.c: tensors are flat and row-major, shapes are passed as ints; a forward writes its
  * output (overwrites); a backward ADDS into the gradients it produces ({@code +=}), so gradients that meet
- * (residual stream, shared inputs) need no extra operation. Callers zero gradients with {@link #zero}.
+ * (residual stream, shared inputs) need no extra operation. Callers zero gradients with {@link #zero}. The backward
+ * operations whose output often has one writer take a {@link Write} that says whether to add into it or write it.
  * Layouts: tokens [B,T,D]; heads [B,H,T,hd]; attention maps [B,H,T,T]; Linear weights [out,in] (PyTorch).
  *
  * <p>A backend may defer work: results are only guaranteed visible after {@link #downloadFloat},
@@ -73,17 +74,8 @@ public interface Backend extends AutoCloseable {
     /** y = GELU(x), exact (erf) form. */
     void gelu(Tensor x, Tensor y, int n);
 
-    /** dx += dy ⊙ GELU'(x). */
-    void geluBackward(Tensor x, Tensor dy, Tensor dx, int n);
-
-    /**
-     * dx = dy ⊙ GELU'(x), overwriting dx: for a gradient with this one writer, which then needs no zeroing first. A
-     * backend that has no faster way zeroes dx and accumulates.
-     */
-    default void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        zero(dx);
-        geluBackward(x, dy, dx, n);
-    }
+    /** dx (+)= dy ⊙ GELU'(x), added or written as {@code write} says. */
+    void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write);
 
     /** out = o ⊙ sigmoid(gatePre): the gated attention unit. */
     void sigmoidGate(Tensor gatePre, Tensor o, Tensor out, int n);
@@ -115,18 +107,12 @@ public interface Backend extends AutoCloseable {
     /** y[M,N] = x[M,K] · w[N,K]ᵀ + bias[N] (bias may be null). */
     void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n);
 
-    /** dx[M,K] += dy·w (dx may be null); dw[N,K] += dyᵀ·x; dBias[N] += Σ rows of dy (may be null). */
-    void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n);
-
     /**
-     * {@link #linearBackward} with dx[M,K] = dy·w overwritten, not accumulated (dx not null): for a gradient with this
-     * one writer, which then needs no zeroing first. A backend that has no faster way zeroes dx and accumulates.
+     * dx[M,K] (+)= dy·w, added or written as {@code dxWrite} says (dx may be null); dw[N,K] += dyᵀ·x; dBias[N] += Σ
+     * rows of dy (may be null).
      */
-    default void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
-                                                int m, int k, int n) {
-        zero(dx);
-        linearBackward(dy, x, w, dx, dw, dBias, m, k, n);
-    }
+    void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                        Write dxWrite);
 
     // ---------------------------------------------------------------- normalisation
 
@@ -142,28 +128,15 @@ public interface Backend extends AutoCloseable {
     /** qkv [B,T,3,H,hd] (the qkv Linear's output) → q, k, v each [B,H,T,hd]. */
     void splitHeads(Tensor qkv, Tensor q, Tensor k, Tensor v, int batch, int tokens, int heads, int headDim);
 
-    /** dQkv += dq, dk, dv back in the qkv layout. */
+    /** dQkv (+)= dq, dk, dv back in the qkv layout, added or written as {@code write} says. */
     void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                            int headDim);
-
-    /** {@link #splitHeadsBackward} overwriting dQkv; a backend without a faster way zeroes it and accumulates. */
-    default void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
-                                               int heads, int headDim) {
-        zero(dQkv);
-        splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
-    }
+                            int headDim, Write write);
 
     /** o [B,H,T,hd] → out [B,T,H·hd] (heads side by side in each token, as timm). */
     void mergeHeads(Tensor o, Tensor out, int batch, int tokens, int heads, int headDim);
 
-    /** dO += dOut back in the [B,H,T,hd] layout. */
-    void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim);
-
-    /** {@link #mergeHeadsBackward} overwriting dO; a backend without a faster way zeroes it and accumulates. */
-    default void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        zero(dO);
-        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim);
-    }
+    /** dO (+)= dOut back in the [B,H,T,hd] layout, added or written as {@code write} says. */
+    void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim, Write write);
 
     /** scores [BH,T,T] = scale · q[BH,T,hd] · k[BH,T,hd]ᵀ. */
     void attentionScores(Tensor q, Tensor k, Tensor scores, int batchHeads, int tokens, int headDim, double scale);
@@ -237,92 +210,12 @@ public interface Backend extends AutoCloseable {
                                 int tokens, int headDim);
 
     /**
-     * The attention core, forward: o [BH,T,hd] = φ(scale · q·kᵀ) · v per (batch, head), with φ by rows (softmax) or
-     * pointwise. Writes weights [BH,T,T] (the backward and the attention maps need them); writes scores [BH,T,T]
-     * only when {@code keepScores} — pass it when {@link AttentionWeighting#backwardNeedsScores()} and a backward
-     * follows. A backend whose {@link #fusesAttention()} is true computes the scores per (batch, head) in scratch
-     * space and may be given {@code scores == null} when not keeping them.
-     *
-     * <p>The default composes {@link #attentionScores}, {@link #attentionWeights} and {@link #attentionApply}, so
-     * it always writes (and needs) scores.
+     * A block's attention core for {@code spec}, from the qkv Linear's output to the output projection's input and
+     * back, with the scratch space it needs once {@link AttentionCore#allocate allocated}. The default composes this
+     * backend's primitives ({@link ComposedAttentionCore}); a backend overrides it with its fused path.
      */
-    default void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o,
-                                  int batchHeads, int tokens, int headDim, double scale, AttentionWeighting weighting,
-                                  boolean keepScores) {
-        attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
-        attentionWeights(scores, weights, batchHeads * tokens, tokens, weighting);
-        attentionApply(weights, v, o, batchHeads, tokens, headDim);
-    }
-
-    /**
-     * Backward of {@link #attentionForward}: ADDS into dq, dk, dv given dO. {@code scores} must hold the forward's
-     * scores when {@link AttentionWeighting#backwardNeedsScores()}, else it is not read. dWeights and dScores
-     * [BH,T,T] are scratch (their contents on entry do not matter, on exit are unspecified); a backend whose
-     * {@link #fusesAttention()} is true does not use them and may be given null.
-     *
-     * <p>The default zeroes the scratch and composes {@link #attentionApplyBackward},
-     * {@link #attentionWeightsBackward} and {@link #attentionScoresBackward}.
-     */
-    default void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                   Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
-                                   int tokens, int headDim, double scale, AttentionWeighting weighting) {
-        zero(dWeights);
-        zero(dScores);
-        attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim);
-        attentionWeightsBackward(scores, weights, dWeights, dScores, batchHeads * tokens, tokens, weighting);
-        attentionScoresBackward(dScores, q, k, dq, dk, batchHeads, tokens, headDim, scale);
-    }
-
-    /**
-     * The whole attention core of a block without qk-norm or Re-attention, from the qkv Linear's output to the output
-     * projection's input: merged [B,T,H·hd] = the heads' φ(scale · q·kᵀ) · v, with q, k, v the heads of qkv
-     * [B,T,3,H,hd]. Writes weights (and scores when {@code keepScores}) as {@link #attentionForward}.
-     *
-     * <p>The default splits the heads into q, k, v [BH,T,hd], runs {@link #attentionForward} into o [BH,T,hd] and
-     * merges o into merged. A backend whose {@link #attendsInProjectionLayout()} is true reads q, k, v in place in
-     * qkv and writes merged directly; it does not touch q, k, v and o, which may then be null.
-     */
-    default void attentionForwardFromQkv(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                         Tensor o, Tensor merged, int batch, int tokens, int heads, int headDim,
-                                         double scale, AttentionWeighting weighting, boolean keepScores) {
-        splitHeads(qkv, q, k, v, batch, tokens, heads, headDim);
-        attentionForward(q, k, v, scores, weights, o, batch * heads, tokens, headDim, scale, weighting, keepScores);
-        mergeHeads(o, merged, batch, tokens, heads, headDim);
-    }
-
-    /**
-     * Backward of {@link #attentionForwardFromQkv}: OVERWRITES dQkv [B,T,3,H,hd] given dMerged [B,T,H·hd]. The
-     * forward's tensors must be as it left them (q, k, v too, on the default path). dO, dq, dk, dv [BH,T,hd] and
-     * dWeights, dScores are the default's scratch (contents on entry do not matter); a backend that
-     * {@link #attendsInProjectionLayout()} does not touch them or q, k, v, and they may be null.
-     */
-    default void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
-                                        Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
-                                        Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                        int headDim, double scale, AttentionWeighting weighting) {
-        mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
-        zero(dq);
-        zero(dk);
-        zero(dv);
-        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batch * heads, tokens, headDim,
-                scale, weighting);
-        splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
-    }
-
-    /**
-     * Whether {@link #attentionForwardFromQkv} and {@link #attentionBackwardToQkv} work in the projections' own
-     * layouts, without the per-head [BH,T,hd] tensors, so a model need not allocate them.
-     */
-    default boolean attendsInProjectionLayout() {
-        return false;
-    }
-
-    /**
-     * Whether {@link #attentionForward} and {@link #attentionBackward} are fused: they then need no [BH,T,T]
-     * buffers beyond the weights (and the scores when kept), so a model need not allocate them.
-     */
-    default boolean fusesAttention() {
-        return false;
+    default AttentionCore attentionCore(AttentionCore.Spec spec) {
+        return new ComposedAttentionCore(this, spec);
     }
 
     // ---------------------------------------------------------------- pooling, loss, optimiser

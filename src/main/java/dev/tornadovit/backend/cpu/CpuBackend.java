@@ -1,11 +1,14 @@
 package dev.tornadovit.backend.cpu;
 
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.CrossProcessSum;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -78,7 +81,7 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private float[] f(Tensor t) {
+    float[] f(Tensor t) {
         if (!(t instanceof CpuTensor c) || c.owner != this) {
             throw new IllegalArgumentException("tensor does not belong to this CPU backend: " + t);
         }
@@ -168,13 +171,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        Elementwise.geluBackward(f(x), f(dy), f(dx), true, n);
-    }
-
-    @Override
-    public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        Elementwise.geluBackward(f(x), f(dy), f(dx), false, n);
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write) {
+        Elementwise.geluBackward(f(x), f(dy), f(dx), write.accumulates(), n);
     }
 
     @Override
@@ -216,19 +214,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
-        linearBackward(dy, x, w, dx, true, dw, dBias, m, k, n);
-    }
-
-    @Override
-    public void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
-                                               int m, int k, int n) {
-        linearBackward(dy, x, w, dx, false, dw, dBias, m, k, n);
-    }
-
-    private void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, boolean accumulateDx, Tensor dw, Tensor dBias,
-                                int m, int k, int n) {
-        if (dx != null) Matmul.linearBackwardInput(precision, f(dy), 0, f(w), 0, f(dx), 0, m, k, n, accumulateDx);
+    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                               Write dxWrite) {
+        if (dx != null) {
+            Matmul.linearBackwardInput(precision, f(dy), 0, f(w), 0, f(dx), 0, m, k, n, dxWrite.accumulates());
+        }
         Matmul.linearBackwardWeight(precision, f(dy), 0, f(x), 0, f(dw), 0, dBias == null ? null : f(dBias), 0, m, k,
                 n);
     }
@@ -256,14 +246,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                   int headDim) {
-        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), true, batch, tokens, heads, headDim);
-    }
-
-    @Override
-    public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
-                                              int heads, int headDim) {
-        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), false, batch, tokens, heads, headDim);
+                                   int headDim, Write write) {
+        TokensAndHeads.splitHeadsBackward(f(dq), f(dk), f(dv), f(dQkv), write.accumulates(), batch, tokens, heads,
+                headDim);
     }
 
     @Override
@@ -272,13 +257,9 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), true, batch, tokens, heads, headDim);
-    }
-
-    @Override
-    public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), false, batch, tokens, heads, headDim);
+    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,
+                                   Write write) {
+        TokensAndHeads.mergeHeadsBackward(f(dOut), f(dO), write.accumulates(), batch, tokens, heads, headDim);
     }
 
     @Override
@@ -311,51 +292,13 @@ public final class CpuBackend implements Backend {
         AttentionMaps.attentionWeightsBackward(f(scores), f(weights), f(dWeights), f(dScores), rows, keys, weighting);
     }
 
+    /**
+     * The fused core ({@link FusedAttentionCore}); with Re-attention, whose steps sit between φ and the product with
+     * V, the core composed from the operations here.
+     */
     @Override
-    public boolean fusesAttention() {
-        return true;
-    }
-
-    @Override
-    public void attentionForward(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, int batchHeads,
-                                 int tokens, int headDim, double scale, AttentionWeighting weighting,
-                                 boolean keepScores) {
-        FusedAttention.forward(precision, f(q), f(k), f(v), keepScores ? f(scores) : null, f(weights), f(o), batchHeads,
-                tokens, headDim, (float) scale, weighting, keepScores);
-    }
-
-    @Override
-    public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                  Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
-                                  int tokens, int headDim, double scale, AttentionWeighting weighting) {
-        FusedAttention.backward(precision, f(dO), f(q), f(k), f(v), weighting.backwardNeedsScores() ? f(scores) : null,
-                f(weights), f(dq), f(dk), f(dv), batchHeads, tokens, headDim, (float) scale, weighting);
-    }
-
-    @Override
-    public boolean attendsInProjectionLayout() {
-        return true;
-    }
-
-    @Override
-    public void attentionForwardFromQkv(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                        Tensor o, Tensor merged, int batch, int tokens, int heads, int headDim,
-                                        double scale, AttentionWeighting weighting, boolean keepScores) {
-        float[] in = f(qkv);
-        FusedAttention.forward(precision, FusedAttention.Layouts.inProjections(heads, tokens, headDim), in, in, in,
-                keepScores ? f(scores) : null, f(weights), f(merged), batch * heads, tokens, headDim, (float) scale,
-                weighting, keepScores);
-    }
-
-    @Override
-    public void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
-                                       Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
-                                       Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                       int headDim, double scale, AttentionWeighting weighting) {
-        float[] in = f(qkv), grad = f(dQkv);
-        FusedAttention.backward(precision, FusedAttention.Layouts.inProjections(heads, tokens, headDim), f(dMerged), in,
-                in, in, weighting.backwardNeedsScores() ? f(scores) : null, f(weights), grad, grad, grad, batch * heads,
-                tokens, headDim, (float) scale, weighting, true);
+    public AttentionCore attentionCore(AttentionCore.Spec spec) {
+        return spec.maps() != null ? new ComposedAttentionCore(this, spec) : new FusedAttentionCore(this, spec);
     }
 
     @Override

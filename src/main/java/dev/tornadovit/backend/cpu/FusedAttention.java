@@ -152,7 +152,10 @@ final class FusedAttention {
         return holder[0];
     }
 
-    /** See {@link dev.tornadovit.tensor.Backend#attentionForward}; {@code scores} may be null unless kept. */
+    /**
+     * o = φ(scale · q·kᵀ) · v per (batch, head) with q, k, v, o [BH,T,hd]; writes the weights, and the scores when
+     * {@code keepScores} ({@code scores} may be null otherwise).
+     */
     static void forward(Precision precision, float[] q, float[] k, float[] v, float[] scores, float[] weights,
                         float[] o, int batchHeads, int tokens, int headDim, float scale, AttentionWeighting weighting,
                         boolean keepScores) {
@@ -264,7 +267,10 @@ final class FusedAttention {
         }
     }
 
-    /** See {@link dev.tornadovit.tensor.Backend#attentionBackward}; adds into dq, dk, dv. */
+    /**
+     * Backward of the forward: adds into dq, dk, dv given dO; reads the scores only where φ's backward needs them
+     * ({@code scores} may be null otherwise).
+     */
     static void backward(Precision precision, float[] dO, float[] q, float[] k, float[] v, float[] scores,
                          float[] weights, float[] dq, float[] dk, float[] dv, int batchHeads, int tokens, int headDim,
                          float scale, AttentionWeighting weighting) {

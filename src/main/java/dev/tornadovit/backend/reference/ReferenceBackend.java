@@ -7,12 +7,14 @@ import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Erf;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 
 /**
  * The readable reference: every operation as plain single-threaded loops in float64, forward and backward side by
  * side. Gradient checks run the whole model on it against finite differences; every fast kernel is checked
  * against it. It runs {@link Precision#FP32} only: in its float64 nothing is rounded to a narrower format, and
- * emulating tf32 or bf16 here would take away the reference the other backends are checked against.
+ * emulating tf32 or bf16 here would take away the reference the other backends are checked against. Re-attention's
+ * operations on stacks of attention maps live in {@link ReferenceHeadMaps}.
  */
 public final class ReferenceBackend implements Backend {
 
@@ -138,7 +140,8 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write) {
+        if (write == Write.OVERWRITE) zero(dx);
         double[] in = d(x), g = d(dy), out = d(dx);
         for (int i = 0; i < n; i++) out[i] += g[i] * geluDerivative(in[i]);
     }
@@ -233,7 +236,9 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
+    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                               Write dxWrite) {
+        if (dx != null && dxWrite == Write.OVERWRITE) zero(dx);
         double[] g = d(dy), in = d(x), wt = d(w), gw = d(dw);
         double[] gx = dx == null ? null : d(dx), gb = dBias == null ? null : d(dBias);
         for (int i = 0; i < m; i++)
@@ -310,7 +315,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                   int headDim) {
+                                   int headDim, Write write) {
+        if (write == Write.OVERWRITE) zero(dQkv);
         double[] out = d(dQkv);
         double[][] ins = {d(dq), d(dk), d(dv)};
         int dim = heads * headDim;
@@ -334,7 +340,9 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
+    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,
+                                   Write write) {
+        if (write == Write.OVERWRITE) zero(dO);
         double[] g = d(dOut), gx = d(dO);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
@@ -413,145 +421,42 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void headMix(Tensor maps, Tensor theta, Tensor bias, Tensor out, int batch, int heads, int mapSize) {
-        double[] a = d(maps), th = d(theta), bs = d(bias), y = d(out);
-        for (int b = 0; b < batch; b++)
-            for (int g = 0; g < heads; g++)
-                for (int s = 0; s < mapSize; s++) {
-                    double acc = bs[g];
-                    for (int h = 0; h < heads; h++) acc += th[g * heads + h] * a[(b * heads + h) * mapSize + s];
-                    y[(b * heads + g) * mapSize + s] = acc;
-                }
+        ReferenceHeadMaps.headMix(d(maps), d(theta), d(bias), d(out), batch, heads, mapSize);
     }
 
     @Override
     public void headMixBackward(Tensor dOut, Tensor maps, Tensor theta, Tensor dMaps, Tensor dTheta, Tensor dBias,
                                 int batch, int heads, int mapSize) {
-        double[] gy = d(dOut), a = d(maps), th = d(theta), ga = d(dMaps), gt = d(dTheta), gb = d(dBias);
-        for (int b = 0; b < batch; b++)
-            for (int g = 0; g < heads; g++)
-                for (int s = 0; s < mapSize; s++) {
-                    double gys = gy[(b * heads + g) * mapSize + s];
-                    gb[g] += gys;
-                    for (int h = 0; h < heads; h++) {
-                        ga[(b * heads + h) * mapSize + s] += th[g * heads + h] * gys;
-                        gt[g * heads + h] += gys * a[(b * heads + h) * mapSize + s];
-                    }
-                }
+        ReferenceHeadMaps.headMixBackward(d(dOut), d(maps), d(theta), d(dMaps), d(dTheta), d(dBias), batch, heads,
+                mapSize);
     }
 
     @Override
     public void headBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
                               Tensor runningMean, Tensor runningVar, int batch, int heads, int mapSize, double eps,
                               double momentum, boolean training) {
-        double[] in = d(x), g = d(gamma), bt = d(beta), out = d(y), mu = d(mean), rs = d(rstd);
-        double[] rm = d(runningMean), rv = d(runningVar);
-        long count = (long) batch * mapSize;
-        for (int h = 0; h < heads; h++) {
-            double m, r;
-            if (training) {
-                double s = 0;
-                for (int b = 0; b < batch; b++)
-                    for (int i = 0; i < mapSize; i++) s += in[(b * heads + h) * mapSize + i];
-                m = s / count;
-                double v = 0;
-                for (int b = 0; b < batch; b++)
-                    for (int i = 0; i < mapSize; i++) {
-                        double c = in[(b * heads + h) * mapSize + i] - m;
-                        v += c * c;
-                    }
-                double biased = v / count;
-                r = 1 / Math.sqrt(biased + eps);
-                mu[h] = m;
-                rs[h] = r;
-                double unbiased = count > 1 ? v / (count - 1) : biased;
-                rm[h] = (1 - momentum) * rm[h] + momentum * m;
-                rv[h] = (1 - momentum) * rv[h] + momentum * unbiased;
-            } else {
-                m = rm[h];
-                r = 1 / Math.sqrt(rv[h] + eps);
-            }
-            for (int b = 0; b < batch; b++)
-                for (int i = 0; i < mapSize; i++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    out[idx] = (in[idx] - m) * r * g[h] + bt[h];
-                }
-        }
+        ReferenceHeadMaps.headBatchNorm(d(x), d(gamma), d(beta), d(y), d(mean), d(rstd), d(runningMean),
+                d(runningVar), batch, heads, mapSize, eps, momentum, training);
     }
 
     @Override
     public void headBatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                       Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
-        double[] gy = d(dy), in = d(x), g = d(gamma), mu = d(mean), rs = d(rstd), gx = d(dx), gg = d(dGamma), gb = d(dBeta);
-        long count = (long) batch * mapSize;
-        for (int h = 0; h < heads; h++) {
-            double sumG = 0, sumGx = 0;
-            for (int b = 0; b < batch; b++)
-                for (int i = 0; i < mapSize; i++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    double xh = (in[idx] - mu[h]) * rs[h];
-                    sumG += gy[idx];
-                    sumGx += gy[idx] * xh;
-                }
-            gg[h] += sumGx;
-            gb[h] += sumG;
-            double meanG = sumG / count, meanGx = sumGx / count;
-            for (int b = 0; b < batch; b++)
-                for (int i = 0; i < mapSize; i++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    double xh = (in[idx] - mu[h]) * rs[h];
-                    gx[idx] += g[h] * rs[h] * (gy[idx] - meanG - xh * meanGx);
-                }
-        }
+        ReferenceHeadMaps.headBatchNormBackward(d(dy), d(x), d(gamma), d(mean), d(rstd), d(dx), d(dGamma), d(dBeta),
+                batch, heads, mapSize);
     }
 
     @Override
     public void headLayerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int batch,
                               int heads, int mapSize, double eps) {
-        double[] in = d(x), g = d(gamma), bt = d(beta), out = d(y), mu = d(mean), rs = d(rstd);
-        for (int b = 0; b < batch; b++)
-            for (int i = 0; i < mapSize; i++) {
-                double s = 0;
-                for (int h = 0; h < heads; h++) s += in[(b * heads + h) * mapSize + i];
-                double m = s / heads, v = 0;
-                for (int h = 0; h < heads; h++) {
-                    double c = in[(b * heads + h) * mapSize + i] - m;
-                    v += c * c;
-                }
-                double r = 1 / Math.sqrt(v / heads + eps);
-                mu[b * mapSize + i] = m;
-                rs[b * mapSize + i] = r;
-                for (int h = 0; h < heads; h++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    out[idx] = (in[idx] - m) * r * g[h] + bt[h];
-                }
-            }
+        ReferenceHeadMaps.headLayerNorm(d(x), d(gamma), d(beta), d(y), d(mean), d(rstd), batch, heads, mapSize, eps);
     }
 
     @Override
     public void headLayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                       Tensor dGamma, Tensor dBeta, int batch, int heads, int mapSize) {
-        double[] gy = d(dy), in = d(x), g = d(gamma), mu = d(mean), rs = d(rstd), gx = d(dx), gg = d(dGamma), gb = d(dBeta);
-        for (int b = 0; b < batch; b++)
-            for (int i = 0; i < mapSize; i++) {
-                double m = mu[b * mapSize + i], r = rs[b * mapSize + i];
-                double meanG = 0, meanGx = 0;
-                for (int h = 0; h < heads; h++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    double xh = (in[idx] - m) * r;
-                    double gh = gy[idx] * g[h];
-                    meanG += gh;
-                    meanGx += gh * xh;
-                    gg[h] += gy[idx] * xh;
-                    gb[h] += gy[idx];
-                }
-                meanG /= heads;
-                meanGx /= heads;
-                for (int h = 0; h < heads; h++) {
-                    int idx = (b * heads + h) * mapSize + i;
-                    double xh = (in[idx] - m) * r;
-                    gx[idx] += r * (gy[idx] * g[h] - meanG - xh * meanGx);
-                }
-            }
+        ReferenceHeadMaps.headLayerNormBackward(d(dy), d(x), d(gamma), d(mean), d(rstd), d(dx), d(dGamma), d(dBeta),
+                batch, heads, mapSize);
     }
 
     @Override

@@ -5,6 +5,7 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -78,8 +79,8 @@ class CpuOperationsTest {
         double[][] in = gaussian(width, n, n, n, m * width, n, width * hidden, n, width * hidden, width);
         compare("overwriting backward width=" + width, in, t -> {
             Backend be = t[0].backend();
-            be.geluBackwardOverwriting(t[0], t[1], t[2], n);
-            be.linearBackwardOverwritingInput(t[3], t[4], t[5], t[6], t[7], t[8], m, hidden, width);
+            be.geluBackward(t[0], t[1], t[2], n, Write.OVERWRITE);
+            be.linearBackward(t[3], t[4], t[5], t[6], t[7], t[8], m, hidden, width, Write.OVERWRITE);
         });
     }
 
@@ -112,15 +113,15 @@ class CpuOperationsTest {
         compare("heads", in, x -> {
             Backend be = x[0].backend();
             be.splitHeads(x[0], x[1], x[2], x[3], b, t, h, hd);
-            be.splitHeadsBackward(x[4], x[5], x[6], x[7], b, t, h, hd);
+            be.splitHeadsBackward(x[4], x[5], x[6], x[7], b, t, h, hd, Write.ACCUMULATE);
             be.mergeHeads(x[8], x[9], b, t, h, hd);
-            be.mergeHeadsBackward(x[10], x[11], b, t, h, hd);
+            be.mergeHeadsBackward(x[10], x[11], b, t, h, hd, Write.ACCUMULATE);
         });
         // The overwriting variants, from the same non-zero starting gradients: the reference zeroes and accumulates.
         compare("heads, overwriting", in, x -> {
             Backend be = x[0].backend();
-            be.splitHeadsBackwardOverwriting(x[4], x[5], x[6], x[7], b, t, h, hd);
-            be.mergeHeadsBackwardOverwriting(x[10], x[11], b, t, h, hd);
+            be.splitHeadsBackward(x[4], x[5], x[6], x[7], b, t, h, hd, Write.OVERWRITE);
+            be.mergeHeadsBackward(x[10], x[11], b, t, h, hd, Write.OVERWRITE);
         });
     }
 }

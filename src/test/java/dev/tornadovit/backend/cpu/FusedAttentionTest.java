@@ -1,6 +1,9 @@
 package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.backend.reference.ReferenceBackend;
+import dev.tornadovit.model.Workspace;
+import dev.tornadovit.tensor.ActivationMemory;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
@@ -10,14 +13,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.Set;
 import java.util.stream.Stream;
 
 import static dev.tornadovit.model.TensorAssert.assertClose;
@@ -26,11 +25,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The CPU backend's fused attention core against the float64 reference backend, which runs the interface's default
+ * The CPU backend's fused attention ({@link FusedAttention}) against the float64 reference backend running the
  * composition of the separate operations: outputs, weights, kept scores and the accumulated gradients, for softmax
  * and every pointwise activation, on odd sizes (including one token, head sizes below a vector, and sequences long
- * enough to be split into blocks of query rows); and the same core read and written in place in the projections'
- * layouts (qkv in, merged heads out) against the split-and-merge composition.
+ * enough to be split into blocks of query rows); and the CPU's attention core read and written in place in the
+ * projections' layouts (qkv in, merged heads out) against the same core on split heads and the reference's composed
+ * core.
  */
 class FusedAttentionTest {
 
@@ -85,11 +85,25 @@ class FusedAttentionTest {
             return new Tensor[]{o, weights, dq, dk, dv};
         }
 
+        /** The CPU's fused forward and backward; on another backend the separate operations (scratch zeroed). */
         void run(int bh, int t, int hd, AttentionWeighting w, boolean keepScores) {
             double scale = 1 / Math.sqrt(hd);
-            be.attentionForward(q, k, v, keepScores || dWeights != null ? scores : null, weights, o, bh, t, hd, scale,
-                    w, keepScores);
-            be.attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, bh, t, hd, scale, w);
+            if (be instanceof CpuBackend cpu) {
+                FusedAttention.forward(cpu.precision(), cpu.f(q), cpu.f(k), cpu.f(v), keepScores ? cpu.f(scores) : null,
+                        cpu.f(weights), cpu.f(o), bh, t, hd, (float) scale, w, keepScores);
+                FusedAttention.backward(cpu.precision(), cpu.f(dO), cpu.f(q), cpu.f(k), cpu.f(v),
+                        w.backwardNeedsScores() ? cpu.f(scores) : null, cpu.f(weights), cpu.f(dq), cpu.f(dk),
+                        cpu.f(dv), bh, t, hd, (float) scale, w);
+                return;
+            }
+            be.attentionScores(q, k, scores, bh, t, hd, scale);
+            be.attentionWeights(scores, weights, bh * t, t, w);
+            be.attentionApply(weights, v, o, bh, t, hd);
+            be.zero(dWeights);
+            be.zero(dScores);
+            be.attentionApplyBackward(dO, weights, v, dWeights, dv, bh, t, hd);
+            be.attentionWeightsBackward(scores, weights, dWeights, dScores, bh * t, t, w);
+            be.attentionScoresBackward(dScores, q, k, dq, dk, bh, t, hd, scale);
         }
     }
 
@@ -129,20 +143,43 @@ class FusedAttentionTest {
                 TOLERANCE, 0);
     }
 
+    /** A forward that no backward follows writes the weights only, though φ's backward would need the scores. */
     @Test
     void scoresAreLeftAloneUnlessKept() {
         CpuBackend be = new CpuBackend();
-        int bh = 2, t = 9, hd = 4;
+        int batch = 2, heads = 1, t = 9, hd = 4;
+        AttentionWeighting gelu = AttentionWeighting.pointwise(PointwiseActivation.GELU, 1);
+        AttentionCore core = be.attentionCore(new AttentionCore.Spec(heads, hd, 0.5, gelu, null, null));
+        List<Tensor> taken = new ArrayList<>();
+        core.allocate(new ActivationMemory() {
+            @Override
+            public Tensor activation(long size) {
+                float[] marker = new float[(int) size];
+                Arrays.fill(marker, 42f);
+                Tensor tensor = be.allocate((int) size);
+                be.upload(tensor, marker);
+                taken.add(tensor);
+                return tensor;
+            }
+
+            @Override
+            public Tensor gradient(long size) {
+                return activation(size);
+            }
+
+            @Override
+            public Tensor overwrittenGradient(long size) {
+                return activation(size);
+            }
+        }, batch, t);
         Random r = new Random(5);
-        double[][] inputs = new double[7][];
-        for (int i = 0; i < inputs.length; i++) inputs[i] = gaussian(r, bh * t * hd);
-        Core core = Core.on(be, inputs, bh, t, false);
-        float[] marker = new float[bh * t * t];
+        Tensor qkv = be.allocate(batch * t * 3 * hd), merged = be.allocate(batch * t * hd);
+        be.upload(qkv, gaussian(r, qkv.size()));
+        core.forward(qkv, merged, batch, false);
+        assertTrue(taken.contains(core.weights()));
+        float[] marker = new float[batch * heads * t * t];
         Arrays.fill(marker, 42f);
-        be.upload(core.scores, marker);
-        be.attentionForward(core.q, core.k, core.v, core.scores, core.weights, core.o, bh, t, hd, 0.5,
-                AttentionWeighting.pointwise(PointwiseActivation.RELU, 1), false);
-        assertArrayEquals(marker, be.downloadFloat(core.scores));
+        for (Tensor tensor : taken) if (tensor != core.weights()) assertArrayEquals(marker, be.downloadFloat(tensor));
     }
 
     @Test
@@ -190,16 +227,14 @@ class FusedAttentionTest {
     }
 
     /**
-     * {@link Backend#attentionForwardFromQkv} and {@link Backend#attentionBackwardToQkv}: the CPU backend attends in
-     * the projections' layouts, without the per-head tensors (passed as null), and must agree with the interface's
-     * default (split heads, fused core, merge heads) on the float64 reference and on the CPU itself. dQkv starts as
-     * NaN: every element must be overwritten.
+     * The CPU's attention core without a step inside attends in the projections' layouts, without per-head tensors,
+     * and must agree with the same fused core on split heads (through a step that copies q and k) and with the float64
+     * reference's composed core. dQkv starts as NaN: every element must be overwritten.
      */
     @ParameterizedTest(name = "B={0} H={1} T={2} hd={3}")
     @MethodSource("projectionLayoutCases")
     void attendingInTheProjectionLayoutsMatchesSplittingTheHeads(int batch, int heads, int tokens, int headDim) {
         CpuBackend cpu = new CpuBackend();
-        assertTrue(cpu.attendsInProjectionLayout());
         Random r = new Random(17L * tokens + heads);
         int width = heads * headDim, rows = batch * tokens;
         double[] qkv = gaussian(r, rows * 3 * width), dMerged = gaussian(r, rows * width);
@@ -226,54 +261,79 @@ class FusedAttentionTest {
     private record InProjections(double[] merged, double[] weights, double[] dQkv) {
 
         /**
-         * @param splitHeads on a backend that attends in place, run the interface's default composition instead
-         *                   (given every tensor it needs)
+         * @param splitHeads on the CPU, run the fused core on split heads (a {@link CopyingStep} inside) instead of
+         *                   the backend's own core
          */
         static InProjections run(Backend be, double[] qkvValues, double[] dMergedValues, int batch, int heads,
                                  int tokens, int headDim, AttentionWeighting w, boolean splitHeads) {
-            int btd = batch * tokens * heads * headDim, maps = batch * heads * tokens * tokens;
+            int btd = batch * tokens * heads * headDim;
             Tensor qkv = be.allocate(qkvValues.length), dMerged = be.allocate(dMergedValues.length);
             be.upload(qkv, qkvValues);
             be.upload(dMerged, dMergedValues);
-            Tensor merged = be.allocate(btd), weights = be.allocate(maps), dQkv = be.allocate(qkvValues.length);
+            Tensor merged = be.allocate(btd), dQkv = be.allocate(qkvValues.length);
             float[] nan = new float[qkvValues.length];
             Arrays.fill(nan, Float.NaN);
             be.upload(dQkv, nan);
-            boolean perHead = splitHeads || !be.attendsInProjectionLayout();
-            Tensor scores = be.allocate(maps);
-            Tensor[] head = new Tensor[8];
-            for (int i = 0; i < head.length; i++) head[i] = perHead ? be.allocate(btd) : null;
-            Tensor dWeights = perHead ? be.allocate(maps) : null, dScores = perHead ? be.allocate(maps) : null;
             double scale = 1 / Math.sqrt(headDim);
-            boolean keepScores = w.backwardNeedsScores() || perHead;
-            Backend core = splitHeads ? splittingHeads(be) : be;
-            core.attentionForwardFromQkv(qkv, head[0], head[1], head[2], scores, weights, head[3], merged, batch,
-                    tokens, heads, headDim, scale, w, keepScores);
-            core.attentionBackwardToQkv(dMerged, qkv, head[0], head[1], head[2], scores, weights, dWeights, dScores,
-                    head[4], head[5], head[6], head[7], dQkv, batch, tokens, heads, headDim, scale, w);
-            return new InProjections(be.downloadDouble(merged), be.downloadDouble(weights), be.downloadDouble(dQkv));
+            AttentionCore core = splitHeads
+                    ? new FusedAttentionCore((CpuBackend) be, new AttentionCore.Spec(heads, headDim, scale, w,
+                    new CopyingStep(be, btd), null))
+                    : be.attentionCore(new AttentionCore.Spec(heads, headDim, scale, w, null, null));
+            core.allocate(new Workspace(be), batch, tokens);
+            core.forward(qkv, merged, batch, true);
+            core.backward(qkv, dMerged, dQkv, batch);
+            return new InProjections(be.downloadDouble(merged), be.downloadDouble(core.weights()),
+                    be.downloadDouble(dQkv));
         }
 
         double[][] results() {
             return new double[][]{merged, weights, dQkv};
         }
+    }
 
-        /**
-         * {@code be} with the interface's own attentionForwardFromQkv and attentionBackwardToQkv (split the heads, run
-         * the backend's fused core, merge them), every other operation its own.
-         */
-        private static Backend splittingHeads(Backend be) {
-            Set<String> defaults = Set.of("attentionForwardFromQkv", "attentionBackwardToQkv",
-                    "attendsInProjectionLayout");
-            return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class},
-                    (proxy, method, args) -> {
-                        if (defaults.contains(method.getName())) return InvocationHandler.invokeDefault(proxy, method, args);
-                        try {
-                            return method.invoke(be, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+    /** A step inside the core that passes q and k through unchanged (and their gradients back): for one backward. */
+    static final class CopyingStep implements AttentionCore.QueryKeyStep {
+        private final Backend be;
+        private final Tensor queries, keys, dQueries, dKeys;
+
+        CopyingStep(Backend be, int size) {
+            this.be = be;
+            queries = be.allocate(size);
+            keys = be.allocate(size);
+            dQueries = be.allocate(size);
+            dKeys = be.allocate(size);
+        }
+
+        @Override
+        public void forward(Tensor q, Tensor k, int batch) {
+            be.copy(q, queries, q.size());
+            be.copy(k, keys, k.size());
+        }
+
+        @Override
+        public Tensor queries() {
+            return queries;
+        }
+
+        @Override
+        public Tensor keys() {
+            return keys;
+        }
+
+        @Override
+        public Tensor queriesGradient() {
+            return dQueries;
+        }
+
+        @Override
+        public Tensor keysGradient() {
+            return dKeys;
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor dq, Tensor dk, int batch) {
+            be.accumulate(dq, dQueries, dq.size());
+            be.accumulate(dk, dKeys, dk.size());
         }
     }
 }

@@ -1,11 +1,15 @@
 package dev.tornadovit.backend.reference;
 
 import dev.tornadovit.model.TensorAssert;
+import dev.tornadovit.tensor.ActivationMemory;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -80,7 +84,7 @@ class OperationGradientCheckTest {
             }
 
             public void backward(Tensor[] in, Tensor out, Tensor d, Tensor[] g) {
-                be.linearBackward(d, in[0], in[1], g[0], g[1], g[2], m, k, n);
+                be.linearBackward(d, in[0], in[1], g[0], g[1], g[2], m, k, n, Write.ACCUMULATE);
             }
         }, random(m * k, 1), random(n * k, 1), random(n, 1));
     }
@@ -108,7 +112,7 @@ class OperationGradientCheckTest {
             }
 
             public void backward(Tensor[] in, Tensor out, Tensor d, Tensor[] g) {
-                be.geluBackward(in[0], d, g[0], 20);
+                be.geluBackward(in[0], d, g[0], 20, Write.ACCUMULATE);
             }
         }, random(20, 2));
     }
@@ -151,7 +155,7 @@ class OperationGradientCheckTest {
             }
 
             public void backward(Tensor[] in, Tensor out, Tensor dy, Tensor[] g) {
-                be.splitHeadsBackward(dy, dk, dv, g[0], b, t, h, e);
+                be.splitHeadsBackward(dy, dk, dv, g[0], b, t, h, e, Write.ACCUMULATE);
             }
         }, random(3 * b * t * dim, 1));
         check("mergeHeads", b * t * dim, new Op() {
@@ -160,7 +164,7 @@ class OperationGradientCheckTest {
             }
 
             public void backward(Tensor[] in, Tensor out, Tensor dy, Tensor[] g) {
-                be.mergeHeadsBackward(dy, g[0], b, t, h, e);
+                be.mergeHeadsBackward(dy, g[0], b, t, h, e, Write.ACCUMULATE);
             }
         }, random(b * t * dim, 1));
     }
@@ -212,20 +216,38 @@ class OperationGradientCheckTest {
         checkWeights(AttentionWeighting.pointwise(activation, 0.6));
     }
 
-    /** The default attentionForward/attentionBackward: the composition, with scratch that holds rubbish on entry. */
+    /**
+     * The composed attention core ({@link ComposedAttentionCore}) from qkv to the merged heads, with scratch that holds
+     * rubbish on entry: every tensor it takes is random but the gradients that are zeroed before a backward pass.
+     */
     private void checkAttentionCore(AttentionWeighting w) {
-        int bh = 2, t = 4, e = 3, maps = bh * t * t;
-        Tensor scores = be.allocate(maps), weights = be.allocate(maps);
-        check("attention core " + w, bh * t * e, new Op() {
+        int batch = 1, heads = 2, t = 4, e = 3, width = heads * e;
+        AttentionCore core = new ComposedAttentionCore(be, new AttentionCore.Spec(heads, e, 0.57, w, null, null));
+        core.allocate(new ActivationMemory() {
+            @Override
+            public Tensor activation(long size) {
+                return random((int) size, 1);
+            }
+
+            @Override
+            public Tensor gradient(long size) {
+                return be.allocate((int) size);
+            }
+
+            @Override
+            public Tensor overwrittenGradient(long size) {
+                return random((int) size, 1);
+            }
+        }, batch, t);
+        check("attention core " + w, batch * t * width, new Op() {
             public void forward(Tensor[] in, Tensor out) {
-                be.attentionForward(in[0], in[1], in[2], scores, weights, out, bh, t, e, 0.57, w, true);
+                core.forward(in[0], out, batch, true);
             }
 
             public void backward(Tensor[] in, Tensor out, Tensor dy, Tensor[] g) {
-                be.attentionBackward(dy, in[0], in[1], in[2], scores, weights, random(maps, 1), random(maps, 1),
-                        g[0], g[1], g[2], bh, t, e, 0.57, w);
+                core.backward(in[0], dy, g[0], batch);
             }
-        }, random(bh * t * e, 1), random(bh * t * e, 1), random(bh * t * e, 1));
+        }, random(batch * t * 3 * width, 1));
     }
 
     @Test

@@ -11,9 +11,6 @@ import dev.tornadovit.tornado.kernels.RowKernels;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.WorkerGrid3D;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import static dev.tornadovit.tornado.Launches.REDUCE_LOCAL;
 import static dev.tornadovit.tornado.Launches.ceilDiv;
 import static dev.tornadovit.tornado.Launches.chunks;
@@ -24,69 +21,62 @@ import static dev.tornadovit.tornado.Launches.rowLocal;
 import static dev.tornadovit.tornado.Launches.task;
 
 /**
- * {@link TornadoBackend}'s attention core: scores, weights (softmax or pointwise), their application to the values,
- * Re-attention's head mix, their backward passes, and the fused pointwise-attention kernel that replaces a recorded
- * scores → weights → ·V sequence.
+ * {@link TornadoBackend}'s attention operations: scores, weights (softmax or pointwise), their application to the
+ * values, Re-attention's head mix, their backward passes, and the fused pointwise-attention kernel that
+ * {@link FusedPointwiseCore} runs in place of scores → weights → ·V.
  */
 final class Attention extends DeviceOperations {
-    /** scores [BH,T,T] = scale·q·kᵀ. */
-    record ScoresOp(DeviceTensor q, DeviceTensor k, DeviceTensor scores, int batchHeads, int tokens, int headDim,
-                    float scale) {
-    }
-
-    /** weights = L^-α·h(scores), pointwise. */
-    record PointwiseOp(DeviceTensor scores, DeviceTensor weights, int rows, int keys, int kind, float scale) {
-    }
-
-    /** o = weights·v. */
-    record ApplyOp(DeviceTensor weights, DeviceTensor v, DeviceTensor o, int batchHeads, int tokens, int headDim) {
-    }
-
     private final MatrixProducts products;
+    /** Whether cores record pointwise attention as one fused kernel ({@link TornadoBackend#setFusedAttention}). */
+    private boolean fused = true;
 
     Attention(TornadoBackend backend, MatrixProducts products) {
         super(backend);
         this.products = products;
     }
 
+    void setFused(boolean on) {
+        this.fused = on;
+    }
+
     /**
-     * Replaces each recorded scores → pointwise weights → ·V sequence over the same tensors by one fused task that
-     * also writes the scores and weights (the backward pass and attention-map readers use them).
+     * Whether {@link #pointwiseAttention} takes the place of scores → φ → ·V now: pointwise φ, a head dimension the
+     * kernel takes, and a graph being recorded (an operation outside any graph runs each step as a graph of its own).
      */
-    static List<Task> fusePointwiseAttention(List<Task> tasks) {
-        List<Task> out = new ArrayList<>();
-        for (int i = 0; i < tasks.size(); i++) {
-            if (i + 2 < tasks.size() && tasks.get(i).op() instanceof ScoresOp sc
-                    && tasks.get(i + 1).op() instanceof PointwiseOp pw && tasks.get(i + 2).op() instanceof ApplyOp ap
-                    && pw.scores() == sc.scores() && ap.weights() == pw.weights() && pw.keys() == sc.tokens()
-                    && pw.rows() == sc.batchHeads() * sc.tokens() && ap.batchHeads() == sc.batchHeads()
-                    && ap.tokens() == sc.tokens() && ap.headDim() == sc.headDim()
-                    && sc.headDim() <= AttentionKernels.MAX_HEAD_DIM) {
-                out.add(fusedAttention(sc.q(), sc.k(), ap.v(), sc.scores(), pw.weights(), ap.o(), sc.batchHeads(),
-                        sc.tokens(), sc.headDim(), sc.scale(), pw.kind(), pw.scale(), true));
-                i += 2;
-            } else {
-                out.add(tasks.get(i));
-            }
-        }
-        return out;
+    boolean fusesPointwise(AttentionWeighting weighting, int headDim) {
+        return fused && recording() && !weighting.softmax() && headDim <= AttentionKernels.MAX_HEAD_DIM;
+    }
+
+    /**
+     * scores → pointwise φ → ·V as one fused task that also writes the scores and weights (the backward pass and
+     * attention-map readers use them).
+     */
+    void pointwiseAttention(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o, int batchHeads,
+                            int tokens, int headDim, double scale, AttentionWeighting weighting) {
+        submit(fusedAttention(t(q), t(k), t(v), t(scores), t(weights), t(o), batchHeads, tokens, headDim,
+               (float) scale, activationCode(weighting), (float) weighting.scale(tokens), true));
     }
 
     /**
      * Pointwise attention for inference as one kernel: o [BH,T,hd] = φ(qkScale·q·kᵀ)·v without writing the
      * [BH,T,T] scores and weights anywhere (head dimension at most 64). Not part of {@link Backend}: the model keeps
-     * the maps (backward pass, attention maps) and gets the fused kernel through graph recording; this is the
-     * kernel alone, for benchmarks and inference code that needs no maps.
+     * the maps (backward pass, attention maps) and gets the fused kernel through its attention core
+     * ({@link FusedPointwiseCore}); this is the kernel alone, for benchmarks and inference code that needs no maps.
      */
     void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
                                        int headDim, double qkScale, AttentionWeighting weighting) {
+        requireFusable(weighting, headDim);
+        submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
+               activationCode(weighting), (float) weighting.scale(tokens), false));
+    }
+
+    /** Refuses what the fused kernel cannot run: softmax weights, heads longer than it takes. */
+    static void requireFusable(AttentionWeighting weighting, int headDim) {
         if (weighting.softmax()) throw new IllegalArgumentException("softmax weights are not pointwise");
         if (headDim > AttentionKernels.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("the fused kernel takes head dimensions up to "
                                                + AttentionKernels.MAX_HEAD_DIM + ", not " + headDim);
         }
-        submit(fusedAttention(t(q), t(k), t(v), unused, unused2, t(o), batchHeads, tokens, headDim, (float) qkScale,
-               activationCode(weighting), (float) weighting.scale(tokens), false));
     }
 
     /** The fused pointwise-attention task; without {@code storeMaps} scores and weights are not written. */
@@ -106,8 +96,7 @@ final class Attention extends DeviceOperations {
                          double scale) {
         int th = tokens * headDim;
         DeviceTensor qq = t(q), kk = t(k), ss = t(scores);
-        submit(products.gemm(qq, kk, ss, null, tokens, tokens, headDim, batchHeads, th, th, tokens * tokens, 0, 1, (float) scale, 0)
-               .withOp(new ScoresOp(qq, kk, ss, batchHeads, tokens, headDim, (float) scale)));
+        submit(products.gemm(qq, kk, ss, null, tokens, tokens, headDim, batchHeads, th, th, tokens * tokens, 0, 1, (float) scale, 0));
     }
 
     void attentionScoresBackward(Tensor dScores, Tensor q, Tensor k, Tensor dq, Tensor dk, int batchHeads,
@@ -146,7 +135,7 @@ final class Attention extends DeviceOperations {
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);
             submit(task("pointwiseWeights", null, (g, id) -> g.task(id, ElementwiseKernels::pointwiseWeights, s.array,
-                   a.array, n, kind, scale), s, a, n, kind, scale).withOp(new PointwiseOp(s, a, rows, keys, kind, scale)));
+                   a.array, n, kind, scale), s, a, n, kind, scale));
         }
     }
 
@@ -197,8 +186,7 @@ final class Attention extends DeviceOperations {
     void attentionApply(Tensor weights, Tensor v, Tensor o, int batchHeads, int tokens, int headDim) {
         int th = tokens * headDim;
         DeviceTensor w = t(weights), vv = t(v), out = t(o);
-        submit(products.gemm(w, vv, out, null, tokens, headDim, tokens, batchHeads, tokens * tokens, th, th, 0, 0, 1f, 0)
-               .withOp(new ApplyOp(w, vv, out, batchHeads, tokens, headDim)));
+        submit(products.gemm(w, vv, out, null, tokens, headDim, tokens, batchHeads, tokens * tokens, th, th, 0, 0, 1f, 0));
     }
 
     void attentionApplyBackward(Tensor dO, Tensor weights, Tensor v, Tensor dWeights, Tensor dv,
@@ -218,32 +206,14 @@ final class Attention extends DeviceOperations {
 
     /**
      * The attention core's backward writing its scratch dWeights and dScores instead of zeroing and adding into them;
-     * dq, dk, dv are added into (as {@link Backend#attentionBackward}) or, with {@code accumulateInputs} 0, overwritten.
+     * dq, dk, dv are added into or, with {@code accumulateInputs} 0, overwritten.
      */
-    private void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                   Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
-                                   int tokens, int headDim, double scale, AttentionWeighting weighting,
-                                   int accumulateInputs) {
+    void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                           Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                           int tokens, int headDim, double scale, AttentionWeighting weighting,
+                           int accumulateInputs) {
         attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim, 0, accumulateInputs);
         attentionWeightsBackward(scores, weights, dWeights, dScores, batchHeads * tokens, tokens, weighting, 0);
         attentionScoresBackward(dScores, q, k, dq, dk, batchHeads, tokens, headDim, scale, accumulateInputs);
-    }
-
-    void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                           Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
-                           int tokens, int headDim, double scale, AttentionWeighting weighting) {
-        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batchHeads, tokens, headDim,
-                          scale, weighting, 1);
-    }
-
-    /** As {@link Backend#attentionBackwardToQkv}, with every intermediate gradient written, none zeroed first. */
-    void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
-                                Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
-                                Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                int headDim, double scale, AttentionWeighting weighting) {
-        backend.mergeHeadsBackwardOverwriting(dMerged, dO, batch, tokens, heads, headDim);
-        attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batch * heads, tokens, headDim,
-                          scale, weighting, 0);
-        backend.splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
     }
 }

@@ -1,6 +1,7 @@
 package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 
 import static dev.tornadovit.tornado.Launches.distinctOutputs;
@@ -43,12 +44,8 @@ final class Elementwise extends DeviceOperations {
         submit(task("gelu", null, (g, id) -> g.task(id, ElementwiseKernels::gelu, i.array, o.array, n), i, o, n));
     }
 
-    void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        geluBackward(x, dy, dx, n, 1);
-    }
-
-    void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        geluBackward(x, dy, dx, n, 0);
+    void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write) {
+        geluBackward(x, dy, dx, n, write.accumulates() ? 1 : 0);
     }
 
     private void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, int accumulate) {

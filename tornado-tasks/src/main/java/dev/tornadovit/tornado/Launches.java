@@ -31,7 +31,7 @@ final class Launches {
             key.append(',');
         }
         int scalars = args.length - tensors.size() + (grid == null ? 0 : 1); // a KernelContext counts as one
-        return new Task(key.append(')').toString(), tensors, scalars, grid, adder, null);
+        return new Task(key.append(')').toString(), tensors, scalars, grid, adder);
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.MatmulKernels;
@@ -133,13 +134,10 @@ final class MatrixProducts extends DeviceOperations {
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
     }
 
-    void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
-        linearBackward(dy, x, w, dx, dw, dBias, m, k, n, 1);
-    }
-
-    void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
-                                        int m, int k, int n) {
-        linearBackward(dy, x, w, t(dx), dw, dBias, m, k, n, 0);
+    void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                        Write dxWrite) {
+        if (dxWrite.accumulates()) linearBackward(dy, x, w, dx, dw, dBias, m, k, n, 1);
+        else linearBackward(dy, x, w, t(dx), dw, dBias, m, k, n, 0);
     }
 
     /** dx is added into with {@code accumulateDx} 1, overwritten with 0 (the product's beta = 0). */

@@ -33,7 +33,6 @@ final class TaskGraphs {
     private List<Task> recording;
     private int graphRuns;
     private GraphProfile profile;
-    private boolean fuseAttention = true;
     private boolean closed;
 
     /**
@@ -93,11 +92,6 @@ final class TaskGraphs {
     /** Whether a graph body is being recorded. */
     boolean recording() {
         return recording != null;
-    }
-
-    /** See {@link TornadoBackend#setFusedAttention}. */
-    void setFusedAttention(boolean on) {
-        this.fuseAttention = on;
     }
 
     /** Graphs recorded so far (recorded graphs and single operations). */
@@ -176,8 +170,7 @@ final class TaskGraphs {
         execute(g);
     }
 
-    private CompiledGraph compile(String label, List<Task> recorded) {
-        List<Task> tasks = fuseAttention ? Attention.fusePointwiseAttention(recorded) : recorded;
+    private CompiledGraph compile(String label, List<Task> tasks) {
         Set<DeviceTensor> all = new LinkedHashSet<>();
         for (Task task : tasks) all.addAll(task.tensors());
         memory.makeResident(all);
@@ -228,19 +221,19 @@ final class TaskGraphs {
         return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
     }
 
-    /** Tasks of {@code kernel} in all recorded graphs (after fusion): a step's launches of it. */
+    /** Tasks of {@code kernel} in all recorded graphs: a step's launches of it. */
     int kernelTasks(String kernel) {
         return recordings.stream().filter(r -> r.compiled != null)
                 .mapToInt(r -> r.compiled.kernels.getOrDefault(kernel, 0)).sum();
     }
 
-    /** Tasks in the recorded graphs labelled {@code label} (after fusion), or -1 when none is recorded. */
+    /** Tasks in the recorded graphs labelled {@code label}, or -1 when none is recorded. */
     int taskCount(String label) {
         return recordings.stream().filter(r -> r.label.equals(label) && r.compiled != null)
                 .mapToInt(r -> r.compiled.taskCount).reduce(Integer::sum).orElse(-1);
     }
 
-    /** Tasks in a recorded graph of this backend (after fusion), or -1 when it has none or is not recorded yet. */
+    /** Tasks in a recorded graph of this backend, or -1 when it has none or is not recorded yet. */
     int taskCount(RecordedGraph graph) {
         return graph instanceof Recording r && r.compiled != null ? r.compiled.taskCount : -1;
     }

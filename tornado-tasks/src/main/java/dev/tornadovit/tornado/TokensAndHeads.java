@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 
 import java.util.ArrayList;
@@ -60,13 +61,9 @@ final class TokensAndHeads extends DeviceOperations {
     }
 
     void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                            int headDim) {
-        submit(splitHeadsBackward(t(dq), t(dk), t(dv), t(dQkv), batch, tokens, heads, headDim, 1));
-    }
-
-    void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
-                                       int heads, int headDim) {
-        submit(splitHeadsBackward(t(dq), t(dk), t(dv), t(dQkv), batch, tokens, heads, headDim, 0));
+                            int headDim, Write write) {
+        submit(splitHeadsBackward(t(dq), t(dk), t(dv), t(dQkv), batch, tokens, heads, headDim,
+               write.accumulates() ? 1 : 0));
     }
 
     private static Task splitHeadsBackward(DeviceTensor gq, DeviceTensor gk, DeviceTensor gv, DeviceTensor out,
@@ -82,12 +79,8 @@ final class TokensAndHeads extends DeviceOperations {
                tokens, heads, headDim), in, y, batch, tokens, heads, headDim));
     }
 
-    void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, 1);
-    }
-
-    void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, 0);
+    void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim, Write write) {
+        mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, write.accumulates() ? 1 : 0);
     }
 
     private void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,

@@ -3,12 +3,15 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.distributed.DeviceCollectives;
 import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.tensor.AdamWUpdate;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
@@ -195,11 +198,12 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     /**
-     * Whether graphs recorded from now on run pointwise attention (scores → φ → ·V) as one fused kernel
-     * ({@link AttentionKernels}); on by default. The unfused path stays for comparison.
+     * Whether attention cores record pointwise attention (scores → φ → ·V) as one fused kernel
+     * ({@link AttentionKernels}) into graphs recorded from now on; on by default. The unfused path stays for
+     * comparison.
      */
     public void setFusedAttention(boolean on) {
-        graphs.setFusedAttention(on);
+        attention.setFused(on);
     }
 
     /** Graphs recorded so far (recorded graphs and single operations), for tests and reports. */
@@ -222,17 +226,17 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         return memory.allocatedBytes();
     }
 
-    /** Tasks of {@code kernel} in all recorded graphs (after fusion): a step's launches of it. */
+    /** Tasks of {@code kernel} in all recorded graphs: a step's launches of it. */
     int kernelTasks(String kernel) {
         return graphs.kernelTasks(kernel);
     }
 
-    /** Tasks in the recorded graphs labelled {@code label} (after fusion), or -1 when none is recorded. */
+    /** Tasks in the recorded graphs labelled {@code label}, or -1 when none is recorded. */
     int taskCount(String label) {
         return graphs.taskCount(label);
     }
 
-    /** Tasks in a recorded graph of this backend (after fusion), or -1 when it has none or is not recorded yet. */
+    /** Tasks in a recorded graph of this backend, or -1 when it has none or is not recorded yet. */
     int taskCount(RecordedGraph graph) {
         return graphs.taskCount(graph);
     }
@@ -251,6 +255,17 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     public void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
                                               int headDim, double qkScale, AttentionWeighting weighting) {
         attention.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, qkScale, weighting);
+    }
+
+    /**
+     * The fused pointwise-attention kernel as the attention core records it for training: o [BH,T,hd] =
+     * φ(qkScale·q·kᵀ)·v, writing the scores and weights [BH,T,T] too (head dimension at most 64). For benchmarks.
+     */
+    public void pointwiseAttentionWithMaps(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o,
+                                           int batchHeads, int tokens, int headDim, double qkScale,
+                                           AttentionWeighting weighting) {
+        Attention.requireFusable(weighting, headDim);
+        attention.pointwiseAttention(q, k, v, scores, weights, o, batchHeads, tokens, headDim, qkScale, weighting);
     }
 
     @Override
@@ -340,13 +355,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     @Override
-    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n) {
-        elementwise.geluBackward(x, dy, dx, n);
-    }
-
-    @Override
-    public void geluBackwardOverwriting(Tensor x, Tensor dy, Tensor dx, int n) {
-        elementwise.geluBackwardOverwriting(x, dy, dx, n);
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, int n, Write write) {
+        elementwise.geluBackward(x, dy, dx, n, write);
     }
 
     @Override
@@ -385,14 +395,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
 
     @Override
     public void splitHeadsBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                   int headDim) {
-        tokensAndHeads.splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
-    }
-
-    @Override
-    public void splitHeadsBackwardOverwriting(Tensor dq, Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens,
-                                              int heads, int headDim) {
-        tokensAndHeads.splitHeadsBackwardOverwriting(dq, dk, dv, dQkv, batch, tokens, heads, headDim);
+                                   int headDim, Write write) {
+        tokensAndHeads.splitHeadsBackward(dq, dk, dv, dQkv, batch, tokens, heads, headDim, write);
     }
 
     @Override
@@ -401,13 +405,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     @Override
-    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        tokensAndHeads.mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim);
-    }
-
-    @Override
-    public void mergeHeadsBackwardOverwriting(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim) {
-        tokensAndHeads.mergeHeadsBackwardOverwriting(dOut, dO, batch, tokens, heads, headDim);
+    public void mergeHeadsBackward(Tensor dOut, Tensor dO, int batch, int tokens, int heads, int headDim,
+                                   Write write) {
+        tokensAndHeads.mergeHeadsBackward(dOut, dO, batch, tokens, heads, headDim, write);
     }
 
     @Override
@@ -440,14 +440,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     @Override
-    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n) {
-        products.linearBackward(dy, x, w, dx, dw, dBias, m, k, n);
-    }
-
-    @Override
-    public void linearBackwardOverwritingInput(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias,
-                                               int m, int k, int n) {
-        products.linearBackwardOverwritingInput(dy, x, w, dx, dw, dBias, m, k, n);
+    public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
+                               Write dxWrite) {
+        products.linearBackward(dy, x, w, dx, dw, dBias, m, k, n, dxWrite);
     }
 
     // ---------------------------------------------------------------- norms
@@ -536,19 +531,14 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         attention.attentionApplyBackward(dO, weights, v, dWeights, dv, batchHeads, tokens, headDim);
     }
 
+    /**
+     * {@link FusedPointwiseCore} (the fused pointwise-attention kernel, and the separate steps' backward writing its
+     * scratch instead of zeroing it); with Re-attention, whose steps sit between φ and the product with V, the core
+     * composed from the operations here.
+     */
     @Override
-    public void attentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
-                                  Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
-                                  int tokens, int headDim, double scale, AttentionWeighting weighting) {
-        attention.attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batchHeads, tokens, headDim, scale, weighting);
-    }
-
-    @Override
-    public void attentionBackwardToQkv(Tensor dMerged, Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor scores,
-                                       Tensor weights, Tensor dWeights, Tensor dScores, Tensor dO, Tensor dq,
-                                       Tensor dk, Tensor dv, Tensor dQkv, int batch, int tokens, int heads,
-                                       int headDim, double scale, AttentionWeighting weighting) {
-        attention.attentionBackwardToQkv(dMerged, qkv, q, k, v, scores, weights, dWeights, dScores, dO, dq, dk, dv, dQkv, batch, tokens, heads, headDim, scale, weighting);
+    public AttentionCore attentionCore(AttentionCore.Spec spec) {
+        return spec.maps() != null ? new ComposedAttentionCore(this, spec) : new FusedPointwiseCore(this, attention, spec);
     }
 
     // ---------------------------------------------------------------- optimizer

@@ -6,6 +6,7 @@ import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -184,7 +185,7 @@ class GemmStrategyTest {
         Runnable body = () -> {
             for (Tensor o : outputs) be.zero(o);
             be.linear(x, w, bias, out.get("y"), m, K, N);
-            be.linearBackward(dy, x, w, out.get("dx"), out.get("dW"), out.get("dBias"), m, K, N);
+            be.linearBackward(dy, x, w, out.get("dx"), out.get("dW"), out.get("dBias"), m, K, N, Write.ACCUMULATE);
             be.attentionScores(q, k, out.get("scores"), bh, t, hd, scale);
             be.attentionApply(weights, v, out.get("o"), bh, t, hd);
             be.attentionScoresBackward(dS, q, k, out.get("dq"), out.get("dk"), bh, t, hd, scale);

@@ -1,11 +1,14 @@
 package dev.tornadovit.tornado;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.model.Workspace;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.RecordedGraph;
+import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -82,7 +85,7 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose("accumulate", out, TOL);
         both(be -> be.gelu(a.on(be), out.on(be), n));
         assertClose("gelu", out, TOL);
-        both(be -> be.geluBackward(a.on(be), grad.on(be), dx.on(be), n));
+        both(be -> be.geluBackward(a.on(be), grad.on(be), dx.on(be), n, Write.ACCUMULATE));
         assertClose("geluBackward", dx, TOL);
         both(be -> be.sigmoidGate(a.on(be), b.on(be), out.on(be), n));
         assertClose("sigmoidGate", out, TOL);
@@ -136,11 +139,11 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         both(be -> be.linear(x.on(be), w.on(be), null, y.on(be), m, k, n));
         assertClose("linear without bias", y, SUM_TOL);
         Twin dy = r(m * n), dx = r(m * k), dw = r(n * k), db = r(n);
-        both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n));
+        both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n, Write.ACCUMULATE));
         assertClose("linearBackward dx", dx, SUM_TOL);
         assertClose("linearBackward dw", dw, SUM_TOL);
         assertClose("linearBackward dBias", db, SUM_TOL);
-        both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), null, dw.on(be), null, m, k, n));
+        both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), null, dw.on(be), null, m, k, n, Write.ACCUMULATE));
         assertClose("linearBackward dw only", dw, SUM_TOL);
     }
 
@@ -152,7 +155,7 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         try {
             assertTrue(dev.tokenSplits(m, n, k) > 1, "the tokens are split");
             Twin x = r(m * k), w = r(n * k), dy = r(m * n), dx = r(m * k), dw = r(n * k), db = r(n);
-            both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n));
+            both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n, Write.ACCUMULATE));
             assertClose("linearBackward dx", dx, SUM_TOL);
             assertClose("linearBackward dw, tokens split", dw, SUM_TOL);
             assertClose("linearBackward dBias", db, SUM_TOL);
@@ -211,12 +214,12 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose("splitHeads k", k, 0);
         assertClose("splitHeads v", v, 0);
         Twin dq = r(n), dk = r(n), dv = r(n), dQkv = r(3 * n);
-        both(be -> be.splitHeadsBackward(dq.on(be), dk.on(be), dv.on(be), dQkv.on(be), batch, tokens, heads, headDim));
+        both(be -> be.splitHeadsBackward(dq.on(be), dk.on(be), dv.on(be), dQkv.on(be), batch, tokens, heads, headDim, Write.ACCUMULATE));
         assertClose("splitHeadsBackward", dQkv, TOL);
         Twin out = z(n), dO = r(n);
         both(be -> be.mergeHeads(q.on(be), out.on(be), batch, tokens, heads, headDim));
         assertClose("mergeHeads", out, 0);
-        both(be -> be.mergeHeadsBackward(dq.on(be), dO.on(be), batch, tokens, heads, headDim));
+        both(be -> be.mergeHeadsBackward(dq.on(be), dO.on(be), batch, tokens, heads, headDim, Write.ACCUMULATE));
         assertClose("mergeHeadsBackward", dO, TOL);
     }
 
@@ -277,33 +280,42 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
                 Arguments.of(PointwiseActivation.SIGMOID, 1.0, 4, 64, 64));
     }
 
-    /** scores → φ → ·V recorded in one graph runs as the fused kernel, and writes what the three operations would. */
+    /**
+     * The attention core's scores → φ → ·V, recorded in a graph, runs as the fused kernel (between splitting and
+     * merging the heads) and writes what the three operations would; its backward reads what the kernel kept.
+     */
     @ParameterizedTest
     @MethodSource("fusedAttentionCases")
     void fusedPointwiseAttention(PointwiseActivation activation, double alpha, int batchHeads, int tokens, int headDim) {
         int th = batchHeads * tokens * headDim, tt = batchHeads * tokens * tokens;
         double scale = 1 / Math.sqrt(headDim);
         AttentionWeighting w = AttentionWeighting.pointwise(activation, alpha);
-        Twin q = r(th, 2), k = r(th, 2), v = r(th), scores = z(tt), weights = z(tt), o = z(th), oAlone = z(th);
+        // One head per image: qkv [BH,T,3,1,hd], and the merged heads are o [BH,T,hd].
+        AttentionCore.Spec spec = new AttentionCore.Spec(1, headDim, scale, w, null, null);
+        Twin qkv = r(3 * th, 2), merged = z(th), dMerged = r(th), dQkv = r(3 * th);
+        Twin q = z(th), k = z(th), v = z(th), oAlone = z(th);
         String name = "fused " + w + " " + batchHeads + "x" + tokens + "x" + headDim;
         RecordedGraph[] onDevice = new RecordedGraph[1];
+        AttentionCore[] cores = new AttentionCore[2];
         both(be -> {
-            RecordedGraph graph = be.record(name, () -> {
-                be.attentionScores(q.on(be), k.on(be), scores.on(be), batchHeads, tokens, headDim, scale);
-                be.attentionWeights(scores.on(be), weights.on(be), batchHeads * tokens, tokens, w);
-                be.attentionApply(weights.on(be), v.on(be), o.on(be), batchHeads, tokens, headDim);
-            });
+            AttentionCore core = be.attentionCore(spec);
+            core.allocate(new Workspace(be), batchHeads, tokens);
+            RecordedGraph graph = be.record(name, () -> core.forward(qkv.on(be), merged.on(be), batchHeads, true));
             if (be == dev) onDevice[0] = graph;
+            cores[be == dev ? 1 : 0] = core;
             graph.run();
+            core.backward(qkv.on(be), dMerged.on(be), dQkv.on(be), batchHeads);
         });
-        org.junit.jupiter.api.Assertions.assertEquals(1, dev.taskCount(onDevice[0]), "one fused task");
-        assertClose(name + " scores", scores, SUM_TOL);
-        assertClose(name + " weights", weights, SUM_TOL);
-        assertClose(name + " output", o, SUM_TOL);
+        org.junit.jupiter.api.Assertions.assertEquals(3, dev.taskCount(onDevice[0]),
+                "split heads, one fused task, merge heads");
+        assertClose(name + " weights", new Twin(cores[0].weights(), cores[1].weights(), tt), SUM_TOL);
+        assertClose(name + " output", merged, SUM_TOL);
+        assertClose(name + " dQkv", dQkv, SUM_TOL);
         // the inference kernel: same output, no maps
+        both(be -> be.splitHeads(qkv.on(be), q.on(be), k.on(be), v.on(be), batchHeads, tokens, 1, headDim));
         dev.pointwiseAttentionWithoutMaps(q.device(), k.device(), v.device(), oAlone.device(), batchHeads, tokens,
                 headDim, scale, w);
-        cpu.copy(o.cpu(), oAlone.cpu(), th);
+        cpu.copy(merged.cpu(), oAlone.cpu(), th);
         assertClose(name + " output without maps", oAlone, SUM_TOL);
     }
 

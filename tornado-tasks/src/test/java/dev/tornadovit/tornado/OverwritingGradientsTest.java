@@ -4,9 +4,13 @@ import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.tensor.ActivationMemory;
+import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,15 +46,15 @@ class OverwritingGradientsTest extends DeviceAgainstCpu {
     void elementwiseAndLayoutGradientsAreWritten() {
         int n = 4099;
         Twin x = r(n), dy = r(n), dx = r(n);
-        both(be -> be.geluBackwardOverwriting(x.on(be), dy.on(be), dx.on(be), n));
-        assertClose("geluBackwardOverwriting", dx, TOL);
+        both(be -> be.geluBackward(x.on(be), dy.on(be), dx.on(be), n, Write.OVERWRITE));
+        assertClose("geluBackward (written)", dx, TOL);
         int batch = 2, tokens = 5, heads = 3, headDim = 7, m = batch * tokens * heads * headDim;
         Twin dq = r(m), dk = r(m), dv = r(m), dQkv = r(3 * m), dO = r(m);
-        both(be -> be.splitHeadsBackwardOverwriting(dq.on(be), dk.on(be), dv.on(be), dQkv.on(be), batch, tokens, heads,
-                headDim));
-        assertClose("splitHeadsBackwardOverwriting", dQkv, 0);
-        both(be -> be.mergeHeadsBackwardOverwriting(dq.on(be), dO.on(be), batch, tokens, heads, headDim));
-        assertClose("mergeHeadsBackwardOverwriting", dO, 0);
+        both(be -> be.splitHeadsBackward(dq.on(be), dk.on(be), dv.on(be), dQkv.on(be), batch, tokens, heads,
+                headDim, Write.OVERWRITE));
+        assertClose("splitHeadsBackward (written)", dQkv, 0);
+        both(be -> be.mergeHeadsBackward(dq.on(be), dO.on(be), batch, tokens, heads, headDim, Write.OVERWRITE));
+        assertClose("mergeHeadsBackward (written)", dO, 0);
     }
 
     @ParameterizedTest
@@ -59,41 +63,89 @@ class OverwritingGradientsTest extends DeviceAgainstCpu {
         String[] s = size.split(",");
         int m = Integer.parseInt(s[0]), k = Integer.parseInt(s[1]), n = Integer.parseInt(s[2]);
         Twin x = r(m * k), w = r(n * k), dy = r(m * n), dx = r(m * k), dw = r(n * k), db = r(n);
-        both(be -> be.linearBackwardOverwritingInput(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m,
-                k, n));
+        both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m,
+                k, n, Write.OVERWRITE));
         assertClose("dx (written)", dx, SUM_TOL);
         assertClose("dw (added)", dw, SUM_TOL);
         assertClose("dBias (added)", db, SUM_TOL);
     }
 
-    /** The attention core's backward with scratch full of unrelated values: dq, dk, dv added into, dQkv written. */
+    /**
+     * The attention core's backward with its scratch full of unrelated values (other values on each backend; only the
+     * gradients zeroed before a backward pass start at zero): dQkv written; with a step inside, the step's gradients
+     * added into.
+     */
     @ParameterizedTest
     @ValueSource(strings = {"softmax", "relu2"})
     void attentionBackwardNeedsNoZeroedScratch(String weighting) {
         AttentionWeighting w = weighting.equals("softmax") ? AttentionWeighting.softmaxWeights()
                 : AttentionWeighting.pointwise(PointwiseActivation.RELU2, 0.5);
-        int batch = 2, tokens = 17, heads = 3, headDim = 5, bh = batch * heads, th = bh * tokens * headDim;
-        int tt = bh * tokens * tokens;
+        int batch = 2, tokens = 17, heads = 3, headDim = 5, th = batch * heads * tokens * headDim;
         double scale = 1 / Math.sqrt(headDim);
-        Twin qkv = r(3 * th), q = r(th), k = r(th), v = r(th), scores = r(tt), weights = r(tt), o = r(th), merged = r(th);
-        both(be -> be.attentionForwardFromQkv(qkv.on(be), q.on(be), k.on(be), v.on(be), scores.on(be), weights.on(be),
-                o.on(be), merged.on(be), batch, tokens, heads, headDim, scale, w, true));
-        Twin dMerged = r(th), dWeights = r(tt), dScores = r(tt), dO = r(th), dq = r(th), dk = r(th), dv = r(th);
-        Twin dQkv = r(3 * th);
-        both(be -> be.attentionBackwardToQkv(dMerged.on(be), qkv.on(be), q.on(be), k.on(be), v.on(be), scores.on(be),
-                weights.on(be), dWeights.on(be), dScores.on(be), dO.on(be), dq.on(be), dk.on(be), dv.on(be),
-                dQkv.on(be), batch, tokens, heads, headDim, scale, w));
+        Twin qkv = r(3 * th), merged = r(th), dMerged = r(th), dQkv = r(3 * th);
+        AttentionCore.Spec spec = new AttentionCore.Spec(heads, headDim, scale, w, null, null);
+        both(be -> {
+            AttentionCore core = be.attentionCore(spec);
+            core.allocate(rubbish(be), batch, tokens);
+            core.forward(qkv.on(be), merged.on(be), batch, true);
+            core.backward(qkv.on(be), dMerged.on(be), dQkv.on(be), batch);
+        });
+        assertClose(weighting + " merged", merged, SUM_TOL);
         assertClose(weighting + " dQkv (written)", dQkv, SUM_TOL);
-        // the per-head backward alone adds into dq, dk, dv (a backend attending in place left q, k, v untouched above)
-        Twin q2 = r(th), k2 = r(th), v2 = r(th), scores2 = r(tt), weights2 = r(tt), o2 = r(th);
-        both(be -> be.attentionForward(q2.on(be), k2.on(be), v2.on(be), scores2.on(be), weights2.on(be), o2.on(be), bh,
-                tokens, headDim, scale, w, true));
-        Twin dO2 = r(th), dq2 = r(th), dk2 = r(th), dv2 = r(th), dWeights2 = r(tt), dScores2 = r(tt);
-        both(be -> be.attentionBackward(dO2.on(be), q2.on(be), k2.on(be), v2.on(be), scores2.on(be), weights2.on(be),
-                dWeights2.on(be), dScores2.on(be), dq2.on(be), dk2.on(be), dv2.on(be), bh, tokens, headDim, scale, w));
-        assertClose(weighting + " dq (added)", dq2, SUM_TOL);
-        assertClose(weighting + " dk (added)", dk2, SUM_TOL);
-        assertClose(weighting + " dv (added)", dv2, SUM_TOL);
+        // With a step inside (q and k copied through), the core adds into the step's gradients and dv.
+        Twin queries = r(th), keys = r(th), dQueries = r(th), dKeys = r(th), dQkv2 = r(3 * th);
+        CopyingStep[] steps = {new CopyingStep(cpu, queries.cpu(), keys.cpu(), dQueries.cpu(), dKeys.cpu()),
+                new CopyingStep(dev, queries.device(), keys.device(), dQueries.device(), dKeys.device())};
+        both(be -> {
+            AttentionCore core = be.attentionCore(new AttentionCore.Spec(heads, headDim, scale, w,
+                    steps[be == cpu ? 0 : 1], null));
+            core.allocate(rubbish(be), batch, tokens);
+            core.forward(qkv.on(be), merged.on(be), batch, true);
+            core.backward(qkv.on(be), dMerged.on(be), dQkv2.on(be), batch);
+        });
+        assertClose(weighting + " dq (added)", dQueries, SUM_TOL);
+        assertClose(weighting + " dk (added)", dKeys, SUM_TOL);
+        assertClose(weighting + " dQkv (written, through the step)", dQkv2, SUM_TOL);
+    }
+
+    /** Tensors full of random values, other ones each call, but for the gradients zeroed before a backward pass. */
+    private ActivationMemory rubbish(Backend be) {
+        return new ActivationMemory() {
+            @Override
+            public Tensor activation(long size) {
+                float[] values = new float[(int) size];
+                for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextDouble() * 2 - 1);
+                Tensor t = be.allocate((int) size);
+                be.upload(t, values);
+                return t;
+            }
+
+            @Override
+            public Tensor gradient(long size) {
+                return be.allocate((int) size);
+            }
+
+            @Override
+            public Tensor overwrittenGradient(long size) {
+                return activation(size);
+            }
+        };
+    }
+
+    /** A step inside the core that passes q and k through unchanged, and adds their gradients back. */
+    private record CopyingStep(Backend be, Tensor queries, Tensor keys, Tensor queriesGradient, Tensor keysGradient)
+            implements AttentionCore.QueryKeyStep {
+        @Override
+        public void forward(Tensor q, Tensor k, int batch) {
+            be.copy(q, queries, q.size());
+            be.copy(k, keys, k.size());
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor dq, Tensor dk, int batch) {
+            be.accumulate(dq, queriesGradient, dq.size());
+            be.accumulate(dk, keysGradient, dk.size());
+        }
     }
 
     /**

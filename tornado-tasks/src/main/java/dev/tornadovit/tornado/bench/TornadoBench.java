@@ -18,6 +18,7 @@ import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
 import dev.tornadovit.tornado.TornadoDevices;
 import dev.tornadovit.train.AdamW;
+import dev.tornadovit.tensor.Write;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -204,16 +205,15 @@ public final class TornadoBench {
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, reluL);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
             };
-            be.setFusedAttention(false);
             report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", () -> {
                 be.attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, softmax);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
             }, reps));
             report("ReLU/L unfused (3 kernels)", tokens, flops, time(be, "relu-unfused", threeSteps, reps));
-            be.setFusedAttention(true);
-            report("ReLU/L fused, writing scores and weights (training)", tokens, flops,
-                    time(be, "relu-fused", threeSteps, reps));
+            report("ReLU/L fused, writing scores and weights (training)", tokens, flops, time(be, "relu-fused",
+                    () -> be.pointwiseAttentionWithMaps(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
+                            reluL), reps));
             report("ReLU/L fused, output only (inference)", tokens, flops, time(be, "relu-fused-no-maps",
                     () -> be.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
         }
@@ -230,8 +230,8 @@ public final class TornadoBench {
         Tensor dw = be.allocate(n * k);
         double flops = 2.0 * m * n * k;
         double forward = time(be, layer + " forward", () -> be.linear(x, w, bias, y, m, k, n), reps);
-        double weights = time(be, layer + " dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n), reps);
-        double both = time(be, layer + " dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n), reps);
+        double weights = time(be, layer + " dW", () -> be.linearBackward(dy, x, w, null, dw, null, m, k, n, Write.ACCUMULATE), reps);
+        double both = time(be, layer + " dx+dW", () -> be.linearBackward(dy, x, w, dx, dw, null, m, k, n, Write.ACCUMULATE), reps);
         row(String.format(Locale.ROOT, "| %s | %d×%d → %d | %.0f | %.0f | %.0f |", layer, m, k, n,
                 flops / (forward * 1e6), flops / ((both - weights) * 1e6), flops / (weights * 1e6)));
     }

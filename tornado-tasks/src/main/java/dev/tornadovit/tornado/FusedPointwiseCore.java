@@ -1,0 +1,39 @@
+package dev.tornadovit.tornado;
+
+import dev.tornadovit.tensor.AttentionCore;
+import dev.tornadovit.tensor.ComposedAttentionCore;
+import dev.tornadovit.tensor.Tensor;
+
+/**
+ * {@link TornadoBackend}'s attention core without Re-attention: the composed core's split and merge of the heads and
+ * its qk-norm step, with scores → pointwise φ → ·V recorded as the one fused kernel where
+ * {@link Attention#fusesPointwise} (softmax and longer heads run the three operations), and a backward that writes its
+ * scratch gradients (dWeights, dScores, and dq, dk, dv when nothing else adds into them) instead of zeroing them and
+ * adding: two launches and their memory traffic fewer per tensor.
+ */
+final class FusedPointwiseCore extends ComposedAttentionCore {
+    private final Attention ops;
+
+    FusedPointwiseCore(TornadoBackend backend, Attention ops, AttentionCore.Spec spec) {
+        super(backend, spec);
+        if (spec.maps() != null) throw new IllegalArgumentException("the fused attention core has no map step");
+        this.ops = ops;
+    }
+
+    @Override
+    protected void attend(Tensor queries, Tensor keys, int batch, boolean backwardFollows) {
+        if (ops.fusesPointwise(spec.weighting(), headDim)) {
+            ops.pointwiseAttention(queries, keys, v, scores, weights, o, batch * heads, tokens, headDim, spec.scale(),
+                    spec.weighting());
+        } else {
+            super.attend(queries, keys, batch, backwardFollows);
+        }
+    }
+
+    @Override
+    protected void attendBackward(Tensor queries, Tensor keys, Tensor dQueries, Tensor dKeys, int batch) {
+        // Without qk-norm dq, dk, dv have this one writer; with it, dv and the step's gradients are zeroed ones.
+        ops.attentionBackward(dO, queries, keys, v, scores, weights, dWeights, dScores, dQueries, dKeys, dv,
+                batch * heads, tokens, headDim, spec.scale(), spec.weighting(), spec.queryKey() == null ? 0 : 1);
+    }
+}
