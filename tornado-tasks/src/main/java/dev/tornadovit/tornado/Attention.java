@@ -9,6 +9,7 @@ import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import dev.tornadovit.tornado.kernels.RowKernels;
 import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid3D;
 
 import static dev.tornadovit.tornado.Launches.REDUCE_LOCAL;
@@ -17,7 +18,6 @@ import static dev.tornadovit.tornado.Launches.chunks;
 import static dev.tornadovit.tornado.Launches.distinctOutputs;
 import static dev.tornadovit.tornado.Launches.grid1;
 import static dev.tornadovit.tornado.Launches.grid2;
-import static dev.tornadovit.tornado.Launches.rowLocal;
 import static dev.tornadovit.tornado.Launches.task;
 
 /**
@@ -28,7 +28,7 @@ import static dev.tornadovit.tornado.Launches.task;
 final class Attention extends DeviceOperations {
     private final MatrixProducts products;
     /** Whether cores record pointwise attention as one fused kernel ({@link TornadoBackend#setFusedAttention}). */
-    private boolean fused = true;
+    private boolean fused;
 
     Attention(TornadoBackend backend, MatrixProducts products) {
         super(backend);
@@ -37,6 +37,10 @@ final class Attention extends DeviceOperations {
 
     void setFused(boolean on) {
         this.fused = on;
+    }
+
+    boolean fused() {
+        return fused;
     }
 
     /**
@@ -125,12 +129,17 @@ final class Attention extends DeviceOperations {
         };
     }
 
+    /** {@link RowKernels#SOFTMAX_ROWS} rows of {@link RowKernels#SOFTMAX_LANES} threads a work-group. */
+    private static WorkerGrid softmaxGrid(int rows) {
+        int local = RowKernels.SOFTMAX_LANES * RowKernels.SOFTMAX_ROWS;
+        return grid1(ceilDiv(rows, RowKernels.SOFTMAX_ROWS) * local, local);
+    }
+
     void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
         DeviceTensor s = t(scores), a = t(weights);
         if (weighting.softmax()) {
-            int local = rowLocal(keys);
-            submit(task("softmax", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmax,
-                   new KernelContext(), s.array, a.array, keys), s, a, rows, keys));
+            submit(task("softmax", softmaxGrid(rows), (g, id) -> g.task(id, RowKernels::softmax,
+                   new KernelContext(), s.array, a.array, rows, keys), s, a, rows, keys));
         } else {
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);
@@ -148,9 +157,9 @@ final class Attention extends DeviceOperations {
                                           int keys, AttentionWeighting weighting, int accumulate) {
         DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
         if (weighting.softmax()) {
-            int local = rowLocal(keys);
-            submit(task("softmaxBackward", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmaxBackward,
-                   new KernelContext(), a.array, ga.array, gs.array, keys, accumulate), a, ga, gs, rows, keys, accumulate));
+            submit(task("softmaxBackward", softmaxGrid(rows), (g, id) -> g.task(id, RowKernels::softmaxBackward,
+                   new KernelContext(), a.array, ga.array, gs.array, rows, keys, accumulate), a, ga, gs, rows, keys,
+                   accumulate));
         } else {
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);

@@ -78,53 +78,70 @@ public final class RowKernels {
         }
     }
 
-    /** Softmax of each row of scores [rows, keys]. */
-    public static void softmax(KernelContext ctx, FloatArray scores, FloatArray weights, int keys) {
-        float[] buf = ctx.allocateFloatLocalArray(256);
-        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+    /**
+     * Threads a softmax row gets (a warp on NVIDIA GPUs), and rows a work-group: attention's rows are short (197 or 785
+     * keys), so a work-group per row left most of its threads idle and spent its time in barriers; a warp per row reads
+     * each row in coalesced 128-byte pieces and reduces it in five steps.
+     */
+    public static final int SOFTMAX_LANES = 32, SOFTMAX_ROWS = 8;
+
+    /**
+     * Softmax of each row of scores [rows, keys]: the row's maximum, the sum of exp(s − max), then the weights, each
+     * pass reading the row again (from cache) rather than writing and re-reading unnormalised weights.
+     */
+    public static void softmax(KernelContext ctx, FloatArray scores, FloatArray weights, int rows, int keys) {
+        float[] buf = ctx.allocateFloatLocalArray(SOFTMAX_LANES * SOFTMAX_ROWS);
+        int lid = ctx.localIdx;
+        int lane = lid % SOFTMAX_LANES, first = lid - lane;
+        int row = ctx.groupIdx * SOFTMAX_ROWS + lid / SOFTMAX_LANES;
+        int end = row < rows ? keys : 0; // a row past the end reads nothing but joins every barrier
         int o = row * keys;
         float mx = -3.4e38f;
-        for (int j = lid; j < keys; j += size) mx = TornadoMath.max(mx, scores.get(o + j));
+        for (int j = lane; j < end; j += SOFTMAX_LANES) mx = TornadoMath.max(mx, scores.get(o + j));
         buf[lid] = mx;
-        for (int stride = size / 2; stride > 0; stride /= 2) {
+        for (int stride = SOFTMAX_LANES / 2; stride > 0; stride /= 2) {
             ctx.localBarrier();
-            if (lid < stride) buf[lid] = TornadoMath.max(buf[lid], buf[lid + stride]);
+            if (lane < stride) buf[lid] = TornadoMath.max(buf[lid], buf[lid + stride]);
         }
         ctx.localBarrier();
-        float rowMax = buf[0];
+        float rowMax = buf[first];
         ctx.localBarrier();
         float s = 0f;
-        for (int j = lid; j < keys; j += size) {
-            float e = TornadoMath.exp(scores.get(o + j) - rowMax);
-            weights.set(o + j, e);
-            s += e;
-        }
+        for (int j = lane; j < end; j += SOFTMAX_LANES) s += TornadoMath.exp(scores.get(o + j) - rowMax);
         buf[lid] = s;
-        for (int stride = size / 2; stride > 0; stride /= 2) {
+        for (int stride = SOFTMAX_LANES / 2; stride > 0; stride /= 2) {
             ctx.localBarrier();
-            if (lid < stride) buf[lid] += buf[lid + stride];
+            if (lane < stride) buf[lid] += buf[lid + stride];
         }
         ctx.localBarrier();
-        float inv = 1f / buf[0];
-        for (int j = lid; j < keys; j += size) weights.set(o + j, weights.get(o + j) * inv);
+        float inv = 1f / buf[first];
+        for (int j = lane; j < end; j += SOFTMAX_LANES) {
+            weights.set(o + j, TornadoMath.exp(scores.get(o + j) - rowMax) * inv);
+        }
     }
 
-    /** dScores (+)= a ⊙ (dA - Σ_j a·dA) per row: added with {@code accumulate} 1, overwritten with 0. */
+    /**
+     * dScores (+)= a ⊙ (dA - Σ_j a·dA) per row: added with {@code accumulate} 1, overwritten with 0. A warp a row, as
+     * {@link #softmax}.
+     */
     public static void softmaxBackward(KernelContext ctx, FloatArray weights, FloatArray dWeights, FloatArray dScores,
-                                       int keys, int accumulate) {
-        float[] buf = ctx.allocateFloatLocalArray(256);
-        int lid = ctx.localIdx, size = ctx.localGroupSizeX, row = ctx.groupIdx;
+                                       int rows, int keys, int accumulate) {
+        float[] buf = ctx.allocateFloatLocalArray(SOFTMAX_LANES * SOFTMAX_ROWS);
+        int lid = ctx.localIdx;
+        int lane = lid % SOFTMAX_LANES, first = lid - lane;
+        int row = ctx.groupIdx * SOFTMAX_ROWS + lid / SOFTMAX_LANES;
+        int end = row < rows ? keys : 0;
         int o = row * keys;
         float s = 0f;
-        for (int j = lid; j < keys; j += size) s += weights.get(o + j) * dWeights.get(o + j);
+        for (int j = lane; j < end; j += SOFTMAX_LANES) s += weights.get(o + j) * dWeights.get(o + j);
         buf[lid] = s;
-        for (int stride = size / 2; stride > 0; stride /= 2) {
+        for (int stride = SOFTMAX_LANES / 2; stride > 0; stride /= 2) {
             ctx.localBarrier();
-            if (lid < stride) buf[lid] += buf[lid + stride];
+            if (lane < stride) buf[lid] += buf[lid + stride];
         }
         ctx.localBarrier();
-        float dot = buf[0];
-        for (int j = lid; j < keys; j += size) {
+        float dot = buf[first];
+        for (int j = lane; j < end; j += SOFTMAX_LANES) {
             float a = weights.get(o + j);
             float old = accumulate == 1 ? dScores.get(o + j) : 0f;
             dScores.set(o + j, old + a * (dWeights.get(o + j) - dot));
