@@ -18,6 +18,7 @@ import static dev.tornadovit.tornado.Launches.chunks;
 import static dev.tornadovit.tornado.Launches.distinctOutputs;
 import static dev.tornadovit.tornado.Launches.grid1;
 import static dev.tornadovit.tornado.Launches.grid2;
+import static dev.tornadovit.tornado.Launches.rowsGrid;
 import static dev.tornadovit.tornado.Launches.task;
 
 /**
@@ -129,16 +130,10 @@ final class Attention extends DeviceOperations {
         };
     }
 
-    /** {@link RowKernels#SOFTMAX_ROWS} rows of {@link RowKernels#SOFTMAX_LANES} threads a work-group. */
-    private static WorkerGrid softmaxGrid(int rows) {
-        int local = RowKernels.SOFTMAX_LANES * RowKernels.SOFTMAX_ROWS;
-        return grid1(ceilDiv(rows, RowKernels.SOFTMAX_ROWS) * local, local);
-    }
-
     void attentionWeights(Tensor scores, Tensor weights, int rows, int keys, AttentionWeighting weighting) {
         DeviceTensor s = t(scores), a = t(weights);
         if (weighting.softmax()) {
-            submit(task("softmax", softmaxGrid(rows), (g, id) -> g.task(id, RowKernels::softmax,
+            submit(task("softmax", rowsGrid(rows), (g, id) -> g.task(id, RowKernels::softmax,
                    new KernelContext(), s.array, a.array, rows, keys), s, a, rows, keys));
         } else {
             int kind = activationCode(weighting), n = rows * keys;
@@ -157,7 +152,7 @@ final class Attention extends DeviceOperations {
                                           int keys, AttentionWeighting weighting, int accumulate) {
         DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
         if (weighting.softmax()) {
-            submit(task("softmaxBackward", softmaxGrid(rows), (g, id) -> g.task(id, RowKernels::softmaxBackward,
+            submit(task("softmaxBackward", rowsGrid(rows), (g, id) -> g.task(id, RowKernels::softmaxBackward,
                    new KernelContext(), a.array, ga.array, gs.array, rows, keys, accumulate), a, ga, gs, rows, keys,
                    accumulate));
         } else {

@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tornado.kernels.RowKernels;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
@@ -65,11 +66,10 @@ final class Launches {
         return g;
     }
 
-    /** A power-of-two work-group size for a row of {@code length}: 32 to 256 threads. */
-    static int rowLocal(int length) {
-        int l = 32;
-        while (l < length && l < 256) l *= 2;
-        return l;
+    /** {@link RowKernels#ROWS} rows of {@link RowKernels#LANES} threads a work-group, for {@code rows} rows. */
+    static WorkerGrid rowsGrid(int rows) {
+        int local = RowKernels.LANES * RowKernels.ROWS;
+        return grid1(ceilDiv(rows, RowKernels.ROWS) * local, local);
     }
 
     /** Work-groups per output for a two-stage reduction over {@code count} values. */

@@ -17,7 +17,7 @@ import static dev.tornadovit.tornado.Launches.distinctOutputs;
 import static dev.tornadovit.tornado.Launches.grid1;
 import static dev.tornadovit.tornado.Launches.grid2;
 import static dev.tornadovit.tornado.Launches.parallelGrid;
-import static dev.tornadovit.tornado.Launches.rowLocal;
+import static dev.tornadovit.tornado.Launches.rowsGrid;
 import static dev.tornadovit.tornado.Launches.task;
 
 /**
@@ -32,25 +32,23 @@ final class Norms extends DeviceOperations {
     void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                    double eps) {
         DeviceTensor in = t(x), g = t(gamma), b = t(beta), out = t(y), mu = t(mean), rs = t(rstd);
-        int local = rowLocal(d);
         distinctOutputs("layerNorm", out, mu, rs);
         float e = (float) eps;
-        submit(task("layerNorm", grid1(m * local, local), (tg, id) -> tg.task(id, RowKernels::layerNorm,
-               new KernelContext(), in.array, g.array, b.array, out.array, mu.array, rs.array, d, e),
+        submit(task("layerNorm", rowsGrid(m), (tg, id) -> tg.task(id, RowKernels::layerNorm,
+               new KernelContext(), in.array, g.array, b.array, out.array, mu.array, rs.array, m, d, e),
                in, g, b, out, mu, rs, m, d, e));
     }
 
     void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                            Tensor dGamma, Tensor dBeta, int m, int d) {
         DeviceTensor gy = t(dy), in = t(x), g = t(gamma), mu = t(mean), rs = t(rstd), gx = t(dx), gg = t(dGamma), gb = t(dBeta);
-        int local = rowLocal(d);
         distinctOutputs("layerNormBackward", gx, gg, gb);
         int chunks = Math.max(1, Math.min(64, ceilDiv(m, 64)));
         DeviceTensor partial = scratch("lnParams", chunks * 2 * d, gy, in, mu, rs, m, d);
         WorkerGrid partialGrid = grid2(ceilDiv(d, ReductionKernels.COLUMN_TILE) * ReductionKernels.COLUMN_TILE,
                 chunks * ReductionKernels.COLUMN_LANES, ReductionKernels.COLUMN_TILE, ReductionKernels.COLUMN_LANES);
-        submit(task("layerNormBackward", grid1(m * local, local), (tg, id) -> tg.task(id, RowKernels::layerNormBackward,
-               new KernelContext(), gy.array, in.array, g.array, mu.array, rs.array, gx.array, d),
+        submit(task("layerNormBackward", rowsGrid(m), (tg, id) -> tg.task(id, RowKernels::layerNormBackward,
+               new KernelContext(), gy.array, in.array, g.array, mu.array, rs.array, gx.array, m, d),
                gy, in, g, mu, rs, gx, m, d),
                task("layerNormParamsPartial", partialGrid, (tg, id) -> tg.task(id, ReductionKernels::layerNormParamsPartial,
                new KernelContext(), gy.array, in.array, mu.array, rs.array, partial.array, m, d, chunks),
