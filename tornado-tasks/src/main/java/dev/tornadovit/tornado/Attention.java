@@ -141,7 +141,8 @@ final class Attention extends DeviceOperations {
         if (weighting.softmax()) {
             int local = rowLocal(keys);
             submit(task("softmax", grid1(rows * local, local), (g, id) -> g.task(id, RowKernels::softmax,
-                   new KernelContext(), s.array, a.array, keys), s, a, rows, keys));
+                   new KernelContext(), s.array, a.array, keys), s, a, rows, keys)
+                   .withOp(new SoftmaxAttention.SoftmaxOp(s, a, rows, keys)));
         } else {
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);

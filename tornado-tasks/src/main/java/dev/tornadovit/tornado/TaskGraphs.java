@@ -177,7 +177,7 @@ final class TaskGraphs {
     }
 
     private CompiledGraph compile(String label, List<Task> recorded) {
-        List<Task> tasks = fuseAttention ? Attention.fusePointwiseAttention(recorded) : recorded;
+        List<Task> tasks = fuseAttention ? SoftmaxAttention.fuse(Attention.fusePointwiseAttention(recorded)) : recorded;
         Set<DeviceTensor> all = new LinkedHashSet<>();
         for (Task task : tasks) all.addAll(task.tensors());
         memory.makeResident(all);

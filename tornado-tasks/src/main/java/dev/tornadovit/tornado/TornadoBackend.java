@@ -35,7 +35,7 @@ import java.util.stream.Collectors;
  * <p>The operations live in package-private classes by family, each building its {@link Task}s for {@link TaskGraphs}
  * to record or run: {@link Elementwise}, {@link TokensAndHeads}, {@link MatrixProducts} (linear layers, GEMM on the
  * kernel or cuBLAS), {@link Norms}, {@link Attention} (with the fused pointwise-attention kernel),
- * {@link LossAndOptimizer} and {@link NcclCollectives}.
+ * {@link SoftmaxAttention} (the fused softmax-attention kernels), {@link LossAndOptimizer} and {@link NcclCollectives}.
  */
 public final class TornadoBackend implements Backend, DeviceCollectives {
     private static final AtomicLong TENSOR_IDS = new AtomicLong();
@@ -195,8 +195,10 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     /**
-     * Whether graphs recorded from now on run pointwise attention (scores → φ → ·V) as one fused kernel
-     * ({@link AttentionKernels}); on by default. The unfused path stays for comparison.
+     * Whether graphs recorded from now on run attention (scores → φ → ·V) as one fused kernel: pointwise φ with
+     * {@link AttentionKernels}, softmax with {@link dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels}, which
+     * writes the weights but not the scores (softmax's backward reads only the weights) and so fuses only where no
+     * later task of the graph touches the scores; on by default. The unfused path stays for comparison.
      */
     public void setFusedAttention(boolean on) {
         graphs.setFusedAttention(on);
@@ -251,6 +253,16 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     public void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
                                               int headDim, double qkScale, AttentionWeighting weighting) {
         attention.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, qkScale, weighting);
+    }
+
+    /**
+     * Softmax attention for inference as one kernel: o [BH,T,hd] = softmax(qkScale·q·kᵀ)·v with an online softmax,
+     * without writing the [BH,T,T] scores and weights anywhere (head dimension at most 64); see
+     * {@link #pointwiseAttentionWithoutMaps}.
+     */
+    public void softmaxAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
+                                            int headDim, double qkScale) {
+        SoftmaxAttention.withoutMaps(this, q, k, v, o, batchHeads, tokens, headDim, qkScale);
     }
 
     @Override
