@@ -31,7 +31,7 @@ import java.util.SplittableRandom;
 
 /**
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
- * attention alone (our fused ReLU/L kernel against our softmax and unfused paths) and the matrix products of each
+ * attention alone (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
  * linear layer (GFLOP/s of the forward product and of the two backward ones). Prints a Markdown table and
  * appends it to {@code --out} if given.
  *
@@ -204,12 +204,20 @@ public final class TornadoBench {
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, reluL);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
             };
-            be.setFusedAttention(false);
-            report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", () -> {
+            Runnable softmaxSteps = () -> {
                 be.attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, softmax);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
-            }, reps));
+            };
+            // the switch applies to graphs recorded after it
+            be.setFusedAttention(false);
+            report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", softmaxSteps, reps));
+            be.setFusedAttention(true);
+            report("softmax fused, writing weights (training)", tokens, flops,
+                    time(be, "softmax-fused", softmaxSteps, reps));
+            report("softmax fused, output only (inference)", tokens, flops, time(be, "softmax-fused-no-maps",
+                    () -> be.softmaxAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale), reps));
+            be.setFusedAttention(false);
             report("ReLU/L unfused (3 kernels)", tokens, flops, time(be, "relu-unfused", threeSteps, reps));
             be.setFusedAttention(true);
             report("ReLU/L fused, writing scores and weights (training)", tokens, flops,
