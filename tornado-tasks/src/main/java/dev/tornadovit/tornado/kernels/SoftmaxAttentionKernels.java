@@ -380,7 +380,7 @@ public final class SoftmaxAttentionKernels {
         ws[stat + 7 * STATS_ROWS] = l3;
         ctx.localBarrier();
         if (tid < 64) {
-            int at = tid * 17; // row tid = ty + 16·r sits at (ty + 16·r)·17 = stat + r·STATS_ROWS, less tx
+            int at = tid * 17; // row ty + 16·r = tid: its threads wrote (ty + 16·r)·17 + tx = stat + r·STATS_ROWS
             float rowMax = ws[at];
             for (int j = 1; j < 16; j++) rowMax = TornadoMath.max(rowMax, ws[at + j]);
             float sum = 0f;
@@ -394,7 +394,7 @@ public final class SoftmaxAttentionKernels {
         m2 = rows[ty + 32];
         m3 = rows[ty + 48];
         float i0 = rows[64 + ty], i1 = rows[80 + ty], i2 = rows[96 + ty], i3 = rows[112 + ty];
-        
+
         // pass 2: the exact weights, written out and applied to the values
         float o00 = 0f, o01 = 0f, o02 = 0f, o03 = 0f;
         float o10 = 0f, o11 = 0f, o12 = 0f, o13 = 0f;
