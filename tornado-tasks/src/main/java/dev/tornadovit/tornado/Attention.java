@@ -8,6 +8,7 @@ import dev.tornadovit.tornado.kernels.DeviceMath;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import dev.tornadovit.tornado.kernels.RowKernels;
+import dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid3D;
@@ -50,6 +51,25 @@ final class Attention extends DeviceOperations {
      */
     boolean fusesPointwise(AttentionWeighting weighting, int headDim) {
         return fused && recording() && !weighting.softmax() && headDim <= AttentionKernels.MAX_HEAD_DIM;
+    }
+
+    /** As {@link #fusesPointwise}, for softmax and {@link #softmaxAttention}. */
+    boolean fusesSoftmax(AttentionWeighting weighting, int headDim) {
+        return fused && recording() && weighting.softmax() && headDim <= SoftmaxAttentionKernels.MAX_HEAD_DIM;
+    }
+
+    /**
+     * scores → softmax → ·V as one fused task that writes the weights (softmax's backward and attention-map readers
+     * use them) but not the scores, which nothing reads after a softmax.
+     */
+    void softmaxAttention(Tensor q, Tensor k, Tensor v, Tensor weights, Tensor o, int batchHeads, int tokens,
+                          int headDim, double scale) {
+        if (headDim > SoftmaxAttentionKernels.MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("the fused softmax-attention kernel takes head dimensions up to "
+                                               + SoftmaxAttentionKernels.MAX_HEAD_DIM + ", not " + headDim);
+        }
+        submit(SoftmaxAttention.withWeights(t(q), t(k), t(v), t(weights), t(o), batchHeads, tokens, headDim,
+               (float) scale));
     }
 
     /**

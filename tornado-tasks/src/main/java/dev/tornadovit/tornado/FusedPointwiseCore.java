@@ -6,8 +6,8 @@ import dev.tornadovit.tensor.Tensor;
 
 /**
  * {@link TornadoBackend}'s attention core without Re-attention: the composed core's split and merge of the heads and
- * its qk-norm step, with scores → pointwise φ → ·V recorded as the one fused kernel where
- * {@link Attention#fusesPointwise} (softmax and longer heads run the three operations), and a backward that writes its
+ * its qk-norm step, with scores → φ → ·V recorded as one fused kernel where {@link Attention#fusesPointwise} or
+ * {@link Attention#fusesSoftmax} (longer heads, and cuBLAS devices, run the three operations), and a backward that writes its
  * scratch gradients (dWeights, dScores, and dq, dk, dv when nothing else adds into them) instead of zeroing them and
  * adding: two launches and their memory traffic fewer per tensor.
  */
@@ -25,6 +25,8 @@ final class FusedPointwiseCore extends ComposedAttentionCore {
         if (ops.fusesPointwise(spec.weighting(), headDim)) {
             ops.pointwiseAttention(queries, keys, v, scores, weights, o, batch * heads, tokens, headDim, spec.scale(),
                     spec.weighting());
+        } else if (ops.fusesSoftmax(spec.weighting(), headDim)) {
+            ops.softmaxAttention(queries, keys, v, weights, o, batch * heads, tokens, headDim, spec.scale());
         } else {
             super.attend(queries, keys, batch, backwardFollows);
         }

@@ -38,7 +38,7 @@ import java.util.stream.Collectors;
  * <p>The operations live in package-private classes by family, each building its {@link Task}s for {@link TaskGraphs}
  * to record or run: {@link Elementwise}, {@link TokensAndHeads}, {@link MatrixProducts} (linear layers, GEMM on the
  * kernel or cuBLAS), {@link Norms}, {@link Attention} (with the fused pointwise-attention kernel),
- * {@link LossAndOptimizer} and {@link NcclCollectives}.
+ * {@link SoftmaxAttention} (the fused softmax-attention kernels), {@link LossAndOptimizer} and {@link NcclCollectives}.
  */
 public final class TornadoBackend implements Backend, DeviceCollectives {
     private static final AtomicLong TENSOR_IDS = new AtomicLong();
@@ -202,9 +202,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     /**
-     * Whether attention cores record pointwise attention (scores → φ → ·V) as one fused kernel
-     * ({@link AttentionKernels}) into graphs recorded from now on; by default on where the matrix products are our
-     * own kernel ({@link GemmStrategy#KERNEL}), off with cuBLAS, whose batched products are faster than the fused kernel.
+     * Whether attention cores record scores → φ → ·V as one fused kernel into graphs recorded from now on: pointwise φ
+     * with {@link AttentionKernels}, softmax with {@link dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels} (which
+     * writes the weights but not the scores: softmax's backward reads only the weights). By default on where the
+     * matrix products are our own kernel ({@link GemmStrategy#KERNEL}), off with cuBLAS, whose batched products and the
+     * separate φ are faster there.
      */
     public void setFusedAttention(boolean on) {
         attention.setFused(on);
@@ -275,6 +277,26 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
                                            AttentionWeighting weighting) {
         Attention.requireFusable(weighting, headDim);
         attention.pointwiseAttention(q, k, v, scores, weights, o, batchHeads, tokens, headDim, qkScale, weighting);
+    }
+
+    /**
+     * The fused softmax-attention kernel as the attention core records it for training: o [BH,T,hd] =
+     * softmax(qkScale·q·kᵀ)·v, writing the weights [BH,T,T] too, not the scores (head dimension at most 64). For
+     * benchmarks.
+     */
+    public void softmaxAttentionWithWeights(Tensor q, Tensor k, Tensor v, Tensor weights, Tensor o, int batchHeads,
+                                            int tokens, int headDim, double qkScale) {
+        attention.softmaxAttention(q, k, v, weights, o, batchHeads, tokens, headDim, qkScale);
+    }
+
+    /**
+     * Softmax attention for inference as one kernel: o [BH,T,hd] = softmax(qkScale·q·kᵀ)·v with an online softmax,
+     * without writing the [BH,T,T] scores and weights anywhere (head dimension at most 64); see
+     * {@link #pointwiseAttentionWithoutMaps}.
+     */
+    public void softmaxAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
+                                            int headDim, double qkScale) {
+        SoftmaxAttention.withoutMaps(this, q, k, v, o, batchHeads, tokens, headDim, qkScale);
     }
 
     @Override

@@ -129,6 +129,14 @@ class TrainingStepEquivalenceTest {
             b.forward(images[0]);
             compare(name + " eval logits", cpu.downloadFloat(a.model.logits()), dev.downloadFloat(b.model.logits()));
             assertTrue(dev.graphRuns() > dev.recordedGraphCount(), "graphs were replayed");
+            // where the backend fuses attention, softmax runs as the fused kernel in every block without Re-attention,
+            // whose head mix between softmax and ·V keeps the steps separate
+            if (config.attention().isSoftmax()) {
+                int fused = dev.kernelTasks("softmaxAttentionWithWeights"), separate = dev.kernelTasks("softmax");
+                boolean fuses = dev.fusedAttention() && !config.attention().hasReattention();
+                assertEquals(fuses ? 2 * config.depth() : 0, fused, name + ": fused softmax tasks (train, eval)");
+                assertEquals(fuses ? 0 : 2 * config.depth(), separate, name + ": separate softmax tasks");
+            }
         }
     }
 

@@ -32,7 +32,7 @@ import java.util.SplittableRandom;
 
 /**
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
- * attention alone (our fused ReLU/L kernel against our softmax and unfused paths) and the matrix products of each
+ * attention alone (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
  * linear layer (GFLOP/s of the forward product and of the two backward ones). Prints a Markdown table and
  * appends it to {@code --out} if given.
  *
@@ -205,11 +205,16 @@ public final class TornadoBench {
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, reluL);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
             };
-            report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", () -> {
+            Runnable softmaxSteps = () -> {
                 be.attentionScores(q, k, scores, batchHeads, tokens, headDim, scale);
                 be.attentionWeights(scores, weights, batchHeads * tokens, tokens, softmax);
                 be.attentionApply(weights, v, o, batchHeads, tokens, headDim);
-            }, reps));
+            };
+            report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", softmaxSteps, reps));
+            report("softmax fused, writing weights (training)", tokens, flops, time(be, "softmax-fused",
+                    () -> be.softmaxAttentionWithWeights(q, k, v, weights, o, batchHeads, tokens, headDim, scale), reps));
+            report("softmax fused, output only (inference)", tokens, flops, time(be, "softmax-fused-no-maps",
+                    () -> be.softmaxAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale), reps));
             report("ReLU/L unfused (3 kernels)", tokens, flops, time(be, "relu-unfused", threeSteps, reps));
             report("ReLU/L fused, writing scores and weights (training)", tokens, flops, time(be, "relu-fused",
                     () -> be.pointwiseAttentionWithMaps(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
