@@ -11,7 +11,7 @@
 # MPIRUN names the mpirun to use (default: mpirun on PATH), TORNADOVIT the command that runs the command line (default:
 # this checkout's ./tornadovit); each may be several words, e.g. on a machine without Open MPI or Maven, with the GPU
 # bundle's JDK and jar and a carried Open MPI (tornado-tasks/scripts/gpu-cpu-ranks.sh):
-#   MPIRUN=/tmp/tvit/openmpi/mpirun TORNADOVIT="bash .device/tvit/run.sh cli" RANKS="1 2 4 8" scripts/bench-data-parallel.sh
+#   MPIRUN="$TVIT_ROOT/openmpi/mpirun" TORNADOVIT="bash .device/tvit/run.sh cli" RANKS="1 2 4 8" scripts/bench-data-parallel.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 read -ra mpirun <<<"${MPIRUN:-mpirun}"
