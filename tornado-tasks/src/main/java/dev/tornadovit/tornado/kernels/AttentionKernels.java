@@ -176,7 +176,8 @@ public final class AttentionKernels {
         return w;
     }
 
-    private static void storeOutput(FloatArray o, int base, int query, int d, int tokens, int headDim, float value) {
+    /** Writes one output element of a tile, skipping the padding past the last query or head element. */
+    static void storeOutput(FloatArray o, int base, int query, int d, int tokens, int headDim, float value) {
         if (query < tokens && d < headDim) o.set(base + query * headDim + d, value);
     }
 }

@@ -248,22 +248,22 @@ public final class SoftmaxAttentionKernels {
         }
         ctx.localBarrier();
         float i0 = rows[64 + ty], i1 = rows[80 + ty], i2 = rows[96 + ty], i3 = rows[112 + ty];
-        storeOutput(o, base, qa, tx, tokens, headDim, o00 * i0);
-        storeOutput(o, base, qa, tx + 16, tokens, headDim, o01 * i0);
-        storeOutput(o, base, qa, tx + 32, tokens, headDim, o02 * i0);
-        storeOutput(o, base, qa, tx + 48, tokens, headDim, o03 * i0);
-        storeOutput(o, base, qa + 16, tx, tokens, headDim, o10 * i1);
-        storeOutput(o, base, qa + 16, tx + 16, tokens, headDim, o11 * i1);
-        storeOutput(o, base, qa + 16, tx + 32, tokens, headDim, o12 * i1);
-        storeOutput(o, base, qa + 16, tx + 48, tokens, headDim, o13 * i1);
-        storeOutput(o, base, qa + 32, tx, tokens, headDim, o20 * i2);
-        storeOutput(o, base, qa + 32, tx + 16, tokens, headDim, o21 * i2);
-        storeOutput(o, base, qa + 32, tx + 32, tokens, headDim, o22 * i2);
-        storeOutput(o, base, qa + 32, tx + 48, tokens, headDim, o23 * i2);
-        storeOutput(o, base, qa + 48, tx, tokens, headDim, o30 * i3);
-        storeOutput(o, base, qa + 48, tx + 16, tokens, headDim, o31 * i3);
-        storeOutput(o, base, qa + 48, tx + 32, tokens, headDim, o32 * i3);
-        storeOutput(o, base, qa + 48, tx + 48, tokens, headDim, o33 * i3);
+        AttentionKernels.storeOutput(o, base, qa, tx, tokens, headDim, o00 * i0);
+        AttentionKernels.storeOutput(o, base, qa, tx + 16, tokens, headDim, o01 * i0);
+        AttentionKernels.storeOutput(o, base, qa, tx + 32, tokens, headDim, o02 * i0);
+        AttentionKernels.storeOutput(o, base, qa, tx + 48, tokens, headDim, o03 * i0);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx, tokens, headDim, o10 * i1);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 16, tokens, headDim, o11 * i1);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 32, tokens, headDim, o12 * i1);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 48, tokens, headDim, o13 * i1);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx, tokens, headDim, o20 * i2);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 16, tokens, headDim, o21 * i2);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 32, tokens, headDim, o22 * i2);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 48, tokens, headDim, o23 * i2);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx, tokens, headDim, o30 * i3);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 16, tokens, headDim, o31 * i3);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 32, tokens, headDim, o32 * i3);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 48, tokens, headDim, o33 * i3);
     }
 
     /**
@@ -539,22 +539,22 @@ public final class SoftmaxAttentionKernels {
                 }
             }
         }
-        storeOutput(o, base, qa, tx, tokens, headDim, o00);
-        storeOutput(o, base, qa, tx + 16, tokens, headDim, o01);
-        storeOutput(o, base, qa, tx + 32, tokens, headDim, o02);
-        storeOutput(o, base, qa, tx + 48, tokens, headDim, o03);
-        storeOutput(o, base, qa + 16, tx, tokens, headDim, o10);
-        storeOutput(o, base, qa + 16, tx + 16, tokens, headDim, o11);
-        storeOutput(o, base, qa + 16, tx + 32, tokens, headDim, o12);
-        storeOutput(o, base, qa + 16, tx + 48, tokens, headDim, o13);
-        storeOutput(o, base, qa + 32, tx, tokens, headDim, o20);
-        storeOutput(o, base, qa + 32, tx + 16, tokens, headDim, o21);
-        storeOutput(o, base, qa + 32, tx + 32, tokens, headDim, o22);
-        storeOutput(o, base, qa + 32, tx + 48, tokens, headDim, o23);
-        storeOutput(o, base, qa + 48, tx, tokens, headDim, o30);
-        storeOutput(o, base, qa + 48, tx + 16, tokens, headDim, o31);
-        storeOutput(o, base, qa + 48, tx + 32, tokens, headDim, o32);
-        storeOutput(o, base, qa + 48, tx + 48, tokens, headDim, o33);
+        AttentionKernels.storeOutput(o, base, qa, tx, tokens, headDim, o00);
+        AttentionKernels.storeOutput(o, base, qa, tx + 16, tokens, headDim, o01);
+        AttentionKernels.storeOutput(o, base, qa, tx + 32, tokens, headDim, o02);
+        AttentionKernels.storeOutput(o, base, qa, tx + 48, tokens, headDim, o03);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx, tokens, headDim, o10);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 16, tokens, headDim, o11);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 32, tokens, headDim, o12);
+        AttentionKernels.storeOutput(o, base, qa + 16, tx + 48, tokens, headDim, o13);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx, tokens, headDim, o20);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 16, tokens, headDim, o21);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 32, tokens, headDim, o22);
+        AttentionKernels.storeOutput(o, base, qa + 32, tx + 48, tokens, headDim, o23);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx, tokens, headDim, o30);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 16, tokens, headDim, o31);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 32, tokens, headDim, o32);
+        AttentionKernels.storeOutput(o, base, qa + 48, tx + 48, tokens, headDim, o33);
     }
 
     /** A scaled score, or {@link #MASKED} for a key past the end. */
@@ -568,9 +568,5 @@ public final class SoftmaxAttentionKernels {
 
     private static void storeWeight(FloatArray weights, int mapBase, int query, int key, int tokens, float w) {
         if (query < tokens && key < tokens) weights.set(mapBase + query * tokens + key, w);
-    }
-
-    private static void storeOutput(FloatArray o, int base, int query, int d, int tokens, int headDim, float value) {
-        if (query < tokens && d < headDim) o.set(base + query * headDim + d, value);
     }
 }
