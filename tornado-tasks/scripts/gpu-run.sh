@@ -6,6 +6,8 @@
 #                                       TESTS=REGEX picks test classes by name; run it from the repository's root
 #                                       (the PyTorch fixtures are read from src/test/resources/fixtures, or FIXTURES)
 #   bash run.sh bench [ARGS...]         runs dev.tornadovit.tornado.bench.TornadoBench
+#   bash run.sh opencl-il               lists the OpenCL devices and whether they ingest SPIR-V (TornadoVM's SPIR-V
+#                                       backend needs that)
 #   bash run.sh cli COMMAND [ARGS...]   runs the tornadovit command line (e.g. cli demo --device tornado), from the
 #                                       repository's root so that it finds the bundled data
 # Test logs go to $LOGS (default $TVIT_ROOT/logs).
@@ -85,11 +87,13 @@ case "$mode" in
       fi
     done
     exit $status ;;
+  opencl-il)
+    "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" dev.tornadovit.tornado.OpenClIntermediateLanguages ;;
   bench)
     "$java" "${flags[@]}" -Xmx8g -cp "$cp" dev.tornadovit.tornado.bench.TornadoBench "$@" ;;
   cli)
     "$java" "${flags[@]}" -Xmx16g -Xss4m -cp "$cp" dev.tornadovit.cli.Main "$@" ;;
   *)
-    echo "usage: run.sh devices | tests [DEVICE...] | bench [ARGS...] | cli COMMAND [ARGS...]" >&2
+    echo "usage: run.sh devices | tests [DEVICE...] | opencl-il | bench [ARGS...] | cli COMMAND [ARGS...]" >&2
     exit 2 ;;
 esac

@@ -126,7 +126,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         // With cuBLAS's batched products, scores → φ → ·V as three launches beat our fused kernel (H100, 768
         // batch·heads, d = 64: 0.90 against 1.39 ms at L = 197, 6.6 against 10.6 ms at 785); with our own GEMM kernel
         // the fused kernel is the faster one.
-        attention.setFused(gemm == GemmStrategy.KERNEL);
+        // the other choice, for comparing the two in a benchmark: -Dtornadovit.fusedAttention=true|false
+        String fused = System.getProperty("tornadovit.fusedAttention");
+        attention.setFused(fused == null ? gemm == GemmStrategy.KERNEL : Boolean.parseBoolean(fused));
         this.optimizer = new LossAndOptimizer(this, transfers);
         this.collectives = new NcclCollectives(this, found);
     }

@@ -40,7 +40,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         final long handle, stream;
         final Arena arena = Arena.ofShared();
         final MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(ValueLayout.JAVA_LONG);
-        /** cuBLASLt's handle and workspace, made by the first {@value #LINEAR} call. */
+        /** cuBLASLt's handle and workspace, made when the first {@value #LINEAR} call is prepared. */
         long ltHandle, ltWorkspace;
         final Map<List<Integer>, CublasLtLibrary.Plan> plans = new HashMap<>();
 
@@ -114,20 +114,37 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
                 (int) call.getArg(16), (int) call.getArg(17));
     }
 
-    /** Arguments as {@link #linear}'s. */
-    private static void linear(Context context, LibraryInvocation call) {
+    /**
+     * Makes what a call will need that allocates device memory — cuBLASLt's handle, its workspace and the call's
+     * execution plan — before the call runs: TornadoVM calls this before it starts capturing a CUDA graph, inside which
+     * an allocation fails (CUresult 900).
+     */
+    @Override
+    public void prepare(LibraryTaskDescriptor descriptor, LibraryContext context) {
+        if (LINEAR.equals(descriptor.getFunctionName())) linearPlan((Context) context, descriptor.getParameters());
+    }
+
+    /** The plan of one {@value #LINEAR} call, {@code args} as {@link #linear}'s parameters; made once per shape. */
+    private static CublasLtLibrary.Plan linearPlan(Context context, Object[] args) {
         CublasLtLibrary lt = CublasLtLibrary.get();
         if (context.ltHandle == 0) {
             context.ltHandle = lt.create();
             context.ltWorkspace = lt.deviceAlloc(LT_WORKSPACE_BYTES);
         }
-        int transA = (int) call.getArg(0), transB = (int) call.getArg(1), m = (int) call.getArg(2);
-        int n = (int) call.getArg(3), k = (int) call.getArg(4), lda = (int) call.getArg(7), ldb = (int) call.getArg(9);
-        int ldc = (int) call.getArg(12), epilogue = (int) call.getArg(14), compute = (int) call.getArg(15);
-        CublasLtLibrary.Plan plan = context.plans.computeIfAbsent(
-                List.of(transA, transB, m, n, k, lda, ldb, ldc, epilogue, compute),
+        int transA = (int) args[0], transB = (int) args[1], m = (int) args[2], n = (int) args[3], k = (int) args[4];
+        int lda = (int) args[7], ldb = (int) args[9], ldc = (int) args[12], epilogue = (int) args[14];
+        int compute = (int) args[15];
+        return context.plans.computeIfAbsent(List.of(transA, transB, m, n, k, lda, ldb, ldc, epilogue, compute),
                 key -> lt.plan(context.ltHandle, context.arena, transA, transB, m, n, k, lda, ldb, ldc, compute,
                         epilogue, LT_WORKSPACE_BYTES));
+    }
+
+    /** Arguments as {@link #linear}'s. */
+    private static void linear(Context context, LibraryInvocation call) {
+        CublasLtLibrary lt = CublasLtLibrary.get();
+        Object[] args = new Object[16];
+        for (int i : new int[]{0, 1, 2, 3, 4, 7, 9, 12, 14, 15}) args[i] = call.getArg(i);
+        CublasLtLibrary.Plan plan = linearPlan(context, args);
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(10));
         lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6),
