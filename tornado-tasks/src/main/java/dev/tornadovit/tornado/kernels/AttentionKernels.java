@@ -12,8 +12,8 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  *
  * <p>A work-group of 16×16 threads owns 64 queries of one (batch, head), held in local memory for the whole kernel,
  * and walks the keys in tiles of 64. Each thread computes a 4×4 block of scores (queries ty + 16·r, keys tx + 16·c,
- * interleaved like the 8×8 blocks of {@link MatmulKernels}) from keys streamed through local memory 16 dimensions
- * at a time, applies φ, writes the weights to local memory (and, with {@code storeMaps}, scores and weights to global memory for the
+ * interleaved as in {@link MatmulKernels}) from keys streamed through local memory 16 dimensions at a time, applies
+ * φ, writes the weights to local memory (and, with {@code storeMaps}, scores and weights to global memory for the
  * backward pass and attention-map readers), then streams the values 16 keys at a time and adds its 4×4 block of
  * weights·values (queries ty + 16·r, dimensions tx + 16·c) into registers. Four loads per sixteen multiply-adds in
  * both products; an earlier 2×4 version (six loads per eight) was slower than the three unfused kernels on an H100.

@@ -13,8 +13,9 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * <p>Tiling: a work-group of 8×8 threads computes a 64×64 tile of C, each thread an 8×8 block at rows ty + 8·r and
  * columns tx + 8·c (interleaved, so that neighbouring threads touch neighbouring addresses in local memory and a warp
  * stores whole 32-byte sectors of C). K advances in slices of 16 through two 16×64 tiles in local memory, each loaded
- * along the contiguous axis of its operand (16 threads along K, or 64 along M or N). Per slice a thread makes 16
- * local loads for 64 multiply-adds (a 4×4 block makes 8 for 16).
+ * along the contiguous axis of its operand (16 threads along K, or 64 along M or N). Per step of K a thread makes 16
+ * local loads for 64 multiply-adds (a 4×4 block makes 8 for 16), about what an SM's shared memory can serve beside
+ * its FMA units, where 4×4 blocks left half of them idle.
  *
  * <p>Double buffering: the local tiles have two halves. While a thread multiplies the slice in one half, the next
  * slice's 32 values it loads are already on their way into registers; it stores them into the other half after its
@@ -25,12 +26,14 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  *
  * <p>Occupancy on an H100 (65 536 registers and 228 KB of shared memory per SM, at most 32 work-groups): a thread
  * holds 64 accumulators, 16 operands of the current step, 32 prefetched values and about 15 indices, ≈ 130 registers,
- * so a 64-thread group takes ≈ 8 300 registers and 8 groups fit; even at the 255-register maximum 64·255 = 16 320 lets
- * 4 fit. The local tiles take 2 halves × 2 operands × 16 × 66 × 4 B = 16.9 KB, 13 groups. So at least 3 groups (in
- * fact 4–8) share each SM, against 2 for an earlier 128×128-tile variant (256 threads, 8×8 each, 120 registers) that
- * was slower than 4×4 per thread on 8 of the 10 ViT-S/16 linear products: too little global-load latency hidden. A
- * 128×64 tile with 8×4 per thread on 256 threads would keep 3 groups only below 85 registers (65 536 / 768), which
- * its 32 accumulators, 12 operands and 12 prefetched values do not leave room for with certainty.
+ * so a 64-thread group takes ≈ 8 300 registers and 7–8 groups fit; even at the 255-register maximum 64·255 = 16 320
+ * lets 4 fit. The local tiles take 2 halves × 2 operands × 16 × 66 × 4 B = 16.9 KB, room for 12 groups. So at least
+ * 3 groups (4–8) share each SM, against 2 for an earlier 128×128-tile variant (256 threads, 8×8 each, 120 registers)
+ * that was slower than 4×4 per thread on 8 of the 10 ViT-S/16 linear products: too little global-load latency hidden.
+ * In warps the two are alike (8–16 per SM); here the latency is covered by the prefetch, which no barrier waits on
+ * before the next slice, and by more groups reaching their barriers independently. A
+ * 128×64 tile with 8×4 per thread on 256 threads would keep 3 groups only below 85 registers (65 536 / 768), and its
+ * 32 accumulators, 12 operands, 12 prefetched values and indices come to 70–90: not a promise one can make unmeasured.
  *
  * <p>Loads are scalar: TornadoVM's FloatArray has only get and set, and its vector types (Float4 and the like) read
  * from VectorFloat4-style collections, not from the FloatArray every device tensor is. The kernels are written out
