@@ -23,7 +23,7 @@ final class CublasGemm {
 
     /**
      * C[z] = alpha·op(A[z])·op(B[z]) + (accumulate ? C[z] : 0) for z in [0, batches), operand z at z·stride (stride 0:
-     * shared). Layouts as {@link dev.tornadovit.tornado.kernels.MatmulKernels#gemm}.
+     * shared). Layouts as {@link MatrixProducts#gemm}.
      */
     static Task task(DeviceTensor a, DeviceTensor b, DeviceTensor c, int m, int n, int k, int batches,
                      int strideA, int strideB, int strideC, int transA, int transB, float alpha,

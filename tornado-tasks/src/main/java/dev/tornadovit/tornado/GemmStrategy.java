@@ -11,7 +11,7 @@ import java.util.Locale;
  *   <li>{@link #CUBLAS}: NVIDIA's cuBLAS (strided-batched for the attention products) as a TornadoVM library task
  *       inside our task graphs, on the buffers the other tasks use ({@link CublasGemm}). Only TornadoVM's CUDA backend
  *       runs library tasks, and only where {@code libcublas.so.13} loads.</li>
- *   <li>{@link #KERNEL}: our plain-Java KernelContext kernel ({@link dev.tornadovit.tornado.kernels.MatmulKernels}),
+ *   <li>{@link #KERNEL}: our plain-Java KernelContext kernels ({@link dev.tornadovit.tornado.kernels.MatmulKernels}),
  *       the portable path: any OpenCL, PTX, CUDA or SPIR-V device.</li>
  * </ul>
  *

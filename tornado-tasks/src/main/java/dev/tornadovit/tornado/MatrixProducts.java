@@ -49,8 +49,10 @@ final class MatrixProducts extends DeviceOperations {
     }
 
     /**
-     * C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: see {@link MatmulKernels#gemm}. Through cuBLAS
-     * when that is this backend's {@link GemmStrategy}, which takes no bias (see {@link #linear}).
+     * C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: A is [M,K], or stored [K,M] when {@code transA}
+     * is 1; B is [K,N], or stored [N,K] when {@code transB} is 1; batch z starts at z·stride in each array (stride 0:
+     * shared). Our kernels ({@link MatmulKernels}) have one per layout, and no product takes both operands transposed.
+     * Through cuBLAS when that is this backend's {@link GemmStrategy}, which takes no bias (see {@link #linear}).
      */
     Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
               int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
@@ -65,9 +67,18 @@ final class MatrixProducts extends DeviceOperations {
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
                 ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
         grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
-        return task("gemm", grid, (g, id) -> g.task(id, MatmulKernels::gemm, new KernelContext(), a.array, b.array,
-                        c.array, biasArg.array, m, n, k, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias),
-                a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, hasBias);
+        String name = transA == 1 ? (transB == 1 ? null : "gemmTN") : transB == 1 ? "gemmNT" : "gemmNN";
+        if (name == null) throw new IllegalArgumentException("the GEMM kernels take A or B transposed, not both");
+        return task(name, grid, (g, id) -> {
+            switch (name) {
+                case "gemmNN" -> g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array,
+                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+                case "gemmNT" -> g.task(id, MatmulKernels::gemmNT, new KernelContext(), a.array, b.array, c.array,
+                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+                default -> g.task(id, MatmulKernels::gemmTN, new KernelContext(), a.array, b.array, c.array,
+                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+            }
+        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias);
     }
 
     /**

@@ -175,6 +175,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         return products.setGemmTargetGroups(groups);
     }
 
+    /** The matrix products, whose single products the tests launch directly. */
+    MatrixProducts products() {
+        return products;
+    }
+
     /** See {@link MatrixProducts#tokenSplits}. */
     int tokenSplits(int tokens, int n, int k) {
         return products.tokenSplits(tokens, n, k);
