@@ -9,6 +9,7 @@ import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.MemoryEstimate;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.report.Charts;
 import dev.tornadovit.research.AttentionSimilarity;
 import dev.tornadovit.research.CollapsePlots;
 import dev.tornadovit.research.FrozenModel;
@@ -124,8 +125,9 @@ final class AnalyzeCommand implements Runnable {
             }
             write(dir.resolve("summary.csv"), summary.toString());
             if (checkpoints.size() > 1) {
-                CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.adjacentComparison(all, threshold, measure())),
-                        dir.resolve("adjacent.png"));
+                Charts.drawOrWarn(dir.resolve("adjacent.png").toString(), "summary.csv", () -> CollapsePlots.write(
+                        org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.adjacentComparison(all, threshold,
+                                measure())), dir.resolve("adjacent.png")));
             }
             System.out.println("Written to " + dir);
             return 0;
@@ -157,10 +159,12 @@ final class AnalyzeCommand implements Runnable {
             write(dir.resolve("blocks.csv"), blocks.toString());
 
             String title = name + ": " + model.config().attention().label() + ", " + depth + " blocks";
-            CollapsePlots.write(CollapsePlots.heatmap(r.crossLayer(), "Cross-layer attention similarity — " + title, measure()),
-                    dir.resolve("heatmap.png"));
-            CollapsePlots.write(org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.perBlock(r, threshold, title, measure())),
-                    dir.resolve("blocks.png"));
+            Charts.drawOrWarn(dir.resolve("heatmap.png").toString(), "similarity.csv", () -> CollapsePlots.write(
+                    CollapsePlots.heatmap(r.crossLayer(), "Cross-layer attention similarity — " + title, measure()),
+                    dir.resolve("heatmap.png")));
+            Charts.drawOrWarn(dir.resolve("blocks.png").toString(), "blocks.csv", () -> CollapsePlots.write(
+                    org.knowm.xchart.BitmapEncoder.getBufferedImage(CollapsePlots.perBlock(r, threshold, title, measure())),
+                    dir.resolve("blocks.png")));
         }
 
         private void report(String name, Path checkpoint, VisionTransformer model, AttentionSimilarity.Result r, double accuracy) {

@@ -15,6 +15,7 @@ import dev.tornadovit.train.NonFiniteException;
 import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingListener;
+import dev.tornadovit.report.Charts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -184,7 +185,8 @@ public final class Sweep {
         if (distributed.isRoot()) {
             writeResults(results);
             writeSummary(results);
-            SweepPlots.writeAll(results, dir);
+            Charts.drawOrWarn("the sweep's plots in " + dir, "results.csv and summary.csv",
+                    () -> SweepPlots.writeAll(results, dir));
         }
         return results;
     }

@@ -72,7 +72,9 @@ final class TaskGraphs {
 
     /**
      * Whether recorded graphs replay as CUDA graphs (TornadoVM's {@code withCUDAGraph}: one launch a graph instead of
-     * one driver call per task): on the CUDA backend with {@code -Dtornadovit.cudaGraphs=true}.
+     * one driver call per task): on the CUDA backend unless {@code -Dtornadovit.cudaGraphs=false}. Safe because a
+     * recorded graph's buffers never move (owner graphs keep them until the backend closes) and its library tasks make
+     * their handles, workspaces and plans before capture ({@code CudaLibraryProvider.prepare}).
      */
     private final boolean cudaGraphs;
 

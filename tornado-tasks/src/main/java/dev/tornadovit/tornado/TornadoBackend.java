@@ -115,7 +115,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.unused = (DeviceTensor) allocate(1);
         this.unused2 = (DeviceTensor) allocate(1);
         this.graphs = new TaskGraphs(this, device, memory,
-                found.backend().equals("cuda") && Boolean.getBoolean("tornadovit.cudaGraphs"));
+                found.backend().equals("cuda") && !"false".equals(System.getProperty("tornadovit.cudaGraphs")));
         this.products = new MatrixProducts(this, gemm, gemmCompute,
                 4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
         this.transfers = new HostTransfers(this, memory);
