@@ -46,6 +46,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--attention", split = ",", defaultValue = "softmax,relu", description = "softmax and/or relu (ReLU/L).")
     List<String> attentions;
 
+    @Option(names = "--qk-norm", split = ",", arity = "1", paramLabel = "LIST", defaultValue = "false",
+            description = "Model rows without and/or with qk-layernorm (false, true or false,true): what it costs.")
+    List<Boolean> qkNorms;
+
+    @Option(names = "--gate", split = ",", arity = "1", paramLabel = "LIST", defaultValue = "false",
+            description = "Model rows without and/or with the gated attention unit (false, true or false,true).")
+    List<Boolean> gates;
+
     @Option(names = "--batch", defaultValue = "64", description = "Batch size for the small model (S/16 uses --s16-batch).")
     int batch;
 
@@ -129,12 +137,16 @@ final class BenchCommand implements Callable<Integer> {
     private List<ModelBench.Case> cases(boolean small) {
         List<ModelBench.Case> cases = new ArrayList<>();
         for (String a : attentions) {
-            AttentionConfig attention = AttentionConfig.parse(a, 1.0);
-            ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
-            int b = small ? batch : s16Batch;
-            // A batch whose tensors overflow an array is refused before any benchmark runs.
-            MemoryEstimate.trainingOnAnyBackend(config, b).requireTensorsFit(small ? "--batch" : "--s16-batch");
-            cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, b));
+            for (boolean qkNorm : qkNorms) {
+                for (boolean gate : gates) {
+                    AttentionConfig attention = AttentionConfig.parse(a, 1.0).withQkNorm(qkNorm).withGate(gate);
+                    ViTConfig config = small ? ModelBench.smallVit(attention) : ModelBench.s16(attention);
+                    int b = small ? batch : s16Batch;
+                    // A batch whose tensors overflow an array is refused before any benchmark runs.
+                    MemoryEstimate.trainingOnAnyBackend(config, b).requireTensorsFit(small ? "--batch" : "--s16-batch");
+                    cases.add(new ModelBench.Case(small ? "small ViT 32px" : "ViT-S/16 224px", config, b));
+                }
+            }
         }
         return cases;
     }
@@ -152,10 +164,10 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println();
         System.out.println("## Models (" + precision.value() + " matrix products, synthetic data, AdamW; images/s of the "
                 + "median step)");
-        System.out.printf(Locale.ROOT, "%-16s %-14s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
+        System.out.printf(Locale.ROOT, "%-16s %-26s %6s %12s %12s %16s%n", "model", "attention", "batch", "train img/s",
                 "infer img/s", "alloc/step (B)");
         for (ModelBench.Result r : results) {
-            System.out.printf(Locale.ROOT, "%-16s %-14s %6d %12.1f %12.1f %16.0f%n", r.model(), r.attention(), r.batch(),
+            System.out.printf(Locale.ROOT, "%-16s %-26s %6d %12.1f %12.1f %16.0f%n", r.model(), r.attention(), r.batch(),
                     r.trainImagesPerSecond(), r.inferImagesPerSecond(), r.allocatedBytesPerStep());
         }
         printArithmeticRates(results, peak);
@@ -189,12 +201,12 @@ final class BenchCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "# share of the FMA ceiling measured above (%.1f GFLOP/s on %d threads)%n",
                     peak.allThreadsGflops(), peak.threads());
         }
-        System.out.printf(Locale.ROOT, "%-16s %-14s %13s %14s %7s %14s %7s%n", "model", "attention", "fwd GFLOP/img",
+        System.out.printf(Locale.ROOT, "%-16s %-26s %13s %14s %7s %14s %7s%n", "model", "attention", "fwd GFLOP/img",
                 "train GFLOP/s", "share", "infer GFLOP/s", "share");
         for (ModelBench.Result r : results) {
             double train = r.trainImagesPerSecond() * r.trainingFlopsPerImage() / 1e9;
             double infer = r.inferImagesPerSecond() * r.forwardFlopsPerImage() / 1e9;
-            System.out.printf(Locale.ROOT, "%-16s %-14s %13.3f %14.1f %7s %14.1f %7s%n", r.model(), r.attention(),
+            System.out.printf(Locale.ROOT, "%-16s %-26s %13.3f %14.1f %7s %14.1f %7s%n", r.model(), r.attention(),
                     r.forwardFlopsPerImage() / 1e9, train, share(train, peak), infer, share(infer, peak));
         }
     }

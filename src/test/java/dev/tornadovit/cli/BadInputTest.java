@@ -90,6 +90,7 @@ class BadInputTest {
                 {"bench", "--what", "model", "--threads", "-2", "--threads must be >= 0, got -2"},
                 {"demo", "--threads", "-2", "--run-dir", rd, "--threads must be >= 0, got -2"},
                 {"bench", "--what", "model", "--s16-batch", "-3", "--s16-batch must be >= 1, got -3"},
+                {"bench", "--what", "model", "--gate", "maybe", "'maybe' is not a boolean"},
                 {"bench", "--what", "matmul", "--seconds", "Infinity", "--seconds must be a finite number > 0, got Infinity"},
                 {"sweep", "--mlp-ratio", "0", "--sweep-dir", rd, "--mlp-ratio must be > 0, got 0.0"},
                 {"sweep", "--lr", "-1", "--sweep-dir", rd, "--lr must be > 0, got -1.0"},

@@ -112,6 +112,20 @@ class CliTest {
     }
 
     @Test
+    void benchTimesEachQkNormAndGateVariant() {
+        Result r = run("bench", "--what", "model", "--model", "small", "--attention", "relu", "--qk-norm", "false,true",
+                "--gate", "false,true", "--batch", "2", "--steps", "1", "--seconds", "0.05");
+        assertEquals(0, r.code(), r.err());
+        // the attention column: 26 characters after the model's 16 and a space
+        List<String> rows = r.out().lines().filter(l -> l.startsWith("small ViT 32px") && l.length() > 43)
+                .map(l -> l.substring(17, 43).strip()).toList();
+        for (String label : List.of("relu/L^1.0", "relu/L^1.0 +qknorm", "relu/L^1.0 +gate", "relu/L^1.0 +qknorm +gate")) {
+            // one row in the images/s table and one in the arithmetic table
+            assertEquals(2, rows.stream().filter(label::equals).count(), label + "\n" + r.out());
+        }
+    }
+
+    @Test
     void trainEvalPredictRoundTrip(@TempDir Path dir) throws Exception {
         Path run = dir.resolve("run");
         Result t = run("train", "--train-limit", "512", "--eval-limit", "256", "--epochs", "1", "--batch-size", "64",

@@ -14,6 +14,9 @@ import static dev.tornadovit.tornado.Launches.task;
 
 /** {@link TornadoBackend}'s collectives: gradients averaged across ranks by NCCL library tasks, on the device. */
 final class NcclCollectives extends DeviceOperations {
+    /** The kernel name of an NCCL all-reduce task, by which graphs that hold one are recognised. */
+    static final String ALL_REDUCE_TASK = "ncclAllReduceMean";
+
     private final TornadoDevices.Found found;
 
     NcclCollectives(TornadoBackend backend, TornadoDevices.Found found) {
@@ -41,7 +44,7 @@ final class NcclCollectives extends DeviceOperations {
         for (int i = 0; i < tasks.length; i++) {
             DeviceTensor d = t(tensors.get(i));
             int n = d.size;
-            tasks[i] = task("ncclAllReduceMean", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::allReduceMean,
+            tasks[i] = task(ALL_REDUCE_TASK, null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::allReduceMean,
                     d.array, n, group), d, n, group);
         }
         submit(tasks);

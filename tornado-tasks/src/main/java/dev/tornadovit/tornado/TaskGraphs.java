@@ -219,7 +219,10 @@ final class TaskGraphs {
         // No persistOnDevice here: TornadoVM implements it as an on-demand output, and every plan frees its outputs
         // when closed, so only the owner group (which declares them) may; consumed buffers stay put without it.
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null, cudaGraphs);
+        // NCCL's collectives stay out of captured graphs: capture is untested with several GPU ranks, where every
+        // rank's graph would have to replay its collectives in the same order.
+        boolean capture = cudaGraphs && tasks.stream().noneMatch(t -> t.key().startsWith(NcclCollectives.ALL_REDUCE_TASK));
+        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null, capture);
         return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
     }
 

@@ -40,6 +40,9 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * in full rather than sharing one body: TornadoVM refuses to inline a helper of more than twice Graal's
  * MaximumInliningSize nodes, and no helper can hand back 64 accumulators; the loads and the epilogue use small
  * static helpers, which it inlines.
+ *
+ * <p>Measured on an H100 (CUDA backend, ViT-S/16's twelve linear-layer products at batch 128): 52–87 % of cuBLASLt in
+ * the same run, 66 % on average (docs/gpu.md).
  * Grid: (⌈N/64⌉·8, ⌈M/64⌉·8, batches), local (8, 8, 1).
  */
 public final class MatmulKernels {
