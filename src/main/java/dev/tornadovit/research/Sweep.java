@@ -9,13 +9,13 @@ import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.io.IoErrors;
 import dev.tornadovit.io.TempFiles;
 import dev.tornadovit.model.VisionTransformer;
+import dev.tornadovit.report.Charts;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.train.EpochRecord;
 import dev.tornadovit.train.NonFiniteException;
 import dev.tornadovit.train.RunFolder;
 import dev.tornadovit.train.Trainer;
 import dev.tornadovit.train.TrainingListener;
-import dev.tornadovit.report.Charts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
