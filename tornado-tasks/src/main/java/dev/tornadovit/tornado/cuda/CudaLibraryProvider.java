@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * TornadoViT's library tasks on TornadoVM's CUDA backend: TornadoVM hands each call the device pointers of our buffers
@@ -121,19 +122,20 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
      */
     @Override
     public void prepare(LibraryTaskDescriptor descriptor, LibraryContext context) {
-        if (LINEAR.equals(descriptor.getFunctionName())) linearPlan((Context) context, descriptor.getParameters());
+        Object[] args = descriptor.getParameters();
+        if (LINEAR.equals(descriptor.getFunctionName())) linearPlan((Context) context, i -> args[i]);
     }
 
-    /** The plan of one {@value #LINEAR} call, {@code args} as {@link #linear}'s parameters; made once per shape. */
-    private static CublasLtLibrary.Plan linearPlan(Context context, Object[] args) {
+    /** The plan of one {@value #LINEAR} call, {@code arg} giving {@link #linear}'s parameters; made once per shape. */
+    private static CublasLtLibrary.Plan linearPlan(Context context, IntFunction<Object> arg) {
         CublasLtLibrary lt = CublasLtLibrary.get();
         if (context.ltHandle == 0) {
             context.ltHandle = lt.create();
             context.ltWorkspace = lt.deviceAlloc(LT_WORKSPACE_BYTES);
         }
-        int transA = (int) args[0], transB = (int) args[1], m = (int) args[2], n = (int) args[3], k = (int) args[4];
-        int lda = (int) args[7], ldb = (int) args[9], ldc = (int) args[12], epilogue = (int) args[14];
-        int compute = (int) args[15];
+        int transA = (int) arg.apply(0), transB = (int) arg.apply(1), m = (int) arg.apply(2), n = (int) arg.apply(3);
+        int k = (int) arg.apply(4), lda = (int) arg.apply(7), ldb = (int) arg.apply(9), ldc = (int) arg.apply(12);
+        int epilogue = (int) arg.apply(14), compute = (int) arg.apply(15);
         return context.plans.computeIfAbsent(List.of(transA, transB, m, n, k, lda, ldb, ldc, epilogue, compute),
                 key -> lt.plan(context.ltHandle, context.arena, transA, transB, m, n, k, lda, ldb, ldc, compute,
                         epilogue, LT_WORKSPACE_BYTES));
@@ -142,9 +144,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     /** Arguments as {@link #linear}'s. */
     private static void linear(Context context, LibraryInvocation call) {
         CublasLtLibrary lt = CublasLtLibrary.get();
-        Object[] args = new Object[16];
-        for (int i : new int[]{0, 1, 2, 3, 4, 7, 9, 12, 14, 15}) args[i] = call.getArg(i);
-        CublasLtLibrary.Plan plan = linearPlan(context, args);
+        CublasLtLibrary.Plan plan = linearPlan(context, call::getArg);
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(10));
         lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6),
