@@ -13,6 +13,7 @@ import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.GemmStrategy;
 import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
@@ -156,6 +157,12 @@ public final class TornadoBench {
             }
         }
         for (List<String> p : bench.profiles) p.forEach(bench::row);
+        List<String> tuning = CudaLibraryProvider.tuningReport();
+        if (!tuning.isEmpty()) {
+            bench.row("");
+            bench.row("cuBLASLt algorithms chosen by timing (heuristic's first choice against the kept one), per shape:");
+            tuning.forEach(line -> bench.row("- " + line));
+        }
         if (out != null) {
             try {
                 Files.writeString(Path.of(out), String.join("\n", bench.rows) + "\n", StandardOpenOption.CREATE,

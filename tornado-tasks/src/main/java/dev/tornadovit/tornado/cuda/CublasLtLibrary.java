@@ -7,7 +7,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
+import java.util.ArrayList;
+import java.util.List;
+
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -24,15 +28,18 @@ final class CublasLtLibrary {
     static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_BGRADB = 512;
     /** cublasLtMatmulDescAttributes_t. */
     private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
-    /** CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES. */
-    private static final int PREF_MAX_WORKSPACE_BYTES = 1;
+    /** cublasLtMatmulPreferenceAttributes_t: workspace limit, then the minimum alignment of A, B, C and D in bytes. */
+    private static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;
+    /** cublasLtMatrixLayoutAttribute_t: batch count (int32) and the stride between batches in elements (int64). */
+    private static final int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
     /** sizeof(cublasLtMatmulHeuristicResult_t): a 64-byte algorithm, size_t, status, float, int[4]. */
     private static final long HEURISTIC_RESULT_BYTES = 96, ALGO_BYTES = 64;
 
     private static CublasLtLibrary instance;
 
     private final MethodHandle create, destroy, descCreate, descSet, layoutCreate, prefCreate, prefSet, heuristic,
-            matmul, memAlloc, memFree, ctxGetCurrent, ctxSetCurrent;
+            matmul, layoutSet, memAlloc, memFree, memsetD32, ctxGetCurrent, ctxSetCurrent, eventCreate, eventRecord,
+            eventSynchronize, eventElapsed, eventDestroy;
 
     private CublasLtLibrary(SymbolLookup lt, SymbolLookup driver) {
         Linker linker = Linker.nativeLinker();
@@ -53,11 +60,39 @@ final class CublasLtLibrary {
         matmul = linker.downcallHandle(find(lt, "cublasLtMatmul"), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 ADDRESS, JAVA_LONG, ADDRESS));
+        layoutSet = linker.downcallHandle(find(lt, "cublasLtMatrixLayoutSetAttribute"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+        // what algorithm tuning needs besides the product itself; a driver without one of them only turns tuning off
+        memsetD32 = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG),
+                "cuMemsetD32_v2");
+        eventCreate = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuEventCreate");
+        eventRecord = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG), "cuEventRecord");
+        eventSynchronize = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuEventSynchronize");
+        // CUDA 13's headers name the _v2 entry point cuEventElapsedTime; older drivers export only the first one
+        eventElapsed = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG),
+                "cuEventElapsedTime_v2", "cuEventElapsedTime");
+        eventDestroy = optional(linker, driver, FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuEventDestroy_v2");
         memAlloc = linker.downcallHandle(find(driver, "cuMemAlloc_v2"),
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         memFree = linker.downcallHandle(find(driver, "cuMemFree_v2"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         ctxGetCurrent = linker.downcallHandle(find(driver, "cuCtxGetCurrent"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
         ctxSetCurrent = linker.downcallHandle(find(driver, "cuCtxSetCurrent"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+    }
+
+    /** The first of {@code names} that {@code lib} exports, bound; null when it exports none. */
+    private static MethodHandle optional(Linker linker, SymbolLookup lib, FunctionDescriptor descriptor,
+                                         String... names) {
+        for (String name : names) {
+            var symbol = lib.find(name);
+            if (symbol.isPresent()) return linker.downcallHandle(symbol.get(), descriptor);
+        }
+        return null;
+    }
+
+    /** Whether the driver has what timing algorithms needs: events and a device memset. */
+    boolean canTime() {
+        return memsetD32 != null && eventCreate != null && eventRecord != null && eventSynchronize != null
+                && eventElapsed != null && eventDestroy != null;
     }
 
     private static MemorySegment find(SymbolLookup lib, String name) {
@@ -139,48 +174,113 @@ final class CublasLtLibrary {
     }
 
     /**
-     * A planned product: the operation descriptor, the three matrix layouts (C and D alike) and the algorithm cuBLASLt's
-     * heuristic chose, all host-side objects kept for the life of the execution plan.
+     * Everything a product's plan depends on: column-major D = op(A)·op(B) (m×n, inner k) for each of {@code batches}
+     * matrices {@code stride*} elements apart (0: shared), lda/ldb/ldc the leading dimensions of the stored matrices,
+     * {@code compute} a cublasComputeType_t, {@code epilogue} a cublasLtEpilogue_t, and {@code alignment} the bytes
+     * every operand pointer is a multiple of.
+     */
+    record Shape(int transA, int transB, int m, int n, int k, int lda, int ldb, int ldc, long strideA, long strideB,
+                 long strideC, int batches, int compute, int epilogue, int alignment) {
+        /** Columns of the stored A and B (their rows are lda and ldb). */
+        long columnsA() {
+            return transA == 0 ? k : m;
+        }
+
+        long columnsB() {
+            return transB == 0 ? n : k;
+        }
+
+        /** Multiply-adds ×2 of the whole product. */
+        double flops() {
+            return 2.0 * m * n * k * batches;
+        }
+
+        @Override
+        public String toString() {
+            return (transA == 0 ? "N" : "T") + (transB == 0 ? "N" : "T") + " " + m + "x" + n + "x" + k
+                    + (batches > 1 ? " x" + batches : "") + (epilogue == EPILOGUE_BIAS ? " +bias"
+                    : epilogue == EPILOGUE_BGRADB ? " +bias gradient" : "");
+        }
+    }
+
+    /**
+     * A planned product: the operation descriptor, the three matrix layouts (C and D alike) and the algorithm chosen
+     * for it, all host-side objects kept for the life of the execution plan.
      */
     record Plan(MemorySegment desc, MemorySegment layoutA, MemorySegment layoutB, MemorySegment layoutC,
                 MemorySegment algo) {
     }
 
+    /** The descriptor and layouts of a product, and the algorithms cuBLASLt's heuristic offers, best guess first. */
+    record Candidates(MemorySegment desc, MemorySegment layoutA, MemorySegment layoutB, MemorySegment layoutC,
+                      List<MemorySegment> algos) {
+        Plan plan(MemorySegment algo) {
+            return new Plan(desc, layoutA, layoutB, layoutC, algo);
+        }
+    }
+
     /**
-     * Plans column-major D = op(A)·op(B) (m×n, inner k) in fp32 buffers with {@code epilogue}, computed as
-     * {@code compute} (a cublasComputeType_t), for a workspace of {@code workspaceBytes}. A (m×k after op) is stored
-     * as lda-strided columns of its stored shape, likewise B and C/D (ldc).
+     * Describes {@code shape} for a workspace of {@code workspaceBytes} and asks the heuristic for up to
+     * {@code wanted} algorithms; {@code biasPointer} (not dereferenced) tells the heuristic the bias's alignment.
+     * Objects live in {@code arena}.
      */
-    Plan plan(long handle, Arena arena, int transA, int transB, int m, int n, int k, int lda, int ldb, int ldc,
-              int compute, int epilogue, long workspaceBytes) {
+    Candidates candidates(long handle, Arena arena, Shape shape, long workspaceBytes, long biasPointer, int wanted) {
         try {
             MemorySegment out = arena.allocate(ADDRESS);
-            check((int) descCreate.invokeExact(out, compute, CublasLibrary.CUDA_R_32F), "cublasLtMatmulDescCreate");
+            check((int) descCreate.invokeExact(out, shape.compute(), CublasLibrary.CUDA_R_32F), "cublasLtMatmulDescCreate");
             MemorySegment desc = out.get(ADDRESS, 0);
-            setInt(desc, DESC_TRANSA, transA, arena);
-            setInt(desc, DESC_TRANSB, transB, arena);
-            setInt(desc, DESC_EPILOGUE, epilogue, arena);
-            MemorySegment a = layout(arena, transA == 0 ? m : k, transA == 0 ? k : m, lda);
-            MemorySegment b = layout(arena, transB == 0 ? k : n, transB == 0 ? n : k, ldb);
-            MemorySegment c = layout(arena, m, n, ldc);
+            setInt(desc, DESC_TRANSA, shape.transA(), arena);
+            setInt(desc, DESC_TRANSB, shape.transB(), arena);
+            setInt(desc, DESC_EPILOGUE, shape.epilogue(), arena);
+            if (shape.epilogue() != EPILOGUE_DEFAULT) setBias(desc, biasPointer, arena.allocate(JAVA_LONG));
+            MemorySegment a = layout(arena, shape.transA() == 0 ? shape.m() : shape.k(), shape.columnsA(), shape.lda(),
+                    shape.batches(), shape.strideA());
+            MemorySegment b = layout(arena, shape.transB() == 0 ? shape.k() : shape.n(), shape.columnsB(), shape.ldb(),
+                    shape.batches(), shape.strideB());
+            MemorySegment c = layout(arena, shape.m(), shape.n(), shape.ldc(), shape.batches(), shape.strideC());
             check((int) prefCreate.invokeExact(out), "cublasLtMatmulPreferenceCreate");
             MemorySegment pref = out.get(ADDRESS, 0);
             MemorySegment bytes = arena.allocate(JAVA_LONG);
             bytes.set(JAVA_LONG, 0, workspaceBytes);
             check((int) prefSet.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, bytes, 8L),
                     "cublasLtMatmulPreferenceSetAttribute");
-            MemorySegment result = arena.allocate(HEURISTIC_RESULT_BYTES, 8);
-            MemorySegment found = arena.allocate(JAVA_INT);
-            check((int) heuristic.invokeExact(MemorySegment.ofAddress(handle), desc, a, b, c, c, pref, 1, result,
-                    found), "cublasLtMatmulAlgoGetHeuristic");
-            if (found.get(JAVA_INT, 0) < 1) {
-                throw new IllegalStateException("cuBLASLt has no algorithm for " + m + "x" + n + "x" + k + " (ops "
-                        + transA + "," + transB + ", epilogue " + epilogue + ", compute " + compute + ")");
+            // cuBLASLt assumes 256-byte aligned operands unless told otherwise; ours start a TornadoVM array header
+            // past an allocation, so only algorithms that accept that alignment may be offered
+            MemorySegment alignment = arena.allocate(JAVA_INT);
+            alignment.set(JAVA_INT, 0, shape.alignment());
+            for (int operand = 0; operand < 4; operand++) {
+                check((int) prefSet.invokeExact(pref, PREF_MIN_ALIGNMENT_A + operand, alignment, 4L),
+                        "cublasLtMatmulPreferenceSetAttribute(alignment)");
             }
-            return new Plan(desc, a, b, c, result.asSlice(0, ALGO_BYTES));
+            MemorySegment results = arena.allocate(HEURISTIC_RESULT_BYTES * wanted, 8);
+            MemorySegment found = arena.allocate(JAVA_INT);
+            check((int) heuristic.invokeExact(MemorySegment.ofAddress(handle), desc, a, b, c, c, pref, wanted, results,
+                    found), "cublasLtMatmulAlgoGetHeuristic");
+            List<MemorySegment> algos = new ArrayList<>();
+            for (int i = 0; i < found.get(JAVA_INT, 0); i++) {
+                MemorySegment result = results.asSlice(i * HEURISTIC_RESULT_BYTES, HEURISTIC_RESULT_BYTES);
+                // the result's status (after the algorithm and its workspace size) is 0 for a usable algorithm
+                if (result.get(JAVA_INT, ALGO_BYTES + 8) == 0) algos.add(result.asSlice(0, ALGO_BYTES));
+            }
+            return new Candidates(desc, a, b, c, algos);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    private MemorySegment layout(Arena arena, long rows, long cols, long ld, int batches, long stride) throws Throwable {
+        MemorySegment layout = layout(arena, rows, cols, ld);
+        if (batches > 1) {
+            MemorySegment count = arena.allocate(JAVA_INT);
+            count.set(JAVA_INT, 0, batches);
+            check((int) layoutSet.invokeExact(layout, LAYOUT_BATCH_COUNT, count, 4L),
+                    "cublasLtMatrixLayoutSetAttribute(batch count)");
+            MemorySegment offset = arena.allocate(JAVA_LONG);
+            offset.set(JAVA_LONG, 0, stride);
+            check((int) layoutSet.invokeExact(layout, LAYOUT_STRIDED_BATCH_OFFSET, offset, 8L),
+                    "cublasLtMatrixLayoutSetAttribute(batch stride)");
+        }
+        return layout;
     }
 
     private MemorySegment layout(Arena arena, long rows, long cols, long ld) throws Throwable {
@@ -202,21 +302,79 @@ final class CublasLtLibrary {
      */
     void matmul(long handle, Plan plan, MemorySegment scalars, MemorySegment pointer, long a, long b, long c,
                 long bias, long workspace, long workspaceBytes, long stream) {
+        check(tryMatmul(handle, plan, scalars, pointer, a, b, c, bias, workspace, workspaceBytes, stream), "cublasLtMatmul");
+    }
+
+    /** {@link #matmul}, returning cuBLAS's status instead of failing on it. */
+    int tryMatmul(long handle, Plan plan, MemorySegment scalars, MemorySegment pointer, long a, long b, long c,
+                  long bias, long workspace, long workspaceBytes, long stream) {
         try {
-            if (bias != 0) {
-                pointer.set(JAVA_LONG, 0, bias);
-                check((int) descSet.invokeExact(plan.desc(), DESC_BIAS_POINTER, pointer, 8L),
-                        "cublasLtMatmulDescSetAttribute(bias)");
-            }
+            if (bias != 0) setBias(plan.desc(), bias, pointer);
             MemorySegment d = MemorySegment.ofAddress(c);
-            check((int) matmul.invokeExact(MemorySegment.ofAddress(handle), plan.desc(), scalars,
+            return (int) matmul.invokeExact(MemorySegment.ofAddress(handle), plan.desc(), scalars,
                     MemorySegment.ofAddress(a), plan.layoutA(), MemorySegment.ofAddress(b), plan.layoutB(),
                     scalars.asSlice(Float.BYTES), d, plan.layoutC(), d, plan.layoutC(), plan.algo(),
-                    MemorySegment.ofAddress(workspace), workspaceBytes, MemorySegment.ofAddress(stream)),
-                    "cublasLtMatmul");
+                    MemorySegment.ofAddress(workspace), workspaceBytes, MemorySegment.ofAddress(stream));
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    private void setBias(MemorySegment desc, long bias, MemorySegment pointer) throws Throwable {
+        pointer.set(JAVA_LONG, 0, bias);
+        check((int) descSet.invokeExact(desc, DESC_BIAS_POINTER, pointer, 8L), "cublasLtMatmulDescSetAttribute(bias)");
+    }
+
+    /** Sets {@code count} floats at {@code pointer} to the bit pattern {@code bits}, on the null stream. */
+    void fill(long pointer, int bits, long count) {
+        try {
+            int status = (int) memsetD32.invokeExact(pointer, bits, count);
+            if (status != 0) throw new IllegalStateException("cuMemsetD32 failed: CUresult " + status);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    long eventCreate() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            driverCheck((int) eventCreate.invokeExact(out, 0), "cuEventCreate");
+            return out.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void eventRecord(long event, long stream) {
+        try {
+            driverCheck((int) eventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Milliseconds between two recorded events, once {@code end} has completed. */
+    float elapsedMillis(long start, long end) {
+        try (Arena arena = Arena.ofConfined()) {
+            driverCheck((int) eventSynchronize.invokeExact(end), "cuEventSynchronize");
+            MemorySegment ms = arena.allocate(JAVA_FLOAT);
+            driverCheck((int) eventElapsed.invokeExact(ms, start, end), "cuEventElapsedTime");
+            return ms.get(JAVA_FLOAT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void eventDestroy(long event) {
+        try {
+            driverCheck((int) eventDestroy.invokeExact(event), "cuEventDestroy");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static void driverCheck(int status, String function) {
+        if (status != 0) throw new IllegalStateException(function + " failed: CUresult " + status);
     }
 
     private static void check(int status, String function) {

@@ -27,7 +27,9 @@ import java.util.function.IntFunction;
  *
  * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), fp32
  * buffers, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
- * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}. Function
+ * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}. Both run
+ * through cuBLASLt with each shape's algorithm chosen once per process ({@link CublasLtTuning}); a {@value #GEMM}
+ * shape cuBLASLt has no algorithm for runs through cuBLAS. Function
  * {@value #ALL_REDUCE_MEAN}: a buffer averaged in place over the ranks of an NCCL communicator ({@link NcclGroups}).
  */
 public final class CudaLibraryProvider implements TornadoLibraryProvider {
@@ -43,7 +45,8 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         final MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(ValueLayout.JAVA_LONG);
         /** cuBLASLt's handle and workspace, made when the first {@value #LINEAR} call is prepared. */
         long ltHandle, ltWorkspace;
-        final Map<List<Integer>, CublasLtLibrary.Plan> plans = new HashMap<>();
+        /** Each product shape's plan; {@link #NO_PLAN} where cuBLASLt has no algorithm (cuBLAS runs it instead). */
+        final Map<CublasLtLibrary.Shape, CublasLtLibrary.Plan> plans = new HashMap<>();
 
         Context(long handle, long stream) {
             this.handle = handle;
@@ -67,6 +70,8 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
 
     public CudaLibraryProvider() {
     }
+
+    private static final CublasLtLibrary.Plan NO_PLAN = new CublasLtLibrary.Plan(null, null, null, null, null);
 
     /** Why our CUDA library tasks cannot run in this process (cuBLAS missing), or null when they can. */
     public static String unavailableReason() {
@@ -105,9 +110,21 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         }
     }
 
+    /**
+     * Arguments as {@link #gemm(int, int, int, int, int, float, FloatArray, int, long, FloatArray, int, long, float,
+     * FloatArray, int, long, int, GemmCompute)}'s: through cuBLASLt with the shape's tuned algorithm, or cuBLAS's
+     * {@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
+     */
     private static void gemm(Context context, LibraryInvocation call) {
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(12));
+        CublasLtLibrary.Plan plan = gemmPlan(context, call::getArg);
+        if (plan != NO_PLAN) {
+            CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer,
+                    call.getDevicePointer(6), call.getDevicePointer(9), call.getDevicePointer(13), 0,
+                    context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+            return;
+        }
         CublasLibrary.get().gemm(context.handle, (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
                 (int) call.getArg(3), (int) call.getArg(4), context.scalars, call.getDevicePointer(6),
                 (int) call.getArg(7), (long) call.getArg(8), call.getDevicePointer(9), (int) call.getArg(10),
@@ -123,22 +140,58 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     @Override
     public void prepare(LibraryTaskDescriptor descriptor, LibraryContext context) {
         Object[] args = descriptor.getParameters();
-        if (LINEAR.equals(descriptor.getFunctionName())) linearPlan((Context) context, i -> args[i]);
+        switch (descriptor.getFunctionName()) {
+            case LINEAR -> linearPlan((Context) context, i -> args[i]);
+            case GEMM -> gemmPlan((Context) context, i -> args[i]);
+            default -> {
+            }
+        }
     }
 
     /** The plan of one {@value #LINEAR} call, {@code arg} giving {@link #linear}'s parameters; made once per shape. */
     private static CublasLtLibrary.Plan linearPlan(Context context, IntFunction<Object> arg) {
+        int transA = (int) arg.apply(0), transB = (int) arg.apply(1), m = (int) arg.apply(2), n = (int) arg.apply(3);
+        int k = (int) arg.apply(4), lda = (int) arg.apply(7), ldb = (int) arg.apply(9), ldc = (int) arg.apply(12);
+        int epilogue = (int) arg.apply(14), compute = (int) arg.apply(15);
+        CublasLtLibrary.Plan plan = plan(context, new CublasLtLibrary.Shape(transA, transB, m, n, k, lda, ldb, ldc,
+                0, 0, 0, 1, compute, epilogue, CublasLtTuning.alignment(1)));
+        if (plan == NO_PLAN) {
+            throw new IllegalStateException("cuBLASLt has no algorithm for " + m + "x" + n + "x" + k + " (ops " + transA
+                    + "," + transB + ", epilogue " + epilogue + ", compute " + compute + ")");
+        }
+        return plan;
+    }
+
+    /** The cuBLASLt plan of one {@value #GEMM} call ({@link #NO_PLAN}: cuBLAS runs it), {@code arg} its parameters. */
+    private static CublasLtLibrary.Plan gemmPlan(Context context, IntFunction<Object> arg) {
+        int batches = (int) arg.apply(16);
+        long strideA = batches > 1 ? (long) arg.apply(8) : 0, strideB = batches > 1 ? (long) arg.apply(11) : 0;
+        long strideC = batches > 1 ? (long) arg.apply(15) : 0;
+        return plan(context, new CublasLtLibrary.Shape((int) arg.apply(0), (int) arg.apply(1), (int) arg.apply(2),
+                (int) arg.apply(3), (int) arg.apply(4), (int) arg.apply(7), (int) arg.apply(10), (int) arg.apply(14),
+                strideA, strideB, strideC, batches, (int) arg.apply(17), CublasLtLibrary.EPILOGUE_DEFAULT,
+                CublasLtTuning.alignment(batches, strideA, strideB, strideC)));
+    }
+
+    private static CublasLtLibrary.Plan plan(Context context, CublasLtLibrary.Shape shape) {
         CublasLtLibrary lt = CublasLtLibrary.get();
         if (context.ltHandle == 0) {
             context.ltHandle = lt.create();
             context.ltWorkspace = lt.deviceAlloc(LT_WORKSPACE_BYTES);
         }
-        int transA = (int) arg.apply(0), transB = (int) arg.apply(1), m = (int) arg.apply(2), n = (int) arg.apply(3);
-        int k = (int) arg.apply(4), lda = (int) arg.apply(7), ldb = (int) arg.apply(9), ldc = (int) arg.apply(12);
-        int epilogue = (int) arg.apply(14), compute = (int) arg.apply(15);
-        return context.plans.computeIfAbsent(List.of(transA, transB, m, n, k, lda, ldb, ldc, epilogue, compute),
-                key -> lt.plan(context.ltHandle, context.arena, transA, transB, m, n, k, lda, ldb, ldc, compute,
-                        epilogue, LT_WORKSPACE_BYTES));
+        return context.plans.computeIfAbsent(shape, s -> {
+            CublasLtLibrary.Plan plan = CublasLtTuning.plan(lt, context.ltHandle, context.arena, s,
+                    context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+            return plan == null ? NO_PLAN : plan;
+        });
+    }
+
+    /**
+     * What tuning measured for each product shape so far in this process: the heuristic's first choice against the
+     * kept one, slowest shapes first (empty when tuning is off or no product has run).
+     */
+    public static List<String> tuningReport() {
+        return CublasLtTuning.report();
     }
 
     /** Arguments as {@link #linear}'s. */

@@ -1,0 +1,185 @@
+package dev.tornadovit.tornado.cuda;
+
+import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+/**
+ * Which cuBLASLt algorithm each product shape runs. cuBLASLt's heuristic ranks its algorithms by a model of the GPU;
+ * for the model's medium, skinny and batched shapes its first guess is often not the fastest, so each shape's first
+ * {@value #CANDIDATES} candidates are timed once on scratch buffers of the shape (the tuning cuBLASLt's documentation
+ * recommends) and the fastest is kept for the rest of the process, shared by every execution plan. The tuning runs in
+ * TornadoVM's {@code prepare} step, before a CUDA graph is captured, and takes a few milliseconds a shape.
+ *
+ * <p>Different algorithms sum in different orders, and timing noise can pick a different one in another process, so a
+ * product's last bits may differ from run to run; {@code -Dtornadovit.cublasLtTuning=false} keeps the heuristic's first
+ * choice instead (the same algorithm in every run on the same GPU and library).
+ */
+final class CublasLtTuning {
+    static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("tornadovit.cublasLtTuning", "true"));
+    static final int CANDIDATES = 8;
+    private static final int WARMUP = 2, RUNS = 5;
+    /** One float, the bit pattern of 0.5f: keeps the scratch products finite whatever their length. */
+    private static final int HALF = Float.floatToRawIntBits(0.5f);
+
+    /** The algorithm kept for a shape, and what tuning measured (milliseconds a product; 0 when not tuned). */
+    record Choice(byte[] algo, int index, int candidates, float firstMillis, float bestMillis) {
+    }
+
+    private static final Map<CublasLtLibrary.Shape, Choice> CHOICES = new ConcurrentHashMap<>();
+
+    private CublasLtTuning() {
+    }
+
+    /** The bytes every operand pointer is a multiple of: TornadoVM's array header past a 256-byte aligned allocation. */
+    static int alignment(int batches, long... strides) {
+        long header = TornadoNativeArray.ARRAY_HEADER;
+        long alignment = header == 0 ? 256 : Math.min(256, Long.lowestOneBit(header));
+        if (batches > 1) {
+            for (long stride : strides) if (stride != 0) alignment = Math.min(alignment, Long.lowestOneBit(4 * stride));
+        }
+        return (int) alignment;
+    }
+
+    /**
+     * The plan of {@code shape}: its algorithm chosen once per process (timed among the heuristic's candidates when
+     * tuning is on), or null when cuBLASLt offers none.
+     */
+    static CublasLtLibrary.Plan plan(CublasLtLibrary lt, long handle, Arena arena, CublasLtLibrary.Shape shape,
+                                     long workspace, long workspaceBytes, long stream) {
+        Choice known = CHOICES.get(shape);
+        if (known != null) {
+            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, fakeBias(), 1);
+            return c.plan(arena.allocate(known.algo().length, 8).copyFrom(MemorySegment.ofArray(known.algo())));
+        }
+        if (ENABLED && lt.canTime()) {
+            try {
+                CublasLtLibrary.Plan tuned = tune(lt, handle, arena, shape, workspace, workspaceBytes, stream);
+                if (tuned != null) return tuned;
+            } catch (IllegalStateException e) {
+                // no room for the scratch buffers, or a driver call failed: the heuristic's choice still runs
+                System.err.println("cuBLASLt tuning of " + shape + " failed, keeping the heuristic's choice: "
+                        + e.getMessage());
+            }
+        }
+        CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, fakeBias(), 1);
+        if (c.algos().isEmpty()) return null;
+        CHOICES.put(shape, new Choice(c.algos().getFirst().toArray(JAVA_BYTE), 0, 1, 0, 0));
+        return c.plan(c.algos().getFirst());
+    }
+
+    /** Times the heuristic's candidates on scratch buffers and keeps the fastest; null when none runs. */
+    private static CublasLtLibrary.Plan tune(CublasLtLibrary lt, long handle, Arena arena, CublasLtLibrary.Shape shape,
+                                             long workspace, long workspaceBytes, long stream) {
+        Scratch scratch = new Scratch(lt, shape);
+        try {
+            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, scratch.bias, CANDIDATES);
+            if (c.algos().isEmpty()) return null;
+            MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(8, 8);
+            scalars.set(JAVA_FLOAT, 0, 1f);
+            scalars.set(JAVA_FLOAT, Float.BYTES, 1f);
+            float[] millis = new float[c.algos().size()];
+            long start = lt.eventCreate(), end = lt.eventCreate();
+            try {
+                for (int i = 0; i < millis.length; i++) {
+                    millis[i] = time(lt, handle, c.plan(c.algos().get(i)), scalars, pointer, scratch, workspace,
+                            workspaceBytes, stream, start, end);
+                }
+            } finally {
+                lt.eventDestroy(start);
+                lt.eventDestroy(end);
+            }
+            int best = 0;
+            for (int i = 1; i < millis.length; i++) if (millis[i] < millis[best]) best = i;
+            if (!Float.isFinite(millis[best])) return null;
+            MemorySegment algo = c.algos().get(best);
+            CHOICES.put(shape, new Choice(algo.toArray(JAVA_BYTE), best, millis.length, millis[0], millis[best]));
+            return c.plan(algo);
+        } finally {
+            scratch.free();
+        }
+    }
+
+    /** Milliseconds a product with {@code plan}, averaged over {@value #RUNS} runs; infinite if it cannot run. */
+    private static float time(CublasLtLibrary lt, long handle, CublasLtLibrary.Plan plan, MemorySegment scalars,
+                              MemorySegment pointer, Scratch s, long workspace, long workspaceBytes, long stream,
+                              long start, long end) {
+        for (int i = 0; i < WARMUP; i++) {
+            if (lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, s.bias, workspace, workspaceBytes,
+                    stream) != 0) {
+                return Float.POSITIVE_INFINITY;
+            }
+        }
+        lt.eventRecord(start, stream);
+        for (int i = 0; i < RUNS; i++) {
+            lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, s.bias, workspace, workspaceBytes, stream);
+        }
+        lt.eventRecord(end, stream);
+        return lt.elapsedMillis(start, end) / RUNS;
+    }
+
+    /** Not dereferenced: tells the heuristic that the bias is as aligned as our other operands. */
+    private static long fakeBias() {
+        return 256 + TornadoNativeArray.ARRAY_HEADER;
+    }
+
+    /** Device buffers of a shape's operands, each starting where a TornadoVM array's data would (past its header). */
+    private static final class Scratch {
+        final CublasLtLibrary lt;
+        final long[] allocations = new long[4];
+        final long a, b, c, bias;
+
+        Scratch(CublasLtLibrary lt, CublasLtLibrary.Shape s) {
+            this.lt = lt;
+            try {
+                a = allocate(0, (long) s.lda() * s.columnsA() + s.strideA() * (s.batches() - 1));
+                b = allocate(1, (long) s.ldb() * s.columnsB() + s.strideB() * (s.batches() - 1));
+                c = allocate(2, (long) s.ldc() * s.n() + s.strideC() * (s.batches() - 1));
+                bias = allocate(3, Math.max(s.m(), s.n()));
+            } catch (RuntimeException e) {
+                free();
+                throw e;
+            }
+        }
+
+        private long allocate(int slot, long floats) {
+            long header = TornadoNativeArray.ARRAY_HEADER;
+            allocations[slot] = lt.deviceAlloc(4 * floats + header);
+            lt.fill(allocations[slot] + header, HALF, floats);
+            return allocations[slot] + header;
+        }
+
+        void free() {
+            for (long allocation : allocations) if (allocation != 0) lt.deviceFree(allocation);
+        }
+    }
+
+    /**
+     * One line per tuned shape: the heuristic's first choice against the fastest of its candidates, in milliseconds
+     * and TFLOP/s, slowest shapes first.
+     */
+    static List<String> report() {
+        List<Map.Entry<CublasLtLibrary.Shape, Choice>> entries = new ArrayList<>(CHOICES.entrySet());
+        entries.removeIf(e -> e.getValue().firstMillis() == 0);
+        entries.sort(Comparator.comparingDouble(e -> -e.getValue().bestMillis()));
+        List<String> lines = new ArrayList<>();
+        for (var e : entries) {
+            Choice c = e.getValue();
+            double flops = e.getKey().flops();
+            lines.add(String.format(Locale.ROOT, "%s: first %.3f ms (%.1f TFLOP/s), kept #%d of %d %.3f ms (%.1f TFLOP/s)",
+                    e.getKey(), c.firstMillis(), flops / c.firstMillis() / 1e9, c.index() + 1, c.candidates(),
+                    c.bestMillis(), flops / c.bestMillis() / 1e9));
+        }
+        return lines;
+    }
+}
