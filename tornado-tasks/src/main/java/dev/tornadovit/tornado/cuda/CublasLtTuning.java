@@ -92,8 +92,8 @@ final class CublasLtTuning {
             long start = lt.eventCreate(), end = lt.eventCreate();
             try {
                 for (int i = 0; i < millis.length; i++) {
-                    millis[i] = time(lt, handle, c.plan(c.algos().get(i)), scalars, pointer, scratch, workspace,
-                            workspaceBytes, stream, start, end);
+                    millis[i] = time(lt, handle, c.plan(c.algos().get(i)), shape.epilogue(), scalars, pointer,
+                            scratch, workspace, workspaceBytes, stream, start, end);
                 }
             } finally {
                 lt.eventDestroy(start);
@@ -101,7 +101,11 @@ final class CublasLtTuning {
             }
             int best = 0;
             for (int i = 1; i < millis.length; i++) if (millis[i] < millis[best]) best = i;
-            if (!Float.isFinite(millis[best])) return null;
+            if (!Float.isFinite(millis[best])) {
+                System.err.println("cuBLASLt tuning of " + shape + ": none of " + millis.length
+                        + " candidates ran on scratch buffers; keeping the heuristic's choice");
+                return null;
+            }
             MemorySegment algo = c.algos().get(best);
             CHOICES.put(shape, new Choice(algo.toArray(JAVA_BYTE), best, millis.length, millis[0], millis[best]));
             return c.plan(algo);
@@ -111,18 +115,20 @@ final class CublasLtTuning {
     }
 
     /** Milliseconds a product with {@code plan}, averaged over {@value #RUNS} runs; infinite if it cannot run. */
-    private static float time(CublasLtLibrary lt, long handle, CublasLtLibrary.Plan plan, MemorySegment scalars,
-                              MemorySegment pointer, Scratch s, long workspace, long workspaceBytes, long stream,
-                              long start, long end) {
+    private static float time(CublasLtLibrary lt, long handle, CublasLtLibrary.Plan plan, int epilogue,
+                              MemorySegment scalars, MemorySegment pointer, Scratch s, long workspace,
+                              long workspaceBytes, long stream, long start, long end) {
+        // a bias pointer only where the epilogue has one: cuBLASLt refuses a product without a bias epilogue that sets it
+        long bias = epilogue == CublasLtLibrary.EPILOGUE_DEFAULT ? 0 : s.bias;
         for (int i = 0; i < WARMUP; i++) {
-            if (lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, s.bias, workspace, workspaceBytes,
+            if (lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, bias, workspace, workspaceBytes,
                     stream) != 0) {
                 return Float.POSITIVE_INFINITY;
             }
         }
         lt.eventRecord(start, stream);
         for (int i = 0; i < RUNS; i++) {
-            lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, s.bias, workspace, workspaceBytes, stream);
+            lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, bias, workspace, workspaceBytes, stream);
         }
         lt.eventRecord(end, stream);
         return lt.elapsedMillis(start, end) / RUNS;
