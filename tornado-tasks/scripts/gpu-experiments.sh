@@ -27,7 +27,7 @@ case "$chunk" in
     echo "exp1-197-s2      softmax, ReLU/L, relu α=0 at 197 keys, seed 2 (seeds 0 and 1 come from docs/experiments)"
     echo "exp1-785-softmax softmax at 785 keys, seed 0"
     echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seed 0"
-    echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0"
+    echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
     echo "exp2-197-gelu    gelu at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
     echo "exp2-197-soft-id softplus and identity at 197 keys, α ∈ {0, 1}, seed 0"
@@ -40,7 +40,10 @@ case "$chunk" in
     cp -rn docs/experiments/exp1-keys-197-gpu/*-s[01] "$experiments/exp1-keys-197/" 2>/dev/null || true ;;
   exp1-785-softmax) args=(--attention softmax --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax") ;;
   exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu") ;;
-  exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu") ;;
+  exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")
+    # α = 0.5 and 1.5 ran already: their committed run folders make the sweep skip them
+    mkdir -p "$experiments/exp2-keys-197-relu"
+    cp -rn docs/experiments/exp2-keys-197-gpu-relu/relu-a* "$experiments/exp2-keys-197-relu/" 2>/dev/null || true ;;
   exp2-197-relu2) args=(--attention relu2 --alpha 0,0.5,1,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu2") ;;
   exp2-197-gelu) args=(--attention gelu --alpha 0,0.5,1,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-gelu") ;;
   exp2-197-soft-id) args=(--attention softplus,identity --alpha 0,1 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-soft-id") ;;
