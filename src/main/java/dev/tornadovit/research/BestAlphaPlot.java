@@ -13,6 +13,8 @@ import java.awt.BasicStroke;
 import java.awt.Color;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -29,8 +31,11 @@ public final class BestAlphaPlot {
         System.setProperty("java.awt.headless", "true");
     }
 
-    /** Lines at the same L are spread sideways by this factor per line, so that their tie bars do not overlap. */
-    private static final double SPREAD = 1.045;
+    /**
+     * Lines at the same L are spread sideways over this factor (×/÷ half of it each way), so that their tie bars do not
+     * overlap; small next to the distance between L values that sweeps use (17, 50, 197, 785).
+     */
+    private static final double SPREAD = 1.3;
 
     private BestAlphaPlot() {
     }
@@ -61,21 +66,25 @@ public final class BestAlphaPlot {
                 high = Math.max(high, a);
             }
         }
+        // The lines with a point at each L, in legend order: each gets its own place around L.
+        Map<Integer, List<String>> atKeys = new HashMap<>();
+        lines.forEach((name, ps) -> ps.forEach(p -> atKeys.computeIfAbsent(p.keys(), l -> new ArrayList<>()).add(name)));
         int k = 0;
         for (var line : lines.entrySet()) {
             Color colour = SweepPlots.PALETTE[k % SweepPlots.PALETTE.length];
-            double shift = Math.pow(SPREAD, k - (lines.size() - 1) / 2.0);
             List<BestAlpha.Point> ps = line.getValue();
-            double[] x = ps.stream().mapToDouble(p -> p.keys() * shift).toArray();
+            double[] x = ps.stream().mapToDouble(p -> place(p.keys(), atKeys.get(p.keys()).indexOf(line.getKey()),
+                    atKeys.get(p.keys()).size())).toArray();
             double[] y = ps.stream().mapToDouble(BestAlpha.Point::best).toArray();
             XYSeries s = chart.addSeries(line.getKey(), x, y);
             s.setLineColor(colour);
             s.setMarkerColor(colour);
             s.setMarker(SweepPlots.MARKERS[k % SweepPlots.MARKERS.length]);
-            for (BestAlpha.Point p : ps) {
+            for (int i = 0; i < ps.size(); i++) {
+                BestAlpha.Point p = ps.get(i);
                 if (p.tied().size() < 2) continue;
                 double[] tiedX = new double[p.tied().size()];
-                java.util.Arrays.fill(tiedX, p.keys() * shift);
+                Arrays.fill(tiedX, x[i]);
                 XYSeries bar = chart.addSeries(String.format(Locale.ROOT, "tied %d at L=%d", k, p.keys()), tiedX,
                         p.tied().stream().mapToDouble(Double::doubleValue).toArray());
                 bar.setShowInLegend(false);
@@ -86,7 +95,7 @@ public final class BestAlphaPlot {
             }
             k++;
         }
-        double left = keys[0] / 1.3, right = keys[keys.length - 1] * 1.3;
+        double left = keys[0] / 1.4, right = keys[keys.length - 1] * 1.4;
         XYSeries paper = chart.addSeries("α = 1 (the paper's choice)", new double[]{left, right}, new double[]{1, 1});
         paper.setMarker(SeriesMarkers.NONE);
         paper.setLineStyle(SeriesLines.DASH_DASH);
@@ -99,11 +108,16 @@ public final class BestAlphaPlot {
         // The log axis labels only powers of ten: mark and name each L that has data.
         for (int l : keys) {
             chart.addAnnotation(new AnnotationLine(l, true, false));
-            chart.addAnnotation(new AnnotationText("L = " + l, l, bottom + 0.06 * (top - bottom), false));
+            chart.addAnnotation(new AnnotationText("L = " + l, l, top - 0.04 * (top - bottom), false));
         }
         chart.getStyler().setAnnotationLineColor(new Color(200, 200, 200));
         chart.getStyler().setAnnotationLineStroke(new BasicStroke(1f));
         chart.getStyler().setAnnotationTextFontColor(Color.DARK_GRAY);
         return chart;
+    }
+
+    /** Where the {@code index}-th of {@code count} lines with a point at L draws it. */
+    private static double place(int keys, int index, int count) {
+        return count == 1 ? keys : keys * Math.pow(SPREAD, (double) index / (count - 1) - 0.5);
     }
 }
