@@ -11,15 +11,19 @@ import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.report.Charts;
 import dev.tornadovit.research.AttentionSimilarity;
+import dev.tornadovit.research.BestAlpha;
 import dev.tornadovit.research.CollapsePlots;
 import dev.tornadovit.research.FrozenModel;
+import dev.tornadovit.research.SweepFolder;
 import dev.tornadovit.tensor.Backend;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -39,8 +43,8 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
-@Command(name = "analyze", mixinStandardHelpOptions = true, description = "Analyse trained models.",
-        subcommands = {AnalyzeCommand.Collapse.class})
+@Command(name = "analyze", mixinStandardHelpOptions = true, description = "Analyse trained models and sweeps.",
+        subcommands = {AnalyzeCommand.Collapse.class, AnalyzeCommand.BestAlphaCommand.class})
 final class AnalyzeCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -216,6 +220,49 @@ final class AnalyzeCommand implements Runnable {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write " + file + ": " + IoErrors.reason(e), e);
+            }
+        }
+    }
+
+    @Command(name = "best-alpha", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"The best α of φ = L^-α·h for each activation h and number of keys L, from finished sweep folders: "
+                    + "each α's mean ± std over seeds, the best α, and the α tied with it (a gap of at most two standard errors "
+                    + "of the difference; see docs/best-alpha.md).",
+                    "L is read from each run's config.json (image size over patch size, + 1 for the class token). Runs of "
+                            + "different data, model size or training budget (epochs, steps, batch size) are kept as separate "
+                            + "series. Writes best-alpha.csv and best-alpha.png, and prints a Markdown table."})
+    static final class BestAlphaCommand implements Callable<Integer> {
+        @Parameters(arity = "1..*", paramLabel = "SWEEP_DIR", description = "Sweep folders written by tornadovit sweep.")
+        List<Path> sweeps;
+        @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default runs/best-alpha-<time>).")
+        Path out;
+        @Option(names = "--metric", defaultValue = "test-accuracy", paramLabel = "test-accuracy|best-test-accuracy|probe",
+                converter = MetricConverter.class,
+                description = "What each run is scored by: its final test accuracy (default), its best test accuracy of any "
+                        + "epoch, or the linear probe's test accuracy from SWEEP_DIR/probe.csv (tornadovit probe --csv), "
+                        + "averaged over the probe's seeds.")
+        SweepFolder.Metric metric;
+
+        @Override
+        public Integer call() {
+            Path dir = out != null ? out
+                    : Path.of("runs", "best-alpha-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+            List<BestAlpha.Point> points = BestAlpha.write(sweeps, metric, dir);
+            System.out.print(BestAlpha.markdown(points, metric));
+            System.out.println();
+            System.out.println("Written to " + dir.resolve(BestAlpha.CSV) + " and " + dir.resolve(BestAlpha.PNG));
+            return 0;
+        }
+    }
+
+    /** The metric's names; anything else is one line listing them. */
+    static final class MetricConverter implements ITypeConverter<SweepFolder.Metric> {
+        @Override
+        public SweepFolder.Metric convert(String value) {
+            try {
+                return SweepFolder.Metric.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
             }
         }
     }

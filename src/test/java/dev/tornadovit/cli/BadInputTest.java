@@ -7,6 +7,7 @@ import dev.tornadovit.model.ReattentionBlocks;
 import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
+import dev.tornadovit.research.SweepFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -101,6 +102,11 @@ class BadInputTest {
                         "--l2-exponents: expected A..B with whole numbers -100 <= A <= B <= 100"},
                 {"analyze", "collapse", dir.resolve("none.safetensors").toString(), "--threshold", "NaN", "--threshold must be in [-1, 1], got NaN"},
                 {"analyze", "collapse", dir.resolve("none.safetensors").toString(), "--batch-size", "0", "--batch-size must be >= 1, got 0"},
+                {"analyze", "best-alpha", dir.resolve("nothing").toString(), "--out", rd,
+                        dir.resolve("nothing") + ": no such folder; expected a sweep folder (the --sweep-dir of tornadovit sweep)"},
+                {"analyze", "best-alpha", dir.toString(), "--out", rd, dir + ": not a sweep folder: it has no results.csv"},
+                {"analyze", "best-alpha", dir.toString(), "--metric", "f1", "--out", rd,
+                        "Invalid value for option '--metric': expected test-accuracy, best-test-accuracy or probe, got 'f1'"},
                 {"demo", "--epochs", "0", "--run-dir", rd, "--epochs must be >= 1, got 0"},
                 {"demo", "--train-limit", "-1", "--run-dir", rd, "--train-limit must be >= 0, got -1"},
         };
@@ -299,5 +305,33 @@ class BadInputTest {
         assertEquals(2, p.exitValue(), out);
         assertTrue(out.contains("error: " + file + ": 38 MiB; reading it needs about 114 MiB of memory, more than the "
                 + "Java heap's limit of") && out.contains("TORNADOVIT_JAVA_OPTS=-Xmx"), out);
+    }
+
+    /** analyze best-alpha on sweep folders with a column, a run's config or the α missing: the file and what was expected. */
+    @Test
+    void bestAlphaRefusesAnIncompleteSweepNamingTheFile(@TempDir Path dir) throws IOException {
+        List<SweepFixtures.FakeRun> runs = List.of(SweepFixtures.FakeRun.of("relu", 0, 0, 7, 0.6),
+                SweepFixtures.FakeRun.of("relu", 1, 0, 7, 0.5));
+        Path sweep = SweepFixtures.write(dir.resolve("sweep"), "fashion-mnist", runs);
+        String out = dir.resolve("out").toString();
+        Path results = sweep.resolve("results.csv");
+        String good = Files.readString(results);
+        Files.writeString(results, good.replace(",final_eval_accuracy,", ",accuracy,"));
+        refused(run("analyze", "best-alpha", sweep.toString(), "--out", out), results + ": header has no column "
+                + "'final_eval_accuracy'; expected a sweep's results.csv (columns run, status, attention, alpha,");
+        Files.writeString(results, good);
+
+        Path config = sweep.resolve(SweepFixtures.idOf(runs.get(1))).resolve("config.json");
+        Files.delete(config);
+        refused(run("analyze", "best-alpha", sweep.toString(), "--out", out), config + ": missing; expected the run's "
+                + "model config (the number of keys L is its image size over its patch size, + 1 for the class token)");
+
+        Path softmax = SweepFixtures.write(dir.resolve("softmax"), "fashion-mnist",
+                List.of(SweepFixtures.FakeRun.of("softmax", 1, 0, 7, 0.6)));
+        refused(run("analyze", "best-alpha", softmax.toString(), "--out", out), softmax.resolve("results.csv")
+                + ": every run uses softmax attention; expected runs with a pointwise activation and α");
+        refused(run("analyze", "best-alpha", softmax.toString(), "--metric", "probe", "--out", out),
+                softmax.resolve("probe.csv") + ": missing; --metric probe reads the CSV of tornadovit probe");
+        assertFalse(Files.exists(dir.resolve("out")), "nothing written");
     }
 }

@@ -1,5 +1,6 @@
 package dev.tornadovit.cli;
 
+import dev.tornadovit.research.SweepFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -7,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -150,5 +152,34 @@ class CliTest {
         assertEquals(0, p.code(), p.err());
         assertEquals(4, p.out().strip().split("\n").length, p.out());
         assertTrue(p.out().contains("Ankle boot") || p.out().contains("T-shirt/top") || p.out().contains("Bag"), p.out());
+    }
+
+    /** Two sweeps at 17 and 50 keys, one budget: one series, its best α per L, the table, the CSV and the plot. */
+    @Test
+    void analyzeBestAlphaTabulatesTheBestAlphaPerKeysFromSweepFolders(@TempDir Path dir) throws Exception {
+        List<SweepFixtures.FakeRun> at17 = new ArrayList<>(), at50 = new ArrayList<>();
+        for (int seed = 0; seed < 2; seed++) {
+            at17.add(SweepFixtures.FakeRun.of("relu", 0, seed, 7, 0.63 + 0.01 * seed));
+            at17.add(SweepFixtures.FakeRun.of("relu", 1, seed, 7, 0.56 + 0.01 * seed));
+            at17.add(SweepFixtures.FakeRun.of("softmax", 1, seed, 7, 0.60 + 0.01 * seed));
+            at50.add(SweepFixtures.FakeRun.of("relu", 0, seed, 4, 0.40 + 0.02 * seed));
+            at50.add(SweepFixtures.FakeRun.of("relu", 1, seed, 4, 0.41 + 0.02 * seed));
+        }
+        Path a = SweepFixtures.write(dir.resolve("cpu-17"), "fashion-mnist", at17);
+        Path b = SweepFixtures.write(dir.resolve("cpu-50"), "fashion-mnist", at50);
+        Path out = dir.resolve("best");
+        Result r = run("analyze", "best-alpha", a.toString(), b.toString(), "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        String series = "w32 d4 h4, 1 epoch, 156 steps of 64, fashion-mnist";
+        assertTrue(r.out().contains("| " + series + " | relu | 17 | 0 | 0 | α=0: **63.5 ± 0.7** (2); α=1: 56.5 ± 0.7 (2) | "
+                + "60.5 ± 0.7 (2) |"), r.out());
+        assertTrue(r.out().contains("| " + series + " | relu | 50 | 1 | 0, 1 | α=0: 41.0 ± 1.4 (2); α=1: **42.0 ± 1.4** (2) | – |"),
+                r.out());
+        List<String> csv = Files.readAllLines(out.resolve("best-alpha.csv"));
+        assertEquals(3, csv.size());
+        assertTrue(csv.get(1).startsWith("\"" + series + "\",relu,17,0,0.635000,"), csv.get(1));
+        assertTrue(csv.get(2).startsWith("\"" + series + "\",relu,50,1,0.420000,"), csv.get(2));
+        assertTrue(javax.imageio.ImageIO.read(out.resolve("best-alpha.png").toFile()).getWidth() > 0);
+        assertTrue(run("analyze", "--help").out().contains("best-alpha"));
     }
 }
