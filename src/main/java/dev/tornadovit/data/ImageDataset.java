@@ -20,6 +20,11 @@ public final class ImageDataset {
         }
     }
 
+    /** Pixel value {@code v} (0..255) scaled to [0,1], as {@link #copyImage} writes it. */
+    static float unitScale(int v) {
+        return UNIT_SCALE[v];
+    }
+
     private final int channels;
     private final int height;
     private final int width;
