@@ -7,7 +7,7 @@ import java.util.Objects;
 /**
  * An in-memory labelled image set. Pixels are kept as unsigned bytes (one per channel value), image after image,
  * each in CHW order: 60,000 28×28 grey images take 47 MB instead of the 188 MB floats would need. Conversion to
- * floats happens per batch, in {@link #copyImage}.
+ * floats happens per batch: in {@link #copyImage}, or, for batches of pixels, in the backend where the model runs.
  */
 public final class ImageDataset {
 

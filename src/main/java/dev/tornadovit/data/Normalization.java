@@ -6,8 +6,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Per-channel standardisation {@code (x - mean[c]) / std[c]} of [0,1]-scaled pixel values, applied when a batch is
- * produced so that the dataset itself stays compact bytes.
+ * Per-channel standardisation {@code (x - mean[c]) / std[c]} of [0,1]-scaled pixel values, applied per batch so that
+ * the dataset itself stays compact bytes: to float batches in {@link #apply}, or, for batches of pixels, by the backend
+ * through the {@link #pixelTable} of every pixel value.
  */
 public final class Normalization {
 
