@@ -6,9 +6,11 @@ import dev.tornadovit.checkpoint.Preprocessing;
 import dev.tornadovit.checkpoint.PretrainedModel;
 import dev.tornadovit.data.ImageDataset;
 import dev.tornadovit.data.ImageFolderDataset;
+import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 
@@ -99,17 +101,14 @@ public final class ImageClassifier implements AutoCloseable {
         // In batches of up to BATCH images: the activations grow with the batch, and a long list of files must not
         // need memory in proportion to its length.
         float[] logits = new float[n * k];
-        float[] pixels = new float[Math.min(n, BATCH) * size];
+        // The 8-bit pixels go to the backend, which scales and normalises them where the model runs.
+        PixelTable table = Normalization.pixelTable(preprocessing.normalization(), config.channels());
+        byte[] pixels = new byte[Math.min(n, BATCH) * size];
         for (int start = 0; start < n; start += BATCH) {
             int m = Math.min(BATCH, n - start);
-            for (int i = 0; i < m; i++) {
-                data.copyImage(start + i, pixels, i * size);
-                if (preprocessing.normalization() != null) {
-                    preprocessing.normalization().apply(pixels, i * size, config.imageHeight() * config.imageWidth());
-                }
-            }
+            for (int i = 0; i < m; i++) data.copyImageBytes(start + i, pixels, i * size);
             if (input == null || input.size() < pixels.length) input = backend.allocate(pixels.length);
-            backend.upload(input, pixels);
+            backend.uploadPixels(input, pixels, m, config.imageHeight() * config.imageWidth(), table);
             float[] batchLogits = backend.downloadFloat(model.forward(input, m));
             System.arraycopy(batchLogits, 0, logits, start * k, m * k);
         }

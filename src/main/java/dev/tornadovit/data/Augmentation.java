@@ -63,5 +63,30 @@ public record Augmentation(int cropPadding, boolean horizontalFlip) {
                 }
             }
         }
+
+        /**
+         * {@link #apply(float[], int, int, int, int, float[])} on 8-bit pixels: the padding is pixel value 0, which
+         * scales to the float path's 0, so converting afterwards gives exactly what the float path gives.
+         *
+         * @param scratch at least {@code height × width} bytes, reused between calls to avoid garbage
+         */
+        public void apply(byte[] image, int offset, int channels, int height, int width, byte[] scratch) {
+            if (isIdentity()) {
+                return;
+            }
+            int planeSize = height * width;
+            for (int c = 0; c < channels; c++) {
+                int plane = offset + c * planeSize;
+                System.arraycopy(image, plane, scratch, 0, planeSize);
+                for (int y = 0; y < height; y++) {
+                    int sy = y + shiftY;
+                    for (int x = 0; x < width; x++) {
+                        int sx = (flip ? width - 1 - x : x) + shiftX;
+                        boolean inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
+                        image[plane + y * width + x] = inside ? scratch[sy * width + sx] : 0;
+                    }
+                }
+            }
+        }
     }
 }

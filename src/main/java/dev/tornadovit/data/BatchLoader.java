@@ -1,5 +1,6 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.tensor.PixelTable;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.Set;
@@ -25,6 +26,8 @@ public final class BatchLoader implements AutoCloseable {
     private final Augmentation augmentation;
     private final int prefetch;
     private final int shard, shards;
+    /** The table byte batches carry; null when batches hold floats. */
+    private final PixelTable pixelTable;
     private final Set<PrefetchIterator<Batch>> openIterators = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
@@ -42,6 +45,7 @@ public final class BatchLoader implements AutoCloseable {
         if (normalization != null) {
             normalization.checkChannels(dataset.channels(), dataset.toString());
         }
+        this.pixelTable = b.bytePixels ? Normalization.pixelTable(normalization, dataset.channels()) : null;
     }
 
     public static Builder builder(ImageDataset dataset) {
@@ -49,7 +53,7 @@ public final class BatchLoader implements AutoCloseable {
     }
 
     /** Options; defaults: batch size 64, seed 0, shuffle on, keep the last partial batch, no normalisation or
-     * augmentation, prefetch 2. */
+     * augmentation, prefetch 2, float images. */
     public static final class Builder {
         private final ImageDataset dataset;
         private int batchSize = 64;
@@ -60,6 +64,7 @@ public final class BatchLoader implements AutoCloseable {
         private Augmentation augmentation = Augmentation.NONE;
         private int prefetch = 2;
         private int shard, shards = 1;
+        private boolean bytePixels;
 
         private Builder(ImageDataset dataset) {
             this.dataset = Objects.requireNonNull(dataset, "dataset");
@@ -123,6 +128,16 @@ public final class BatchLoader implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Batches keep the dataset's 8-bit pixels (augmented) and carry the table that scales and normalises them
+         * ({@link Batch#pixelTable}), instead of floats: the backend converts them where the model runs, so a GPU
+         * receives a quarter of the bytes. Converted, they are bit for bit the float batches.
+         */
+        public Builder bytePixels(boolean bytePixels) {
+            this.bytePixels = bytePixels;
+            return this;
+        }
+
         public BatchLoader build() {
             return new BatchLoader(this);
         }
@@ -165,9 +180,22 @@ public final class BatchLoader implements AutoCloseable {
         int h = dataset.height();
         int w = dataset.width();
         int imageSize = dataset.imageSize();
-        float[] images = new float[size * imageSize];
         int[] labels = new int[size];
         int[] indices = Arrays.copyOfRange(order, start, start + size);
+        if (pixelTable != null) {
+            byte[] pixels = new byte[size * imageSize];
+            byte[] scratch = augmentation.isIdentity() ? null : new byte[h * w];
+            for (int j = 0; j < size; j++) {
+                int i = indices[j];
+                dataset.copyImageBytes(i, pixels, j * imageSize);
+                if (scratch != null) {
+                    augmentation.sample(seed, epoch, start + j).apply(pixels, j * imageSize, c, h, w, scratch);
+                }
+                labels[j] = dataset.label(i);
+            }
+            return new Batch(epoch, index, size, c, h, w, null, labels, indices, pixels, pixelTable);
+        }
+        float[] images = new float[size * imageSize];
         float[] scratch = augmentation.isIdentity() ? null : new float[h * w];
         for (int j = 0; j < size; j++) {
             int i = indices[j];

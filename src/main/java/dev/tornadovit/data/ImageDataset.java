@@ -7,7 +7,7 @@ import java.util.Objects;
 /**
  * An in-memory labelled image set. Pixels are kept as unsigned bytes (one per channel value), image after image,
  * each in CHW order: 60,000 28×28 grey images take 47 MB instead of the 188 MB floats would need. Conversion to
- * floats happens per batch, in {@link #copyImage}.
+ * floats happens per batch: in {@link #copyImage}, or, for batches of pixels, in the backend where the model runs.
  */
 public final class ImageDataset {
 
@@ -18,6 +18,11 @@ public final class ImageDataset {
         for (int v = 0; v < 256; v++) {
             UNIT_SCALE[v] = v / 255f;
         }
+    }
+
+    /** Pixel value {@code v} (0..255) scaled to [0,1], as {@link #copyImage} writes it. */
+    static float unitScale(int v) {
+        return UNIT_SCALE[v];
     }
 
     private final int channels;

@@ -1,12 +1,14 @@
 package dev.tornadovit.data;
 
+import dev.tornadovit.tensor.PixelTable;
 import java.util.Arrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Per-channel standardisation {@code (x - mean[c]) / std[c]} of [0,1]-scaled pixel values, applied when a batch is
- * produced so that the dataset itself stays compact bytes.
+ * Per-channel standardisation {@code (x - mean[c]) / std[c]} of [0,1]-scaled pixel values, applied per batch so that
+ * the dataset itself stays compact bytes: to float batches in {@link #apply}, or, for batches of pixels, by the backend
+ * through the {@link #pixelTable} of every pixel value.
  */
 public final class Normalization {
 
@@ -113,9 +115,32 @@ public final class Normalization {
             float m = mean[c];
             float s = std[c];
             for (int p = offset + c * planeSize, end = p + planeSize; p < end; p++) {
-                image[p] = (image[p] - m) / s;
+                image[p] = normalise(image[p], m, s);
             }
         }
+    }
+
+    /** The one expression both {@link #apply} and {@link #pixelTable} use, so that they agree bit for bit. */
+    private static float normalise(float x, float mean, float std) {
+        return (x - mean) / std;
+    }
+
+    /**
+     * What each 8-bit pixel value of each of {@code channels} channels becomes: scaled to [0,1] as
+     * {@link ImageDataset#copyImage} scales it, then, unless {@code normalization} is null, normalised as
+     * {@link #apply} normalises it. Converting bytes through it gives bit for bit what those two give.
+     */
+    public static PixelTable pixelTable(Normalization normalization, int channels) {
+        if (normalization != null) normalization.checkChannels(channels, "pixel table");
+        float[] values = new float[channels * PixelTable.LEVELS];
+        for (int c = 0; c < channels; c++) {
+            for (int v = 0; v < PixelTable.LEVELS; v++) {
+                float x = ImageDataset.unitScale(v);
+                values[c * PixelTable.LEVELS + v] = normalization == null ? x
+                        : normalise(x, normalization.mean[c], normalization.std[c]);
+            }
+        }
+        return new PixelTable(values);
     }
 
     @Override

@@ -29,7 +29,8 @@ public final class FrozenModel {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         boolean wasTraining = model.isTraining();
         model.setTraining(false);
-        try (BatchLoader loader = BatchLoader.builder(data).batchSize(batchSize).shuffle(false).normalization(normalization).build();
+        try (BatchLoader loader = BatchLoader.builder(data).batchSize(batchSize).shuffle(false).normalization(normalization)
+                .bytePixels(true).build();
              PrefetchIterator<Batch> it = loader.iterator(0)) {
             BatchInput input = new BatchInput(model.backend(), model.config(), batchSize);
             while (it.hasNext()) {

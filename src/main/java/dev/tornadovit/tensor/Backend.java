@@ -39,6 +39,19 @@ public interface Backend extends AutoCloseable {
 
     void upload(Tensor dst, double[] src);
 
+    /**
+     * Uploads {@code batch} images of 8-bit pixels, each CHW with {@code planeSize} pixels a channel, into
+     * {@code images[0, batch·channels·planeSize)} as floats, each pixel value through {@code table} (its channel's
+     * scaling and normalisation); the rest of {@code images} is left as it is. The default converts on the host and
+     * uploads the floats; a device backend sends the bytes, a quarter of the floats, and converts them where they land.
+     */
+    default void uploadPixels(Tensor images, byte[] pixels, int batch, int planeSize, PixelTable table) {
+        int count = table.count(images, pixels, batch, planeSize);
+        float[] values = new float[count];
+        table.convert(pixels, values, 0, count, planeSize);
+        upload(images, values);
+    }
+
     float[] downloadFloat(Tensor src);
 
     double[] downloadDouble(Tensor src);

@@ -27,13 +27,18 @@ public final class BatchInput {
         return capacity;
     }
 
+    /** Uploads the batch's images (8-bit pixels are converted by the backend) and labels. */
     public void upload(Batch b) {
         if (b.channels() != config.channels() || b.height() != config.imageHeight() || b.width() != config.imageWidth()) {
             throw new IllegalArgumentException("images are " + b.channels() + "x" + b.height() + "x" + b.width()
                     + " (channels x height x width) but the model expects " + config.channels() + "x"
                     + config.imageHeight() + "x" + config.imageWidth());
         }
-        be.upload(images, b.images());
+        if (b.holdsPixels()) {
+            be.uploadPixels(images, b.pixels(), b.size(), b.height() * b.width(), b.pixelTable());
+        } else {
+            be.upload(images, b.images());
+        }
         for (int i = 0; i < b.size(); i++) labelValues[i] = b.labels()[i];
         be.upload(labels, labelValues);
     }

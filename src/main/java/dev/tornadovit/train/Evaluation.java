@@ -29,7 +29,7 @@ public record Evaluation(double loss, double accuracy, int samples) {
         double lossSum = 0;
         long correct = 0;
         try (BatchLoader loader = BatchLoader.builder(data).batchSize(batchSize).shuffle(false)
-                .normalization(normalization).build();
+                .normalization(normalization).bytePixels(true).build();
              PrefetchIterator<Batch> it = loader.iterator(0)) {
             while (it.hasNext()) {
                 Batch b = it.next();

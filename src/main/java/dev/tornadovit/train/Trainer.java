@@ -147,7 +147,7 @@ public final class Trainer {
         try (RunFolder held = distributed.isRoot() ? RunFolder.open(runDir) : null;
              BatchLoader loader = BatchLoader.builder(train).batchSize(options.batchSize()).seed(options.seed())
                      .shard(distributed.rank(), distributed.size()).shuffle(true).dropLast(true)
-                     .normalization(normalization).augmentation(options.augmentation()).build()) {
+                     .normalization(normalization).augmentation(options.augmentation()).bytePixels(true).build()) {
             if (distributed.isRoot()) createRunDir();
             state = parallel.shareRootState(state);
             if (parallel.parallel()) log.info("Gradients {}", gradients.describe());

@@ -5,6 +5,7 @@ import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.CrossProcessSum;
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
@@ -123,6 +124,14 @@ public final class CpuBackend implements Backend {
     public void upload(Tensor dst, double[] src) {
         float[] x = f(dst);
         for (int i = 0; i < src.length; i++) x[i] = (float) src[i];
+    }
+
+    /** Converts straight into the tensor, in parallel: nothing allocated, bit for bit the host conversion. */
+    @Override
+    public void uploadPixels(Tensor images, byte[] pixels, int batch, int planeSize, PixelTable table) {
+        float[] out = f(images);
+        int count = table.count(images, pixels, batch, planeSize);
+        if (count > 0) Elementwise.pixels(pixels, out, count, planeSize, table);
     }
 
     @Override

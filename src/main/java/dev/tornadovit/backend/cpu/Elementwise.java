@@ -1,6 +1,7 @@
 package dev.tornadovit.backend.cpu;
 
 import dev.tornadovit.backend.cpu.ReusableLoops.Kernel;
+import dev.tornadovit.tensor.PixelTable;
 
 import java.util.Arrays;
 
@@ -15,6 +16,13 @@ final class Elementwise {
 
     static void zero(float[] x) {
         OperationLoops.loop().arrays(x).run(ZERO, x.length, 1 << 16);
+    }
+
+    private static final Kernel PIXELS = (in, start, end) -> ((PixelTable) in.ref).convert(in.b0, in.f0, start, end, in.i0);
+
+    /** out[0, count) = pixels[0, count) through {@code table} (see {@link PixelTable#convert}). */
+    static void pixels(byte[] pixels, float[] out, int count, int planeSize, PixelTable table) {
+        OperationLoops.loop().bytes(pixels).arrays(out).ints(planeSize).ref(table).run(PIXELS, count, 1 << 16);
     }
 
     private static final Kernel ADD = (in, start, end) -> {

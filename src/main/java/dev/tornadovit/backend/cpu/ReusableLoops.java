@@ -77,6 +77,7 @@ abstract class ReusableLoops {
     static final class Loop extends Body {
         float[] f0, f1, f2, f3, f4, f5, f6, f7;
         double[] d0;
+        byte[] b0;
         int i0, i1, i2, i3;
         float s0, s1, s2, s3, s4, s5, s6;
         double x0;
@@ -123,6 +124,11 @@ abstract class ReusableLoops {
         Loop arrays(float[] f0, float[] f1, float[] f2, float[] f3, float[] f4, float[] f5, float[] f6, float[] f7) {
             this.f7 = f7;
             return arrays(f0, f1, f2, f3, f4, f5, f6);
+        }
+
+        Loop bytes(byte[] b0) {
+            this.b0 = b0;
+            return this;
         }
 
         Loop sums(double[] d0) {
@@ -195,6 +201,7 @@ abstract class ReusableLoops {
         protected void clearInputs() {
             f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = null;
             d0 = null;
+            b0 = null;
             ref = null;
             kernel = null;
         }

@@ -1,5 +1,6 @@
 package dev.tornadovit.backend.cpu;
 
+import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.Pooling;
 import dev.tornadovit.model.PositionEmbedding;
@@ -8,6 +9,7 @@ import dev.tornadovit.model.ReattentionNorm;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
@@ -37,7 +39,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Once warmed up, the CPU backend's operations in a training step allocate nothing: the pool's loops and every loop
- * body (reused objects, not capturing lambdas), on the calling thread and on the pool's workers.
+ * body (reused objects, not capturing lambdas), on the calling thread and on the pool's workers, the batch's upload as
+ * 8-bit pixels included.
  *
  * <p>The first two tests count the calling thread's bytes inside each operation only, through a proxy, so that a
  * failure names the operation; reads and downloads, which return values, are left out. The third counts the
@@ -157,8 +160,12 @@ class TrainingStepAllocationTest {
             Tensor images = be.allocate(batch * config.channels() * config.imageHeight() * config.imageWidth());
             Tensor labels = be.allocate(batch);
             be.upload(labels, new float[batch]);
+            byte[] pixels = pixels(images.size());
+            PixelTable table = table(config.channels());
+            int planeSize = config.imageHeight() * config.imageWidth();
             double[] lossSum = new double[1];
             Runnable step = () -> {
+                be.uploadPixels(images, pixels, batch, planeSize, table);
                 model.setTraining(true);
                 model.zeroGradients();
                 model.forward(images, batch);
@@ -204,7 +211,11 @@ class TrainingStepAllocationTest {
             Tensor images = be.allocate(x.length), labels = be.allocate(batch);
             be.upload(images, x);
             be.upload(labels, y);
+            byte[] pixels = pixels(x.length);
+            PixelTable table = table(config.channels());
+            int planeSize = config.imageHeight() * config.imageWidth();
             Runnable step = () -> {
+                be.uploadPixels(images, pixels, batch, planeSize, table);
                 model.setTraining(true);
                 model.zeroGradients();
                 model.forward(images, batch);
@@ -237,6 +248,20 @@ class TrainingStepAllocationTest {
             }
             return new Measurement(best, worst);
         }
+    }
+
+    /** A batch of random 8-bit pixels, uploaded each step as the trainer uploads its batches. */
+    private static byte[] pixels(int n) {
+        byte[] p = new byte[n];
+        new Random(2).nextBytes(p);
+        return p;
+    }
+
+    private static PixelTable table(int channels) {
+        float[] mean = new float[channels], std = new float[channels];
+        Arrays.fill(mean, 0.5f);
+        Arrays.fill(std, 0.25f);
+        return Normalization.pixelTable(Normalization.of(mean, std), channels);
     }
 
     /** Rounds of measured steps in one JVM before its measurement counts. */

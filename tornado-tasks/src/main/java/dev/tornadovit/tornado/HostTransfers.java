@@ -1,6 +1,8 @@
 package dev.tornadovit.tornado;
 
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.Tensor;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 import java.lang.foreign.MemorySegment;
@@ -10,16 +12,18 @@ import java.util.Map;
 
 /**
  * {@link TornadoBackend}'s uploads and downloads, outside graph bodies only, with the labels of a cross-entropy
- * checked on the host as they are uploaded.
+ * checked on the host as they are uploaded; 8-bit pixels go through {@link PixelUploads}.
  */
-final class HostTransfers extends DeviceOperations {
+final class HostTransfers extends DeviceOperations implements AutoCloseable {
     /** Tensors used as cross-entropy labels, with their class count: uploads to them are checked on the host. */
     private final Map<DeviceTensor, Integer> labelClasses = new HashMap<>();
     private final DeviceMemory memory;
+    private final PixelUploads pixels;
 
-    HostTransfers(TornadoBackend backend, DeviceMemory memory) {
+    HostTransfers(TornadoBackend backend, TornadoDevice device, DeviceMemory memory) {
         super(backend);
         this.memory = memory;
+        this.pixels = new PixelUploads(device, memory);
     }
 
     private void checkNotRecording(String what) {
@@ -49,6 +53,16 @@ final class HostTransfers extends DeviceOperations {
         Integer classes = labelClasses.get(d);
         if (classes != null) checkLabels(src, src.length, classes);
         memory.upload(d, src);
+    }
+
+    void uploadPixels(Tensor images, byte[] values, int batch, int planeSize, PixelTable table) {
+        checkNotRecording("upload");
+        DeviceTensor d = t(images);
+        int count = table.count(images, values, batch, planeSize);
+        if (labelClasses.containsKey(d)) {
+            throw new IllegalArgumentException("pixels cannot be uploaded into " + d + ", which holds cross-entropy labels");
+        }
+        if (count > 0) pixels.upload(d, values, count, planeSize, table);
     }
 
     /** As the CPU backend: a label outside [0, classes) is an error (a kernel could only return a wrong loss). */
@@ -93,5 +107,10 @@ final class HostTransfers extends DeviceOperations {
         double[] out = new double[f.length];
         for (int i = 0; i < f.length; i++) out[i] = f[i];
         return out;
+    }
+
+    @Override
+    public void close() {
+        pixels.close();
     }
 }

@@ -5,6 +5,7 @@ import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.PoolMode;
@@ -118,7 +119,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
                 found.backend().equals("cuda") && !"false".equals(System.getProperty("tornadovit.cudaGraphs")));
         this.products = new MatrixProducts(this, gemm, gemmCompute,
                 4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
-        this.transfers = new HostTransfers(this, memory);
+        this.transfers = new HostTransfers(this, device, memory);
         this.elementwise = new Elementwise(this);
         this.tokensAndHeads = new TokensAndHeads(this);
         this.norms = new Norms(this);
@@ -311,6 +312,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         collectives.close();
         RuntimeException first = graphs.close();
         try {
+            transfers.close();
+        } catch (RuntimeException e) {
+            if (first == null) first = e;
+        }
+        try {
             memory.close();
         } catch (RuntimeException e) {
             if (first == null) first = e;
@@ -347,6 +353,15 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     @Override
     public void upload(Tensor dst, double[] src) {
         transfers.upload(dst, src);
+    }
+
+    /**
+     * Sends the bytes, not the floats they become, and converts them on the device with one kernel through the same
+     * table as the CPU backend, so the tensor holds bit for bit the CPU's floats ({@link PixelUploads}).
+     */
+    @Override
+    public void uploadPixels(Tensor images, byte[] pixels, int batch, int planeSize, PixelTable table) {
+        transfers.uploadPixels(images, pixels, batch, planeSize, table);
     }
 
     @Override

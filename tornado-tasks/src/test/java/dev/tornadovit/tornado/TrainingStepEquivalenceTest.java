@@ -1,6 +1,11 @@
 package dev.tornadovit.tornado;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
+import dev.tornadovit.data.Augmentation;
+import dev.tornadovit.data.Batch;
+import dev.tornadovit.data.BatchLoader;
+import dev.tornadovit.data.ImageDataset;
+import dev.tornadovit.data.Normalization;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.NamedTensor;
 import dev.tornadovit.model.Parameter;
@@ -15,6 +20,8 @@ import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.train.AdamW;
+import dev.tornadovit.train.BatchInput;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -25,13 +32,15 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Whole training steps — forward, loss, backward, clipped AdamW — on the TornadoVM device against the CPU backend,
- * from the same initial weights and batches, for attention variants that between them use every attention kernel.
+ * from the same initial weights and batches, for attention variants that between them use every attention kernel,
+ * and batches of 8-bit pixels as the trainer feeds them.
  * Also checks that the recorded graphs are replayed (none are recorded after the first step) and that eval mode
  * (BatchNorm running statistics) agrees.
  */
@@ -140,6 +149,48 @@ class TrainingStepEquivalenceTest {
         }
     }
 
+    /**
+     * Batches as the trainer feeds them, 8-bit pixels from the data loader (augmented, normalised, the last one
+     * smaller) through {@link BatchInput}: the device's input tensor holds the CPU's floats bit for bit, and the forward
+     * and backward passes on them agree as above.
+     */
+    @Test
+    void pixelBatchesFeedTheSameStepsAsOnTheCpu() {
+        ViTConfig config = new ViTConfig(12, 12, 3, 4, 7, 24, 2, 4, 40, Pooling.CLS, PositionEmbedding.LEARNED,
+                AttentionConfig.softmax(), 0);
+        SplittableRandom random = new SplittableRandom(3);
+        byte[] pixels = new byte[13 * 3 * 12 * 12];
+        for (int i = 0; i < pixels.length; i++) pixels[i] = (byte) random.nextInt(256);
+        int[] classes = new int[13];
+        for (int i = 0; i < classes.length; i++) classes[i] = random.nextInt(config.numClasses());
+        ImageDataset data = new ImageDataset(3, 12, 12, List.of("a", "b", "c", "d", "e", "f", "g"), pixels, classes);
+        CpuBackend cpu = new CpuBackend(1);
+        try (TornadoBackend dev = TestDevice.backend();
+             BatchLoader loader = BatchLoader.builder(data).batchSize(BATCH).seed(4).normalization(Normalization.compute(data))
+                     .augmentation(new Augmentation(2, true)).bytePixels(true).build()) {
+            Run a = new Run(cpu, config), b = new Run(dev, config);
+            BatchInput inputA = new BatchInput(cpu, config, BATCH), inputB = new BatchInput(dev, config, BATCH);
+            List<Parameter> pa = a.model.parameters(), pb = b.model.parameters();
+            for (int k = 0; k < loader.batchesPerEpoch(); k++) {
+                Batch batch = loader.batch(0, k);
+                assertTrue(batch.holdsPixels(), "the loader hands over pixels");
+                String at = " at batch " + k + " of " + batch.size();
+                inputA.upload(batch);
+                inputB.upload(batch);
+                assertArrayEquals(cpu.downloadFloat(inputA.images()), dev.downloadFloat(inputB.images()), "images" + at);
+                double lossA = a.backward(inputA, batch.size()), lossB = b.backward(inputB, batch.size());
+                assertEquals(lossA, lossB, TOL * Math.max(1, Math.abs(lossA)), "loss" + at);
+                compare("logits" + at, cpu.downloadFloat(a.model.logits()), dev.downloadFloat(b.model.logits()));
+                double gradScale = 0;
+                for (Parameter p : pa) for (float g : cpu.downloadFloat(p.grad())) gradScale = Math.max(gradScale, Math.abs(g));
+                for (int i = 0; i < pa.size(); i++) {
+                    compare("grad " + pa.get(i).name() + at, cpu.downloadFloat(pa.get(i).grad()),
+                            dev.downloadFloat(pb.get(i).grad()), GRAD_TOL, TOL * gradScale);
+                }
+            }
+        }
+    }
+
     /** One model, optimizer and input on one backend. */
     static final class Run {
         final Backend be;
@@ -163,6 +214,16 @@ class TrainingStepEquivalenceTest {
             double loss = be.downloadDouble(model.lossAndGradient(labels, BATCH))[0];
             model.backward(BATCH);
             opt.step(LR);
+            return loss;
+        }
+
+        /** Forward, loss and backward on a batch already in {@code input}; the loss. */
+        double backward(BatchInput input, int batch) {
+            model.setTraining(true);
+            model.zeroGradients();
+            model.forward(input.images(), batch);
+            double loss = be.downloadDouble(model.lossAndGradient(input.labels(), batch))[0];
+            model.backward(batch);
             return loss;
         }
 

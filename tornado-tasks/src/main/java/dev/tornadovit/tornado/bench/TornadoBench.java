@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado.bench;
 
+import dev.tornadovit.data.Normalization;
 import dev.tornadovit.distributed.Distributed;
 import dev.tornadovit.model.AttentionConfig;
 import dev.tornadovit.model.Parameter;
@@ -8,6 +9,7 @@ import dev.tornadovit.model.PositionEmbedding;
 import dev.tornadovit.model.ViTConfig;
 import dev.tornadovit.model.VisionTransformer;
 import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.PoolMode;
 import dev.tornadovit.tensor.Precision;
@@ -27,6 +29,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -47,7 +50,9 @@ import java.util.SplittableRandom;
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
  * steps (graph recording and kernel compilation) are reported separately and not counted. The GEMM strategy is the
  * device's best unless {@code -Dtornadovit.gemm} names one. {@code --profile} adds, per model, where a step's time goes:
- * each kind of graph's wall-clock time per step ({@link GraphProfile}), over as many more steps.
+ * each kind of graph's wall-clock time per step ({@link GraphProfile}), over as many more steps: the training step with
+ * its batch already on the device, with the batch uploaded as 8-bit pixels (as the trainer uploads it) and with it
+ * uploaded as float32 images.
  */
 public final class TornadoBench {
     private final String device;
@@ -299,13 +304,36 @@ public final class TornadoBench {
                 if (train) {
                     model.setTraining(true);
                     profiles.add(profileOf(be, modelName + ", " + attention + ", training step", trainStep, steps));
-                    Runnable uploadAndStep = () -> {
+                    // As the trainer's data loader hands them over: 8-bit pixels, scaled and normalised on the device.
+                    byte[] pixelBytes = new byte[pixels];
+                    for (int i = 0; i < pixels; i++) pixelBytes[i] = (byte) random.nextInt(256);
+                    float[] mean = new float[config.channels()], std = new float[config.channels()];
+                    Arrays.fill(mean, 0.45f);
+                    Arrays.fill(std, 0.225f);
+                    PixelTable table = Normalization.pixelTable(Normalization.of(mean, std), config.channels());
+                    int planeSize = config.imageHeight() * config.imageWidth();
+                    // An upload's staging graph is compiled at its first use once the tensor is on the device, once a
+                    // run: that happens here, not in the profiles (a download sends the uploads waiting on the host).
+                    be.uploadPixels(x, pixelBytes, batch, planeSize, table);
+                    be.upload(x, images);
+                    be.upload(y, labels);
+                    be.downloadFloat(y);
+                    Runnable uploadPixelsAndStep = () -> {
+                        be.uploadPixels(x, pixelBytes, batch, planeSize, table);
+                        be.upload(y, labels);
+                        trainStep.run();
+                    };
+                    profiles.add(profileOf(be, modelName + ", " + attention + ", training step with the batch ("
+                            + megabytes(pixels) + " of 8-bit pixels) uploaded from the host and normalised on the device",
+                            uploadPixelsAndStep, steps));
+                    Runnable uploadFloatsAndStep = () -> {
                         be.upload(x, images);
                         be.upload(y, labels);
                         trainStep.run();
                     };
                     profiles.add(profileOf(be, modelName + ", " + attention + ", training step with the batch ("
-                            + Math.round(pixels * 4 / 1e6) + " MB) uploaded from the host", uploadAndStep, steps));
+                            + megabytes(4L * pixels) + " of float32 images) uploaded from the host",
+                            uploadFloatsAndStep, steps));
                 }
                 if (infer) {
                     model.setTraining(false);
@@ -313,6 +341,11 @@ public final class TornadoBench {
                 }
             }
         }
+    }
+
+    private static String megabytes(long bytes) {
+        return bytes >= 1e6 ? String.format(Locale.ROOT, "%.1f MB", bytes / 1e6)
+                : String.format(Locale.ROOT, "%.0f kB", bytes / 1e3);
     }
 
     /** Profiles printed after the model table, so that its rows stay together. */

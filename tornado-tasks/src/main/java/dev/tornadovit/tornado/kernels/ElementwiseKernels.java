@@ -2,7 +2,9 @@ package dev.tornadovit.tornado.kernels;
 
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * Kernels where every output element is computed on its own: one @Parallel loop each, TornadoVM picks the grid.
@@ -32,6 +34,22 @@ public final class ElementwiseKernels {
             a9.set(0, a9.get(0));
             a10.set(0, a10.get(0));
             a11.set(0, a11.get(0));
+        }
+    }
+
+    /**
+     * out[i] = table[c·256 + pixel] for the 8-bit pixel pixels[i] of channel c = (i / planeSize) mod channels, for
+     * i < count[0]: a batch of CHW images through a PixelTable, a lookup rather than arithmetic so that every device
+     * gives the host's floats. The count is an array, sent with the pixels, so that one compiled kernel serves a full
+     * batch and a smaller last one; out past the count keeps its values.
+     */
+    public static void pixelsToFloats(ByteArray pixels, FloatArray table, IntArray count, FloatArray out, int planeSize,
+                                      int channels, int capacity) {
+        for (@Parallel int i = 0; i < capacity; i++) {
+            if (i < count.get(0)) {
+                int channel = (i / planeSize) % channels;
+                out.set(i, table.get(channel * 256 + (pixels.get(i) & 0xFF)));
+            }
         }
     }
 
