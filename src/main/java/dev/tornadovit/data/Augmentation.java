@@ -54,11 +54,9 @@ public record Augmentation(int cropPadding, boolean horizontalFlip) {
                 int plane = offset + c * planeSize;
                 System.arraycopy(image, plane, scratch, 0, planeSize);
                 for (int y = 0; y < height; y++) {
-                    int sy = y + shiftY;
                     for (int x = 0; x < width; x++) {
-                        int sx = (flip ? width - 1 - x : x) + shiftX;
-                        boolean inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-                        image[plane + y * width + x] = inside ? scratch[sy * width + sx] : 0f;
+                        int source = source(y, x, height, width);
+                        image[plane + y * width + x] = source < 0 ? 0f : scratch[source];
                     }
                 }
             }
@@ -79,14 +77,18 @@ public record Augmentation(int cropPadding, boolean horizontalFlip) {
                 int plane = offset + c * planeSize;
                 System.arraycopy(image, plane, scratch, 0, planeSize);
                 for (int y = 0; y < height; y++) {
-                    int sy = y + shiftY;
                     for (int x = 0; x < width; x++) {
-                        int sx = (flip ? width - 1 - x : x) + shiftX;
-                        boolean inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-                        image[plane + y * width + x] = inside ? scratch[sy * width + sx] : 0;
+                        int source = source(y, x, height, width);
+                        image[plane + y * width + x] = source < 0 ? 0 : scratch[source];
                     }
                 }
             }
+        }
+
+        /** Where pixel (y, x) of a plane comes from: its index in the untransformed plane, or -1 outside it (padding). */
+        private int source(int y, int x, int height, int width) {
+            int sy = y + shiftY, sx = (flip ? width - 1 - x : x) + shiftX;
+            return sy >= 0 && sy < height && sx >= 0 && sx < width ? sy * width + sx : -1;
         }
     }
 }
