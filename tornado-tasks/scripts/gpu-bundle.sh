@@ -39,7 +39,7 @@ for line in listing.splitlines():
 print("--exclude-resources=" + ",".join(excluded))
 PY
 "$JAVA_HOME/bin/jlink" @"$stage/jlink.args" \
-  --add-modules java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.internal.vm.ci,jdk.incubator.vector,java.desktop,java.xml,java.naming \
+  --add-modules java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.internal.vm.ci,jdk.incubator.vector,jdk.jfr,java.desktop,java.xml,java.naming \
   --exclude-files='**/libawt*.so,**/libfontmanager.so,**/libjavajpeg.so,**/liblcms.so,**/libmlib_image.so,**/libsplashscreen.so,**/libjsound.so,**/libfreetype.so' \
   --strip-debug --no-man-pages --no-header-files --compress=zip-0 --output "$stage/jdk"
 rm "$stage/jlink.args"

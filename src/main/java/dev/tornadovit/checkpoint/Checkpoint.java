@@ -51,9 +51,13 @@ public final class Checkpoint {
         meta.putAll(extraMetadata);
         if (optimizer != null) {
             List<Parameter> ps = optimizer.parameters();
+            double[] m = be.downloadDouble(optimizer.firstMoments()), v = be.downloadDouble(optimizer.secondMoments());
             for (int i = 0; i < ps.size(); i++) {
-                out.add(output(be, OPT_M + ps.get(i).name(), ps.get(i).shape(), optimizer.firstMoment(i), dtype));
-                out.add(output(be, OPT_V + ps.get(i).name(), ps.get(i).shape(), optimizer.secondMoment(i), dtype));
+                Parameter p = ps.get(i);
+                long[] shape = Arrays.stream(p.shape()).asLongStream().toArray();
+                int from = optimizer.momentOffset(i), to = from + p.size();
+                out.add(new Safetensors.Output(OPT_M + p.name(), dtype, shape, Arrays.copyOfRange(m, from, to)));
+                out.add(new Safetensors.Output(OPT_V + p.name(), dtype, shape, Arrays.copyOfRange(v, from, to)));
             }
             meta.put("optimizer_step", Long.toString(optimizer.step()));
         }
@@ -106,13 +110,13 @@ public final class Checkpoint {
 
     /** Loads optimiser moments and step; returns the stored training-state JSON (or null). */
     public static String loadOptimizer(AdamW optimizer, Safetensors.Contents contents, Path file) {
-        List<Runnable> assignments = new ArrayList<>();
-        Backend be = optimizer.parameters().isEmpty() ? null : optimizer.parameters().get(0).value().backend();
         List<Parameter> ps = optimizer.parameters();
+        double[] m = new double[optimizer.firstMoments().size()], v = new double[m.length];
         for (int i = 0; i < ps.size(); i++) {
             Parameter p = ps.get(i);
-            assignments.add(checked(be, contents, file, OPT_M + p.name(), p.shape(), optimizer.firstMoment(i)));
-            assignments.add(checked(be, contents, file, OPT_V + p.name(), p.shape(), optimizer.secondMoment(i)));
+            int offset = optimizer.momentOffset(i);
+            System.arraycopy(checkedEntry(contents, file, OPT_M + p.name(), p.shape()).values(), 0, m, offset, p.size());
+            System.arraycopy(checkedEntry(contents, file, OPT_V + p.name(), p.shape()).values(), 0, v, offset, p.size());
         }
         String step = contents.metadata().get("optimizer_step");
         if (step == null) throw new SafetensorsException(file + ": metadata has no 'optimizer_step'; it holds weights only, not a resumable state");
@@ -122,12 +126,22 @@ public final class Checkpoint {
         } catch (NumberFormatException e) {
             throw new SafetensorsException(file + ": metadata 'optimizer_step' is '" + step + "', expected a whole number");
         }
-        assignments.forEach(Runnable::run);
+        if (!ps.isEmpty()) {
+            Backend be = ps.get(0).value().backend();
+            be.upload(optimizer.firstMoments(), m);
+            be.upload(optimizer.secondMoments(), v);
+        }
         optimizer.setStep(parsed);
         return contents.metadata().get("training_state");
     }
 
     private static Runnable checked(Backend be, Safetensors.Contents contents, Path file, String name, int[] shape, Tensor target) {
+        Safetensors.Entry e = checkedEntry(contents, file, name, shape);
+        return be.isDoublePrecision() ? () -> be.upload(target, e.values()) : () -> be.upload(target, e.toFloats());
+    }
+
+    /** One tensor of the file, after checking its shape and that every value is finite. */
+    private static Safetensors.Entry checkedEntry(Safetensors.Contents contents, Path file, String name, int[] shape) {
         Safetensors.Entry e = contents.require(name, file);
         long[] expected = Arrays.stream(shape).asLongStream().toArray();
         if (!Arrays.equals(e.shape(), expected)) {
@@ -140,6 +154,6 @@ public final class Checkpoint {
                 throw new SafetensorsException(file + ": tensor '" + name + "' holds a non-finite value (" + values[i] + ") at index " + i);
             }
         }
-        return be.isDoublePrecision() ? () -> be.upload(target, values) : () -> be.upload(target, e.toFloats());
+        return e;
     }
 }

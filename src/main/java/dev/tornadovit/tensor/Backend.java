@@ -249,12 +249,10 @@ public interface Backend extends AutoCloseable {
     void sumOfSquares(Tensor x, int n, Tensor acc, int index);
 
     /**
-     * One AdamW step for one parameter tensor, with decoupled weight decay: p -= lr·wd·p, then the Adam update.
-     * {@code hyper} holds values that change per step: [0] lr, [1] 1-β1^t, [2] 1-β2^t, [3] the gradient scale
-     * applied first (global-norm clipping).
+     * One AdamW step for one parameter tensor ({@link AdamWUpdate}), with decoupled weight decay: p -= lr·wd·p, then
+     * the Adam update.
      */
-    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay, double beta1,
-               double beta2, double eps);
+    void adamW(AdamWUpdate update, double beta1, double beta2, double eps);
 
     // ---------------------------------------------------------------- multi-tensor optimiser steps
     // A model has one parameter tensor per weight and bias (152 in ViT-S/16), each with its gradient and moments. A
@@ -277,12 +275,9 @@ public interface Backend extends AutoCloseable {
         for (int i = 0; i < tensors.size(); i++) sumOfSquares(tensors.get(i), tensors.get(i).size(), out, 0);
     }
 
-    /** {@link #adamW(Tensor, Tensor, Tensor, Tensor, int, Tensor, double, double, double, double)} for each update. */
+    /** {@link #adamW(AdamWUpdate, double, double, double)} for each update. */
     default void adamW(List<AdamWUpdate> updates, double beta1, double beta2, double eps) {
-        for (int i = 0; i < updates.size(); i++) {
-            AdamWUpdate u = updates.get(i);
-            adamW(u.param(), u.grad(), u.m(), u.v(), u.param().size(), u.hyper(), u.weightDecay(), beta1, beta2, eps);
-        }
+        for (int i = 0; i < updates.size(); i++) adamW(updates.get(i), beta1, beta2, eps);
     }
 
     @Override

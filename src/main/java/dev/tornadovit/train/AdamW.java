@@ -12,7 +12,9 @@ import java.util.List;
 /**
  * AdamW (Loshchilov & Hutter) with decoupled weight decay — only on parameters marked for decay — and global-norm
  * gradient clipping, matching torch.optim.AdamW with torch.nn.utils.clip_grad_norm_. Its moments live on the
- * model's backend, so on a device they never leave it.
+ * model's backend, so on a device they never leave it: one tensor for every parameter's first moments and one for
+ * the second, parameter i's at {@link #momentOffset(int)} (a device binds two buffers for them, not two per
+ * parameter, and TornadoVM's host work per run grows with the buffers a graph writes).
  */
 public final class AdamW {
 
@@ -26,7 +28,8 @@ public final class AdamW {
     private final Backend be;
     private final List<Parameter> params;
     private final Settings settings;
-    private final List<Tensor> m = new ArrayList<>(), v = new ArrayList<>();
+    private final Tensor m, v;
+    private final int[] momentOffsets;
     /** The trained parameters' gradients and updates, as the multi-tensor backend operations take them. */
     private final List<Tensor> grads;
     private final List<AdamWUpdate> updates;
@@ -71,10 +74,18 @@ public final class AdamW {
         groupOf = new int[params.size()];
         for (int i = 0; i < groupOf.length; i++) groupOf[i] = distinct.indexOf(scales.get(i));
         groupScales = distinct.stream().mapToDouble(Double::doubleValue).toArray();
-        for (Parameter p : params) {
-            m.add(backend.allocate(p.size()));
-            v.add(backend.allocate(p.size()));
+        momentOffsets = new int[params.size()];
+        long total = 0;
+        for (int i = 0; i < params.size(); i++) {
+            momentOffsets[i] = (int) total;
+            total += params.get(i).size();
         }
+        if (total > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("AdamW keeps its moments in one tensor each, of at most "
+                    + Integer.MAX_VALUE + " elements; the trained parameters have " + total);
+        }
+        m = backend.allocate((int) Math.max(1, total)); // a backend's tensor has at least one element
+        v = backend.allocate((int) Math.max(1, total));
         hyper = new Tensor[groupScales.length];
         for (int g = 0; g < hyper.length; g++) hyper[g] = backend.allocate(4);
         List<Tensor> gradList = new ArrayList<>();
@@ -82,7 +93,7 @@ public final class AdamW {
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             gradList.add(p.grad());
-            updateList.add(new AdamWUpdate(p.value(), p.grad(), m.get(i), v.get(i), hyper[groupOf[i]],
+            updateList.add(new AdamWUpdate(p.value(), p.grad(), m, v, momentOffsets[i], hyper[groupOf[i]],
                     p.weightDecay() ? settings.weightDecay() : 0));
         }
         grads = List.copyOf(gradList);
@@ -145,13 +156,19 @@ public final class AdamW {
         be.adamW(updates, settings.beta1(), settings.beta2(), settings.eps());
     }
 
-    /** First and second moments of parameter i, for checkpoints. */
-    public Tensor firstMoment(int i) {
-        return m.get(i);
+    /** Every trained parameter's first moments, end to end in {@link #parameters()}' order (for checkpoints). */
+    public Tensor firstMoments() {
+        return m;
     }
 
-    public Tensor secondMoment(int i) {
-        return v.get(i);
+    /** Every trained parameter's second moments, laid out as {@link #firstMoments()}. */
+    public Tensor secondMoments() {
+        return v;
+    }
+
+    /** Where parameter i's moments start in {@link #firstMoments()} and {@link #secondMoments()}. */
+    public int momentOffset(int i) {
+        return momentOffsets[i];
     }
 
     public List<Parameter> parameters() {

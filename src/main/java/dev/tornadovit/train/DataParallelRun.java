@@ -114,10 +114,8 @@ final class DataParallelRun {
         List<Tensor> tensors = new ArrayList<>();
         for (Parameter p : model.parameters()) tensors.add(p.value());
         for (NamedTensor b : model.buffers()) tensors.add(b.value());
-        for (int i = 0; i < optimizer.parameters().size(); i++) {
-            tensors.add(optimizer.firstMoment(i));
-            tensors.add(optimizer.secondMoment(i));
-        }
+        tensors.add(optimizer.firstMoments());
+        tensors.add(optimizer.secondMoments());
         return tensors;
     }
 

@@ -162,7 +162,7 @@ class DataParallelRunTest {
             assertEquals(rootState, shared);
             assertEquals(37, optimizer.step());
             assertEquals(-1f, firstWeight(model));
-            assertEquals(-1f, be.downloadFloat(optimizer.secondMoment(0))[0]);
+            assertEquals(-1f, be.downloadFloat(optimizer.secondMoments())[optimizer.momentOffset(0)]);
         }
     }
 

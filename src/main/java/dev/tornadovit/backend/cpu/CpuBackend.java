@@ -1,5 +1,6 @@
 package dev.tornadovit.backend.cpu;
 
+import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
@@ -413,8 +414,8 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
-                      double beta1, double beta2, double eps) {
-        LossAndOptimizer.adamW(f(param), f(grad), f(m), f(v), n, f(hyper), weightDecay, beta1, beta2, eps);
+    public void adamW(AdamWUpdate u, double beta1, double beta2, double eps) {
+        LossAndOptimizer.adamW(f(u.param()), f(u.grad()), f(u.m()), f(u.v()), u.momentOffset(), u.param().size(),
+                f(u.hyper()), u.weightDecay(), beta1, beta2, eps);
     }
 }

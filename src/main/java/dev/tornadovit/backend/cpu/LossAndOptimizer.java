@@ -64,26 +64,27 @@ final class LossAndOptimizer {
     private static final Kernel ADAMW = (in, start, end) -> {
         float[] p = in.f0, g = in.f1, mm = in.f2, vv = in.f3;
         float gradScale = in.s0, decay = in.s1, b1 = in.s2, b2 = in.s3, e = in.s4, step = in.s5, invSqrtBc2 = in.s6;
+        int offset = in.i0;
         for (int i = start; i < end; i++) {
             float gi = g[i] * gradScale;
-            float mi = b1 * mm[i] + (1 - b1) * gi;
-            float vi = b2 * vv[i] + (1 - b2) * gi * gi;
-            mm[i] = mi;
-            vv[i] = vi;
+            float mi = b1 * mm[offset + i] + (1 - b1) * gi;
+            float vi = b2 * vv[offset + i] + (1 - b2) * gi * gi;
+            mm[offset + i] = mi;
+            vv[offset + i] = vi;
             p[i] = p[i] * decay - step * mi / ((float) Math.sqrt(vi) * invSqrtBc2 + e);
         }
     };
 
     /**
-     * One AdamW step of n parameters; {@code hp} holds the learning rate, the two bias corrections and the gradient
-     * scale, written by the optimizer each step.
+     * One AdamW step of n parameters, their moments at {@code momentOffset} in mm and vv; {@code hp} holds the
+     * learning rate, the two bias corrections and the gradient scale, written by the optimizer each step.
      */
-    static void adamW(float[] p, float[] g, float[] mm, float[] vv, int n, float[] hp, double weightDecay,
+    static void adamW(float[] p, float[] g, float[] mm, float[] vv, int momentOffset, int n, float[] hp, double weightDecay,
                       double beta1, double beta2, double eps) {
         float lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3];
         float decay = (float) (1 - lr * weightDecay), b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
         float step = lr / bc1, invSqrtBc2 = (float) (1 / Math.sqrt(bc2));
-        OperationLoops.loop().arrays(p, g, mm, vv).scalars(gradScale, decay, b1, b2, e, step, invSqrtBc2)
+        OperationLoops.loop().arrays(p, g, mm, vv).ints(momentOffset).scalars(gradScale, decay, b1, b2, e, step, invSqrtBc2)
                 .run(ADAMW, n, 8192);
     }
 }

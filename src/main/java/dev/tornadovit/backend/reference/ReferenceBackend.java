@@ -1,5 +1,6 @@
 package dev.tornadovit.backend.reference;
 
+import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.MathConstants;
@@ -549,16 +550,16 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
-                      double beta1, double beta2, double eps) {
-        double[] p = d(param), g = d(grad), mm = d(m), vv = d(v), hp = d(hyper);
-        double lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3];
+    public void adamW(AdamWUpdate u, double beta1, double beta2, double eps) {
+        double[] p = d(u.param()), g = d(u.grad()), mm = d(u.m()), vv = d(u.v()), hp = d(u.hyper());
+        double lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3], weightDecay = u.weightDecay();
+        int n = u.param().size(), o = u.momentOffset();
         for (int i = 0; i < n; i++) {
             double gi = g[i] * gradScale;
             p[i] -= lr * weightDecay * p[i];
-            mm[i] = beta1 * mm[i] + (1 - beta1) * gi;
-            vv[i] = beta2 * vv[i] + (1 - beta2) * gi * gi;
-            p[i] -= lr * (mm[i] / bc1) / (Math.sqrt(vv[i] / bc2) + eps);
+            mm[o + i] = beta1 * mm[o + i] + (1 - beta1) * gi;
+            vv[o + i] = beta2 * vv[o + i] + (1 - beta2) * gi * gi;
+            p[i] -= lr * (mm[o + i] / bc1) / (Math.sqrt(vv[o + i] / bc2) + eps);
         }
     }
 }

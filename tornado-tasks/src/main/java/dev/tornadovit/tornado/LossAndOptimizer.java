@@ -7,7 +7,6 @@ import dev.tornadovit.tornado.kernels.OptimizerKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import dev.tornadovit.tornado.kernels.RowKernels;
 import uk.ac.manchester.tornado.api.KernelContext;
-import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 import java.util.ArrayList;
@@ -59,13 +58,13 @@ final class LossAndOptimizer extends DeviceOperations {
                new KernelContext(), partial.array, a.array, chunks, index), partial, a, chunks, index));
     }
 
-    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
-               double beta1, double beta2, double eps) {
-        DeviceTensor p = t(param), g = t(grad), mm = t(m), vv = t(v), h = t(hyper);
+    void adamW(AdamWUpdate u, double beta1, double beta2, double eps) {
+        DeviceTensor p = t(u.param()), g = t(u.grad()), mm = t(u.m()), vv = t(u.v()), h = t(u.hyper());
         distinctOutputs("adamW", p, mm, vv);
-        float wd = (float) weightDecay, b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
+        int offset = u.momentOffset(), n = p.size;
+        float wd = (float) u.weightDecay(), b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
         submit(task("adamW", null, (tg, id) -> tg.task(id, ElementwiseKernels::adamW, p.array, g.array, mm.array,
-               vv.array, h.array, n, wd, b1, b2, e), p, g, mm, vv, h, n, wd, b1, b2, e));
+               vv.array, h.array, offset, n, wd, b1, b2, e), p, g, mm, vv, h, offset, n, wd, b1, b2, e));
     }
 
     // ---------------------------------------------------------------- multi-tensor optimiser steps
@@ -188,51 +187,104 @@ final class LossAndOptimizer extends DeviceOperations {
     }
 
     void adamW(List<AdamWUpdate> updates, double beta1, double beta2, double eps) {
-        // Tensors that share per-step values (one learning-rate scale) are grouped together, in list order.
+        // Tensors that share per-step values (one learning-rate scale) and whose moments follow each other in the same
+        // moment tensors are grouped together, in list order.
         Map<DeviceTensor, List<AdamWUpdate>> byHyper = new LinkedHashMap<>();
         Set<DeviceTensor> written = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         for (AdamWUpdate u : updates) {
-            for (Tensor w : List.of(u.param(), u.m(), u.v())) {
-                if (!written.add(t(w))) throw new IllegalArgumentException("adamW: " + w + " is written by two updates");
-            }
+            if (!written.add(t(u.param()))) throw new IllegalArgumentException("adamW: " + u.param() + " is updated twice");
             t(u.grad());
+            t(u.m());
+            t(u.v());
             if (u.param().size() > 0) byHyper.computeIfAbsent(t(u.hyper()), h -> new ArrayList<>()).add(u);
         }
+        for (AdamWUpdate u : updates) {
+            // one array passed as two written arguments of a task hangs TornadoVM's scheduler
+            if (u.m() == u.v() || written.contains(t(u.m())) || written.contains(t(u.v()))) {
+                throw new IllegalArgumentException("adamW: the moments of " + u.param() + " are not apart from each "
+                        + "other and from every parameter");
+            }
+        }
+        checkMomentsApart(updates);
         float b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
         List<Task> tasks = new ArrayList<>();
         byHyper.forEach((h, list) -> {
-            for (int[] range : groups(list.stream().mapToInt(u -> u.param().size()).toArray())) {
-                List<AdamWUpdate> group = list.subList(range[0], range[1]);
-                List<DeviceTensor> params = group.stream().map(u -> t(u.param())).toList();
-                int[] ends = ends(params);
-                DeviceTensor[] x = new DeviceTensor[4 * OptimizerKernels.GROUP];
-                float[] wd = new float[OptimizerKernels.GROUP];
-                for (int k = 0; k < OptimizerKernels.GROUP; k++) {
-                    AdamWUpdate u = k < group.size() ? group.get(k) : null;
-                    for (int j = 0; j < 4; j++) {
-                        x[4 * k + j] = u == null ? pad(4 * (k - group.size()) + j)
-                                : t(j == 0 ? u.param() : j == 1 ? u.grad() : j == 2 ? u.m() : u.v());
-                    }
-                    wd[k] = u == null ? 0f : (float) u.weightDecay();
+            for (List<AdamWUpdate> run : contiguousMoments(list)) {
+                for (int[] range : groups(run.stream().mapToInt(u -> u.param().size()).toArray())) {
+                    List<AdamWUpdate> group = run.subList(range[0], range[1]);
+                    tasks.add(adamWGroup(group, h, b1, b2, e));
                 }
-                List<Object> a = new ArrayList<>(Arrays.asList(args(x, ends, h)));
-                for (float w : wd) a.add(w);
-                a.addAll(List.of(b1, b2, e));
-                tasks.add(task("adamWGroup", parallelGrid(ends[OptimizerKernels.GROUP - 1]),
-                        (g, id) -> adamWGroupTask(g, id, x, h, ends, wd, b1, b2, e),
-                        a.toArray()));
             }
         });
         if (!tasks.isEmpty()) submit(tasks.toArray(Task[]::new));
     }
 
     /** The {@link OptimizerKernels#adamWGroup} task of one group: its slots' tensors, ends and weight decays. */
-    private static void adamWGroupTask(TaskGraph graph, String id, DeviceTensor[] x, DeviceTensor hyper, int[] e,
-                                       float[] wd, float beta1, float beta2, float eps) {
-        FloatArray[] a = Arrays.stream(x).map(d -> d.array).toArray(FloatArray[]::new);
-        graph.task(id, OptimizerKernels.adamWGroup(new KernelContext(), a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-                a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22],
-                a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], hyper.array, e[0], e[1], e[2], e[3],
-                e[4], e[5], e[6], e[7], wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], beta1, beta2, eps));
+    private Task adamWGroup(List<AdamWUpdate> group, DeviceTensor hyper, float beta1, float beta2, float eps) {
+        List<DeviceTensor> params = group.stream().map(u -> t(u.param())).toList();
+        int[] ends = ends(params);
+        DeviceTensor[] x = new DeviceTensor[2 * OptimizerKernels.GROUP];
+        float[] wd = new float[OptimizerKernels.GROUP];
+        for (int k = 0; k < OptimizerKernels.GROUP; k++) {
+            AdamWUpdate u = k < group.size() ? group.get(k) : null;
+            x[2 * k] = u == null ? pad(2 * (k - group.size())) : t(u.param());
+            x[2 * k + 1] = u == null ? pad(2 * (k - group.size()) + 1) : t(u.grad());
+            wd[k] = u == null ? 0f : (float) u.weightDecay();
+        }
+        DeviceTensor m = t(group.get(0).m()), v = t(group.get(0).v());
+        int base = group.get(0).momentOffset();
+        List<Object> a = new ArrayList<>(Arrays.asList(x));
+        a.addAll(List.of(m, v, hyper));
+        for (int end : ends) a.add(end);
+        for (float w : wd) a.add(w);
+        a.addAll(List.of(base, beta1, beta2, eps));
+        FloatArray[] f = Arrays.stream(x).map(d -> d.array).toArray(FloatArray[]::new);
+        return task("adamWGroup", parallelGrid(ends[OptimizerKernels.GROUP - 1]), (g, id) -> g.task(id,
+                OptimizerKernels.adamWGroup(new KernelContext(), f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8],
+                        f[9], f[10], f[11], f[12], f[13], f[14], f[15], m.array, v.array, hyper.array, ends[0],
+                        ends[1], ends[2], ends[3], ends[4], ends[5], ends[6], ends[7], wd[0], wd[1], wd[2], wd[3],
+                        wd[4], wd[5], wd[6], wd[7], base, beta1, beta2, eps)), a.toArray());
+    }
+
+    /**
+     * Consecutive runs of {@code updates} whose moments follow each other (the next one's offset is where the last one's
+     * ended, in the same moment tensors): a group kernel finds an element's moments at its group's first offset plus
+     * its index in the group.
+     */
+    static List<List<AdamWUpdate>> contiguousMoments(List<AdamWUpdate> updates) {
+        List<List<AdamWUpdate>> runs = new ArrayList<>();
+        int from = 0;
+        for (int i = 1; i <= updates.size(); i++) {
+            if (i == updates.size() || !follows(updates.get(i - 1), updates.get(i))) {
+                runs.add(updates.subList(from, i));
+                from = i;
+            }
+        }
+        return runs;
+    }
+
+    private static boolean follows(AdamWUpdate a, AdamWUpdate b) {
+        return a.m() == b.m() && a.v() == b.v() && (long) a.momentOffset() + a.param().size() == b.momentOffset();
+    }
+
+    /** Two updates whose moment ranges overlap in the same moment tensor would race on the device. */
+    private static void checkMomentsApart(List<AdamWUpdate> updates) {
+        Map<Tensor, List<AdamWUpdate>> byMoments = new IdentityHashMap<>();
+        for (AdamWUpdate u : updates) {
+            if (u.param().size() == 0) continue;
+            byMoments.computeIfAbsent(u.m(), k -> new ArrayList<>()).add(u);
+            if (u.v() != u.m()) byMoments.computeIfAbsent(u.v(), k -> new ArrayList<>()).add(u);
+        }
+        for (List<AdamWUpdate> list : byMoments.values()) {
+            List<AdamWUpdate> sorted = new ArrayList<>(list);
+            sorted.sort(java.util.Comparator.comparingInt(AdamWUpdate::momentOffset));
+            for (int i = 1; i < sorted.size(); i++) {
+                AdamWUpdate a = sorted.get(i - 1), b = sorted.get(i);
+                if ((long) a.momentOffset() + a.param().size() > b.momentOffset()) {
+                    throw new IllegalArgumentException("adamW: the moments of " + a.param() + " and " + b.param()
+                            + " overlap (offsets " + a.momentOffset() + " and " + b.momentOffset() + ")");
+                }
+            }
+        }
     }
 }

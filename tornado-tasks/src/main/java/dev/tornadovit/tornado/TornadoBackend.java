@@ -608,9 +608,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, Tensor hyper, double weightDecay,
-                      double beta1, double beta2, double eps) {
-        optimizer.adamW(param, grad, m, v, n, hyper, weightDecay, beta1, beta2, eps);
+    public void adamW(AdamWUpdate update, double beta1, double beta2, double eps) {
+        optimizer.adamW(update, beta1, beta2, eps);
     }
 
     @Override

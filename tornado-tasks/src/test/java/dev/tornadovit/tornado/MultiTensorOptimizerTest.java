@@ -93,41 +93,58 @@ class MultiTensorOptimizerTest extends DeviceAgainstCpu {
         assertEquals(0f, dev.downloadFloat(out.device())[0]);
     }
 
+    /**
+     * Moments end to end in one tensor each, as the optimiser keeps them, with a gap before each tensor's on the
+     * second list (so no two tensors' moments follow each other there: one group kernel per tensor). The third list
+     * has two learning-rate groups interleaved (layer-wise decay), so a group's tensors are not all neighbours in the
+     * moment tensors either.
+     */
     @ParameterizedTest
     @ValueSource(ints = {0, 1, 2})
     void updatesEveryTensorAsThePerTensorStepDoes(int list) {
         int[] sizes = LISTS[list];
-        List<Twin> params = randomTensors(sizes, 1), grads = randomTensors(sizes, 1), m = randomTensors(sizes, 0.1);
-        List<Twin> v = new ArrayList<>();
-        for (int n : sizes) {
-            float[] values = new float[n];
-            for (int i = 0; i < n; i++) values[i] = (float) (random.nextDouble() * 0.01); // second moments are >= 0
-            v.add(Twin.of(cpu, dev, values));
+        int gap = list == 1 ? 3 : 0;
+        int[] offsets = new int[sizes.length];
+        int total = 0;
+        for (int i = 0; i < sizes.length; i++) {
+            total += gap;
+            offsets[i] = total;
+            total += sizes[i];
         }
-        // two learning-rate groups (layer-wise decay), decay on every other tensor
+        List<Twin> params = randomTensors(sizes, 1), grads = randomTensors(sizes, 1);
+        Twin m = Twin.random(cpu, dev, total, random, 0.1);
+        float[] second = new float[total];
+        for (int i = 0; i < total; i++) second[i] = (float) (random.nextDouble() * 0.01); // second moments are >= 0
+        Twin v = Twin.of(cpu, dev, second);
         Twin hyperA = Twin.of(cpu, dev, new float[]{1e-3f, 0.19f, 0.0199f, 0.7f});
         Twin hyperB = Twin.of(cpu, dev, new float[]{3e-4f, 0.19f, 0.0199f, 0.7f});
         for (Backend be : List.of(cpu, dev)) {
             List<AdamWUpdate> updates = new ArrayList<>();
             for (int i = 0; i < sizes.length; i++) {
-                updates.add(new AdamWUpdate(params.get(i).on(be), grads.get(i).on(be), m.get(i).on(be), v.get(i).on(be),
-                        (i % 3 == 2 ? hyperB : hyperA).on(be), i % 2 == 0 ? 0.05 : 0));
+                Twin hyper = list == 2 && i % 3 == 2 ? hyperB : hyperA;
+                updates.add(new AdamWUpdate(params.get(i).on(be), grads.get(i).on(be), m.on(be), v.on(be), offsets[i],
+                        hyper.on(be), i % 2 == 0 ? 0.05 : 0)); // decay on every other tensor
             }
             be.adamW(updates, 0.9, 0.999, 1e-8);
         }
-        for (int i = 0; i < sizes.length; i++) {
-            assertClose("param " + i, params.get(i), TOL);
-            assertClose("m " + i, m.get(i), TOL);
-            assertClose("v " + i, v.get(i), TOL);
-        }
+        for (int i = 0; i < sizes.length; i++) assertClose("param " + i, params.get(i), TOL);
+        assertClose("first moments", m, TOL);
+        assertClose("second moments", v, TOL);
     }
 
     @Test
-    void aTensorWrittenByTwoUpdatesIsRefused() {
-        Tensor p = dev.allocate(4), g = dev.allocate(4), m = dev.allocate(4), v = dev.allocate(4), h = dev.allocate(4);
-        List<AdamWUpdate> twice = List.of(new AdamWUpdate(p, g, m, v, h, 0), new AdamWUpdate(dev.allocate(4), g, m,
-                dev.allocate(4), h, 0));
-        assertThrows(IllegalArgumentException.class, () -> dev.adamW(twice, 0.9, 0.999, 1e-8));
+    void updatesThatWouldRaceAreRefused() {
+        Tensor p = dev.allocate(4), g = dev.allocate(4), m = dev.allocate(8), v = dev.allocate(8), h = dev.allocate(4);
+        Tensor other = dev.allocate(4), g8 = dev.allocate(8), m8 = dev.allocate(8), v8 = dev.allocate(8);
+        List<List<AdamWUpdate>> refused = List.of(
+                List.of(new AdamWUpdate(p, g, m, v, 0, h, 0), new AdamWUpdate(p, g, m, v, 4, h, 0)), // a parameter twice
+                List.of(new AdamWUpdate(p, g, m, v, 0, h, 0), new AdamWUpdate(other, g, m, v, 2, h, 0)), // moments overlap
+                List.of(new AdamWUpdate(p, g, m, m, 0, h, 0)), // first and second moments in one tensor
+                List.of(new AdamWUpdate(p, g, m, v, 0, h, 0), new AdamWUpdate(m, g8, m8, v8, 0, h, 0))); // moments as a parameter
+        for (List<AdamWUpdate> updates : refused) {
+            assertThrows(IllegalArgumentException.class, () -> dev.adamW(updates, 0.9, 0.999, 1e-8), updates.toString());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new AdamWUpdate(p, g, m, v, 5, h, 0), "moments past the end");
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.backend.cpu.CpuBackend;
 import dev.tornadovit.model.Workspace;
+import dev.tornadovit.tensor.AdamWUpdate;
 import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
@@ -426,16 +427,18 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
 
     @Test
     void adamW() {
-        int n = 1003;
-        Twin p = r(n), g = r(n), m = r(n, 0.1), v = Twin.random(cpu, dev, n, random, 0.01), v2 = z(n);
-        for (int i = 0; i < n; i++) {
+        int n = 1003, offset = 7; // the moments start past the moment tensors' start, as in the optimiser's flat ones
+        Twin p = r(n), g = r(n), m = r(offset + n, 0.1), v = Twin.random(cpu, dev, offset + n, random, 0.01);
+        Twin v2 = z(offset + n);
+        for (int i = 0; i < offset + n; i++) {
             // second moments are non-negative
             float value = Math.abs(CpuBackend.data(v.cpu())[i]);
             CpuBackend.data(v2.cpu())[i] = value;
         }
         dev.upload(v2.device(), CpuBackend.data(v2.cpu()));
         Twin hyper = Twin.of(cpu, dev, new float[]{1e-3f, 0.19f, 0.0199f, 0.7f});
-        both(be -> be.adamW(p.on(be), g.on(be), m.on(be), v2.on(be), n, hyper.on(be), 0.05, 0.9, 0.999, 1e-8));
+        both(be -> be.adamW(new AdamWUpdate(p.on(be), g.on(be), m.on(be), v2.on(be), offset, hyper.on(be), 0.05),
+                0.9, 0.999, 1e-8));
         assertClose("adamW param", p, TOL);
         assertClose("adamW m", m, TOL);
         assertClose("adamW v", v2, TOL);

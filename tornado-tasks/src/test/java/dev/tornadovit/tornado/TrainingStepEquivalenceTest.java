@@ -123,11 +123,9 @@ class TrainingStepEquivalenceTest {
                 // The next step starts from the CPU's state on both sides, so that each step is compared on its own
                 // rather than after two float32 trajectories have drifted apart (Adam amplifies rounding noise in
                 // near-zero gradients into whole steps). This also loads many tensors at once, as a checkpoint does.
-                for (int i = 0; i < pa.size(); i++) {
-                    dev.upload(pb.get(i).value(), cpu.downloadFloat(pa.get(i).value()));
-                    dev.upload(b.opt.firstMoment(i), cpu.downloadFloat(a.opt.firstMoment(i)));
-                    dev.upload(b.opt.secondMoment(i), cpu.downloadFloat(a.opt.secondMoment(i)));
-                }
+                for (int i = 0; i < pa.size(); i++) dev.upload(pb.get(i).value(), cpu.downloadFloat(pa.get(i).value()));
+                dev.upload(b.opt.firstMoments(), cpu.downloadFloat(a.opt.firstMoments()));
+                dev.upload(b.opt.secondMoments(), cpu.downloadFloat(a.opt.secondMoments()));
                 for (int i = 0; i < ba.size(); i++) dev.upload(bb.get(i).value(), cpu.downloadFloat(ba.get(i).value()));
             }
             assertEquals(graphsAfterFirstStep, dev.recordedGraphCount(), "graphs recorded after the first step: replays expected");

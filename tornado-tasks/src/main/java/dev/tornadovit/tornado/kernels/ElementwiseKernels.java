@@ -368,14 +368,14 @@ public final class ElementwiseKernels {
     }
 
     /**
-     * AdamW with decoupled weight decay; hyper = [lr, 1-β1^t, 1-β2^t, gradient scale] changes every step and is
-     * uploaded into a tensor, so the recorded task stays valid.
+     * AdamW with decoupled weight decay, the moments at {@code momentOffset} in m and v; hyper = [lr, 1-β1^t, 1-β2^t,
+     * gradient scale] changes every step and is uploaded into a tensor, so the recorded task stays valid.
      */
-    public static void adamW(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, FloatArray hyper, int n,
-                             float weightDecay, float beta1, float beta2, float eps) {
+    public static void adamW(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, FloatArray hyper,
+                             int momentOffset, int n, float weightDecay, float beta1, float beta2, float eps) {
         for (@Parallel int i = 0; i < n; i++) {
             float lr = hyper.get(0), bc1 = hyper.get(1), bc2 = hyper.get(2), gradScale = hyper.get(3);
-            OptimizerKernels.adamWElement(param, grad, m, v, i, 1f - lr * weightDecay, lr / bc1,
+            OptimizerKernels.adamWElement(param, grad, m, v, i, momentOffset + i, 1f - lr * weightDecay, lr / bc1,
                     1f / TornadoMath.sqrt(bc2), gradScale, beta1, beta2, eps);
         }
     }

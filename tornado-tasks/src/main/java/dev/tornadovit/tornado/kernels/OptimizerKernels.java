@@ -109,60 +109,61 @@ public final class OptimizerKernels {
     }
 
     /**
-     * One AdamW step for every tensor of the group (parameter p, gradient g, moments m and v; weight decay wd each),
-     * reading lr, the bias corrections and the gradient scale from {@code hyper}, with the arithmetic of
-     * {@link ElementwiseKernels#adamW}; one thread per element (a grid of at least e7 threads). Returned as a task,
-     * a lambda whose captured variables TornadoVM passes as the kernel's parameters: its 53 parameters are more than
+     * One AdamW step for every tensor of the group (parameter p and gradient g, weight decay wd each), whose moments lie
+     * end to end in m and v from {@code momentBase} (element i of the group's index space has its moments at
+     * momentBase + i), reading lr, the bias corrections and the gradient scale from {@code hyper}, with the arithmetic
+     * of {@link ElementwiseKernels#adamW}; one thread per element (a grid of at least e7 threads). Returned as a task,
+     * a lambda whose captured variables TornadoVM passes as the kernel's parameters: its 40 parameters are more than
      * TornadoVM's typed task methods take (20), and as the lambda's own body the kernel is compiled whole, where a
      * called method would be refused by TornadoVM's inlining limit.
      */
-    public static TornadoFunctions.Task adamWGroup(KernelContext ctx, FloatArray p0, FloatArray g0, FloatArray m0,
-                                                   FloatArray v0, FloatArray p1, FloatArray g1, FloatArray m1,
-                                                   FloatArray v1, FloatArray p2, FloatArray g2, FloatArray m2,
-                                                   FloatArray v2, FloatArray p3, FloatArray g3, FloatArray m3,
-                                                   FloatArray v3, FloatArray p4, FloatArray g4, FloatArray m4,
-                                                   FloatArray v4, FloatArray p5, FloatArray g5, FloatArray m5,
-                                                   FloatArray v5, FloatArray p6, FloatArray g6, FloatArray m6,
-                                                   FloatArray v6, FloatArray p7, FloatArray g7, FloatArray m7,
-                                                   FloatArray v7, FloatArray hyper, int e0, int e1, int e2, int e3,
-                                                   int e4, int e5, int e6, int e7, float wd0, float wd1, float wd2,
-                                                   float wd3, float wd4, float wd5, float wd6, float wd7, float beta1,
-                                                   float beta2, float eps) {
+    public static TornadoFunctions.Task adamWGroup(KernelContext ctx, FloatArray p0, FloatArray g0, FloatArray p1,
+                                                   FloatArray g1, FloatArray p2, FloatArray g2, FloatArray p3,
+                                                   FloatArray g3, FloatArray p4, FloatArray g4, FloatArray p5,
+                                                   FloatArray g5, FloatArray p6, FloatArray g6, FloatArray p7,
+                                                   FloatArray g7, FloatArray m, FloatArray v, FloatArray hyper, int e0,
+                                                   int e1, int e2, int e3, int e4, int e5, int e6, int e7, float wd0,
+                                                   float wd1, float wd2, float wd3, float wd4, float wd5, float wd6,
+                                                   float wd7, int momentBase, float beta1, float beta2, float eps) {
         return () -> {
             int i = ctx.globalIdx;
             if (i < e7) {
                 // what every tensor shares, once; then the element's own tensor
                 float lr = hyper.get(0), gradScale = hyper.get(3);
                 float step = lr / hyper.get(1), invSqrtBc2 = 1f / TornadoMath.sqrt(hyper.get(2));
+                int mi = momentBase + i;
                 if (i < e0) {
-                    adamWElement(p0, g0, m0, v0, i, 1f - lr * wd0, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p0, g0, m, v, i, mi, 1f - lr * wd0, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e1) {
-                    adamWElement(p1, g1, m1, v1, i - e0, 1f - lr * wd1, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p1, g1, m, v, i - e0, mi, 1f - lr * wd1, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e2) {
-                    adamWElement(p2, g2, m2, v2, i - e1, 1f - lr * wd2, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p2, g2, m, v, i - e1, mi, 1f - lr * wd2, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e3) {
-                    adamWElement(p3, g3, m3, v3, i - e2, 1f - lr * wd3, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p3, g3, m, v, i - e2, mi, 1f - lr * wd3, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e4) {
-                    adamWElement(p4, g4, m4, v4, i - e3, 1f - lr * wd4, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p4, g4, m, v, i - e3, mi, 1f - lr * wd4, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e5) {
-                    adamWElement(p5, g5, m5, v5, i - e4, 1f - lr * wd5, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p5, g5, m, v, i - e4, mi, 1f - lr * wd5, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else if (i < e6) {
-                    adamWElement(p6, g6, m6, v6, i - e5, 1f - lr * wd6, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p6, g6, m, v, i - e5, mi, 1f - lr * wd6, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 } else {
-                    adamWElement(p7, g7, m7, v7, i - e6, 1f - lr * wd7, step, invSqrtBc2, gradScale, beta1, beta2, eps);
+                    adamWElement(p7, g7, m, v, i - e6, mi, 1f - lr * wd7, step, invSqrtBc2, gradScale, beta1, beta2, eps);
                 }
             }
         };
     }
 
-    /** One element's AdamW update (decoupled weight decay in {@code decay}); the single-tensor kernel's too. */
-    static void adamWElement(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, int i, float decay,
-                                     float step, float invSqrtBc2, float gradScale, float beta1, float beta2, float eps) {
+    /**
+     * One element's AdamW update (decoupled weight decay in {@code decay}): parameter and gradient element i, moments
+     * element {@code mi}; the single-tensor kernel's too.
+     */
+    static void adamWElement(FloatArray param, FloatArray grad, FloatArray m, FloatArray v, int i, int mi, float decay,
+                             float step, float invSqrtBc2, float gradScale, float beta1, float beta2, float eps) {
         float gi = grad.get(i) * gradScale;
-        float mi = beta1 * m.get(i) + (1f - beta1) * gi;
-        float vi = beta2 * v.get(i) + (1f - beta2) * gi * gi;
-        m.set(i, mi);
-        v.set(i, vi);
-        param.set(i, param.get(i) * decay - step * mi / (TornadoMath.sqrt(vi) * invSqrtBc2 + eps));
+        float m1 = beta1 * m.get(mi) + (1f - beta1) * gi;
+        float v1 = beta2 * v.get(mi) + (1f - beta2) * gi * gi;
+        m.set(mi, m1);
+        v.set(mi, v1);
+        param.set(i, param.get(i) * decay - step * m1 / (TornadoMath.sqrt(v1) * invSqrtBc2 + eps));
     }
 }
