@@ -50,19 +50,25 @@ public final class Checkpoint {
         meta.put("config", model.config().toJson());
         meta.putAll(extraMetadata);
         if (optimizer != null) {
-            List<Parameter> ps = optimizer.parameters();
-            double[] m = be.downloadDouble(optimizer.firstMoments()), v = be.downloadDouble(optimizer.secondMoments());
-            for (int i = 0; i < ps.size(); i++) {
-                Parameter p = ps.get(i);
-                long[] shape = Arrays.stream(p.shape()).asLongStream().toArray();
-                int from = optimizer.momentOffset(i), to = from + p.size();
-                out.add(new Safetensors.Output(OPT_M + p.name(), dtype, shape, Arrays.copyOfRange(m, from, to)));
-                out.add(new Safetensors.Output(OPT_V + p.name(), dtype, shape, Arrays.copyOfRange(v, from, to)));
-            }
+            // one moment tensor at a time, so that only one is held whole beside its per-parameter copies
+            outputs(out, OPT_M, be.downloadDouble(optimizer.firstMoments()), optimizer, dtype);
+            outputs(out, OPT_V, be.downloadDouble(optimizer.secondMoments()), optimizer, dtype);
             meta.put("optimizer_step", Long.toString(optimizer.step()));
         }
         if (trainingState != null) meta.put("training_state", trainingState);
         Safetensors.write(file, out, meta);
+    }
+
+    /** Each trained parameter's part of {@code moments} (the optimiser's layout), named {@code prefix} + its name. */
+    private static void outputs(List<Safetensors.Output> out, String prefix, double[] moments, AdamW optimizer,
+                                String dtype) {
+        List<Parameter> ps = optimizer.parameters();
+        for (int i = 0; i < ps.size(); i++) {
+            Parameter p = ps.get(i);
+            int from = optimizer.momentOffset(i);
+            out.add(new Safetensors.Output(prefix + p.name(), dtype, Arrays.stream(p.shape()).asLongStream().toArray(),
+                    Arrays.copyOfRange(moments, from, from + p.size())));
+        }
     }
 
     private static Safetensors.Output output(Backend be, String name, int[] shape, Tensor t, String dtype) {

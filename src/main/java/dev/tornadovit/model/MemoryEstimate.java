@@ -45,11 +45,12 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
         Counter c = count(config, Math.max(trainBatch, evalBatch), backend);
         long parameters = c.parameterElements;
         c.optimizer += 2 * parameters + 4 + 1;
-        c.tensors += 2L * c.parameterCount + 2;
+        c.tensors += 4; // the two moment tensors, the per-step values and the gradient norm
         c.inputs(config, trainBatch);
         c.inputs(config, evalBatch);
-        // Checkpoint.save downloads weights, buffers and both moments to double[] and holds them all while writing.
-        long checkpointDoubles = 8 * (3 * parameters + c.bufferElements);
+        // Checkpoint.save downloads weights, buffers and both moments to double[] and holds them all while writing,
+        // with one moment tensor whole beside its per-parameter copies.
+        long checkpointDoubles = 8 * (4 * parameters + c.bufferElements);
         return c.estimate(Math.max(checkpointDoubles, 8 * c.largestParameter), bytesPerValue(backend));
     }
 
