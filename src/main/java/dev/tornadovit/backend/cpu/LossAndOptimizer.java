@@ -79,12 +79,12 @@ final class LossAndOptimizer {
      * One AdamW step of n parameters, their moments at {@code momentOffset} in mm and vv; {@code hp} holds the
      * learning rate, the two bias corrections and the gradient scale, written by the optimizer each step.
      */
-    static void adamW(float[] p, float[] g, float[] mm, float[] vv, int momentOffset, int n, float[] hp, double weightDecay,
-                      double beta1, double beta2, double eps) {
+    static void adamW(float[] p, float[] g, float[] mm, float[] vv, int momentOffset, int n, float[] hp,
+                      double weightDecay, double beta1, double beta2, double eps) {
         float lr = hp[0], bc1 = hp[1], bc2 = hp[2], gradScale = hp[3];
         float decay = (float) (1 - lr * weightDecay), b1 = (float) beta1, b2 = (float) beta2, e = (float) eps;
         float step = lr / bc1, invSqrtBc2 = (float) (1 / Math.sqrt(bc2));
-        OperationLoops.loop().arrays(p, g, mm, vv).ints(momentOffset).scalars(gradScale, decay, b1, b2, e, step, invSqrtBc2)
-                .run(ADAMW, n, 8192);
+        OperationLoops.loop().arrays(p, g, mm, vv).ints(momentOffset)
+                .scalars(gradScale, decay, b1, b2, e, step, invSqrtBc2).run(ADAMW, n, 8192);
     }
 }
