@@ -5,6 +5,7 @@ import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.MatmulKernels;
+import dev.tornadovit.tornado.kernels.MmaGemmKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.WorkerGrid;
@@ -33,11 +34,15 @@ final class MatrixProducts extends DeviceOperations {
 
     private final GemmStrategy gemmStrategy;
     private final GemmCompute gemmCompute;
+    /** Whether our products run on the tensor cores in bf16 ({@link MmaGemmKernels}) rather than in fp32. */
+    private final boolean tensorCores;
 
-    MatrixProducts(TornadoBackend backend, GemmStrategy gemmStrategy, GemmCompute gemmCompute, int gemmTargetGroups) {
+    MatrixProducts(TornadoBackend backend, GemmStrategy gemmStrategy, GemmCompute gemmCompute, boolean tensorCores,
+                   int gemmTargetGroups) {
         super(backend);
         this.gemmStrategy = gemmStrategy;
         this.gemmCompute = gemmCompute;
+        this.tensorCores = tensorCores;
         this.gemmTargetGroups = gemmTargetGroups;
     }
 
@@ -51,8 +56,9 @@ final class MatrixProducts extends DeviceOperations {
     /**
      * C (+)= alpha·op(A)·op(B) (+bias) over {@code batches} matrices: A is [M,K], or stored [K,M] when {@code transA}
      * is 1; B is [K,N], or stored [N,K] when {@code transB} is 1; batch z starts at z·stride in each array (stride 0:
-     * shared). Our kernels ({@link MatmulKernels}) have one per layout, and no product takes both operands transposed.
-     * Through cuBLAS when that is this backend's {@link GemmStrategy}, which takes no bias (see {@link #linear}).
+     * shared). Our kernels ({@link MatmulKernels}, or {@link MmaGemmKernels} for bf16 on the tensor cores) have one per
+     * layout, and no product takes both operands transposed. Through cuBLAS when that is this backend's
+     * {@link GemmStrategy}, which takes no bias (see {@link #linear}).
      */
     Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
               int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
@@ -62,13 +68,19 @@ final class MatrixProducts extends DeviceOperations {
             return CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha,
                     accumulate, gemmCompute);
         }
+        if (transA == 1 && transB == 1) {
+            throw new IllegalArgumentException("the GEMM kernels take A or B transposed, not both");
+        }
         int hasBias = bias == null ? 0 : 1;
         DeviceTensor biasArg = bias == null ? unused : bias;
+        if (tensorCores) {
+            return mma(a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate,
+                    hasBias);
+        }
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
                 ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
         grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
-        String name = transA == 1 ? (transB == 1 ? null : "gemmTN") : transB == 1 ? "gemmNT" : "gemmNN";
-        if (name == null) throw new IllegalArgumentException("the GEMM kernels take A or B transposed, not both");
+        String name = transA == 1 ? "gemmTN" : transB == 1 ? "gemmNT" : "gemmNN";
         return task(name, grid, (g, id) -> {
             switch (name) {
                 case "gemmNN" -> g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array,
@@ -79,6 +91,38 @@ final class MatrixProducts extends DeviceOperations {
                         biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
             }
         }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias);
+    }
+
+    /**
+     * {@link #gemm} on the tensor cores ({@link MmaGemmKernels}). Their scratch matrix of per-work-group blocks is one
+     * buffer per size, rounded up to a power of two, shared by every product that fits it: the products of a graph run
+     * one after another.
+     */
+    private Task mma(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
+                     int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
+                     int accumulate, int hasBias) {
+        long needed = MmaGemmKernels.tilesSize(m, n, batches);
+        if (needed > 1 << 30) {
+            throw new IllegalArgumentException("a " + batches + " × " + m + "×" + n + " product is too large for the "
+                    + "tensor-core GEMM's scratch (" + needed + " floats, at most 2^30)");
+        }
+        int size = Integer.highestOneBit((int) needed);
+        if (size < needed) size <<= 1;
+        DeviceTensor tiles = scratch("mmaTiles", size, size);
+        WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MmaGemmKernels.TILE) * MmaGemmKernels.THREADS,
+                ceilDiv(m, MmaGemmKernels.TILE), batches);
+        grid.setLocalWork(MmaGemmKernels.THREADS, 1, 1);
+        String name = transA == 1 ? "mmaTN" : transB == 1 ? "mmaNT" : "mmaNN";
+        return task(name, grid, (g, id) -> {
+            switch (name) {
+                case "mmaNN" -> g.task(id, MmaGemmKernels::mmaNN, new KernelContext(), a.array, b.array, c.array,
+                        bias.array, tiles.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+                case "mmaNT" -> g.task(id, MmaGemmKernels::mmaNT, new KernelContext(), a.array, b.array, c.array,
+                        bias.array, tiles.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+                default -> g.task(id, MmaGemmKernels::mmaTN, new KernelContext(), a.array, b.array, c.array,
+                        bias.array, tiles.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+            }
+        }, a, b, c, bias, tiles, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias);
     }
 
     /**

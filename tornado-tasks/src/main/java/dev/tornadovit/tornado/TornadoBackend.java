@@ -73,7 +73,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     /** A backend on {@code deviceSpec} whose matrix products run in {@code precision}; see {@link #supports}. */
     public TornadoBackend(String deviceSpec, Precision precision) {
         TornadoDevices.Found found = TornadoDevices.resolve(deviceSpec);
-        this(found, 0, GemmStrategy.forDevice(found), precision);
+        this(found, 0, GemmStrategy.forDevice(found, precision), precision);
     }
 
     public TornadoBackend(TornadoDevices.Found found) {
@@ -106,6 +106,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         if (!supports(gemm, precision)) {
             throw new IllegalArgumentException("device " + found.id() + " (" + found.name() + ", GEMM: "
                     + gemm.label() + ") cannot run precision " + precision + "; it runs " + supported(gemm)
+                    + (supports(GemmStrategy.MMA, precision) && GemmStrategy.unavailableReason(GemmStrategy.MMA, found)
+                    == null ? " (-D" + GemmStrategy.PROPERTY + "=mma runs " + precision + " on it)" : "")
                     + " (--device cpu emulates " + precision + ")");
         }
         this.precision = precision;
@@ -117,7 +119,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.unused2 = (DeviceTensor) allocate(1);
         this.graphs = new TaskGraphs(this, device, memory,
                 found.backend().equals("cuda") && !"false".equals(System.getProperty("tornadovit.cudaGraphs")));
-        this.products = new MatrixProducts(this, gemm, gemmCompute,
+        this.products = new MatrixProducts(this, gemm, gemmCompute, gemm == GemmStrategy.MMA && precision == Precision.BF16,
                 4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
         this.transfers = new HostTransfers(this, device, memory);
         this.elementwise = new Elementwise(this);
@@ -129,7 +131,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         // our own GEMM kernels the fused kernel is the faster one. -Dtornadovit.fusedAttention=true|false overrides
         // this, to compare the two in a benchmark.
         String fused = System.getProperty("tornadovit.fusedAttention");
-        attention.setFused(fused == null ? gemm == GemmStrategy.KERNEL : Boolean.parseBoolean(fused));
+        // The fused kernels compute attention's products in fp32: with our tensor-core kernels they stay off for bf16.
+        attention.setFused(fused == null ? gemm == GemmStrategy.KERNEL || gemm == GemmStrategy.MMA
+                && precision == Precision.FP32 : Boolean.parseBoolean(fused));
         this.optimizer = new LossAndOptimizer(this, transfers);
         this.collectives = new NcclCollectives(this, found);
     }
@@ -141,10 +145,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
 
     /**
      * Whether matrix products computed by {@code gemm} can run in {@code p}: fp32 for every strategy; TF32 and bf16
-     * on the tensor cores through cuBLAS's compute types ({@link GemmCompute}).
+     * on the tensor cores through cuBLAS's compute types ({@link GemmCompute}); bf16 through our tensor-core kernels
+     * ({@link GemmStrategy#MMA}).
      */
     static boolean supports(GemmStrategy gemm, Precision p) {
-        return p == Precision.FP32 || gemm == GemmStrategy.CUBLAS;
+        return p == Precision.FP32 || gemm == GemmStrategy.CUBLAS || gemm == GemmStrategy.MMA && p == Precision.BF16;
     }
 
     /** The precisions {@code gemm} runs, "fp32|…", for messages. */

@@ -13,8 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The TornadoVM backend's precisions: fp32 on every GEMM strategy, TF32 and bf16 through cuBLAS (the numbers are
- * checked in {@link GemmStrategyTest}); a precision its strategy cannot run is refused in
+ * The TornadoVM backend's precisions: fp32 on every GEMM strategy, TF32 and bf16 through cuBLAS, bf16 through our
+ * tensor-core kernels (the numbers are checked in {@link GemmStrategyTest} and {@link MmaGemmTest}); a precision its strategy cannot run is refused in
  * one line naming the device and what it runs, by the constructor and through {@code --device}'s path alike, never
  * replaced by another.
  */
@@ -32,12 +32,14 @@ class DevicePrecisionTest {
         for (Precision p : new Precision[]{Precision.TF32, Precision.BF16}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> new TornadoBackend(device, 0, GemmStrategy.KERNEL, p));
+            boolean tensorCores = p == Precision.BF16 && GemmStrategy.unavailableReason(GemmStrategy.MMA, device) == null;
             assertEquals("device " + device.id() + " (" + device.name() + ", GEMM: kernel) cannot run precision " + p
-                    + "; it runs fp32 (--device cpu emulates " + p + ")", e.getMessage());
+                    + "; it runs fp32" + (tensorCores ? " (-Dtornadovit.gemm=mma runs bf16 on it)" : "")
+                    + " (--device cpu emulates " + p + ")", e.getMessage());
             assertEquals(1, e.getMessage().lines().count());
-            // The same through Backends, as --device and the Java API create backends, where the device's best GEMM is
-            // our kernel; where it is cuBLAS, the precision runs on the tensor cores.
-            if (GemmStrategy.best(device) == GemmStrategy.KERNEL) {
+            // The same through Backends, as --device and the Java API create backends, where the device's best GEMM for
+            // p is our fp32 kernel; where it is cuBLAS (or, for bf16, our tensor-core kernels), p runs on the tensor cores.
+            if (GemmStrategy.best(device, p) == GemmStrategy.KERNEL) {
                 IllegalArgumentException viaProvider = assertThrows(IllegalArgumentException.class,
                         () -> Backends.create(TestDevice.spec(), 0, p));
                 assertTrue(viaProvider.getMessage().contains("cannot run precision " + p), viaProvider.getMessage());

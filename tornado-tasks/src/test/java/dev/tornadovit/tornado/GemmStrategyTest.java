@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * products, with scale and accumulation), at sizes that divide no tile, inside a recorded graph that is replayed (the
  * products share the graph's device buffers with our kernels). The cuBLAS strategy runs only on TornadoVM's CUDA
  * backend: elsewhere its test is skipped and says why; on a CUDA device where cuBLAS does not load it fails. TF32 and
- * bf16 arithmetic (cuBLAS's compute types) are checked against fp32 within their operands' rounding.
+ * bf16 arithmetic (cuBLAS's compute types) are checked against fp32 within their operands' rounding; our bf16
+ * tensor-core kernels against the CPU's exact bf16 emulation and against cuBLAS bf16.
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class GemmStrategyTest {
@@ -113,6 +114,56 @@ class GemmStrategyTest {
         }
     }
 
+    /**
+     * Our tensor-core kernels ({@link GemmStrategy#MMA}, bf16) on the model's products in a recorded graph against the
+     * CPU's exact bf16 emulation: the same bf16 operands and exact products, so only the order of the fp32 sums
+     * differs, by less than (K + 4)·2^-22·Σ|a||b| for a sum of K products ({@link MmaGemmTest} derives the bound; K here
+     * the longest sum of any product, Σ|a||b| the product on absolute values). Then against cuBLAS's bf16 compute type
+     * where cuBLAS loads, within twice {@link #cublasTf32AndBf16StayWithinTheirOperandRounding}'s bound (cuBLAS may
+     * truncate operands, ours round to nearest even). Skipped, saying why, where the kernels cannot compile.
+     */
+    @Test
+    void mmaMatchesTheCpusBf16EmulationAndCublasBf16() {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        String reason = GemmStrategy.unavailableReason(GemmStrategy.MMA, device);
+        Assumptions.assumeTrue(reason == null, () -> "skipped: " + reason);
+        Map<String, float[]> expected = products(new CpuBackend(1, Precision.BF16), M, false);
+        Map<String, float[]> magnitudes = products(new CpuBackend(1, Precision.BF16), M, true);
+        Map<String, float[]> mma;
+        try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.MMA, Precision.BF16)) {
+            assertTrue(!be.fusedAttention(), "the fused attention kernels compute in fp32: off for bf16");
+            mma = products(be, M, false);
+        }
+        int longestSum = Math.max(Math.max(M, K), Math.max(N, Math.max(TOKENS, HEAD_DIM)));
+        assertWithin("mma bf16 against the CPU's bf16 emulation on " + device.id(), expected, mma, magnitudes,
+                (longestSum + 4) * Math.scalb(1.0, -22), 0);
+        if (GemmStrategy.unavailableReason(GemmStrategy.CUBLAS, device) != null) return;
+        Map<String, float[]> cublas;
+        try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, Precision.BF16)) {
+            cublas = products(be, M, false);
+        }
+        double u = Math.scalb(2.0, -Precision.BF16.significandBits());
+        assertWithin("mma bf16 against cuBLAS bf16 on " + device.id(), cublas, mma, magnitudes, 2 * (u + u * u), TOL);
+    }
+
+    /** Each output within perMagnitude·magnitude (per element) + relative·(the reference's largest magnitude). */
+    private static void assertWithin(String what, Map<String, float[]> expected, Map<String, float[]> actual,
+                                     Map<String, float[]> magnitudes, double perMagnitude, double relative) {
+        for (String name : expected.keySet()) {
+            float[] want = expected.get(name), have = actual.get(name), bound = magnitudes.get(name);
+            double scale = 0;
+            for (float value : want) scale = Math.max(scale, Math.abs(value));
+            for (int i = 0; i < want.length; i++) {
+                double allowed = perMagnitude * bound[i] + relative * scale;
+                double diff = Math.abs((double) have[i] - want[i]);
+                if (!(diff <= allowed)) {
+                    fail(String.format("%s, %s: element %d is %.8g, expected %.8g (|diff| %.3g > %.3g)", what, name, i,
+                            have[i], want[i], diff, allowed));
+                }
+            }
+        }
+    }
+
     @Test
     void cublasThatCannotLoadIsNamedInTheReason() {
         String reason = CudaLibraryProvider.unavailableReason();
@@ -141,7 +192,7 @@ class GemmStrategyTest {
             assertEquals(GemmStrategy.best(device), GemmStrategy.forDevice(device));
             System.setProperty(GemmStrategy.PROPERTY, "magma");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GemmStrategy.forDevice(device));
-            assertEquals("-Dtornadovit.gemm=magma is not a GEMM strategy: use auto, kernel or cublas", e.getMessage());
+            assertEquals("-Dtornadovit.gemm=magma is not a GEMM strategy: use auto, kernel, cublas or mma", e.getMessage());
         } finally {
             if (old == null) System.clearProperty(GemmStrategy.PROPERTY);
             else System.setProperty(GemmStrategy.PROPERTY, old);

@@ -37,14 +37,15 @@ import java.util.SplittableRandom;
 /**
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
  * attention alone (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
- * linear layer (GFLOP/s of the forward product and of the two backward ones). Prints a Markdown table and
+ * linear layer (GFLOP/s of the forward product and of the two backward ones; {@code --gemm cublas,mma} gives one row per
+ * layer and GEMM strategy, side by side). Prints a Markdown table and
  * appends it to {@code --out} if given.
  *
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
  *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer] [--profile]
- *     [--precision fp32|tf32|bf16] [--nccl] [--out results.md]
+ *     [--precision fp32|tf32|bf16] [--gemm auto|kernel|cublas|mma,...] [--nccl] [--out results.md]
  * </pre>
  *
  * Timings are wall-clock around blocking graph executions, so they include TornadoVM's per-graph dispatch; warm-up
@@ -81,7 +82,7 @@ public final class TornadoBench {
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
         boolean profileSteps = false, nccl = false;
-        String precision = "fp32";
+        String precision = "fp32", gemms = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -97,6 +98,7 @@ public final class TornadoBench {
                 case "--attention" -> attentions = value;
                 case "--modes" -> modes = value;
                 case "--precision" -> precision = value;
+                case "--gemm" -> gemms = value;
                 case "--profile" -> {
                     profileSteps = true;
                     i--; // a flag: no value
@@ -122,7 +124,8 @@ public final class TornadoBench {
         bench.precision = Precision.parse(precision);
         TornadoDevices.Found found = TornadoDevices.resolve(device);
         bench.row("device: " + found.id() + " (" + found.backend() + ": " + found.name() + "), GEMM: "
-                + GemmStrategy.forDevice(found).label() + ", matrix products in " + precision
+                + (gemms == null ? GemmStrategy.forDevice(found, bench.precision).label() : gemms)
+                + ", matrix products in " + precision
                 + (nccl ? ", gradients averaged by NCCL (one rank)" : "") + ", Java " + Runtime.version());
         if (parts.contains("attention")) {
             bench.row("");
@@ -140,13 +143,16 @@ public final class TornadoBench {
             int tokens = batch * ("tiny".equals(model) ? 65 : 197);
             int width = "tiny".equals(model) ? 64 : 384;
             int reps = Math.max(steps, 5);
-            // One backend for all rows: its compiled kernels serve every layer.
-            try (TornadoBackend be = bench.backend()) {
-                bench.gemm(be, "qkv", tokens, width, 3 * width, reps);
-                bench.gemm(be, "attention projection", tokens, width, width, reps);
-                bench.gemm(be, "MLP fc1", tokens, width, 4 * width, reps);
-                bench.gemm(be, "MLP fc2", tokens, 4 * width, width, reps);
-                bench.gemm(be, "square", 1024, 1024, 1024, reps);
+            // One backend per GEMM strategy for all rows: its compiled kernels serve every layer.
+            for (GemmStrategy gemm : gemmStrategies(gemms, found, bench.precision)) {
+                String label = gemms == null ? "" : " (" + gemm.label() + ")";
+                try (TornadoBackend be = new TornadoBackend(found, 0, gemm, bench.precision)) {
+                    bench.gemm(be, "qkv" + label, tokens, width, 3 * width, reps);
+                    bench.gemm(be, "attention projection" + label, tokens, width, width, reps);
+                    bench.gemm(be, "MLP fc1" + label, tokens, width, 4 * width, reps);
+                    bench.gemm(be, "MLP fc2" + label, tokens, 4 * width, width, reps);
+                    bench.gemm(be, "square" + label, 1024, 1024, 1024, reps);
+                }
             }
         }
         if (parts.contains("model")) {
@@ -176,6 +182,26 @@ public final class TornadoBench {
                 throw new UncheckedIOException(e);
             }
         }
+    }
+
+    /**
+     * The strategies {@code --gemm} lists (comma-separated labels, {@code auto} the device's best for the precision),
+     * or, without it, the one {@code -Dtornadovit.gemm} picks; a strategy the device cannot run is an error naming why.
+     */
+    private static List<GemmStrategy> gemmStrategies(String gemms, TornadoDevices.Found found, Precision precision) {
+        if (gemms == null) return List.of(GemmStrategy.forDevice(found, precision));
+        List<GemmStrategy> strategies = new ArrayList<>();
+        for (String name : gemms.split(",")) {
+            String label = name.strip().toLowerCase(Locale.ROOT);
+            GemmStrategy strategy = label.equals("auto") ? GemmStrategy.best(found, precision)
+                    : java.util.Arrays.stream(GemmStrategy.values()).filter(g -> g.label().equals(label)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("--gemm " + gemms + ": '" + name
+                            + "' is not a GEMM strategy: use auto, kernel, cublas or mma"));
+            String reason = GemmStrategy.unavailableReason(strategy, found);
+            if (reason != null) throw new IllegalArgumentException("--gemm " + gemms + ": " + reason);
+            strategies.add(strategy);
+        }
+        return strategies;
     }
 
     private void row(String line) {
