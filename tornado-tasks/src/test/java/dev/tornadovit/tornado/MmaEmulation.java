@@ -1,6 +1,6 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.tornado.MmaGemmTest.Case;
+import dev.tornadovit.tornado.GemmLayoutsTest.Case;
 import dev.tornadovit.tornado.MmaGemmTest.Inputs;
 import dev.tornadovit.tornado.kernels.MmaGemmKernels;
 import uk.ac.manchester.tornado.api.KernelContext;

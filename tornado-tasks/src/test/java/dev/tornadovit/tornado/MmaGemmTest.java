@@ -3,6 +3,9 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.backend.cpu.Matmul;
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.GemmLayoutsTest.Case;
+import dev.tornadovit.tornado.GemmLayoutsTest.Layout;
+import dev.tornadovit.tornado.GemmLayoutsTest.Shared;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,29 +47,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MmaGemmTest {
-
-    enum Layout {
-        NN(0, 0), NT(0, 1), TN(1, 0);
-
-        final int transA, transB;
-
-        Layout(int transA, int transB) {
-            this.transA = transA;
-            this.transB = transB;
-        }
-    }
-
-    /** Which operand every batch shares (its stride 0). */
-    enum Shared { NONE, A, B }
-
-    record Case(Layout layout, int m, int n, int k, int batches, int gap, Shared shared, float alpha, boolean bias,
-                boolean accumulate) {
-        @Override
-        public String toString() {
-            return String.format("%s %d×%d×%d, %d batch(es), gap %d, shared %s, alpha %s%s%s", layout, m, n, k, batches,
-                    gap, shared, alpha, bias ? ", bias" : "", accumulate ? ", accumulate" : "");
-        }
-    }
 
     static List<Case> cases() {
         return List.of(
@@ -114,12 +94,12 @@ class MmaGemmTest {
     record Inputs(float[] a, float[] b, float[] start, float[] bias, int strideA, int strideB, int strideC) {
         static Inputs of(Case c) {
             SplittableRandom random = new SplittableRandom(11);
-            int sizeA = c.m * c.k, sizeB = c.k * c.n, sizeC = c.m * c.n;
-            int strideA = c.shared == Shared.A ? 0 : sizeA + c.gap, strideB = c.shared == Shared.B ? 0 : sizeB + c.gap;
-            int strideC = sizeC + c.gap;
-            return new Inputs(random(extent(sizeA, strideA, c.batches), random),
-                    random(extent(sizeB, strideB, c.batches), random), random(extent(sizeC, strideC, c.batches), random),
-                    c.bias ? random(c.n, random) : null, strideA, strideB, strideC);
+            int sizeA = c.m() * c.k(), sizeB = c.k() * c.n(), sizeC = c.m() * c.n();
+            int strideA = c.shared() == Shared.A ? 0 : sizeA + c.gap(), strideB = c.shared() == Shared.B ? 0 : sizeB + c.gap();
+            int strideC = sizeC + c.gap();
+            return new Inputs(random(extent(sizeA, strideA, c.batches()), random),
+                    random(extent(sizeB, strideB, c.batches()), random), random(extent(sizeC, strideC, c.batches()), random),
+                    c.bias() ? random(c.n(), random) : null, strideA, strideB, strideC);
         }
     }
 
@@ -128,12 +108,12 @@ class MmaGemmTest {
     void eachLayoutMatchesTheCpusBf16Emulation(Case c) {
         assumeTensorCores();
         Inputs in = Inputs.of(c);
-        Tensor a = upload(in.a), b = upload(in.b), out = upload(in.start), bias = c.bias ? upload(in.bias) : null;
+        Tensor a = upload(in.a), b = upload(in.b), out = upload(in.start), bias = c.bias() ? upload(in.bias) : null;
         MatrixProducts products = dev.products();
         Task task = products.gemm(products.t(a), products.t(b), products.t(out), bias == null ? null : products.t(bias),
-                c.m, c.n, c.k, c.batches, in.strideA, in.strideB, in.strideC, c.layout.transA, c.layout.transB, c.alpha,
-                c.accumulate ? 1 : 0);
-        assertTrue(task.key().startsWith("mma" + c.layout + "("), () -> c.layout + " ran as " + task.key());
+                c.m(), c.n(), c.k(), c.batches(), in.strideA, in.strideB, in.strideC, c.layout().transA, c.layout().transB, c.alpha(),
+                c.accumulate() ? 1 : 0);
+        assertTrue(task.key().startsWith("mma" + c.layout() + "("), () -> c.layout() + " ran as " + task.key());
         products.submit(task);
         assertMatchesTheCpu(c + " on " + device.id(), c, in, dev.downloadFloat(out));
     }
@@ -145,20 +125,20 @@ class MmaGemmTest {
     static void assertMatchesTheCpu(String what, Case c, Inputs in, float[] got) {
         float[] want = in.start.clone();
         float[] magnitude = new float[want.length];
-        for (int z = 0; z < c.batches; z++) {
-            for (int i = 0; i < c.m; i++) {
-                for (int j = 0; j < c.n; j++) {
-                    int at = z * in.strideC + i * c.n + j;
-                    want[at] = (c.accumulate ? in.start[at] : 0f) + (c.bias ? in.bias[j] : 0f);
-                    magnitude[at] = Math.abs(c.accumulate ? in.start[at] : 0f) + (c.bias ? Math.abs(in.bias[j]) : 0f);
+        for (int z = 0; z < c.batches(); z++) {
+            for (int i = 0; i < c.m(); i++) {
+                for (int j = 0; j < c.n(); j++) {
+                    int at = z * in.strideC + i * c.n() + j;
+                    want[at] = (c.accumulate() ? in.start[at] : 0f) + (c.bias() ? in.bias[j] : 0f);
+                    magnitude[at] = Math.abs(c.accumulate() ? in.start[at] : 0f) + (c.bias() ? Math.abs(in.bias[j]) : 0f);
                 }
             }
         }
-        product(c, Precision.BF16, in.a, in.b, want, in.strideA, in.strideB, in.strideC, c.alpha);
+        product(c, Precision.BF16, in.a, in.b, want, in.strideA, in.strideB, in.strideC, c.alpha());
         product(c, Precision.BF16, abs(in.a), abs(in.b), magnitude, in.strideA, in.strideB, in.strideC,
-                Math.abs(c.alpha));
+                Math.abs(c.alpha()));
         assertEquals(want.length, got.length, what + ": length");
-        double perMagnitude = (c.k + 4) * Math.scalb(1.0, -22);
+        double perMagnitude = (c.k() + 4) * Math.scalb(1.0, -22);
         for (int i = 0; i < want.length; i++) {
             double allowed = perMagnitude * magnitude[i];
             double diff = Math.abs((double) got[i] - want[i]);
@@ -262,13 +242,13 @@ class MmaGemmTest {
 
     private static void product(Case c, Precision p, float[] a, float[] b, float[] out, int strideA, int strideB,
                                 int strideC, float alpha) {
-        switch (c.layout) {
-            case NN -> Matmul.batchedNN(p, c.batches, a, 0, strideA, c.k, b, 0, strideB, c.n, out, 0, strideC, c.n,
-                    c.m, c.n, c.k, alpha, true);
-            case NT -> Matmul.batchedNT(p, c.batches, a, 0, strideA, c.k, b, 0, strideB, c.k, out, 0, strideC, c.n,
-                    c.m, c.n, c.k, alpha, true);
-            case TN -> Matmul.batchedTN(p, c.batches, a, 0, strideA, c.m, b, 0, strideB, c.n, out, 0, strideC, c.n,
-                    c.m, c.n, c.k, alpha, true);
+        switch (c.layout()) {
+            case NN -> Matmul.batchedNN(p, c.batches(), a, 0, strideA, c.k(), b, 0, strideB, c.n(), out, 0, strideC, c.n(),
+                    c.m(), c.n(), c.k(), alpha, true);
+            case NT -> Matmul.batchedNT(p, c.batches(), a, 0, strideA, c.k(), b, 0, strideB, c.k(), out, 0, strideC, c.n(),
+                    c.m(), c.n(), c.k(), alpha, true);
+            case TN -> Matmul.batchedTN(p, c.batches(), a, 0, strideA, c.m(), b, 0, strideB, c.n(), out, 0, strideC, c.n(),
+                    c.m(), c.n(), c.k(), alpha, true);
         }
     }
 

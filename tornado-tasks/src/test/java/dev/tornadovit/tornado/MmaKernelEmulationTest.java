@@ -1,6 +1,6 @@
 package dev.tornadovit.tornado;
 
-import dev.tornadovit.tornado.MmaGemmTest.Case;
+import dev.tornadovit.tornado.GemmLayoutsTest.Case;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
