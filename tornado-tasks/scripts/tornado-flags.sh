@@ -9,7 +9,8 @@
 # module path (with its JNI jar), --add-modules, the exports and native access, and one line on stderr names them all.
 # Modules the argfile names but the SDK lacks (TornadoVM's CUDA argfile names cuFFT, cuDNN, cuSPARSE and CUTLASS whether
 # built or not) are dropped quietly. Where the CUDA backend stays, it becomes TornadoVM's default backend (tornado.cuda.priority): the
-# default backend decides how every task is sketched, and CUDA is the one meant for NVIDIA GPUs.
+# default backend decides how every task is sketched, and CUDA is the one meant for NVIDIA GPUs. Runs are queued
+# (-Dtornado.vmflush=false, see dev.tornadovit.tornado.Plans).
 
 # label, driver jar prefix, module, JNI library
 _TORNADO_NATIVE_BACKENDS=(
@@ -136,4 +137,12 @@ tornado_sdk_flags() {
     done
   done <"$argfile"
   if [ -n "${present[tornado.drivers.cuda]:-}" ]; then TORNADO_SDK_FLAGS+=(-Dtornado.cuda.priority=100); fi
+  # A graph run returns once queued, not once finished: TornadoViT's backend runs all its plans in one device queue
+  # and waits only where the host needs a result (dev.tornadovit.tornado.Plans); later JVM options override it.
+  TORNADO_SDK_FLAGS+=(-Dtornado.vmflush=false)
+  # and replays TornadoVM's captured CUDA graphs itself, found in TornadoVM's task graphs (dev.tornadovit.tornado.GraphLinks)
+  local package
+  for package in runtime runtime.tasks runtime.interpreter; do
+    TORNADO_SDK_FLAGS+=(--add-opens "tornado.runtime/uk.ac.manchester.tornado.$package=ALL-UNNAMED")
+  done
 }

@@ -5,6 +5,7 @@ import dev.tornadovit.tensor.AttentionCore;
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
+import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -129,7 +130,11 @@ public final class AttentionBench {
                 be.attentionWeightsBackward(s, a, dA, dS, bh * t, t, w);
                 be.attentionScoresBackward(dS, q, k, dq, dk, bh, t, hd, scale);
             };
-            return be.record(core ? "attention-bench.core" : "attention-bench.separate", body)::run;
+            RecordedGraph graph = be.record(core ? "attention-bench.core" : "attention-bench.separate", body);
+            return () -> {
+                graph.run();
+                be.synchronize(); // timed to the device's finish, not to the end of queueing
+            };
         }
     }
 

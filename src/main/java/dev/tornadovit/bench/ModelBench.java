@@ -194,6 +194,7 @@ public final class ModelBench {
             be.readDouble(model.lossAndGradient(labels, batch), 0);
             model.backward(batch);
             optimizer.step(1e-4);
+            be.synchronize(); // timed to the device's finish, not to the end of queueing
         }
 
         void infer() {

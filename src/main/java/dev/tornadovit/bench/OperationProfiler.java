@@ -80,6 +80,7 @@ public final class OperationProfiler implements InvocationHandler {
 
     /** Counts the operation that started at {@code start}: its time less that of the timed operations inside it. */
     private void done(String name, long outerInner, long start) {
+        target.synchronize(); // a backend that queues work returns before the device has done it
         long elapsed = System.nanoTime() - start;
         if (enabled) {
             long[] t = totals.computeIfAbsent(name, k -> new long[2]);

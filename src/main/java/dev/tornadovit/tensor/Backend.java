@@ -67,6 +67,15 @@ public interface Backend extends AutoCloseable {
     void copy(Tensor src, Tensor dst, int n);
 
     /**
+     * Returns once every operation submitted so far has finished. A backend may return from an operation or a
+     * {@link RecordedGraph#run} as soon as the work is queued on its device (the TornadoVM backend does); downloads
+     * wait for the work before them by themselves, so only timing code needs this, before it reads the clock. The
+     * default does nothing: the CPU backends finish each operation before returning.
+     */
+    default void synchronize() {
+    }
+
+    /**
      * A handle that runs {@code body}, a fixed sequence of operations on fixed tensors, as one unit (see
      * {@link RecordedGraph}); {@code label} names it in profiles and error messages only. Nothing runs until
      * {@link RecordedGraph#run}. The default runs the body on every run; a recording backend records it at the first

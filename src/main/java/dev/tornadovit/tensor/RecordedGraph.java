@@ -18,6 +18,9 @@ package dev.tornadovit.tensor;
 @FunctionalInterface
 public interface RecordedGraph {
 
-    /** Runs the graph's operations; their results are visible (to downloads, to later graphs) once it returns. */
+    /**
+     * Runs the graph's operations; once it returns, downloads and later graphs see their results. The device may
+     * still be running them ({@link Backend#synchronize} waits).
+     */
     void run();
 }

@@ -44,6 +44,7 @@ final class DeviceMemory implements AutoCloseable {
     private static final int TOUCH_ARITY = 12;
 
     private final TornadoDevice device;
+    private final Plans plans;
     private final String deviceLabel;
     private final long budgetBytes, maxAllocBytes;
     private long allocatedBytes;
@@ -59,6 +60,8 @@ final class DeviceMemory implements AutoCloseable {
         final ImmutableTaskGraph graph;
         final TornadoExecutionPlan plan;
         TornadoExecutionResult lastResult;
+        /** {@link Plans#waits()} when the group last sent its host arrays; -1 before. */
+        long sentAt = -1;
 
         OwnerGroup(String name, long order, List<DeviceTensor> members, ImmutableTaskGraph graph, TornadoExecutionPlan plan) {
             this.name = name;
@@ -75,6 +78,8 @@ final class DeviceMemory implements AutoCloseable {
         final FloatArray buffer;
         final TornadoExecutionPlan plan;
         boolean pending;
+        /** {@link Plans#waits()} when {@link #buffer} was last sent; -1 before. */
+        long sentAt = -1;
 
         Staging(DeviceTensor target, FloatArray buffer, TornadoExecutionPlan plan) {
             this.target = target;
@@ -85,6 +90,7 @@ final class DeviceMemory implements AutoCloseable {
 
     DeviceMemory(TornadoDevice device, String deviceLabel, long limitBytes) {
         this.device = device;
+        this.plans = new Plans(device);
         this.deviceLabel = deviceLabel;
         // Leave a tenth for the driver, TornadoVM's own buffers and kernels' scratch.
         long usable = (long) (device.getMaxGlobalMemory() * 0.9);
@@ -92,6 +98,11 @@ final class DeviceMemory implements AutoCloseable {
         this.budgetBytes = limitBytes > 0 ? Math.min(limitBytes, usable) : usable;
         long maxAlloc = device.getMaxAllocMemory();
         this.maxAllocBytes = maxAlloc > 0 ? maxAlloc : Long.MAX_VALUE;
+    }
+
+    /** The backend's execution plans: every plan is made and run through them. */
+    Plans plans() {
+        return plans;
     }
 
     static String uniqueName(String prefix) {
@@ -169,10 +180,11 @@ final class DeviceMemory implements AutoCloseable {
         }
         tg.persistOnDevice(declared).transferToHost(DataTransferMode.UNDER_DEMAND, declared);
         ImmutableTaskGraph graph = tg.snapshot();
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
+        TornadoExecutionPlan plan = plans.compiled(graph, null);
         OwnerGroup group = new OwnerGroup(name, groups.size(), List.copyOf(fresh), graph, plan);
         groups.add(group);
-        group.lastResult = plan.execute();
+        group.sentAt = plans.waits();
+        group.lastResult = plans.run(plan);
         for (DeviceTensor t : fresh) {
             t.group = group;
             t.hostDirty = false;
@@ -211,9 +223,11 @@ final class DeviceMemory implements AutoCloseable {
      */
     private FloatArray hostSideFor(DeviceTensor t) {
         if (t.staging != null) {
+            plans.beforeHostWrite(t.staging.sentAt);
             t.staging.pending = true;
             return t.staging.buffer;
         }
+        plans.beforeHostWrite(t.group.sentAt);
         t.hostDirty = true;
         dirty.add(t);
         return t.array;
@@ -228,7 +242,7 @@ final class DeviceMemory implements AutoCloseable {
                 .task("copy", ElementwiseKernels::copy, buffer, t.array, Math.max(1, t.size));
         ImmutableTaskGraph graph = tg.snapshot();
         // on the device first, then linked: TornadoVM refuses buffers from a graph bound to another device
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
+        TornadoExecutionPlan plan = plans.compiled(graph, null);
         GraphLinks.adopt(graph, t.group.graph);
         Staging s = new Staging(t, buffer, plan);
         stagings.add(s);
@@ -253,11 +267,16 @@ final class DeviceMemory implements AutoCloseable {
                 if (e.getValue().size() >= GROUP_UPLOAD_MIN) {
                     List<Object> clean = new ArrayList<>();
                     for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.array);
-                    if (!clean.isEmpty()) g.lastResult.transferToHost(clean.toArray());
-                    g.lastResult = g.plan.execute();
+                    if (!clean.isEmpty()) {
+                        g.lastResult.transferToHost(clean.toArray());
+                        plans.waited();
+                    }
+                    g.sentAt = plans.waits();
+                    g.lastResult = plans.run(g.plan);
                 } else {
                     for (DeviceTensor t : e.getValue()) {
                         if (t.staging == null) t.staging = createStaging(t);
+                        plans.beforeHostWrite(t.staging.sentAt);
                         MemorySegment.copy(t.array.getSegment(), 0, t.staging.buffer.getSegment(), 0, t.bytes());
                         t.staging.pending = true;
                     }
@@ -267,7 +286,8 @@ final class DeviceMemory implements AutoCloseable {
         }
         for (Staging s : stagings) {
             if (s.pending) {
-                s.plan.execute();
+                s.sentAt = plans.waits();
+                plans.run(s.plan);
                 s.pending = false;
             }
         }
@@ -278,6 +298,7 @@ final class DeviceMemory implements AutoCloseable {
         if (t.staging != null && t.staging.pending) return t.staging.buffer;
         if (!t.resident() || t.hostDirty) return t.array;
         t.group.lastResult.transferToHost(t.array);
+        plans.waited();
         return t.array;
     }
 
@@ -286,6 +307,7 @@ final class DeviceMemory implements AutoCloseable {
         if (t.resident()) {
             flush();
             t.group.lastResult.transferToHost(t.array);
+            plans.waited();
         }
         return t.array;
     }

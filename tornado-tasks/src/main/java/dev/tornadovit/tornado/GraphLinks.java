@@ -5,6 +5,7 @@ import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoTaskGraphInterface;
 
 import java.lang.reflect.Field;
+import java.util.Map;
 
 /**
  * Lets a task graph use device buffers that another graph, in another execution plan, allocated.
@@ -45,6 +46,32 @@ final class GraphLinks {
         } catch (IllegalAccessException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * The CUDA graph TornadoVM captured for {@code graph} at its first run (its {@code withCUDAGraph} plan), or 0 when
+     * there is not exactly one or this TornadoVM keeps them elsewhere. Reaching it needs {@code --add-opens} of
+     * {@code tornado.runtime}'s {@code runtime}, {@code runtime.tasks} and {@code runtime.interpreter} packages
+     * (tornado-flags.sh adds them).
+     */
+    static long capturedCudaGraph(ImmutableTaskGraph graph) {
+        try {
+            Object impl = implementation(graph);
+            Object vm = field(impl.getClass(), "vm").get(impl);
+            if (vm == null) return 0;
+            Object[] interpreters = (Object[]) field(vm.getClass(), "tornadoVMInterpreters").get(vm);
+            if (interpreters == null || interpreters.length != 1) return 0;
+            Map<?, ?> handles = (Map<?, ?>) field(interpreters[0].getClass(), "executionGraphHandles").get(interpreters[0]);
+            return handles.size() == 1 && handles.values().iterator().next() instanceof Long handle ? handle : 0;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    private static Field field(Class<?> type, String name) throws NoSuchFieldException {
+        Field f = type.getDeclaredField(name);
+        f.setAccessible(true);
+        return f;
     }
 
     /**

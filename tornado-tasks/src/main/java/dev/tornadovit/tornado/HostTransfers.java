@@ -2,7 +2,6 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.Tensor;
-import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 import java.lang.foreign.MemorySegment;
@@ -20,10 +19,10 @@ final class HostTransfers extends DeviceOperations implements AutoCloseable {
     private final DeviceMemory memory;
     private final PixelUploads pixels;
 
-    HostTransfers(TornadoBackend backend, TornadoDevice device, DeviceMemory memory) {
+    HostTransfers(TornadoBackend backend, DeviceMemory memory) {
         super(backend);
         this.memory = memory;
-        this.pixels = new PixelUploads(device, memory);
+        this.pixels = new PixelUploads(memory);
     }
 
     private void checkNotRecording(String what) {

@@ -5,7 +5,6 @@ import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -25,7 +24,6 @@ import java.util.Map;
  * table is a few kilobytes). The host copies the batch's bytes into the buffer; nothing is allocated per batch.
  */
 final class PixelUploads implements AutoCloseable {
-    private final TornadoDevice device;
     private final DeviceMemory memory;
     private final Map<Key, Staging> stagings = new HashMap<>();
 
@@ -40,6 +38,8 @@ final class PixelUploads implements AutoCloseable {
         final TornadoExecutionPlan plan;
         /** The table whose entries {@link #table} holds. */
         PixelTable loaded;
+        /** {@link Plans#waits()} when the buffers were last sent; -1 before. */
+        long sentAt = -1;
 
         Staging(ByteArray pixels, FloatArray table, IntArray count, TornadoExecutionPlan plan) {
             this.pixels = pixels;
@@ -49,8 +49,7 @@ final class PixelUploads implements AutoCloseable {
         }
     }
 
-    PixelUploads(TornadoDevice device, DeviceMemory memory) {
-        this.device = device;
+    PixelUploads(DeviceMemory memory) {
         this.memory = memory;
     }
 
@@ -60,6 +59,7 @@ final class PixelUploads implements AutoCloseable {
         // An earlier upload to the tensor that still waits on the host must land before this one, not after it.
         memory.flush();
         Staging s = stagings.computeIfAbsent(new Key(images, planeSize, table.channels()), this::create);
+        memory.plans().beforeHostWrite(s.sentAt);
         MemorySegment.copy(pixels, 0, s.pixels.getSegment(), ValueLayout.JAVA_BYTE, 0, count);
         if (s.loaded != table) {
             for (int c = 0; c < table.channels(); c++) {
@@ -68,7 +68,8 @@ final class PixelUploads implements AutoCloseable {
             s.loaded = table;
         }
         s.count.set(0, count);
-        s.plan.execute();
+        s.sentAt = memory.plans().waits();
+        memory.plans().run(s.plan);
     }
 
     private Staging create(Key key) {
@@ -86,7 +87,7 @@ final class PixelUploads implements AutoCloseable {
                         key.planeSize(), key.channels(), capacity);
         ImmutableTaskGraph graph = tg.snapshot();
         // on the device first, then linked: TornadoVM refuses buffers from a graph bound to another device
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, null);
+        TornadoExecutionPlan plan = memory.plans().compiled(graph, null);
         GraphLinks.adopt(graph, t.group.graph);
         return new Staging(pixels, table, count, plan);
     }

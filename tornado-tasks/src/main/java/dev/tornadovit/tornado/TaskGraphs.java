@@ -5,7 +5,6 @@ import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.common.TornadoDevice;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -28,7 +27,6 @@ final class TaskGraphs {
     private final List<Recording> recordings = new ArrayList<>();
     private final Map<String, CompiledGraph> singleOps = new HashMap<>();
     private final TornadoBackend backend;
-    private final TornadoDevice device;
     private final DeviceMemory memory;
     private List<Task> recording;
     private int graphRuns;
@@ -60,13 +58,19 @@ final class TaskGraphs {
         final TornadoExecutionPlan plan;
         final List<DeviceMemory.OwnerGroup> owners;
         final int taskCount;
+        /** Whether TornadoVM captures the part as a CUDA graph. */
+        final boolean captured;
         boolean linked;
+        /** The CUDA graph TornadoVM captured at the first run, replayed directly after it; 0 when none is. */
+        long cudaGraph;
 
-        Part(ImmutableTaskGraph graph, TornadoExecutionPlan plan, List<DeviceMemory.OwnerGroup> owners, int taskCount) {
+        Part(ImmutableTaskGraph graph, TornadoExecutionPlan plan, List<DeviceMemory.OwnerGroup> owners, int taskCount,
+             boolean captured) {
             this.graph = graph;
             this.plan = plan;
             this.owners = owners;
             this.taskCount = taskCount;
+            this.captured = captured;
         }
     }
 
@@ -78,17 +82,31 @@ final class TaskGraphs {
      */
     private final boolean cudaGraphs;
 
+    /**
+     * Whether a captured graph is replayed straight through the CUDA driver after its first run (queued runs only:
+     * {@link Plans#replay}) rather than by TornadoVM, whose replay waits for the device and walks the graph on the host
+     * first. {@code -Dtornadovit.directReplay=false} leaves every replay to TornadoVM.
+     */
+    private final boolean directReplay;
+    private int directReplays;
+
     /** -Dtornadovit.printTasks=true: prints what each TornadoVM task id of a compiled graph runs. */
     private static final boolean PRINT_TASKS = Boolean.getBoolean("tornadovit.printTasks");
 
     /** TornadoVM graph nodes one part may use, with room to spare below TornadoVM's fixed 1024. */
     static final int PART_NODES = 700;
 
-    TaskGraphs(TornadoBackend backend, TornadoDevice device, DeviceMemory memory, boolean cudaGraphs) {
+    TaskGraphs(TornadoBackend backend, DeviceMemory memory, boolean cudaGraphs) {
         this.backend = backend;
-        this.device = device;
         this.memory = memory;
         this.cudaGraphs = cudaGraphs;
+        this.directReplay = cudaGraphs && memory.plans().replaysCudaGraphs()
+                && !"false".equals(System.getProperty("tornadovit.directReplay"));
+    }
+
+    /** Parts of graphs replayed straight through the CUDA driver so far. */
+    int directReplays() {
+        return directReplays;
     }
 
     /** Whether a graph body is being recorded. */
@@ -222,8 +240,8 @@ final class TaskGraphs {
         // NCCL's collectives stay out of captured graphs: capture is untested with several GPU ranks, where every
         // rank's graph would have to replay its collectives in the same order.
         boolean capture = cudaGraphs && tasks.stream().noneMatch(t -> t.key().startsWith(NcclCollectives.ALL_REDUCE_TASK));
-        TornadoExecutionPlan plan = Plans.compiled(graph, device, anyGrid ? scheduler : null, capture);
-        return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size());
+        TornadoExecutionPlan plan = memory.plans().compiled(graph, anyGrid ? scheduler : null, capture);
+        return new Part(graph, plan, List.copyOf(owners.keySet()), tasks.size(), capture);
     }
 
     /** Tasks of {@code kernel} in all recorded graphs: a step's launches of it. */
@@ -252,7 +270,15 @@ final class TaskGraphs {
                 part.linked = true;
             }
             try {
-                part.plan.execute();
+                if (part.cudaGraph != 0) {
+                    memory.plans().replay(part.cudaGraph);
+                    directReplays++;
+                } else {
+                    memory.plans().run(part.plan);
+                    // the first run captured the graph: its buffers are other graphs' and never move, so replaying
+                    // it is all a later run does
+                    if (directReplay && part.captured) part.cudaGraph = GraphLinks.capturedCudaGraph(part.graph);
+                }
             } catch (VirtualMachineError e) {
                 throw e;
             } catch (RuntimeException | Error e) { // TornadoVM's compiler reports some failures as Errors (GraalError)
@@ -261,7 +287,10 @@ final class TaskGraphs {
             }
         }
         graphRuns++;
-        if (profile != null) profile.add(g.label, g.taskCount, System.nanoTime() - start);
+        if (profile != null) {
+            memory.plans().awaitDevice(); // queued graphs would otherwise be timed by whichever graph waits next
+            profile.add(g.label, g.taskCount, System.nanoTime() - start);
+        }
     }
 
     /**

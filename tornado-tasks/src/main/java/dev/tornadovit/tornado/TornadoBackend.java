@@ -117,11 +117,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
         this.unused = (DeviceTensor) allocate(1);
         this.unused2 = (DeviceTensor) allocate(1);
-        this.graphs = new TaskGraphs(this, device, memory,
+        this.graphs = new TaskGraphs(this, memory,
                 found.backend().equals("cuda") && !"false".equals(System.getProperty("tornadovit.cudaGraphs")));
         this.products = new MatrixProducts(this, gemm, gemmCompute, gemm == GemmStrategy.MMA && precision == Precision.BF16,
                 4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
-        this.transfers = new HostTransfers(this, device, memory);
+        this.transfers = new HostTransfers(this, memory);
         this.elementwise = new Elementwise(this);
         this.tokensAndHeads = new TokensAndHeads(this);
         this.norms = new Norms(this);
@@ -312,10 +312,23 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         SoftmaxAttention.withoutMaps(this, q, k, v, o, batchHeads, tokens, headDim, qkScale);
     }
 
+    /** Returns once the device has finished every graph queued so far (graphs run queued: {@link Plans}). */
+    @Override
+    public void synchronize() {
+        memory.plans().awaitDevice();
+    }
+
     @Override
     public void close() {
+        RuntimeException first = null;
+        try {
+            synchronize(); // nothing queued may still use a buffer that closing frees
+        } catch (RuntimeException e) {
+            first = e;
+        }
         collectives.close();
-        RuntimeException first = graphs.close();
+        RuntimeException graphsFailure = graphs.close();
+        if (first == null) first = graphsFailure;
         try {
             transfers.close();
         } catch (RuntimeException e) {

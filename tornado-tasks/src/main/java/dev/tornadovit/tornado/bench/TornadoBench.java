@@ -222,8 +222,10 @@ public final class TornadoBench {
     private static double time(TornadoBackend be, String label, Runnable body, int reps) {
         RecordedGraph graph = be.record(label, body);
         for (int i = 0; i < 3; i++) graph.run();
+        be.synchronize();
         long start = System.nanoTime();
         for (int i = 0; i < reps; i++) graph.run();
+        be.synchronize(); // graphs run queued: the clock stops when the device is done
         return (System.nanoTime() - start) / 1e6 / reps;
     }
 
@@ -314,14 +316,14 @@ public final class TornadoBench {
                 opt.step(1e-4);
             };
             model.setTraining(true);
-            double[] trainTimes = train ? timeSteps(trainStep, warmup, steps) : NOT_RUN;
+            double[] trainTimes = train ? timeSteps(be, trainStep, warmup, steps) : NOT_RUN;
 
             Runnable inferStep = () -> {
                 model.forward(x, batch);
                 be.downloadFloat(model.logits());
             };
             model.setTraining(false);
-            double[] inferTimes = infer ? timeSteps(inferStep, warmup, steps) : NOT_RUN;
+            double[] inferTimes = infer ? timeSteps(be, inferStep, warmup, steps) : NOT_RUN;
             row(String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s |", modelName, attention, batch,
                     oneDecimal(steps * batch / trainTimes[1]), oneDecimal(steps * batch / inferTimes[1]),
                     oneDecimal(trainTimes[0]), oneDecimal(inferTimes[0])));
@@ -381,8 +383,10 @@ public final class TornadoBench {
     private static List<String> profileOf(TornadoBackend be, String what, Runnable step, int steps) {
         GraphProfile profile = new GraphProfile();
         be.profileGraphs(profile);
+        be.synchronize();
         long t0 = System.nanoTime();
         for (int i = 0; i < steps; i++) step.run();
+        be.synchronize();
         double stepMs = (System.nanoTime() - t0) / 1e6 / steps;
         be.profileGraphs(null);
         List<String> rows = new ArrayList<>();
@@ -407,13 +411,16 @@ public final class TornadoBench {
      * Seconds of the first run of {@code step} (recording and compilation), then of {@code steps} runs after
      * {@code warmup} runs in all.
      */
-    private static double[] timeSteps(Runnable step, int warmup, int steps) {
+    private static double[] timeSteps(TornadoBackend be, Runnable step, int warmup, int steps) {
         long t0 = System.nanoTime();
         step.run();
+        be.synchronize(); // graphs run queued: each clock stops when the device is done
         double first = (System.nanoTime() - t0) / 1e9;
         for (int i = 1; i < warmup; i++) step.run();
+        be.synchronize();
         t0 = System.nanoTime();
         for (int i = 0; i < steps; i++) step.run();
+        be.synchronize();
         return new double[]{first, (System.nanoTime() - t0) / 1e9};
     }
 
