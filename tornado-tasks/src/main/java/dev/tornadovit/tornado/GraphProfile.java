@@ -8,9 +8,9 @@ import java.util.Map;
 
 /**
  * Wall-clock time of a backend's graph runs, grouped by kind: a recorded graph's name with its numbers as '#'
- * ("block#.forward"), an operation run on its own by its kernel. Each run is timed around TornadoVM's
- * blocking {@code execute()}, so the time holds the kernels and TornadoVM's host-side dispatch of them; the runs' sum
- * is the step's time spent in TornadoVM.
+ * ("block#.forward"), an operation run on its own by its kernel. Each run is timed from its start until the device
+ * has finished it (the profile waits for the device after every graph, so queued graphs do not overlap while profiled),
+ * so the time holds the kernels and the host's work for the run; the runs' sum is the step's time spent in graphs.
  */
 public final class GraphProfile {
     /** One kind of graph: how many graphs of it ran, their tasks per run, and the time they took. */

@@ -10,6 +10,7 @@ import uk.ac.manchester.tornado.api.runtime.ExecutorFrame;
 import uk.ac.manchester.tornado.runtime.common.TornadoXPUDevice;
 
 import java.lang.reflect.Field;
+import java.util.List;
 
 /**
  * A backend's execution plans: compiled before they first run, and run in one device queue so that the host can queue
@@ -37,17 +38,17 @@ final class Plans {
     /** Whether TornadoVM returns from a run before the device has finished it (see the class comment). */
     static final boolean QUEUED = !Boolean.parseBoolean(System.getProperty("tornado.vmflush", "true"));
 
-    private static final Field FRAME;
+    /** A plan's execution frame (which carries its plan id), and the list where it keeps every run's result. */
+    private static final Field FRAME = planField("executionFrame"), RESULTS = planField("planResults");
 
-    static {
-        Field frame = null;
+    private static Field planField(String name) {
         try {
-            frame = TornadoExecutionPlan.class.getDeclaredField("executionFrame");
-            frame.setAccessible(true);
+            Field field = TornadoExecutionPlan.class.getDeclaredField(name);
+            field.setAccessible(true);
+            return field;
         } catch (NoSuchFieldException | RuntimeException e) {
-            frame = null;
+            return null;
         }
-        FRAME = frame;
     }
 
     private final TornadoDevice device;
@@ -110,7 +111,22 @@ final class Plans {
 
     /** Runs a plan: queued when {@link #QUEUED}, else to completion. */
     TornadoExecutionResult run(TornadoExecutionPlan plan) {
-        return plan.execute();
+        TornadoExecutionResult result = plan.execute();
+        forgetResults(plan);
+        return result;
+    }
+
+    /**
+     * Empties the list in which TornadoVM keeps every run's result (nothing reads it but {@code getPlanResult}, which we
+     * do not use): a staging plan runs every step, and a long training run would otherwise hold millions of them.
+     */
+    private static void forgetResults(TornadoExecutionPlan plan) {
+        if (RESULTS == null) return;
+        try {
+            if (RESULTS.get(plan) instanceof List<?> results) results.clear();
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The host-wait count now: what a buffer sent by a run queued now is stamped with. */

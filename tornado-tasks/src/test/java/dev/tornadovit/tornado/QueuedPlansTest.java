@@ -3,14 +3,23 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.tensor.PixelTable;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.exceptions.TornadoRuntimeException;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -25,6 +34,30 @@ class QueuedPlansTest {
     @Test
     void theLaunchersQueueRuns() {
         assertTrue(Plans.QUEUED, "the TornadoVM launchers pass -Dtornado.vmflush=false; these tests ran without it");
+    }
+
+    /** TornadoVM keeps every run's result in its plan; a plan run every step must not pile them up. */
+    @Test
+    void plansKeepNoResultOfPastRuns() throws Exception {
+        Plans plans = new Plans(TornadoDevices.resolve(TestDevice.spec()).device());
+        FloatArray src = new FloatArray(N), dst = new FloatArray(N);
+        src.init(3f);
+        ImmutableTaskGraph graph = new TaskGraph(DeviceMemory.uniqueName("results"))
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, src)
+                .task("copy", ElementwiseKernels::copy, src, dst, N)
+                .transferToHost(DataTransferMode.UNDER_DEMAND, dst)
+                .snapshot();
+        TornadoExecutionPlan plan = plans.compiled(graph, null);
+        try {
+            TornadoExecutionResult last = null;
+            for (int run = 0; run < RUNS; run++) last = plans.run(plan);
+            last.transferToHost(dst);
+            assertEquals(3f, dst.get(N - 1));
+            assertThrows(TornadoRuntimeException.class, () -> plan.getPlanResult(0), "a past run's result is kept");
+        } finally {
+            plans.awaitDevice();
+            plan.close();
+        }
     }
 
     /** Per-step values through a staging graph (one tensor uploaded at a time), as the optimizer's are. */
