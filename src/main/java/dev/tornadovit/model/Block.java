@@ -49,16 +49,13 @@ public final class Block {
         return out;
     }
 
-    void forwardAttention(Tensor x, int batch) {
+    void forward(Tensor x, int batch) {
         input = x;
         int rows = batch * tokens;
         be.layerNorm(x, norm1W.value(), norm1B.value(), ln1, ln1Mean, ln1Rstd, rows, dim, ViTConfig.LAYER_NORM_EPS);
-        be.add(x, attn.forward(ln1, batch), mid, rows * dim);
-    }
-
-    void forwardMlp(int batch) {
-        int rows = batch * tokens;
-        be.layerNorm(mid, norm2W.value(), norm2B.value(), ln2, ln2Mean, ln2Rstd, rows, dim, ViTConfig.LAYER_NORM_EPS);
+        // the attention half's residual and the MLP half's norm in one operation (fused where the backend can)
+        be.addLayerNorm(x, attn.forward(ln1, batch), mid, norm2W.value(), norm2B.value(), ln2, ln2Mean, ln2Rstd, rows,
+                dim, ViTConfig.LAYER_NORM_EPS);
         be.add(mid, mlp.forward(ln2, batch), out, rows * dim);
     }
 

@@ -206,10 +206,7 @@ public final class VisionTransformer {
                 Block b = blocks.get(i);
                 Tensor in = i == 0 ? tokens : blocks.get(i - 1).output();
                 String block = "block" + i; // a label for profiles and error messages
-                blockForward[i] = be.record(block + ".forward", () -> {
-                    b.forwardAttention(in, batch);
-                    b.forwardMlp(batch);
-                });
+                blockForward[i] = be.record(block + ".forward", () -> b.forward(in, batch));
                 blockBackward[i] = be.record(block + ".backward", () -> {
                     b.backwardMlp(dStream, batch);
                     b.backwardAttention(dStream, batch);

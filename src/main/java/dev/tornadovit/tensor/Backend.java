@@ -145,6 +145,17 @@ public interface Backend extends AutoCloseable {
     void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
                            Tensor dBeta, int m, int d);
 
+    /**
+     * sum = a + b, then {@link #layerNorm} of sum: a residual connection and the norm that reads it. The default runs
+     * the two; a backend may fuse them, normalising each row while its sum is still in cache (one pass over memory
+     * and one launch fewer).
+     */
+    default void addLayerNorm(Tensor a, Tensor b, Tensor sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
+                              Tensor rstd, int m, int d, double eps) {
+        add(a, b, sum, m * d);
+        layerNorm(sum, gamma, beta, y, mean, rstd, m, d, eps);
+    }
+
     // ---------------------------------------------------------------- attention
 
     /** qkv [B,T,3,H,hd] (the qkv Linear's output) → q, k, v each [B,H,T,hd]. */

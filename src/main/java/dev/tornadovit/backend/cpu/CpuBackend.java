@@ -242,6 +242,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void addLayerNorm(Tensor a, Tensor b, Tensor sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
+                             Tensor rstd, int m, int d, double eps) {
+        Norms.addLayerNorm(f(a), f(b), f(sum), f(gamma), f(beta), f(y), f(mean), f(rstd), m, d, eps);
+    }
+
+    @Override
     public void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                                   Tensor dGamma, Tensor dBeta, int m, int d) {
         Norms.layerNormBackward(f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dGamma), f(dBeta), m, d);

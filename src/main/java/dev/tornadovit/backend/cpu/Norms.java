@@ -23,6 +23,20 @@ final class Norms {
                 .run(LAYER_NORM, m, Math.max(1, 4096 / d));
     }
 
+    /** Rows [start, end) of sum = a + b, normalised while they are in cache: as add then layerNorm, bit for bit. */
+    private static final Kernel ADD_LAYER_NORM = (in, start, end) -> {
+        float[] a = in.f0, b = in.f1, sum = in.f2;
+        int d = in.i0;
+        for (int i = start * d; i < end * d; i++) sum[i] = a[i] + b[i];
+        VectorMath.layerNormRows(sum, in.f3, in.f4, in.f5, in.f6, in.f7, start, end, d, in.x0);
+    };
+
+    static void addLayerNorm(float[] a, float[] b, float[] sum, float[] gamma, float[] beta, float[] y, float[] mean,
+                             float[] rstd, int m, int d, double eps) {
+        OperationLoops.loop().arrays(a, b, sum, gamma, beta, y, mean, rstd).ints(d).real(eps)
+                .run(ADD_LAYER_NORM, m, Math.max(1, 4096 / d));
+    }
+
     /** dx of a layer norm, and per chunk of rows the partial sums of dγ and dβ. */
     private static final Kernel LAYER_NORM_BACKWARD = (in, start, end) -> {
         float[] partial = in.f6;

@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.function.Consumer;
 
 import static dev.tornadovit.model.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static dev.tornadovit.model.TensorAssert.toDouble;
 
 /**
@@ -68,6 +69,27 @@ class CpuOperationsTest {
             be.layerNorm(t[0], t[1], t[2], t[3], t[4], t[5], m, d, 1e-6);
             be.layerNormBackward(t[6], t[0], t[1], t[4], t[5], t[7], t[8], t[9], m, d);
         });
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 13, 192, 203})
+    void addLayerNormMatchesTheReferenceAndIsAddThenLayerNormBitForBit(int d) {
+        int m = 37 + 4096 / d; // more rows than one chunk of the row loop
+        // a, b, sum, γ, β, y, mean, rstd
+        double[][] in = gaussian(d, m * d, m * d, m * d, d, d, m * d, m, m);
+        for (int i = 0; i < m * d; i++) in[0][i] = 3 * in[0][i] + 1; // off-centre, not unit scale
+        compare("addLayerNorm d=" + d, in, t -> t[0].backend().addLayerNorm(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+                t[7], m, d, 1e-6));
+
+        CpuBackend cpu = new CpuBackend();
+        Tensor[] fused = upload(cpu, in), apart = upload(cpu, in);
+        cpu.addLayerNorm(fused[0], fused[1], fused[2], fused[3], fused[4], fused[5], fused[6], fused[7], m, d, 1e-6);
+        cpu.add(apart[0], apart[1], apart[2], m * d);
+        cpu.layerNorm(apart[2], apart[3], apart[4], apart[5], apart[6], apart[7], m, d, 1e-6);
+        for (int i = 2; i < in.length; i++) {
+            assertArrayEquals(cpu.downloadFloat(apart[i]), cpu.downloadFloat(fused[i]),
+                    "addLayerNorm d=" + d + " tensor " + i + " against add, then layerNorm");
+        }
     }
 
     @ParameterizedTest

@@ -4,7 +4,9 @@ import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
+import java.util.Arrays;
 import java.util.Locale;
+import java.util.stream.Collectors;
 
 /**
  * How a device computes the batched matrix products (every linear layer and attention product, forward and backward).
@@ -32,6 +34,29 @@ public enum GemmStrategy {
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * Whether this strategy's products can run in {@code p}: fp32 for every strategy; TF32 and bf16 on the tensor cores
+     * through cuBLAS's compute types ({@link dev.tornadovit.tornado.cuda.GemmCompute}); bf16 through our tensor-core
+     * kernels ({@link #MMA}).
+     */
+    public boolean runs(Precision p) {
+        return p == Precision.FP32 || this == CUBLAS || this == MMA && p == Precision.BF16;
+    }
+
+    /**
+     * Why {@code device} with this strategy cannot run products in {@code p}, in one line naming the device and the
+     * precisions it runs, or null when it can.
+     */
+    String precisionRefusal(Precision p, TornadoDevices.Found device) {
+        if (runs(p)) return null;
+        String runs = Arrays.stream(Precision.values()).filter(this::runs).map(Precision::label)
+                .collect(Collectors.joining("|"));
+        boolean mmaCould = MMA.runs(p) && unavailableReason(MMA, device) == null;
+        return "device " + device.id() + " (" + device.name() + ", GEMM: " + label() + ") cannot run precision " + p
+                + "; it runs " + runs + (mmaCould ? " (-D" + PROPERTY + "=mma runs " + p + " on it)" : "")
+                + " (--device cpu emulates " + p + ")";
     }
 
     /** Why {@code strategy} cannot run on {@code device}, or null when it can. */

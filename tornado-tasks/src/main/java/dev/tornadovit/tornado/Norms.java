@@ -39,6 +39,16 @@ final class Norms extends DeviceOperations {
                in, g, b, out, mu, rs, m, d, e));
     }
 
+    void addLayerNorm(Tensor a, Tensor b, Tensor sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+                      int m, int d, double eps) {
+        DeviceTensor x = t(a), r = t(b), s = t(sum), g = t(gamma), bt = t(beta), out = t(y), mu = t(mean), rs = t(rstd);
+        distinctOutputs("addLayerNorm", s, out, mu, rs);
+        float e = (float) eps;
+        submit(task("addLayerNorm", rowsGrid(m), (tg, id) -> tg.task(id, RowKernels::addLayerNorm,
+               new KernelContext(), x.array, r.array, s.array, g.array, bt.array, out.array, mu.array, rs.array, m, d, e),
+               x, r, s, g, bt, out, mu, rs, m, d, e));
+    }
+
     void layerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx,
                            Tensor dGamma, Tensor dBeta, int m, int d) {
         DeviceTensor gy = t(dy), in = t(x), g = t(gamma), mu = t(mean), rs = t(rstd), gx = t(dx), gg = t(dGamma), gb = t(dBeta);

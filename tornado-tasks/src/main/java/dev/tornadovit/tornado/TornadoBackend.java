@@ -22,7 +22,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Collectors;
 
 /**
  * The model's operations as TornadoVM kernels on one device.
@@ -102,14 +101,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm, Precision precision) {
         String reason = GemmStrategy.unavailableReason(gemm, found);
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
+        String refusal = gemm.precisionRefusal(precision, found);
+        if (refusal != null) throw new IllegalArgumentException(refusal);
         this.gemmStrategy = gemm;
-        if (!supports(gemm, precision)) {
-            throw new IllegalArgumentException("device " + found.id() + " (" + found.name() + ", GEMM: "
-                    + gemm.label() + ") cannot run precision " + precision + "; it runs " + supported(gemm)
-                    + (supports(GemmStrategy.MMA, precision) && GemmStrategy.unavailableReason(GemmStrategy.MMA, found)
-                    == null ? " (-D" + GemmStrategy.PROPERTY + "=mma runs " + precision + " on it)" : "")
-                    + " (--device cpu emulates " + precision + ")");
-        }
         this.precision = precision;
         this.gemmCompute = GemmCompute.of(precision);
         this.found = found;
@@ -140,22 +134,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
 
     /** Whether this backend's matrix products can run in {@code p}. */
     public boolean supports(Precision p) {
-        return supports(gemmStrategy, p);
-    }
-
-    /**
-     * Whether matrix products computed by {@code gemm} can run in {@code p}: fp32 for every strategy; TF32 and bf16
-     * on the tensor cores through cuBLAS's compute types ({@link GemmCompute}); bf16 through our tensor-core kernels
-     * ({@link GemmStrategy#MMA}).
-     */
-    static boolean supports(GemmStrategy gemm, Precision p) {
-        return p == Precision.FP32 || gemm == GemmStrategy.CUBLAS || gemm == GemmStrategy.MMA && p == Precision.BF16;
-    }
-
-    /** The precisions {@code gemm} runs, "fp32|…", for messages. */
-    private static String supported(GemmStrategy gemm) {
-        return Arrays.stream(Precision.values()).filter(p -> supports(gemm, p)).map(Precision::label)
-                .collect(Collectors.joining("|"));
+        return gemmStrategy.runs(p);
     }
 
     @Override
@@ -522,6 +501,12 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int m, int d,
                           double eps) {
         norms.layerNorm(x, gamma, beta, y, mean, rstd, m, d, eps);
+    }
+
+    @Override
+    public void addLayerNorm(Tensor a, Tensor b, Tensor sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean,
+                             Tensor rstd, int m, int d, double eps) {
+        norms.addLayerNorm(a, b, sum, gamma, beta, y, mean, rstd, m, d, eps);
     }
 
     @Override

@@ -204,6 +204,19 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose("layerNormBackward dBeta", db, SUM_TOL);
     }
 
+    @ParameterizedTest
+    @CsvSource({"1,1", "9,16", "37,37", "5,300"})
+    void addLayerNorm(int m, int d) {
+        Twin a = r(m * d, 2), b = r(m * d, 3), sum = z(m * d), g = r(d), bt = r(d), y = z(m * d), mean = z(m),
+                rstd = z(m);
+        both(be -> be.addLayerNorm(a.on(be), b.on(be), sum.on(be), g.on(be), bt.on(be), y.on(be), mean.on(be),
+                rstd.on(be), m, d, 1e-6));
+        assertClose("addLayerNorm sum", sum, 0);
+        assertClose("addLayerNorm", y, SUM_TOL);
+        assertClose("addLayerNorm mean", mean, SUM_TOL);
+        assertClose("addLayerNorm rstd", rstd, SUM_TOL);
+    }
+
     // ---------------------------------------------------------------- attention
 
     @Test

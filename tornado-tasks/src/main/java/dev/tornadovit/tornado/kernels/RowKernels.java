@@ -61,6 +61,52 @@ public final class RowKernels {
         }
     }
 
+    /**
+     * sum = a + b, then {@link #layerNorm} of sum, in one pass over memory: each thread reads back only the sums it
+     * wrote itself, so the row needs no barrier between being written and being normalised.
+     */
+    public static void addLayerNorm(KernelContext ctx, FloatArray a, FloatArray b, FloatArray sum, FloatArray gamma,
+                                    FloatArray beta, FloatArray y, FloatArray mean, FloatArray rstd, int rows, int d,
+                                    float eps) {
+        float[] buf = ctx.allocateFloatLocalArray(LANES * ROWS);
+        int lid = ctx.localIdx;
+        int lane = lid % LANES, first = lid - lane;
+        int row = ctx.groupIdx * ROWS + lid / LANES;
+        int end = row < rows ? d : 0; // a row past the end reads nothing but joins every barrier
+        int o = row * d;
+        float s = 0f;
+        for (int j = lane; j < end; j += LANES) {
+            float x = a.get(o + j) + b.get(o + j);
+            sum.set(o + j, x);
+            s += x;
+        }
+        buf[lid] = s;
+        for (int stride = LANES / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lane < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float m = buf[first] / d;
+        ctx.localBarrier();
+        float v = 0f;
+        for (int j = lane; j < end; j += LANES) {
+            float c = sum.get(o + j) - m;
+            v += c * c;
+        }
+        buf[lid] = v;
+        for (int stride = LANES / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lane < stride) buf[lid] += buf[lid + stride];
+        }
+        ctx.localBarrier();
+        float r = 1f / TornadoMath.sqrt(buf[first] / d + eps);
+        for (int j = lane; j < end; j += LANES) y.set(o + j, (sum.get(o + j) - m) * r * gamma.get(j) + beta.get(j));
+        if (lane == 0 && end > 0) {
+            mean.set(row, m);
+            rstd.set(row, r);
+        }
+    }
+
     /** dx += r·(dy·γ - mean(dy·γ) - x̂·mean(dy·γ·x̂)) per row; a warp a row, as {@link #layerNorm}. */
     public static void layerNormBackward(KernelContext ctx, FloatArray dy, FloatArray x, FloatArray gamma,
                                          FloatArray mean, FloatArray rstd, FloatArray dx, int rows, int d) {
