@@ -144,6 +144,8 @@ class TrainingStepEquivalenceTest {
                 assertEquals(fuses ? 2 * config.depth() : 0, fused, name + ": fused softmax tasks (train, eval)");
                 assertEquals(fuses ? 0 : 2 * config.depth(), separate, name + ": separate softmax tasks");
             }
+            assertEquals(2 * config.depth(), dev.kernelTasks("addLayerNorm"),
+                    name + ": a block's residual add and its MLP half's LayerNorm as one task (train, eval)");
         }
     }
 
