@@ -134,8 +134,9 @@ final class Attention extends DeviceOperations {
         int th = tokens * headDim, tt = tokens * tokens;
         DeviceTensor ds = t(dScores);
         // dq (+)= scale·dS·k ; dk (+)= scale·dSᵀ·q
-        submit(products.gemm(ds, t(k), t(dq), null, tokens, headDim, tokens, batchHeads, tt, th, th, 0, 0, (float) scale, accumulate),
-               products.gemm(ds, t(q), t(dk), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, (float) scale, accumulate));
+        submit(Launches.concat(
+                products.gemm(ds, t(k), t(dq), null, tokens, headDim, tokens, batchHeads, tt, th, th, 0, 0, (float) scale, accumulate),
+                products.gemm(ds, t(q), t(dk), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, (float) scale, accumulate)));
     }
 
     static int activationCode(AttentionWeighting w) {
@@ -223,9 +224,11 @@ final class Attention extends DeviceOperations {
         int th = tokens * headDim, tt = tokens * tokens;
         DeviceTensor go = t(dO);
         // dA (+)= dO·vᵀ ; dv (+)= Aᵀ·dO
-        submit(products.gemm(go, t(v), t(dWeights), null, tokens, tokens, headDim, batchHeads, th, th, tt, 0, 1, 1f,
-               accumulateWeights),
-               products.gemm(t(weights), go, t(dv), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, 1f, accumulateV));
+        submit(Launches.concat(
+                products.gemm(go, t(v), t(dWeights), null, tokens, tokens, headDim, batchHeads, th, th, tt, 0, 1, 1f,
+                        accumulateWeights),
+                products.gemm(t(weights), go, t(dv), null, tokens, headDim, tokens, batchHeads, tt, th, th, 1, 0, 1f,
+                        accumulateV)));
     }
 
     /**

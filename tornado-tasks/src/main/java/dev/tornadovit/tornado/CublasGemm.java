@@ -8,7 +8,8 @@ import dev.tornadovit.tornado.cuda.GemmCompute;
  * {@code cublasGemmStridedBatchedEx} for the attention products), a TornadoVM library task in the same task graph as
  * our kernels: TornadoVM passes the device pointers of our buffers, and the call runs on the CUDA backend's stream, in
  * order with the kernels around it ({@link CudaLibraryProvider}). The compute type ({@link GemmCompute}) chooses fp32,
- * TF32 or bf16 arithmetic on the same fp32 buffers.
+ * TF32 or bf16 arithmetic on the fp32 tensors, or bf16 products of operands stored as bf16 ({@link Bf16Operands}'
+ * copies, passed here in place of the fp32 tensors).
  *
  * <p>cuBLAS is column-major and our matrices row-major: a row-major M×N matrix is its column-major transpose, so
  * row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, an N×M product with the operands swapped. A stored
@@ -34,7 +35,7 @@ final class CublasGemm {
         float beta = accumulate == 1 ? 1f : 0f;
         long sFirst = strideB, sSecond = strideA, sC = strideC;
         return Launches.task("cublasGemm", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemm,
-                        opFirst, opSecond, n, m, k, alpha, b.array, ldFirst, sFirst, a.array, ldSecond, sSecond, beta,
+                        opFirst, opSecond, n, m, k, alpha, b.buffer(), ldFirst, sFirst, a.buffer(), ldSecond, sSecond, beta,
                         c.array, n, sC, batches, compute),
                 opFirst, opSecond, n, m, k, alpha, b, ldFirst, sFirst, a, ldSecond, sSecond, beta, c, n, sC, batches,
                 compute);
@@ -45,7 +46,7 @@ final class CublasGemm {
                               int k, int n, GemmCompute compute) {
         // column-major yᵀ (N×M) = wᵀᵀ·xᵀ: first operand w (stored K×N, transposed), second x (K×M); bias per row of yᵀ
         return Launches.task("cublasLtLinear", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::linear,
-                        OP_T, OP_N, n, m, k, 1f, w.array, k, x.array, k, 0f, y.array, n, bias.array,
+                        OP_T, OP_N, n, m, k, 1f, w.buffer(), k, x.buffer(), k, 0f, y.array, n, bias.array,
                         CudaLibraryProvider.Epilogue.BIAS, compute),
                 OP_T, OP_N, n, m, k, 1f, w, k, x, k, 0f, y, n, bias, CudaLibraryProvider.Epilogue.BIAS, compute);
     }
@@ -60,7 +61,7 @@ final class CublasGemm {
         // column-major dwᵀ (K×N) = xᵀ (K×M) · dy (M×N, dy stored N×M read transposed); the bias gradient sums op(dy)
         // over the inner M: one value per column of dwᵀ
         return Launches.task("cublasLtWeightGradient", null, (g, id) -> g.libraryTask(id,
-                        CudaLibraryProvider::linear, OP_N, OP_T, k, n, m, 1f, x.array, k, dy.array, n, 1f, dw.array, k,
+                        CudaLibraryProvider::linear, OP_N, OP_T, k, n, m, 1f, x.buffer(), k, dy.buffer(), n, 1f, dw.array, k,
                         biasGradient.array, CudaLibraryProvider.Epilogue.BIAS_GRADIENT_OF_B, compute),
                 OP_N, OP_T, k, n, m, 1f, x, k, dy, n, 1f, dw, k, biasGradient,
                 CudaLibraryProvider.Epilogue.BIAS_GRADIENT_OF_B, compute);

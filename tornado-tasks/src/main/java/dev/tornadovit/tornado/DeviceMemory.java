@@ -9,6 +9,7 @@ import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.exceptions.TornadoInternalError;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 import java.lang.foreign.ValueLayout;
 import java.lang.foreign.MemorySegment;
@@ -163,20 +164,32 @@ final class DeviceMemory implements AutoCloseable {
 
     private void createGroup(List<DeviceTensor> fresh) {
         String name = uniqueName("own");
-        // The last touch task is filled up with one-element arrays of its own: passing one array twice to a task makes
-        // TornadoVM's scheduler wait on the task itself, forever.
-        List<FloatArray> arrays = new ArrayList<>();
-        for (DeviceTensor t : fresh) arrays.add(t.array);
-        while (arrays.size() % TOUCH_ARITY != 0) arrays.add(new FloatArray(1));
+        // The last touch task of each kind is filled up with one-element arrays of its own: passing one array twice to
+        // a task makes TornadoVM's scheduler wait on the task itself, forever.
+        List<FloatArray> floats = new ArrayList<>();
+        List<ShortArray> halves = new ArrayList<>();
+        for (DeviceTensor t : fresh) {
+            if (t.bf16()) halves.add(t.halves);
+            else floats.add(t.array);
+        }
+        while (floats.size() % TOUCH_ARITY != 0) floats.add(new FloatArray(1));
+        while (halves.size() % TOUCH_ARITY != 0) halves.add(new ShortArray(1));
         // Every array a task uses is declared, fillers too: TornadoVM frees (and, on PTX, unpins) only declared arrays
         // when the plan closes. An undeclared filler stayed pinned after the garbage collector freed its memory, and
         // copies from arrays later allocated over that page failed (CUDA "invalid value").
-        Object[] declared = arrays.toArray();
+        List<Object> all = new ArrayList<>(floats);
+        all.addAll(halves);
+        Object[] declared = all.toArray();
         TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, declared);
-        for (int start = 0; start < arrays.size(); start += TOUCH_ARITY) {
-            List<FloatArray> a = arrays.subList(start, start + TOUCH_ARITY);
+        for (int start = 0; start < floats.size(); start += TOUCH_ARITY) {
+            List<FloatArray> a = floats.subList(start, start + TOUCH_ARITY);
             tg.task("touch" + start / TOUCH_ARITY, ElementwiseKernels::touch, a.get(0), a.get(1), a.get(2), a.get(3),
                     a.get(4), a.get(5), a.get(6), a.get(7), a.get(8), a.get(9), a.get(10), a.get(11));
+        }
+        for (int start = 0; start < halves.size(); start += TOUCH_ARITY) {
+            List<ShortArray> a = halves.subList(start, start + TOUCH_ARITY);
+            tg.task("touchHalves" + start / TOUCH_ARITY, ElementwiseKernels::touchHalves, a.get(0), a.get(1), a.get(2),
+                    a.get(3), a.get(4), a.get(5), a.get(6), a.get(7), a.get(8), a.get(9), a.get(10), a.get(11));
         }
         tg.persistOnDevice(declared).transferToHost(DataTransferMode.UNDER_DEMAND, declared);
         ImmutableTaskGraph graph = tg.snapshot();
@@ -204,6 +217,7 @@ final class DeviceMemory implements AutoCloseable {
     // ---------------------------------------------------------------- host ↔ device
 
     void upload(DeviceTensor t, float[] values) {
+        requireFloats(t);
         if (!t.resident()) {
             MemorySegment.copy(values, 0, t.array.getSegment(), ValueLayout.JAVA_FLOAT, 0, values.length);
             return;
@@ -213,8 +227,14 @@ final class DeviceMemory implements AutoCloseable {
     }
 
     void upload(DeviceTensor t, double[] values) {
+        requireFloats(t);
         FloatArray dst = t.resident() ? hostSideFor(t) : t.array;
         for (int i = 0; i < values.length; i++) dst.set(i, (float) values[i]);
+    }
+
+    /** The backend's bf16 buffers live on the device only: their values are made and read there. */
+    private static void requireFloats(DeviceTensor t) {
+        if (t.bf16()) throw new IllegalStateException(t + " lives on the device only; it is not uploaded or downloaded");
     }
 
     /**
@@ -266,7 +286,7 @@ final class DeviceMemory implements AutoCloseable {
                 OwnerGroup g = e.getKey();
                 if (e.getValue().size() >= GROUP_UPLOAD_MIN) {
                     List<Object> clean = new ArrayList<>();
-                    for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.array);
+                    for (DeviceTensor m : g.members) if (!m.hostDirty) clean.add(m.buffer());
                     if (!clean.isEmpty()) {
                         g.lastResult.transferToHost(clean.toArray());
                         plans.waited();
@@ -295,6 +315,7 @@ final class DeviceMemory implements AutoCloseable {
 
     /** Where the tensor's newest value is, fetched from the device only if nothing newer waits on the host. */
     FloatArray latest(DeviceTensor t) {
+        requireFloats(t);
         if (t.staging != null && t.staging.pending) return t.staging.buffer;
         if (!t.resident() || t.hostDirty) return t.array;
         t.group.lastResult.transferToHost(t.array);
@@ -304,12 +325,24 @@ final class DeviceMemory implements AutoCloseable {
 
     /** The tensor's current value: from the device if it lives there. */
     FloatArray download(DeviceTensor t) {
+        requireFloats(t);
         if (t.resident()) {
             flush();
             t.group.lastResult.transferToHost(t.array);
             plans.waited();
         }
         return t.array;
+    }
+
+    /** A bf16 tensor's current bit patterns, from the device. */
+    short[] downloadBf16(DeviceTensor t) {
+        if (!t.bf16()) throw new IllegalArgumentException(t + " is not a bf16 tensor");
+        if (t.resident()) {
+            flush();
+            t.group.lastResult.transferToHost(t.halves);
+            plans.waited();
+        }
+        return t.halves.toHeapArray();
     }
 
     @Override

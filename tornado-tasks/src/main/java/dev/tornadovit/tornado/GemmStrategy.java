@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
 import java.util.Arrays;
@@ -31,6 +32,12 @@ public enum GemmStrategy {
 
     /** The system property that picks a strategy. */
     public static final String PROPERTY = "tornadovit.gemm";
+    /**
+     * The system property that says where cuBLAS's bf16 products take their operands from: {@code stored} (the
+     * default), bf16 copies made before each product ({@link GemmCompute#BF16_STORED}); {@code fp32}, the fp32 tensors
+     * themselves, rounded by cuBLAS as it loads them ({@link GemmCompute#BF16}).
+     */
+    public static final String BF16_OPERANDS = "tornadovit.bf16Operands";
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);
@@ -43,6 +50,25 @@ public enum GemmStrategy {
      */
     public boolean runs(Precision p) {
         return p == Precision.FP32 || this == CUBLAS || this == MMA && p == Precision.BF16;
+    }
+
+    /** How this strategy's products compute in {@code p} (see {@link #BF16_OPERANDS} for cuBLAS's bf16). */
+    public GemmCompute compute(Precision p) {
+        if (this != CUBLAS || p != Precision.BF16) return GemmCompute.of(p);
+        String asked = System.getProperty(BF16_OPERANDS, "stored").trim().toLowerCase(Locale.ROOT);
+        return switch (asked) {
+            case "stored" -> GemmCompute.BF16_STORED;
+            case "fp32" -> GemmCompute.BF16;
+            default -> throw new IllegalArgumentException("-D" + BF16_OPERANDS + "=" + asked
+                    + " is not a bf16 operand source: use stored or fp32");
+        };
+    }
+
+    /** Refuses a compute type that does not round as {@code p} does, or that this strategy cannot run. */
+    void checkCompute(Precision p, GemmCompute compute) {
+        if (compute.storedBf16() ? this != CUBLAS || p != Precision.BF16 : compute != GemmCompute.of(p)) {
+            throw new IllegalArgumentException("GEMM " + label() + " in " + p + " cannot compute as " + compute);
+        }
     }
 
     /**

@@ -35,6 +35,13 @@ final class Launches {
         return new Task(key.append(')').toString(), tensors, scalars, grid, adder);
     }
 
+    /** The tasks of {@code parts}, in order. */
+    static Task[] concat(Task[]... parts) {
+        List<Task> all = new ArrayList<>();
+        for (Task[] part : parts) all.addAll(List.of(part));
+        return all.toArray(Task[]::new);
+    }
+
     /**
      * Refuses one tensor as two outputs of an operation: meaningless, and TornadoVM's scheduler would wait forever on
      * a task that writes one array through two parameters.

@@ -36,6 +36,8 @@ final class MatrixProducts extends DeviceOperations {
     private final GemmCompute gemmCompute;
     /** Whether our products run on the tensor cores in bf16 ({@link MmaGemmKernels}) rather than in fp32. */
     private final boolean tensorCores;
+    /** The bf16 copies cuBLAS reads with {@link GemmCompute#BF16_STORED}; null otherwise. */
+    private final Bf16Operands bf16;
 
     MatrixProducts(TornadoBackend backend, GemmStrategy gemmStrategy, GemmCompute gemmCompute, boolean tensorCores,
                    int gemmTargetGroups) {
@@ -44,6 +46,7 @@ final class MatrixProducts extends DeviceOperations {
         this.gemmCompute = gemmCompute;
         this.tensorCores = tensorCores;
         this.gemmTargetGroups = gemmTargetGroups;
+        this.bf16 = gemmCompute.storedBf16() ? new Bf16Operands(backend) : null;
     }
 
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
@@ -58,15 +61,22 @@ final class MatrixProducts extends DeviceOperations {
      * is 1; B is [K,N], or stored [N,K] when {@code transB} is 1; batch z starts at z·stride in each array (stride 0:
      * shared). Our kernels ({@link MatmulKernels}, or {@link MmaGemmKernels} for bf16 on the tensor cores) have one per
      * layout, and no product takes both operands transposed. Through cuBLAS when that is this backend's
-     * {@link GemmStrategy}, which takes no bias (see {@link #linear}).
+     * {@link GemmStrategy}, which takes no bias (see {@link #linear}), after the tasks that copy its operands to bf16
+     * when its products store them so ({@link Bf16Operands}).
      */
-    Task gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
-              int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
-              int accumulate) {
+    Task[] gemm(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, int m, int n, int k,
+                int batches, int strideA, int strideB, int strideC, int transA, int transB, float alpha,
+                int accumulate) {
         if (gemmStrategy == GemmStrategy.CUBLAS) {
             if (bias != null) throw new IllegalStateException("cuBLAS adds no bias: broadcast it into C first");
-            return CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha,
-                    accumulate, gemmCompute);
+            if (bf16 == null) {
+                return new Task[]{CublasGemm.task(a, b, c, m, n, k, batches, strideA, strideB, strideC, transA, transB,
+                        alpha, accumulate, gemmCompute)};
+            }
+            Bf16Operands.Copy first = bf16.copy(a, Bf16Operands.extent(m, k, batches, strideA), Bf16Operands.FIRST);
+            Bf16Operands.Copy second = bf16.copy(b, Bf16Operands.extent(k, n, batches, strideB), Bf16Operands.SECOND);
+            return new Task[]{first.task(), second.task(), CublasGemm.task(first.values(), second.values(), c, m, n, k,
+                    batches, strideA, strideB, strideC, transA, transB, alpha, accumulate, gemmCompute)};
         }
         if (transA == 1 && transB == 1) {
             throw new IllegalArgumentException("the GEMM kernels take A or B transposed, not both");
@@ -74,14 +84,14 @@ final class MatrixProducts extends DeviceOperations {
         int hasBias = bias == null ? 0 : 1;
         DeviceTensor biasArg = bias == null ? unused : bias;
         if (tensorCores) {
-            return mma(a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate,
-                    hasBias);
+            return new Task[]{mma(a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate,
+                    hasBias)};
         }
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
                 ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
         grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
         String name = transA == 1 ? "gemmTN" : transB == 1 ? "gemmNT" : "gemmNN";
-        return task(name, grid, (g, id) -> {
+        return new Task[]{task(name, grid, (g, id) -> {
             switch (name) {
                 case "gemmNN" -> g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array,
                         biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
@@ -90,7 +100,7 @@ final class MatrixProducts extends DeviceOperations {
                 default -> g.task(id, MatmulKernels::gemmTN, new KernelContext(), a.array, b.array, c.array,
                         biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
             }
-        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias);
+        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
     }
 
     /**
@@ -182,8 +192,15 @@ final class MatrixProducts extends DeviceOperations {
     }
 
     void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n) {
-        if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) {
-            submit(CublasGemm.linearForward(t(x), t(w), t(bias), t(y), m, k, n, gemmCompute)); // bias in the epilogue
+        if (bias != null && gemmStrategy == GemmStrategy.CUBLAS) { // the bias in the product's epilogue
+            if (bf16 == null) {
+                submit(CublasGemm.linearForward(t(x), t(w), t(bias), t(y), m, k, n, gemmCompute));
+                return;
+            }
+            Bf16Operands.Copy in = bf16.copy(t(x), m * k, Bf16Operands.FIRST);
+            Bf16Operands.Copy weights = bf16.copy(t(w), n * k, Bf16Operands.SECOND);
+            submit(in.task(), weights.task(),
+                    CublasGemm.linearForward(in.values(), weights.values(), t(bias), t(y), m, k, n, gemmCompute));
             return;
         }
         submit(gemm(t(x), t(w), t(y), bias == null ? null : t(bias), m, n, k, 1, 0, 0, 0, 0, 1, 1f, 0));
@@ -199,9 +216,14 @@ final class MatrixProducts extends DeviceOperations {
     private void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
                                 int accumulateDx) {
         DeviceTensor gy = t(dy), in = t(x), wt = t(w);
+        if (bf16 != null) {
+            bf16LinearBackward(gy, in, wt, dx == null ? null : t(dx), t(dw), dBias == null ? null : t(dBias), m, k, n,
+                    accumulateDx);
+            return;
+        }
         List<Task> tasks = new ArrayList<>();
         // dx[M,K] (+)= dy[M,N]·w[N,K]
-        if (dx != null) tasks.add(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, accumulateDx));
+        if (dx != null) tasks.addAll(Arrays.asList(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, accumulateDx)));
         // dw[N,K] += dyᵀ·x: dy read transposed. Its N×K output has few tiles and its M (every token of the batch) is
         // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
         // products (one batch of the batched kernel each) and their partial results added after.
@@ -217,16 +239,48 @@ final class MatrixProducts extends DeviceOperations {
         }
         int splits = gemmStrategy == GemmStrategy.CUBLAS ? 1 : tokenSplits(m, n, k); // cuBLAS splits K itself
         if (splits == 1) {
-            tasks.add(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1));
+            tasks.addAll(Arrays.asList(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1)));
         } else {
             int chunk = m / splits;
             DeviceTensor partial = scratch("dwSplit", splits * n * k, gy, in, gw, m, k, n);
-            tasks.add(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0, 1f, 0));
+            tasks.addAll(Arrays.asList(gemm(gy, in, partial, null, n, k, chunk, splits, chunk * n, chunk * k, n * k, 1, 0,
+                    1f, 0)));
             tasks.add(task("columnSumsFinish", parallelGrid(n * k), (g, id) -> g.task(id,
                     ReductionKernels::columnSumsFinish, new KernelContext(), partial.array, gw.array, n * k, splits),
                     partial, gw, n * k, splits));
         }
         if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    /**
+     * {@link #linearBackward} through cuBLAS on bf16 copies ({@link Bf16Operands}): dy is copied once for both
+     * products. The bias gradient from the weight-gradient product's epilogue sums the bf16 copy of dy, as PyTorch's
+     * bf16 autocast sums its bf16 dy.
+     */
+    private void bf16LinearBackward(DeviceTensor gy, DeviceTensor in, DeviceTensor wt, DeviceTensor dx,
+                                    DeviceTensor dw, DeviceTensor dBias, int m, int k, int n, int accumulateDx) {
+        List<Task> tasks = new ArrayList<>();
+        Bf16Operands.Copy gradient = bf16.copy(gy, m * n, Bf16Operands.FIRST);
+        tasks.add(gradient.task());
+        if (dx != null) { // dx[M,K] (+)= dy[M,N]·w[N,K]
+            Bf16Operands.Copy weights = bf16.copy(wt, n * k, Bf16Operands.SECOND);
+            tasks.add(weights.task());
+            tasks.add(CublasGemm.task(gradient.values(), weights.values(), dx, m, k, n, 1, 0, 0, 0, 0, 0, 1f,
+                    accumulateDx, gemmCompute));
+        }
+        Bf16Operands.Copy inputs = bf16.copy(in, m * k, Bf16Operands.SECOND);
+        tasks.add(inputs.task());
+        if (dBias == null) { // dw[N,K] += dyᵀ·x
+            tasks.add(CublasGemm.task(gradient.values(), inputs.values(), dw, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1,
+                    gemmCompute));
+        } else {
+            DeviceTensor biasPart = scratch("biasGradient", n, gy, in, dw, m, k, n);
+            tasks.add(CublasGemm.weightGradientWithBias(gradient.values(), inputs.values(), dw, biasPart, m, k, n,
+                    gemmCompute));
+            tasks.add(task("accumulate", null, (g, id) -> g.task(id, ElementwiseKernels::accumulate, dBias.array,
+                    biasPart.array, n), dBias, biasPart, n));
+        }
         submit(tasks.toArray(Task[]::new));
     }
 }

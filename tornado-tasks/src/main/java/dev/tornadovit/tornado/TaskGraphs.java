@@ -221,7 +221,7 @@ final class TaskGraphs {
         String name = DeviceMemory.uniqueName("g");
         TaskGraph tg = new TaskGraph(name);
         Map<DeviceMemory.OwnerGroup, List<DeviceTensor>> owners = DeviceMemory.byOwner(tensors);
-        owners.forEach((owner, members) -> tg.consumeFromDevice(owner.name, members.stream().map(m -> m.array).toArray()));
+        owners.forEach((owner, members) -> tg.consumeFromDevice(owner.name, members.stream().map(DeviceTensor::buffer).toArray()));
         GridScheduler scheduler = new GridScheduler();
         boolean anyGrid = false;
         for (int i = 0; i < tasks.size(); i++) {

@@ -16,6 +16,7 @@ import dev.tornadovit.tensor.Write;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 import java.util.Arrays;
 import java.util.HashMap;
@@ -99,13 +100,20 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
      *                         is refused in one line naming the device and the precisions it can run
      */
     public TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm, Precision precision) {
+        this(found, memoryLimitBytes, gemm, precision, gemm.compute(precision));
+    }
+
+    /** As above, with the products' arithmetic given (tests compare cuBLAS's bf16 operand sources). */
+    TornadoBackend(TornadoDevices.Found found, long memoryLimitBytes, GemmStrategy gemm, Precision precision,
+                   GemmCompute compute) {
         String reason = GemmStrategy.unavailableReason(gemm, found);
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
         String refusal = gemm.precisionRefusal(precision, found);
         if (refusal != null) throw new IllegalArgumentException(refusal);
         this.gemmStrategy = gemm;
         this.precision = precision;
-        this.gemmCompute = GemmCompute.of(precision);
+        gemm.checkCompute(precision, compute);
+        this.gemmCompute = compute;
         this.found = found;
         this.device = found.device();
         this.memory = new DeviceMemory(device, found.id() + " (" + found.name() + ")", memoryLimitBytes);
@@ -340,6 +348,17 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         if (size < 0) throw new IllegalArgumentException("negative tensor size " + size);
         memory.reserve(4L * Math.max(1, size));
         return new DeviceTensor(this, TENSOR_IDS.incrementAndGet(), size);
+    }
+
+    /** A device-only bf16 buffer of {@code size} values ({@link Bf16Operands}). */
+    DeviceTensor allocateBf16(int size) {
+        memory.reserve(2L * Math.max(1, size));
+        return new DeviceTensor(this, TENSOR_IDS.incrementAndGet(), size, new ShortArray(Math.max(1, size)));
+    }
+
+    /** A bf16 tensor's bit patterns, from the device. */
+    short[] downloadBf16(DeviceTensor t) {
+        return memory.downloadBf16(t);
     }
 
     @Override

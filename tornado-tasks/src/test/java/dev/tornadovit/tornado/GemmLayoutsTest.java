@@ -126,7 +126,7 @@ class GemmLayoutsTest {
         MatrixProducts products = dev.products();
         Task task = products.gemm(products.t(a.device()), products.t(b.device()), products.t(out.device()),
                 c.bias ? products.t(bias.device()) : null, c.m, c.n, c.k, c.batches, strideA, strideB, strideC,
-                c.layout.transA, c.layout.transB, c.alpha, c.accumulate ? 1 : 0);
+                c.layout.transA, c.layout.transB, c.alpha, c.accumulate ? 1 : 0)[0];
         assertTrue(task.key().startsWith("gemm" + c.layout + "("), () -> c.layout + " ran as " + task.key());
         products.submit(task);
         Twin.assertClose(c.toString(), out, TOL);

@@ -6,6 +6,7 @@ import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tensor.Write;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -94,7 +95,8 @@ class GemmStrategyTest {
         Map<String, float[]> magnitudes = products(new CpuBackend(1), M, true);
         for (Precision compute : List.of(Precision.TF32, Precision.BF16)) {
             double u = Math.scalb(2.0, -compute.significandBits());
-            try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, compute)) {
+            // cuBLAS's own rounding of fp32 operands (its bf16 default stores bf16 copies: tested below)
+            try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, compute, GemmCompute.of(compute))) {
                 assertEquals(compute.label(), be.gemmCompute().name().toLowerCase(java.util.Locale.ROOT));
                 Map<String, float[]> got = products(be, M, false);
                 for (String name : expected.keySet()) {
@@ -144,6 +146,38 @@ class GemmStrategyTest {
         }
         double u = Math.scalb(2.0, -Precision.BF16.significandBits());
         assertWithin("mma bf16 against cuBLAS bf16 on " + device.id(), cublas, mma, magnitudes, 2 * (u + u * u), TOL);
+    }
+
+    /**
+     * cuBLAS's bf16 default, operands stored as bf16 copies ({@link Bf16Operands}, {@link GemmCompute#BF16_STORED}),
+     * against the CPU's exact bf16 emulation: the copies round to nearest even as the CPU does, and the products of
+     * bf16 values are exact in fp32, so only the order of the fp32 sums differs: within {@link
+     * #mmaMatchesTheCpusBf16EmulationAndCublasBf16}'s bound, plus {@link #TOL} of the output's scale for cuBLAS's
+     * split sums. The bias gradient is the exception: cuBLAS's epilogue sums the bf16 copy of dy, where the CPU sums
+     * dy itself, so it is off by up to half a bf16 step (2^-8 relative) of each term: 2^-8·Σ|dy|.
+     */
+    @Test
+    void cublasOnStoredBf16OperandsMatchesTheCpusBf16Emulation() {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        Assumptions.assumeTrue(device.backend().equals("cuda"), () -> "skipped: cuBLAS runs only on TornadoVM's CUDA "
+                + "backend, and the test device " + device.id() + " is on " + device.backend());
+        String reason = GemmStrategy.unavailableReason(GemmStrategy.CUBLAS, device);
+        if (reason != null) fail("the CUDA device " + device.id() + " cannot run cuBLAS: " + reason);
+        Map<String, float[]> expected = products(new CpuBackend(1, Precision.BF16), M, false);
+        Map<String, float[]> magnitudes = products(new CpuBackend(1, Precision.BF16), M, true);
+        Map<String, float[]> stored;
+        try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, Precision.BF16)) {
+            assertEquals(GemmCompute.BF16_STORED, be.gemmCompute(), "cuBLAS's bf16 default");
+            stored = products(be, M, false);
+        }
+        int longestSum = Math.max(Math.max(M, K), Math.max(N, Math.max(TOKENS, HEAD_DIM)));
+        double order = (longestSum + 4) * Math.scalb(1.0, -22);
+        Map<String, float[]> bias = Map.of("dBias", expected.remove("dBias"));
+        Map<String, float[]> biasGot = Map.of("dBias", stored.get("dBias"));
+        assertWithin("cuBLAS on stored bf16 operands against the CPU's bf16 emulation on " + device.id(), expected,
+                stored, magnitudes, order, TOL);
+        assertWithin("cuBLAS's bias gradient from the bf16 copy of dy on " + device.id(), bias, biasGot, magnitudes,
+                Math.scalb(1.0, -8) + order, TOL);
     }
 
     /** Each output within perMagnitude·magnitude (per element) + relative·(the reference's largest magnitude). */

@@ -112,7 +112,7 @@ class MmaGemmTest {
         MatrixProducts products = dev.products();
         Task task = products.gemm(products.t(a), products.t(b), products.t(out), bias == null ? null : products.t(bias),
                 c.m(), c.n(), c.k(), c.batches(), in.strideA, in.strideB, in.strideC, c.layout().transA, c.layout().transB, c.alpha(),
-                c.accumulate() ? 1 : 0);
+                c.accumulate() ? 1 : 0)[0];
         assertTrue(task.key().startsWith("mma" + c.layout() + "("), () -> c.layout() + " ran as " + task.key());
         products.submit(task);
         assertMatchesTheCpu(c + " on " + device.id(), c, in, dev.downloadFloat(out));
@@ -168,7 +168,7 @@ class MmaGemmTest {
         for (int layout = 0; layout < 2; layout++) { // x as A (NN, 1 × 1 B) and as B (NN with A = 1)
             Tensor x = upload(values), oneTensor = upload(new float[]{1f}), out = upload(new float[m]);
             MatrixProducts products = dev.products();
-            Task task = layout == 0
+            Task[] task = layout == 0
                     ? products.gemm(products.t(x), products.t(oneTensor), products.t(out), null, m, 1, 1, 1, 0, 0, 0, 0, 0, 1f, 0)
                     : products.gemm(products.t(oneTensor), products.t(x), products.t(out), null, 1, m, 1, 1, 0, 0, 0, 0, 0, 1f, 0);
             products.submit(task);
@@ -196,7 +196,7 @@ class MmaGemmTest {
         try (TornadoBackend fp32 = new TornadoBackend(device, 0, GemmStrategy.MMA, Precision.FP32)) {
             MatrixProducts products = fp32.products();
             DeviceTensor x = products.t(fp32.allocate(16));
-            assertTrue(products.gemm(x, x, x, null, 4, 4, 4, 1, 0, 0, 0, 0, 1, 1f, 0).key().startsWith("gemmNT("));
+            assertTrue(products.gemm(x, x, x, null, 4, 4, 4, 1, 0, 0, 0, 0, 1, 1f, 0)[0].key().startsWith("gemmNT("));
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new TornadoBackend(device, 0, GemmStrategy.MMA, Precision.TF32));

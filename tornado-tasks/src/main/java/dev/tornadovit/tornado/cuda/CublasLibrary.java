@@ -104,22 +104,23 @@ final class CublasLibrary {
     }
 
     /**
-     * Column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z], fp32 buffers, {@code compute} the cublasComputeType_t;
-     * {@code scalars} holds alpha then beta (host memory, read during the call).
+     * Column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z], C fp32 and A, B of cudaDataType {@code operandType},
+     * {@code compute} the cublasComputeType_t; {@code scalars} holds alpha then beta (host memory, read during the call).
      */
     void gemm(long handle, int transA, int transB, int m, int n, int k, MemorySegment scalars, long a, int lda,
-              long strideA, long b, int ldb, long strideB, long c, int ldc, long strideC, int batches, int compute) {
+              long strideA, long b, int ldb, long strideB, long c, int ldc, long strideC, int batches, int compute,
+              int operandType) {
         MemorySegment alpha = scalars, beta = scalars.asSlice(Float.BYTES);
         int status;
         try {
             if (batches == 1) {
                 status = (int) gemmEx.invokeExact(MemorySegment.ofAddress(handle), transA, transB, m, n, k, alpha,
-                        MemorySegment.ofAddress(a), CUDA_R_32F, lda, MemorySegment.ofAddress(b), CUDA_R_32F, ldb,
+                        MemorySegment.ofAddress(a), operandType, lda, MemorySegment.ofAddress(b), operandType, ldb,
                         beta, MemorySegment.ofAddress(c), CUDA_R_32F, ldc, compute, GEMM_DEFAULT);
             } else {
                 status = (int) gemmStridedBatchedEx.invokeExact(MemorySegment.ofAddress(handle), transA, transB, m,
-                        n, k, alpha, MemorySegment.ofAddress(a), CUDA_R_32F, lda, strideA,
-                        MemorySegment.ofAddress(b), CUDA_R_32F, ldb, strideB, beta, MemorySegment.ofAddress(c),
+                        n, k, alpha, MemorySegment.ofAddress(a), operandType, lda, strideA,
+                        MemorySegment.ofAddress(b), operandType, ldb, strideB, beta, MemorySegment.ofAddress(c),
                         CUDA_R_32F, ldc, strideC, batches, compute, GEMM_DEFAULT);
             }
         } catch (Throwable t) {

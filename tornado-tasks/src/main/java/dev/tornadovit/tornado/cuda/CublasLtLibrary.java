@@ -176,11 +176,12 @@ final class CublasLtLibrary {
     /**
      * Everything a product's plan depends on: column-major D = op(A)·op(B) (m×n, inner k) for each of {@code batches}
      * matrices {@code stride*} elements apart (0: shared), lda/ldb/ldc the leading dimensions of the stored matrices,
-     * {@code compute} a cublasComputeType_t, {@code epilogue} a cublasLtEpilogue_t, and {@code alignment} the bytes
-     * every operand pointer is a multiple of.
+     * {@code compute} a cublasComputeType_t, {@code operandType} the cudaDataType of A and B (C and D are fp32),
+     * {@code epilogue} a cublasLtEpilogue_t, and {@code alignment} and {@code alignmentC} the bytes every pointer to
+     * A and B, and to C and D, is a multiple of.
      */
     record Shape(int transA, int transB, int m, int n, int k, int lda, int ldb, int ldc, long strideA, long strideB,
-                 long strideC, int batches, int compute, int epilogue, int alignment) {
+                 long strideC, int batches, int compute, int operandType, int epilogue, int alignment, int alignmentC) {
         /** Columns of the stored A and B (their rows are lda and ldb). */
         long columnsA() {
             return transA == 0 ? k : m;
@@ -195,9 +196,15 @@ final class CublasLtLibrary {
             return 2.0 * m * n * k * batches;
         }
 
+        /** Bytes of one value of A or B. */
+        int operandBytes() {
+            return operandType == GemmCompute.CUDA_R_16BF ? 2 : 4;
+        }
+
         @Override
         public String toString() {
             return (transA == 0 ? "N" : "T") + (transB == 0 ? "N" : "T") + " " + m + "x" + n + "x" + k
+                    + (operandType == GemmCompute.CUDA_R_16BF ? " bf16" : "")
                     + (batches > 1 ? " x" + batches : "") + (epilogue == EPILOGUE_BIAS ? " +bias"
                     : epilogue == EPILOGUE_BGRADB ? " +bias gradient" : "");
         }
@@ -233,11 +240,12 @@ final class CublasLtLibrary {
             setInt(desc, DESC_TRANSB, shape.transB(), arena);
             setInt(desc, DESC_EPILOGUE, shape.epilogue(), arena);
             if (shape.epilogue() != EPILOGUE_DEFAULT) setBias(desc, biasPointer, arena.allocate(JAVA_LONG));
-            MemorySegment a = layout(arena, shape.transA() == 0 ? shape.m() : shape.k(), shape.columnsA(), shape.lda(),
-                    shape.batches(), shape.strideA());
-            MemorySegment b = layout(arena, shape.transB() == 0 ? shape.k() : shape.n(), shape.columnsB(), shape.ldb(),
-                    shape.batches(), shape.strideB());
-            MemorySegment c = layout(arena, shape.m(), shape.n(), shape.ldc(), shape.batches(), shape.strideC());
+            MemorySegment a = layout(arena, shape.operandType(), shape.transA() == 0 ? shape.m() : shape.k(),
+                    shape.columnsA(), shape.lda(), shape.batches(), shape.strideA());
+            MemorySegment b = layout(arena, shape.operandType(), shape.transB() == 0 ? shape.k() : shape.n(),
+                    shape.columnsB(), shape.ldb(), shape.batches(), shape.strideB());
+            MemorySegment c = layout(arena, CublasLibrary.CUDA_R_32F, shape.m(), shape.n(), shape.ldc(), shape.batches(),
+                    shape.strideC());
             check((int) prefCreate.invokeExact(out), "cublasLtMatmulPreferenceCreate");
             MemorySegment pref = out.get(ADDRESS, 0);
             MemorySegment bytes = arena.allocate(JAVA_LONG);
@@ -247,8 +255,8 @@ final class CublasLtLibrary {
             // cuBLASLt assumes 256-byte aligned operands unless told otherwise; ours start a TornadoVM array header
             // past an allocation, so only algorithms that accept that alignment may be offered
             MemorySegment alignment = arena.allocate(JAVA_INT);
-            alignment.set(JAVA_INT, 0, shape.alignment());
-            for (int operand = 0; operand < 4; operand++) {
+            for (int operand = 0; operand < 4; operand++) { // A, B, C, D
+                alignment.set(JAVA_INT, 0, operand < 2 ? shape.alignment() : shape.alignmentC());
                 check((int) prefSet.invokeExact(pref, PREF_MIN_ALIGNMENT_A + operand, alignment, 4L),
                         "cublasLtMatmulPreferenceSetAttribute(alignment)");
             }
@@ -268,8 +276,9 @@ final class CublasLtLibrary {
         }
     }
 
-    private MemorySegment layout(Arena arena, long rows, long cols, long ld, int batches, long stride) throws Throwable {
-        MemorySegment layout = layout(arena, rows, cols, ld);
+    private MemorySegment layout(Arena arena, int type, long rows, long cols, long ld, int batches, long stride)
+            throws Throwable {
+        MemorySegment layout = layout(arena, type, rows, cols, ld);
         if (batches > 1) {
             MemorySegment count = arena.allocate(JAVA_INT);
             count.set(JAVA_INT, 0, batches);
@@ -283,9 +292,9 @@ final class CublasLtLibrary {
         return layout;
     }
 
-    private MemorySegment layout(Arena arena, long rows, long cols, long ld) throws Throwable {
+    private MemorySegment layout(Arena arena, int type, long rows, long cols, long ld) throws Throwable {
         MemorySegment out = arena.allocate(ADDRESS);
-        check((int) layoutCreate.invokeExact(out, CublasLibrary.CUDA_R_32F, rows, cols, ld), "cublasLtMatrixLayoutCreate");
+        check((int) layoutCreate.invokeExact(out, type, rows, cols, ld), "cublasLtMatrixLayoutCreate");
         return out.get(ADDRESS, 0);
     }
 

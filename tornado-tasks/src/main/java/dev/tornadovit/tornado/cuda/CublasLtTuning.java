@@ -30,8 +30,8 @@ final class CublasLtTuning {
     static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("tornadovit.cublasLtTuning", "true"));
     static final int CANDIDATES = 8;
     private static final int WARMUP = 2, RUNS = 5;
-    /** One float, the bit pattern of 0.5f: keeps the scratch products finite whatever their length. */
-    private static final int HALF = Float.floatToRawIntBits(0.5f);
+    /** One float, the bit pattern of 0.5f, and two bf16 0.5s: keeps the scratch products finite whatever their length. */
+    private static final int HALF = Float.floatToRawIntBits(0.5f), HALF_PAIR = 0x3F003F00;
 
     /** The algorithm kept for a shape, and what tuning measured (milliseconds a product; 0 when not tuned). */
     record Choice(byte[] algo, int index, int candidates, float firstMillis, float bestMillis) {
@@ -42,12 +42,17 @@ final class CublasLtTuning {
     private CublasLtTuning() {
     }
 
-    /** The bytes every operand pointer is a multiple of: TornadoVM's array header past a 256-byte aligned allocation. */
-    static int alignment(int batches, long... strides) {
-        long header = TornadoNativeArray.ARRAY_HEADER;
-        long alignment = header == 0 ? 256 : Math.min(256, Long.lowestOneBit(header));
+    /**
+     * The bytes every pointer to an operand is a multiple of: its buffer's allocation is 256-byte aligned, its values
+     * start TornadoVM's array header and {@code offsetBytes} past it, and batch z's matrix z·stride values further.
+     */
+    static int alignment(int offsetBytes, int valueBytes, int batches, long... strides) {
+        long start = TornadoNativeArray.ARRAY_HEADER + offsetBytes;
+        long alignment = start == 0 ? 256 : Math.min(256, Long.lowestOneBit(start));
         if (batches > 1) {
-            for (long stride : strides) if (stride != 0) alignment = Math.min(alignment, Long.lowestOneBit(4 * stride));
+            for (long stride : strides) {
+                if (stride != 0) alignment = Math.min(alignment, Long.lowestOneBit((long) valueBytes * stride));
+            }
         }
         return (int) alignment;
     }
@@ -149,21 +154,25 @@ final class CublasLtTuning {
         Scratch(CublasLtLibrary lt, CublasLtLibrary.Shape s) {
             this.lt = lt;
             try {
-                a = allocate(0, (long) s.lda() * s.columnsA() + s.strideA() * (s.batches() - 1));
-                b = allocate(1, (long) s.ldb() * s.columnsB() + s.strideB() * (s.batches() - 1));
-                c = allocate(2, (long) s.ldc() * s.n() + s.strideC() * (s.batches() - 1));
-                bias = allocate(3, Math.max(s.m(), s.n()));
+                // bf16 operands start where the backend's do: an offset past the header (GemmCompute.BF16_OFFSET_BYTES)
+                int offset = s.operandBytes() == 2 ? GemmCompute.BF16_OFFSET_BYTES : 0;
+                int pattern = s.operandBytes() == 2 ? HALF_PAIR : HALF;
+                a = allocate(0, (long) s.lda() * s.columnsA() + s.strideA() * (s.batches() - 1), offset, pattern);
+                b = allocate(1, (long) s.ldb() * s.columnsB() + s.strideB() * (s.batches() - 1), offset, pattern);
+                c = allocate(2, (long) s.ldc() * s.n() + s.strideC() * (s.batches() - 1), 0, HALF);
+                bias = allocate(3, Math.max(s.m(), s.n()), 0, HALF);
             } catch (RuntimeException e) {
                 free();
                 throw e;
             }
         }
 
-        private long allocate(int slot, long floats) {
+        /** Room for {@code values} of up to 4 bytes, filled with {@code pattern}; returns where they start. */
+        private long allocate(int slot, long values, int offset, int pattern) {
             long header = TornadoNativeArray.ARRAY_HEADER;
-            allocations[slot] = lt.deviceAlloc(4 * floats + header);
-            lt.fill(allocations[slot] + header, HALF, floats);
-            return allocations[slot] + header;
+            allocations[slot] = lt.deviceAlloc(4 * values + header + offset);
+            lt.fill(allocations[slot] + header + offset, pattern, values);
+            return allocations[slot] + header + offset;
         }
 
         void free() {

@@ -4,6 +4,7 @@ import dev.tornadovit.distributed.NcclLibrary;
 import uk.ac.manchester.tornado.api.common.Access;
 import uk.ac.manchester.tornado.api.common.LibraryTaskDescriptor;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 import uk.ac.manchester.tornado.runtime.common.TornadoXPUDevice;
 import uk.ac.manchester.tornado.runtime.library.spi.LibraryContext;
 import uk.ac.manchester.tornado.runtime.library.spi.LibraryInvocation;
@@ -26,7 +27,7 @@ import java.util.function.IntFunction;
  * plan's stream.
  *
  * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), fp32
- * buffers, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
+ * C, A and B fp32 or stored bf16 and computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
  * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}. Both run
  * through cuBLASLt with each shape's algorithm chosen once per process ({@link CublasLtTuning}); a {@value #GEMM}
  * shape cuBLASLt has no algorithm for runs through cuBLAS. Function
@@ -111,25 +112,32 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     }
 
     /**
-     * Arguments as {@link #gemm(int, int, int, int, int, float, FloatArray, int, long, FloatArray, int, long, float,
+     * Arguments as {@link #gemm(int, int, int, int, int, float, TornadoNativeArray, int, long, TornadoNativeArray, int, long,
      * FloatArray, int, long, int, GemmCompute)}'s: through cuBLASLt with the shape's tuned algorithm, or cuBLAS's
      * {@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
      */
     private static void gemm(Context context, LibraryInvocation call) {
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(12));
+        GemmCompute compute = compute(call.getArg(17));
+        long a = call.getDevicePointer(6) + compute.operandOffsetBytes();
+        long b = call.getDevicePointer(9) + compute.operandOffsetBytes();
         CublasLtLibrary.Plan plan = gemmPlan(context, call::getArg);
         if (plan != NO_PLAN) {
-            CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer,
-                    call.getDevicePointer(6), call.getDevicePointer(9), call.getDevicePointer(13), 0,
-                    context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+            CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b,
+                    call.getDevicePointer(13), 0, context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
             return;
         }
         CublasLibrary.get().gemm(context.handle, (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
-                (int) call.getArg(3), (int) call.getArg(4), context.scalars, call.getDevicePointer(6),
-                (int) call.getArg(7), (long) call.getArg(8), call.getDevicePointer(9), (int) call.getArg(10),
-                (long) call.getArg(11), call.getDevicePointer(13), (int) call.getArg(14), (long) call.getArg(15),
-                (int) call.getArg(16), (int) call.getArg(17));
+                (int) call.getArg(3), (int) call.getArg(4), context.scalars, a, (int) call.getArg(7),
+                (long) call.getArg(8), b, (int) call.getArg(10), (long) call.getArg(11), call.getDevicePointer(13),
+                (int) call.getArg(14), (long) call.getArg(15), (int) call.getArg(16), compute.cublasValue,
+                compute.operandType);
+    }
+
+    /** A descriptor's compute argument: the {@link GemmCompute}'s ordinal. */
+    private static GemmCompute compute(Object ordinal) {
+        return GemmCompute.values()[(int) ordinal];
     }
 
     /**
@@ -152,9 +160,12 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     private static CublasLtLibrary.Plan linearPlan(Context context, IntFunction<Object> arg) {
         int transA = (int) arg.apply(0), transB = (int) arg.apply(1), m = (int) arg.apply(2), n = (int) arg.apply(3);
         int k = (int) arg.apply(4), lda = (int) arg.apply(7), ldb = (int) arg.apply(9), ldc = (int) arg.apply(12);
-        int epilogue = (int) arg.apply(14), compute = (int) arg.apply(15);
+        int epilogue = (int) arg.apply(14);
+        GemmCompute compute = compute(arg.apply(15));
         CublasLtLibrary.Plan plan = plan(context, new CublasLtLibrary.Shape(transA, transB, m, n, k, lda, ldb, ldc,
-                0, 0, 0, 1, compute, epilogue, CublasLtTuning.alignment(1)));
+                0, 0, 0, 1, compute.cublasValue, compute.operandType, epilogue,
+                CublasLtTuning.alignment(compute.operandOffsetBytes(), compute.operandBytes(), 1),
+                CublasLtTuning.alignment(0, Float.BYTES, 1)));
         if (plan == NO_PLAN) {
             throw new IllegalStateException("cuBLASLt has no algorithm for " + m + "x" + n + "x" + k + " (ops " + transA
                     + "," + transB + ", epilogue " + epilogue + ", compute " + compute + ")");
@@ -167,10 +178,13 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         int batches = (int) arg.apply(16);
         long strideA = batches > 1 ? (long) arg.apply(8) : 0, strideB = batches > 1 ? (long) arg.apply(11) : 0;
         long strideC = batches > 1 ? (long) arg.apply(15) : 0;
+        GemmCompute compute = compute(arg.apply(17));
         return plan(context, new CublasLtLibrary.Shape((int) arg.apply(0), (int) arg.apply(1), (int) arg.apply(2),
                 (int) arg.apply(3), (int) arg.apply(4), (int) arg.apply(7), (int) arg.apply(10), (int) arg.apply(14),
-                strideA, strideB, strideC, batches, (int) arg.apply(17), CublasLtLibrary.EPILOGUE_DEFAULT,
-                CublasLtTuning.alignment(batches, strideA, strideB, strideC)));
+                strideA, strideB, strideC, batches, compute.cublasValue, compute.operandType,
+                CublasLtLibrary.EPILOGUE_DEFAULT,
+                CublasLtTuning.alignment(compute.operandOffsetBytes(), compute.operandBytes(), batches, strideA, strideB),
+                CublasLtTuning.alignment(0, Float.BYTES, batches, strideC)));
     }
 
     private static CublasLtLibrary.Plan plan(Context context, CublasLtLibrary.Shape shape) {
@@ -200,9 +214,10 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         CublasLtLibrary.Plan plan = linearPlan(context, call::getArg);
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(10));
-        lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6),
-                call.getDevicePointer(8), call.getDevicePointer(11), call.getDevicePointer(13), context.ltWorkspace,
-                LT_WORKSPACE_BYTES, context.stream);
+        int offset = compute(call.getArg(15)).operandOffsetBytes();
+        lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6) + offset,
+                call.getDevicePointer(8) + offset, call.getDevicePointer(11), call.getDevicePointer(13),
+                context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
     }
 
     @Override
@@ -228,16 +243,17 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
      * The descriptor of one {@value #LINEAR} call: column-major C = alpha·op(A)·op(B) + beta·C with {@code epilogue}
      * on {@code bias} (read for {@link Epilogue#BIAS}, written for {@link Epilogue#BIAS_GRADIENT_OF_B}).
      */
-    public static LibraryTaskDescriptor linear(int transA, int transB, int m, int n, int k, float alpha, FloatArray a,
-                                               int lda, FloatArray b, int ldb, float beta, FloatArray c, int ldc,
-                                               FloatArray bias, Epilogue epilogue, GemmCompute compute) {
+    public static LibraryTaskDescriptor linear(int transA, int transB, int m, int n, int k, float alpha,
+                                               TornadoNativeArray a, int lda, TornadoNativeArray b, int ldb, float beta,
+                                               FloatArray c, int ldc, FloatArray bias, Epilogue epilogue,
+                                               GemmCompute compute) {
         Access[] access = new Access[16];
         Arrays.fill(access, Access.READ_ONLY);
         access[11] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
         if (epilogue == Epilogue.BIAS_GRADIENT_OF_B) access[13] = Access.WRITE_ONLY;
         return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(LINEAR)
                 .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                        epilogue.value, compute.cublasValue})
+                        epilogue.value, compute.ordinal()})
                 .withAccess(access);
     }
 
@@ -245,15 +261,16 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
      * The descriptor of one {@value #GEMM} call, arguments as cublasGemmStridedBatchedEx's (column-major; strides in
      * elements, ignored when {@code batches} is 1) plus the compute type.
      */
-    public static LibraryTaskDescriptor gemm(int transA, int transB, int m, int n, int k, float alpha, FloatArray a,
-                                             int lda, long strideA, FloatArray b, int ldb, long strideB, float beta,
-                                             FloatArray c, int ldc, long strideC, int batches, GemmCompute compute) {
+    public static LibraryTaskDescriptor gemm(int transA, int transB, int m, int n, int k, float alpha,
+                                             TornadoNativeArray a, int lda, long strideA, TornadoNativeArray b, int ldb,
+                                             long strideB, float beta, FloatArray c, int ldc, long strideC, int batches,
+                                             GemmCompute compute) {
         Access[] access = new Access[18];
         Arrays.fill(access, Access.READ_ONLY);
         access[13] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
         return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM)
                 .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c,
-                        ldc, strideC, batches, compute.cublasValue})
+                        ldc, strideC, batches, compute.ordinal()})
                 .withAccess(access);
     }
 }

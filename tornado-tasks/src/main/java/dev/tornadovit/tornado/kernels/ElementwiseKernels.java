@@ -2,9 +2,11 @@ package dev.tornadovit.tornado.kernels;
 
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.BFloat16;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
  * Kernels where every output element is computed on its own: one @Parallel loop each, TornadoVM picks the grid.
@@ -35,6 +37,37 @@ public final class ElementwiseKernels {
             a10.set(0, a10.get(0));
             a11.set(0, a11.get(0));
         }
+    }
+
+    /** {@link #touch} for bf16 buffers. */
+    public static void touchHalves(ShortArray a0, ShortArray a1, ShortArray a2, ShortArray a3, ShortArray a4,
+                                   ShortArray a5, ShortArray a6, ShortArray a7, ShortArray a8, ShortArray a9,
+                                   ShortArray a10, ShortArray a11) {
+        for (@Parallel int i = 0; i < 1; i++) {
+            a0.set(0, a0.get(0));
+            a1.set(0, a1.get(0));
+            a2.set(0, a2.get(0));
+            a3.set(0, a3.get(0));
+            a4.set(0, a4.get(0));
+            a5.set(0, a5.get(0));
+            a6.set(0, a6.get(0));
+            a7.set(0, a7.get(0));
+            a8.set(0, a8.get(0));
+            a9.set(0, a9.get(0));
+            a10.set(0, a10.get(0));
+            a11.set(0, a11.get(0));
+        }
+    }
+
+    /**
+     * dst[offset + i] = src[i] rounded to bf16, for i < n: a matrix product's fp32 operand stored as bf16, starting
+     * {@code offset} values into its buffer (see {@code Bf16Operands} for why). TornadoVM's CUDA backend compiles
+     * {@link BFloat16#bf16FromFloat} to the hardware's round-to-nearest-even conversion; elsewhere its Java body
+     * rounds exact ties away from zero (one bf16 step from the CPU's emulation on those values only) and writes -0 as
+     * +0.
+     */
+    public static void roundToBf16(FloatArray src, ShortArray dst, int n, int offset) {
+        for (@Parallel int i = 0; i < n; i++) dst.set(offset + i, BFloat16.bf16FromFloat(src.get(i)));
     }
 
     /**
