@@ -257,46 +257,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         return graphs.record(label, body);
     }
 
-    /**
-     * Pointwise attention for inference as one kernel: o [BH,T,hd] = φ(qkScale·q·kᵀ)·v without writing the
-     * [BH,T,T] scores and weights anywhere (head dimension at most 64). Not part of {@link Backend}: the model keeps
-     * the maps (backward pass, attention maps) and gets the fused kernel through graph recording; this is the
-     * kernel alone, for benchmarks and inference code that needs no maps.
-     */
-    public void pointwiseAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
-                                              int headDim, double qkScale, AttentionWeighting weighting) {
-        attention.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, qkScale, weighting);
-    }
-
-    /**
-     * The fused pointwise-attention kernel as the attention core records it for training: o [BH,T,hd] =
-     * φ(qkScale·q·kᵀ)·v, writing the scores and weights [BH,T,T] too (head dimension at most 64). For benchmarks.
-     */
-    public void pointwiseAttentionWithMaps(Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights, Tensor o,
-                                           int batchHeads, int tokens, int headDim, double qkScale,
-                                           AttentionWeighting weighting) {
-        Attention.requireFusable(weighting, headDim);
-        attention.pointwiseAttention(q, k, v, scores, weights, o, batchHeads, tokens, headDim, qkScale, weighting);
-    }
-
-    /**
-     * The fused softmax-attention kernel as the attention core records it for training: o [BH,T,hd] =
-     * softmax(qkScale·q·kᵀ)·v, writing the weights [BH,T,T] too, not the scores (head dimension at most 64). For
-     * benchmarks.
-     */
-    public void softmaxAttentionWithWeights(Tensor q, Tensor k, Tensor v, Tensor weights, Tensor o, int batchHeads,
-                                            int tokens, int headDim, double qkScale) {
-        attention.softmaxAttention(q, k, v, weights, o, batchHeads, tokens, headDim, qkScale);
-    }
-
-    /**
-     * Softmax attention for inference as one kernel: o [BH,T,hd] = softmax(qkScale·q·kᵀ)·v with an online softmax,
-     * without writing the [BH,T,T] scores and weights anywhere (head dimension at most 64); see
-     * {@link #pointwiseAttentionWithoutMaps}.
-     */
-    public void softmaxAttentionWithoutMaps(Tensor q, Tensor k, Tensor v, Tensor o, int batchHeads, int tokens,
-                                            int headDim, double qkScale) {
-        SoftmaxAttention.withoutMaps(this, q, k, v, o, batchHeads, tokens, headDim, qkScale);
+    /** The attention operations, whose fused kernels {@link FusedAttention} launches alone. */
+    Attention attention() {
+        return attention;
     }
 
     /** Returns once the device has finished every graph queued so far (graphs run queued: {@link Plans}). */

@@ -68,7 +68,7 @@ class FusedSoftmaxAttentionTest extends DeviceAgainstCpu {
         cpu.attentionScores(q.cpu(), k.cpu(), scores.cpu(), batchHeads, tokens, headDim, scale);
         cpu.attentionWeights(scores.cpu(), weights.cpu(), batchHeads * tokens, tokens, SOFTMAX);
         cpu.attentionApply(weights.cpu(), v.cpu(), o.cpu(), batchHeads, tokens, headDim);
-        RecordedGraph graph = dev.record(name, () -> dev.softmaxAttentionWithWeights(q.device(), k.device(),
+        RecordedGraph graph = dev.record(name, () -> new FusedAttention(dev).softmaxWithWeights(q.device(), k.device(),
                 v.device(), weights.device(), o.device(), batchHeads, tokens, headDim, scale));
         graph.run();
         assertEquals(1, dev.taskCount(graph), "one fused task");
@@ -83,7 +83,7 @@ class FusedSoftmaxAttentionTest extends DeviceAgainstCpu {
 
         // the inference kernel: same output, no maps
         Twin alone = z(th);
-        dev.softmaxAttentionWithoutMaps(q.device(), k.device(), v.device(), alone.device(), batchHeads, tokens, headDim,
+        new FusedAttention(dev).softmaxWithoutMaps(q.device(), k.device(), v.device(), alone.device(), batchHeads, tokens, headDim,
                 scale);
         cpu.copy(o.cpu(), alone.cpu(), th);
         assertClose(name + " output without maps", alone, tol);

@@ -330,7 +330,7 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose(name + " dQkv", dQkv, SUM_TOL);
         // the inference kernel: same output, no maps
         both(be -> be.splitHeads(qkv.on(be), q.on(be), k.on(be), v.on(be), batchHeads, tokens, 1, headDim));
-        dev.pointwiseAttentionWithoutMaps(q.device(), k.device(), v.device(), oAlone.device(), batchHeads, tokens,
+        new FusedAttention(dev).pointwiseWithoutMaps(q.device(), k.device(), v.device(), oAlone.device(), batchHeads, tokens,
                 headDim, scale, w);
         cpu.copy(merged.cpu(), oAlone.cpu(), th);
         assertClose(name + " output without maps", oAlone, SUM_TOL);

@@ -16,6 +16,7 @@ import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
+import dev.tornadovit.tornado.FusedAttention;
 import dev.tornadovit.tornado.GemmStrategy;
 import dev.tornadovit.tornado.GraphProfile;
 import dev.tornadovit.tornado.TornadoBackend;
@@ -252,15 +253,15 @@ public final class TornadoBench {
             };
             report("softmax (scores, softmax, ·V: 3 kernels)", tokens, flops, time(be, "softmax", softmaxSteps, reps));
             report("softmax fused, writing weights (training)", tokens, flops, time(be, "softmax-fused",
-                    () -> be.softmaxAttentionWithWeights(q, k, v, weights, o, batchHeads, tokens, headDim, scale), reps));
+                    () -> new FusedAttention(be).softmaxWithWeights(q, k, v, weights, o, batchHeads, tokens, headDim, scale), reps));
             report("softmax fused, output only (inference)", tokens, flops, time(be, "softmax-fused-no-maps",
-                    () -> be.softmaxAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale), reps));
+                    () -> new FusedAttention(be).softmaxWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale), reps));
             report("ReLU/L unfused (3 kernels)", tokens, flops, time(be, "relu-unfused", threeSteps, reps));
             report("ReLU/L fused, writing scores and weights (training)", tokens, flops, time(be, "relu-fused",
-                    () -> be.pointwiseAttentionWithMaps(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
+                    () -> new FusedAttention(be).pointwiseWithMaps(q, k, v, scores, weights, o, batchHeads, tokens, headDim, scale,
                             reluL), reps));
             report("ReLU/L fused, output only (inference)", tokens, flops, time(be, "relu-fused-no-maps",
-                    () -> be.pointwiseAttentionWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
+                    () -> new FusedAttention(be).pointwiseWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
         }
     }
 
