@@ -33,9 +33,9 @@ public enum GemmStrategy {
     /** The system property that picks a strategy. */
     public static final String PROPERTY = "tornadovit.gemm";
     /**
-     * The system property that says where cuBLAS's bf16 products take their operands from: {@code stored} (the
-     * default), bf16 copies made before each product ({@link GemmCompute#BF16_STORED}); {@code fp32}, the fp32 tensors
-     * themselves, rounded by cuBLAS as it loads them ({@link GemmCompute#BF16}).
+     * The system property that says where cuBLAS's bf16 products take their operands from: {@code fp32} (the default),
+     * the fp32 tensors themselves, rounded by cuBLAS as it loads them ({@link GemmCompute#BF16}); {@code stored}, bf16
+     * copies made before each product ({@link GemmCompute#BF16_STORED}).
      */
     public static final String BF16_OPERANDS = "tornadovit.bf16Operands";
 
@@ -55,12 +55,12 @@ public enum GemmStrategy {
     /** How this strategy's products compute in {@code p} (see {@link #BF16_OPERANDS} for cuBLAS's bf16). */
     public GemmCompute compute(Precision p) {
         if (this != CUBLAS || p != Precision.BF16) return GemmCompute.of(p);
-        String asked = System.getProperty(BF16_OPERANDS, "stored").trim().toLowerCase(Locale.ROOT);
+        String asked = System.getProperty(BF16_OPERANDS, "fp32").trim().toLowerCase(Locale.ROOT);
         return switch (asked) {
             case "stored" -> GemmCompute.BF16_STORED;
             case "fp32" -> GemmCompute.BF16;
             default -> throw new IllegalArgumentException("-D" + BF16_OPERANDS + "=" + asked
-                    + " is not a bf16 operand source: use stored or fp32");
+                    + " is not a bf16 operand source: use fp32 or stored");
         };
     }
 

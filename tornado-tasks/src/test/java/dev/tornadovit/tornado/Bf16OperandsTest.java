@@ -99,19 +99,20 @@ class Bf16OperandsTest {
     }
 
     @Test
-    void cublasBf16TakesStoredOperandsUnlessThePropertySaysFp32() {
+    void cublasBf16TakesFp32OperandsUnlessThePropertySaysStored() {
         String old = System.getProperty(GemmStrategy.BF16_OPERANDS);
         try {
             System.clearProperty(GemmStrategy.BF16_OPERANDS);
-            assertEquals(GemmCompute.BF16_STORED, GemmStrategy.CUBLAS.compute(Precision.BF16));
-            assertEquals(GemmCompute.TF32, GemmStrategy.CUBLAS.compute(Precision.TF32));
-            assertEquals(GemmCompute.BF16, GemmStrategy.MMA.compute(Precision.BF16));
-            System.setProperty(GemmStrategy.BF16_OPERANDS, "fp32");
             assertEquals(GemmCompute.BF16, GemmStrategy.CUBLAS.compute(Precision.BF16));
+            assertEquals(GemmCompute.TF32, GemmStrategy.CUBLAS.compute(Precision.TF32));
+            System.setProperty(GemmStrategy.BF16_OPERANDS, "stored");
+            assertEquals(GemmCompute.BF16_STORED, GemmStrategy.CUBLAS.compute(Precision.BF16));
+            assertEquals(GemmCompute.BF16, GemmStrategy.MMA.compute(Precision.BF16), "our tensor-core kernels round as they load");
+            assertEquals(GemmCompute.FP32, GemmStrategy.CUBLAS.compute(Precision.FP32));
             System.setProperty(GemmStrategy.BF16_OPERANDS, "fp16");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> GemmStrategy.CUBLAS.compute(Precision.BF16));
-            assertEquals("-Dtornadovit.bf16Operands=fp16 is not a bf16 operand source: use stored or fp32",
+            assertEquals("-Dtornadovit.bf16Operands=fp16 is not a bf16 operand source: use fp32 or stored",
                     e.getMessage());
         } finally {
             if (old == null) System.clearProperty(GemmStrategy.BF16_OPERANDS);

@@ -95,7 +95,7 @@ class GemmStrategyTest {
         Map<String, float[]> magnitudes = products(new CpuBackend(1), M, true);
         for (Precision compute : List.of(Precision.TF32, Precision.BF16)) {
             double u = Math.scalb(2.0, -compute.significandBits());
-            // cuBLAS's own rounding of fp32 operands (its bf16 default stores bf16 copies: tested below)
+            // cuBLAS's own rounding of fp32 operands (bf16 copies of the operands are tested below)
             try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, compute, GemmCompute.of(compute))) {
                 assertEquals(compute.label(), be.gemmCompute().name().toLowerCase(java.util.Locale.ROOT));
                 Map<String, float[]> got = products(be, M, false);
@@ -149,7 +149,7 @@ class GemmStrategyTest {
     }
 
     /**
-     * cuBLAS's bf16 default, operands stored as bf16 copies ({@link Bf16Operands}, {@link GemmCompute#BF16_STORED}),
+     * cuBLAS's bf16 on operands stored as bf16 copies ({@link Bf16Operands}, {@link GemmCompute#BF16_STORED}),
      * against the CPU's exact bf16 emulation: the copies round to nearest even as the CPU does, and the products of
      * bf16 values are exact in fp32, so only the order of the fp32 sums differs: within {@link
      * #mmaMatchesTheCpusBf16EmulationAndCublasBf16}'s bound, plus {@link #TOL} of the output's scale for cuBLAS's
@@ -166,8 +166,8 @@ class GemmStrategyTest {
         Map<String, float[]> expected = products(new CpuBackend(1, Precision.BF16), M, false);
         Map<String, float[]> magnitudes = products(new CpuBackend(1, Precision.BF16), M, true);
         Map<String, float[]> stored;
-        try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, Precision.BF16)) {
-            assertEquals(GemmCompute.BF16_STORED, be.gemmCompute(), "cuBLAS's bf16 default");
+        try (TornadoBackend be = new TornadoBackend(device, 0, GemmStrategy.CUBLAS, Precision.BF16,
+                GemmCompute.BF16_STORED)) {
             stored = products(be, M, false);
         }
         int longestSum = Math.max(Math.max(M, K), Math.max(N, Math.max(TOKENS, HEAD_DIM)));
