@@ -64,7 +64,7 @@ public final class ElementwiseKernels {
      * {@code offset} values into its buffer (see {@code Bf16Operands} for why). TornadoVM's CUDA backend compiles
      * {@link BFloat16#bf16FromFloat} to the hardware's round-to-nearest-even conversion; elsewhere its Java body
      * rounds exact ties away from zero (one bf16 step from the CPU's emulation on those values only) and writes -0 as
-     * +0.
+     * +0; a device that flushes subnormals to zero (NVIDIA's OpenCL) writes zero for them.
      */
     public static void roundToBf16(FloatArray src, ShortArray dst, int n, int offset) {
         for (@Parallel int i = 0; i < n; i++) dst.set(offset + i, BFloat16.bf16FromFloat(src.get(i)));
