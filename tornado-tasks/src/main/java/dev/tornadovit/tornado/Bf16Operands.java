@@ -43,12 +43,16 @@ final class Bf16Operands {
             throw new IllegalArgumentException("an operand of " + count + " values is too large for a bf16 copy (at "
                     + "most 2^30)");
         }
-        int size = Integer.highestOneBit((int) needed);
-        if (size < needed) size <<= 1;
-        int capacity = size;
+        int capacity = sizeClass((int) needed);
         DeviceTensor dst = buffers.computeIfAbsent(((long) slot << 32) | capacity, k -> backend.allocateBf16(capacity));
         return new Copy(dst, task("roundToBf16", null, (g, id) -> g.task(id, ElementwiseKernels::roundToBf16,
                 src.array, dst.halves, count, OFFSET), src, dst, count, OFFSET));
+    }
+
+    /** The power of two at or above {@code n}. */
+    private static int sizeClass(int n) {
+        int below = Integer.highestOneBit(n);
+        return below == n ? n : below << 1;
     }
 
     /** Values an operand of a batched product spans: one matrix, and {@code stride} more per further batch. */
