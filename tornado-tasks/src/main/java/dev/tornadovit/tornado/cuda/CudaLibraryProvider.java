@@ -26,11 +26,11 @@ import java.util.function.IntFunction;
  * interface, found through {@link java.util.ServiceLoader}). One cuBLAS handle per execution plan, bound to that
  * plan's stream.
  *
- * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), fp32
- * C, A and B fp32 or stored bf16 and computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function {@value #LINEAR}: one
- * product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see {@link #linear}. Both run
- * through cuBLASLt with each shape's algorithm chosen once per process ({@link CublasLtTuning}); a {@value #GEMM}
- * shape cuBLASLt has no algorithm for runs through cuBLAS. Function
+ * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), C fp32,
+ * A and B fp32 or stored bf16, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function
+ * {@value #LINEAR}: one product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see
+ * {@link #linear}. Both run through cuBLASLt with each shape's algorithm chosen once per process
+ * ({@link CublasLtTuning}); a {@value #GEMM} shape cuBLASLt has no algorithm for runs through cuBLAS. Function
  * {@value #ALL_REDUCE_MEAN}: a buffer averaged in place over the ranks of an NCCL communicator ({@link NcclGroups}).
  */
 public final class CudaLibraryProvider implements TornadoLibraryProvider {
@@ -112,9 +112,9 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     }
 
     /**
-     * Arguments as {@link #gemm(int, int, int, int, int, float, TornadoNativeArray, int, long, TornadoNativeArray, int, long,
-     * FloatArray, int, long, int, GemmCompute)}'s: through cuBLASLt with the shape's tuned algorithm, or cuBLAS's
-     * {@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
+     * Arguments as {@link #gemm(int, int, int, int, int, float, TornadoNativeArray, int, long, TornadoNativeArray, int,
+     * long, float, FloatArray, int, long, int, GemmCompute)}'s: through cuBLASLt with the shape's tuned algorithm, or
+     * cuBLAS's {@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
      */
     private static void gemm(Context context, LibraryInvocation call) {
         context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
