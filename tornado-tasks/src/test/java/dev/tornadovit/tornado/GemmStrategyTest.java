@@ -17,6 +17,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -77,6 +79,29 @@ class GemmStrategyTest {
         }
         assertAllClose("cuBLAS on " + device.id(), expected, cublas);
         assertAllClose("cuBLAS against our kernel on " + device.id(), kernel, cublas);
+    }
+
+    /**
+     * TornadoVM gives each thread its own CUDA stream: a backend whose cuBLAS context was made on one thread and that
+     * then records, captures and runs its products on another must run them on the second thread's stream, in order
+     * with that thread's uploads and kernels (on the first thread's stream they would run ahead of the captured
+     * graph, on inputs not yet there).
+     */
+    @Test
+    void cublasKeepsItsProductsInOrderOnAnotherThread() throws Exception {
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        Assumptions.assumeTrue(device.backend().equals("cuda"), () -> "skipped: cuBLAS runs only on TornadoVM's CUDA "
+                + "backend, and the test device " + device.id() + " (" + device.name() + ") is on " + device.backend());
+        Map<String, float[]> expected = products(new CpuBackend(1));
+        try (TornadoBackend be = TestDevice.backend(GemmStrategy.CUBLAS)) {
+            assertAllClose("cuBLAS on the first thread", expected, products(be));
+            ExecutorService other = Executors.newSingleThreadExecutor();
+            try {
+                assertAllClose("cuBLAS on a second thread", expected, other.submit(() -> products(be)).get());
+            } finally {
+                other.shutdown();
+            }
+        }
     }
 
     /**

@@ -18,13 +18,16 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntFunction;
 
 /**
  * TornadoViT's library tasks on TornadoVM's CUDA backend: TornadoVM hands each call the device pointers of our buffers
  * and runs it on the execution plan's CUDA stream, in order with the kernels around it (TornadoVM's library-task
- * interface, found through {@link java.util.ServiceLoader}). One cuBLAS handle per execution plan, bound to that
- * plan's stream.
+ * interface, found through {@link java.util.ServiceLoader}). TornadoVM gives each thread its own stream of a plan,
+ * so every call runs on the stream of the thread that runs it — the stream its kernels, transfers and CUDA-graph
+ * capture use — with one cuBLAS handle per stream: a backend used from several threads in turn (a server's request
+ * threads, JUnit's timeout threads) keeps its products in order with the rest of its work.
  *
  * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), C fp32,
  * A and B fp32 or stored bf16, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function
@@ -41,7 +44,10 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     private static final long LT_WORKSPACE_BYTES = 8L << 20;
 
     private static final class Context implements LibraryContext {
-        final long handle, stream;
+        final TornadoNativeStreamSupport device;
+        final long planId;
+        /** cuBLAS handles by stream, each bound to its stream. */
+        final Map<Long, Long> handles = new ConcurrentHashMap<>();
         final Arena arena = Arena.ofShared();
         final MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(ValueLayout.JAVA_LONG);
         /** cuBLASLt's handle and workspace, made when the first {@value #LINEAR} call is prepared. */
@@ -49,9 +55,24 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         /** Each product shape's plan; {@link #NO_PLAN} where cuBLASLt has no algorithm (cuBLAS runs it instead). */
         final Map<CublasLtLibrary.Shape, CublasLtLibrary.Plan> plans = new HashMap<>();
 
-        Context(long handle, long stream) {
-            this.handle = handle;
-            this.stream = stream;
+        Context(TornadoNativeStreamSupport device, long planId) {
+            this.device = device;
+            this.planId = planId;
+        }
+
+        /** The calling thread's stream of the plan. */
+        long stream() {
+            return device.getNativeStream(planId);
+        }
+
+        /** The cuBLAS handle bound to {@code stream}, made on first use (it allocates: never first inside a capture). */
+        long handle(long stream) {
+            return handles.computeIfAbsent(stream, s -> {
+                CublasLibrary cublas = CublasLibrary.get();
+                long handle = cublas.create();
+                cublas.setStream(handle, s);
+                return handle;
+            });
         }
     }
 
@@ -91,11 +112,9 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
 
     @Override
     public LibraryContext createContext(TornadoXPUDevice device, long executionPlanId) {
-        CublasLibrary cublas = CublasLibrary.get();
-        long stream = ((TornadoNativeStreamSupport) device).getNativeStream(executionPlanId);
-        long handle = cublas.create();
-        cublas.setStream(handle, stream);
-        return new Context(handle, stream);
+        Context context = new Context((TornadoNativeStreamSupport) device, executionPlanId);
+        context.handle(context.stream());
+        return context;
     }
 
     @Override
@@ -106,7 +125,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
             case LINEAR -> linear(context, call);
             case ALL_REDUCE_MEAN -> NcclGroups.communicator((long) call.getArg(2)).allReduce(call.getDevicePointer(0),
                     call.getDevicePointer(0), (int) call.getArg(1), NcclLibrary.DataType.FLOAT32,
-                    NcclLibrary.ReduceOp.AVG, context.stream);
+                    NcclLibrary.ReduceOp.AVG, context.stream());
             default -> throw new IllegalArgumentException(LIBRARY + " has no function " + functionName);
         }
     }
@@ -123,12 +142,13 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         long a = call.getDevicePointer(6) + compute.operandOffsetBytes();
         long b = call.getDevicePointer(9) + compute.operandOffsetBytes();
         CublasLtLibrary.Plan plan = gemmPlan(context, call::getArg);
+        long stream = context.stream();
         if (plan != NO_PLAN) {
             CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b,
-                    call.getDevicePointer(13), 0, context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+                    call.getDevicePointer(13), 0, context.ltWorkspace, LT_WORKSPACE_BYTES, stream);
             return;
         }
-        CublasLibrary.get().gemm(context.handle, (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
+        CublasLibrary.get().gemm(context.handle(stream), (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
                 (int) call.getArg(3), (int) call.getArg(4), context.scalars, a, (int) call.getArg(7),
                 (long) call.getArg(8), b, (int) call.getArg(10), (long) call.getArg(11), call.getDevicePointer(13),
                 (int) call.getArg(14), (long) call.getArg(15), (int) call.getArg(16), compute.cublasValue,
@@ -141,16 +161,20 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     }
 
     /**
-     * Makes what a call will need that allocates device memory — cuBLASLt's handle, its workspace and the call's
-     * execution plan — before the call runs: TornadoVM calls this before it starts capturing a CUDA graph, inside which
-     * an allocation fails (CUresult 900).
+     * Makes what a call will need that allocates device memory — the calling thread's cuBLAS handle, cuBLASLt's handle,
+     * its workspace and the call's execution plan — before the call runs: TornadoVM calls this on the running thread
+     * before it starts capturing a CUDA graph, inside which an allocation fails (CUresult 900).
      */
     @Override
     public void prepare(LibraryTaskDescriptor descriptor, LibraryContext context) {
         Object[] args = descriptor.getParameters();
+        Context c = (Context) context;
         switch (descriptor.getFunctionName()) {
-            case LINEAR -> linearPlan((Context) context, i -> args[i]);
-            case GEMM -> gemmPlan((Context) context, i -> args[i]);
+            case LINEAR -> linearPlan(c, i -> args[i]);
+            case GEMM -> {
+                c.handle(c.stream());
+                gemmPlan(c, i -> args[i]);
+            }
             default -> {
             }
         }
@@ -195,7 +219,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         }
         return context.plans.computeIfAbsent(shape, s -> {
             CublasLtLibrary.Plan plan = CublasLtTuning.plan(lt, context.ltHandle, context.arena, s,
-                    context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+                    context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream());
             return plan == null ? NO_PLAN : plan;
         });
     }
@@ -217,13 +241,13 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         int offset = compute(call.getArg(15)).operandOffsetBytes();
         lt.matmul(context.ltHandle, plan, context.scalars, context.pointer, call.getDevicePointer(6) + offset,
                 call.getDevicePointer(8) + offset, call.getDevicePointer(11), call.getDevicePointer(13),
-                context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream);
+                context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream());
     }
 
     @Override
     public void destroyContext(LibraryContext context) {
         Context c = (Context) context;
-        CublasLibrary.get().destroy(c.handle);
+        c.handles.values().forEach(CublasLibrary.get()::destroy);
         if (c.ltHandle != 0) {
             CublasLtLibrary lt = CublasLtLibrary.get();
             lt.destroy(c.ltHandle);
