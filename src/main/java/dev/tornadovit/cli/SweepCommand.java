@@ -20,6 +20,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -91,6 +92,10 @@ final class SweepCommand implements Callable<Integer> {
     int parallel;
     @Option(names = "--dry-run", description = "List the runs and exit.")
     boolean dryRun;
+    @Option(names = "--report", description = "Train nothing: write results.csv, summary.csv and the plots from the runs "
+            + "finished so far in --sweep-dir (the others are listed as pending), e.g. after gathering run folders from "
+            + "several machines.")
+    boolean report;
 
     @Spec
     CommandSpec spec;
@@ -142,6 +147,18 @@ final class SweepCommand implements Callable<Integer> {
         }
         if (dryRun) {
             if (distributed.isRoot()) runs.forEach(r -> System.out.println("  " + r.id()));
+            return 0;
+        }
+        if (report) {
+            if (sweepDir == null) throw new IllegalArgumentException("--report needs the --sweep-dir to tabulate");
+            if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--sweep-dir " + dir + ": no such folder");
+            if (distributed.isRoot()) {
+                Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), null, threads -> {
+                    throw new IllegalStateException("a sweep report trains nothing");
+                }, run -> null);
+                sweep.checkSettings(settings());
+                print(sweep.report(), dir);
+            }
             return 0;
         }
         Normalization norm = Normalization.compute(splits.train());
@@ -233,9 +250,10 @@ final class SweepCommand implements Callable<Integer> {
                     r.status().name().toLowerCase(Locale.ROOT), last == null ? Double.NaN : 100 * last.evalAccuracy(),
                     100 * r.bestAccuracy(), r.imagesPerSecond(), last == null ? Double.NaN : last.elapsedSeconds());
         }
-        System.out.printf(Locale.ROOT, "%d runs: %d trained, %d resumed, %d already finished (skipped), %d failed%n",
+        System.out.printf(Locale.ROOT, "%d runs: %d trained, %d resumed, %d already finished (skipped), %d failed%s%n",
                 results.size(), counts.get(Sweep.Status.TRAINED), counts.get(Sweep.Status.RESUMED),
-                counts.get(Sweep.Status.SKIPPED), counts.get(Sweep.Status.FAILED));
+                counts.get(Sweep.Status.SKIPPED), counts.get(Sweep.Status.FAILED), counts.get(Sweep.Status.PENDING) == 0 ? ""
+                        : ", " + counts.get(Sweep.Status.PENDING) + " pending (not finished; left out of summary.csv and the plots)");
         System.out.println("Results: " + dir.resolve(Sweep.RESULTS) + ", " + dir.resolve(Sweep.SUMMARY) + " and the plots in " + dir);
     }
 

@@ -48,7 +48,8 @@ import java.util.function.IntFunction;
  * epoch is not "finished" for a sweep of 2 and its learning-rate schedule could not be continued.
  *
  * <p>Outputs in the sweep folder: {@value #RESULTS} (one row per run), {@value #SUMMARY} (mean and spread over
- * seeds) and PNG plots ({@link SweepPlots}).
+ * seeds) and PNG plots ({@link SweepPlots}). {@link #report()} writes them from the runs finished so far without
+ * training any: a grid that spans several machines or device runs is tabulated where its run folders are gathered.
  */
 public final class Sweep {
     private static final Logger log = LoggerFactory.getLogger(Sweep.class);
@@ -56,8 +57,8 @@ public final class Sweep {
             RUN_INFO = "run.json", FAILED = "FAILED.txt";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    /** What happened to a run in this invocation. */
-    public enum Status { TRAINED, RESUMED, SKIPPED, FAILED }
+    /** What happened to a run in this invocation; PENDING: not finished, and not trained by {@link #report()}. */
+    public enum Status { TRAINED, RESUMED, SKIPPED, FAILED, PENDING }
 
     /**
      * A run and its outcome; {@code history} is empty for a run that failed before its first epoch ended.
@@ -65,8 +66,14 @@ public final class Sweep {
      * @param failure why it stopped (null unless {@code status} is FAILED)
      */
     public record Result(SweepRun run, Status status, String failure, long parameters, List<EpochRecord> history) {
+        /** Trained to its end, now or before. */
         public boolean finished() {
-            return status != Status.FAILED;
+            return status != Status.FAILED && status != Status.PENDING;
+        }
+
+        /** How results.csv names the status: finished, failed or pending. */
+        public String state() {
+            return finished() ? "finished" : status.name().toLowerCase(Locale.ROOT);
         }
 
         public EpochRecord last() {
@@ -182,13 +189,37 @@ public final class Sweep {
             }
         }
         List<Result> results = SweepShare.allResults(distributed, runs, mine, own);
-        if (distributed.isRoot()) {
-            writeResults(results);
-            writeSummary(results);
-            Charts.drawOrWarn("the sweep's plots in " + dir, "results.csv and summary.csv",
-                    () -> SweepPlots.writeAll(results, dir));
-        }
+        if (distributed.isRoot()) writeTables(results);
         return results;
+    }
+
+    /**
+     * Writes the tables and plots from what the run folders hold, training nothing: finished runs as SKIPPED, runs
+     * that diverged as FAILED, the rest (not started, or stopped part-way) as PENDING — listed in {@value #RESULTS}
+     * with the epochs they have, left out of {@value #SUMMARY} and the plots. Results are in the order of the runs.
+     */
+    public List<Result> report() {
+        List<Result> results = new ArrayList<>();
+        for (SweepRun run : runs) {
+            Path runDir = dir.resolve(run.id());
+            List<EpochRecord> done = readMetrics(runDir);
+            if (Files.exists(runDir.resolve(FAILED))) {
+                results.add(new Result(run, Status.FAILED, read(runDir.resolve(FAILED)).strip(), readParameters(runDir), done));
+            } else {
+                results.add(new Result(run, isFinished(run, done) ? Status.SKIPPED : Status.PENDING, null,
+                        readParameters(runDir), done));
+            }
+        }
+        writeTables(results);
+        return results;
+    }
+
+    private void writeTables(List<Result> results) {
+        writeResults(results);
+        List<Result> settled = results.stream().filter(r -> r.status() != Status.PENDING).toList();
+        writeSummary(settled);
+        Charts.drawOrWarn("the sweep's plots in " + dir, "results.csv and summary.csv",
+                () -> SweepPlots.writeAll(settled, dir));
     }
 
     private Result runOne(SweepRun run, int index, int threads) {
@@ -299,7 +330,7 @@ public final class Sweep {
         for (Result r : results) {
             SweepRun.Axes a = r.run().axes();
             EpochRecord last = r.last();
-            sb.append(String.join(",", r.run().id(), r.finished() ? "finished" : "failed", a.attention(),
+            sb.append(String.join(",", r.run().id(), r.state(), a.attention(),
                     SweepRun.formatNumber(a.alpha()), Boolean.toString(a.qkNorm()), Boolean.toString(a.gate()), a.reattention(),
                     Integer.toString(a.width()), Integer.toString(a.depth()), Integer.toString(r.run().config().heads()),
                     Long.toString(a.seed()), Long.toString(r.parameters()), Integer.toString(r.history().size()),

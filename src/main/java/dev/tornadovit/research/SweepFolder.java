@@ -114,7 +114,11 @@ public final class SweepFolder {
         Map<String, Double> probe = metric == Metric.PROBE ? probeScores(dir.resolve(PROBE_CSV)) : Map.of();
 
         List<Row> rows = new ArrayList<>();
-        for (int i = 0; i < table.rows.size(); i++) rows.add(Row.parse(table, i, dir, metric, probe));
+        for (int i = 0; i < table.rows.size(); i++) {
+            // a run not finished yet (sweep --report lists it) has no score, and does not count as diverged either
+            if (!table.text(i, "status").equals("pending")) rows.add(Row.parse(table, i, dir, metric, probe));
+        }
+        if (rows.isEmpty()) throw new IllegalArgumentException(results + ": every run is pending; expected finished runs");
         if (rows.stream().allMatch(r -> r.axes.softmax())) {
             throw new IllegalArgumentException(results + ": every run uses softmax attention; expected runs with a pointwise "
                     + "activation and α (tornadovit sweep --attention relu --alpha 0,0.5,1)");
@@ -140,7 +144,9 @@ public final class SweepFolder {
                 throw t.bad(i, "run", "a run folder's name");
             }
             String status = t.text(i, "status");
-            if (!status.equals("finished") && !status.equals("failed")) throw t.bad(i, "status", "finished or failed");
+            if (!status.equals("finished") && !status.equals("failed")) {
+                throw t.bad(i, "status", "finished, failed or pending");
+            }
             boolean finished = status.equals("finished");
             String attention = t.text(i, "attention");
             boolean softmax = SweepRun.Axes.SOFTMAX.equals(attention);

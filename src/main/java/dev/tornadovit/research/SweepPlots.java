@@ -244,8 +244,9 @@ public final class SweepPlots {
             List<Double> y = new ArrayList<>(), err = new ArrayList<>();
             for (String c : categories) {
                 LinearProbe.Spread s = bySeries.get(name).get(c);
-                y.add(s == null ? null : scale * s.mean());
-                err.add(s == null ? null : scale * s.std());
+                // a variant this series lacks (its runs failed or are pending) gets an empty bar: XChart takes no gaps
+                y.add(s == null ? 0.0 : scale * s.mean());
+                err.add(s == null ? 0.0 : scale * s.std());
                 if (s != null) low = Math.min(low, scale * (s.mean() - s.std()));
             }
             chart.addSeries(name, categories, y, err);

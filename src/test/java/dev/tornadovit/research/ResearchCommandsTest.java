@@ -128,6 +128,46 @@ class ResearchCommandsTest {
     }
 
     @Test
+    void aReportTabulatesTheFinishedRunsAndTrainsNothing(@TempDir Path folder) throws IOException {
+        // the tiny sweep's folder gathered elsewhere: α = 0.5 finished, α = 1 stopped before its first epoch ended,
+        // α = 1.5 never started
+        Path copy = folder.resolve("gathered");
+        try (var paths = Files.walk(sweepDir)) {
+            for (Path p : paths.filter(Files::isRegularFile).toList()) {
+                Path target = copy.resolve(sweepDir.relativize(p).toString());
+                Files.createDirectories(target.getParent());
+                Files.copy(p, target);
+            }
+        }
+        Path stopped = copy.resolve("relu-a1-w16-d2-h2-s0").resolve(Trainer.METRICS);
+        Files.write(stopped, Files.readAllLines(stopped).subList(0, 1));
+        List<String> args = new ArrayList<>(List.of(sweepArgs("--alpha", "0.5,1,1.5", "--report")));
+        args.set(args.indexOf(sweepDir.toString()), copy.toString());
+        args.subList(3, 5).clear(); // the tiny sweep's own --alpha 0.5,1
+
+        Run run = cli(args.toArray(String[]::new));
+        assertEquals(0, run.code(), run.out() + run.err());
+        assertTrue(run.out().contains("3 runs: 0 trained, 0 resumed, 1 already finished (skipped), 0 failed, 2 pending"),
+                run.out());
+        List<String> rows = Files.readAllLines(copy.resolve(Sweep.RESULTS));
+        assertEquals(4, rows.size(), rows.toString());
+        assertTrue(rows.get(1).startsWith("relu-a0.5-w16-d2-h2-s0,finished,"), rows.get(1));
+        assertTrue(rows.get(2).startsWith("relu-a1-w16-d2-h2-s0,pending,"), rows.get(2));
+        assertTrue(rows.get(3).startsWith("relu-a1.5-w16-d2-h2-s0,pending,"), rows.get(3));
+        assertEquals(2, Files.readAllLines(copy.resolve(Sweep.SUMMARY)).size(), "only the finished run's group");
+        assertTrue(Files.notExists(copy.resolve("relu-a1.5-w16-d2-h2-s0")), "nothing trained");
+        assertEquals(1, Files.readAllLines(stopped).size(), "the stopped run is left as it was");
+
+        List<SweepFolder.Run> read = SweepFolder.read(copy, SweepFolder.Metric.TEST_ACCURACY);
+        assertEquals(1, read.size(), "pending rows are skipped by the analyses");
+        assertEquals("relu-a0.5-w16-d2-h2-s0", read.getFirst().id());
+
+        Run noFolder = cli("sweep", "--report");
+        assertEquals(2, noFolder.code());
+        assertTrue(noFolder.err().contains("--report needs the --sweep-dir"), noFolder.err());
+    }
+
+    @Test
     void anInterruptedRunResumesAndFinishedOnesAreSkipped(@TempDir Path folder) {
         ImageDataset train = DefaultData.fashionMnist(true).subset(IntStream.range(0, 200).toArray());
         ImageDataset eval = DefaultData.fashionMnist(false).subset(IntStream.range(0, 50).toArray());
