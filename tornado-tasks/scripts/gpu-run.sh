@@ -92,7 +92,8 @@ case "$mode" in
   bench)
     "$java" "${flags[@]}" -Xmx8g -cp "$cp" dev.tornadovit.tornado.bench.TornadoBench "$@" ;;
   cli)
-    "$java" "${flags[@]}" -Xmx16g -Xss4m -cp "$cp" dev.tornadovit.cli.Main "$@" ;;
+    # exec: a signal to this script's process (a time limit) reaches the JVM
+    exec "$java" "${flags[@]}" -Xmx16g -Xss4m -cp "$cp" dev.tornadovit.cli.Main "$@" ;;
   *)
     echo "usage: run.sh devices | tests [DEVICE...] | opencl-il | bench [ARGS...] | cli COMMAND [ARGS...]" >&2
     exit 2 ;;
