@@ -39,8 +39,8 @@ if [ "$chunk" = batch ]; then
     # the sweep gets what is left of SECONDS after the measurements on its finished runs (the depth chunks measure more)
     reserve=$([[ $c == depth* ]] && echo "${COLLAPSE_RESERVE_S:-200}" || echo "${PROBE_RESERVE_S:-90}")
     sweep_s=$((seconds - reserve < seconds / 2 ? seconds / 2 : seconds - reserve))
-    (SWEEP_S=$sweep_s bash "$0" "$c" "$out" >"$out/$c.out" 2>&1
-     echo "$c: exit $? after $(($(date +%s) - start)) s" >>"$out/$c.out") &
+    (rc=0; SWEEP_S=$sweep_s bash "$0" "$c" "$out" >"$out/$c.out" 2>&1 || rc=$?
+     echo "$c: exit $rc after $(($(date +%s) - start)) s" >>"$out/$c.out") &
   done
   wait
   tail -n 3 "$out"/*.out
@@ -122,10 +122,13 @@ if [ -n "${SWEEP_S:-}" ]; then
   timer=$!
 fi
 wait "$sweep" || status=$?
-[ -n "${timer:-}" ] && kill "$timer" 2>/dev/null
+[ -n "${SWEEP_S:-}" ] && [ "$status" = 143 ] && echo "$chunk: sweep stopped at its time limit (SWEEP_S=$SWEEP_S)"
+if [ -n "${timer:-}" ]; then kill "$timer" 2>/dev/null || true; fi
 grep -vE " step +[0-9]+ " "$out/$chunk-sweep.log" | tail -20 || true
 # the tables of whatever finished (the others listed as pending), and the measurements on the finished runs only
-bash "$dir/run.sh" cli sweep "${common[@]}" "${args[@]}" --report >>"$out/$chunk-sweep.log" 2>&1 || status=$?
+if [ -d "$sweep_dir" ]; then
+  bash "$dir/run.sh" cli sweep "${common[@]}" "${args[@]}" --report >>"$out/$chunk-sweep.log" 2>&1 || status=$?
+fi
 finished=()
 if [ -f "$sweep_dir/results.csv" ]; then
   while IFS=, read -r run state _; do
@@ -144,7 +147,11 @@ if [ ${#finished[@]} -gt 0 ]; then
     done
   fi
 fi
-tar -C "$(dirname "$sweep_dir")" -cJf "$out/$chunk.tar.xz" --exclude='*.safetensors' --exclude='.lock' \
-  "$(basename "$sweep_dir")"
-echo "$chunk: $out/$chunk.tar.xz"
+if [ -d "$sweep_dir" ]; then
+  tar -C "$(dirname "$sweep_dir")" -cJf "$out/$chunk.tar.xz" --exclude='*.safetensors' --exclude='.lock' \
+    "$(basename "$sweep_dir")"
+  echo "$chunk: $out/$chunk.tar.xz"
+else
+  echo "$chunk: stopped before its first run started"
+fi
 exit $status
