@@ -15,6 +15,11 @@ import java.util.List;
  *
  * <p>A backend may defer work: results are only guaranteed visible after {@link #downloadFloat},
  * {@link #downloadDouble} or a {@link RecordedGraph#run} returns.
+ *
+ * <p>One thread at a time: a backend is not for concurrent calls. It may pass from one thread to another (a pool's
+ * worker threads serving requests in turn) once the thread that used it last has called {@link #synchronize}:
+ * TornadoVM queues each thread's work on its own device stream, so work one thread left queued is not ordered before
+ * the next thread's.
  */
 public interface Backend extends AutoCloseable {
 
@@ -69,8 +74,9 @@ public interface Backend extends AutoCloseable {
     /**
      * Returns once every operation submitted so far has finished. A backend may return from an operation or a
      * {@link RecordedGraph#run} as soon as the work is queued on its device (the TornadoVM backend does); downloads
-     * wait for the work before them by themselves, so only timing code needs this, before it reads the clock. The
-     * default does nothing: the CPU backends finish each operation before returning.
+     * wait for the work before them by themselves, so only timing code needs this, before it reads the clock, and a
+     * caller that hands the backend to another thread. The default does nothing: the CPU backends finish each
+     * operation before returning.
      */
     default void synchronize() {
     }
