@@ -153,9 +153,7 @@ final class SweepCommand implements Callable<Integer> {
             if (sweepDir == null) throw new IllegalArgumentException("--report needs the --sweep-dir to tabulate");
             if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--sweep-dir " + dir + ": no such folder");
             if (distributed.isRoot()) {
-                Sweep sweep = new Sweep(dir, runs, splits.train(), splits.eval(), null, threads -> {
-                    throw new IllegalStateException("a sweep report trains nothing");
-                }, run -> null);
+                Sweep sweep = Sweep.forReport(dir, runs);
                 sweep.checkSettings(settings());
                 print(sweep.report(), dir);
             }

@@ -193,6 +193,13 @@ public final class Sweep {
         return results;
     }
 
+    /** A sweep over {@code runs} in {@code dir} that only {@link #report}s: it has no data or device to train with. */
+    public static Sweep forReport(Path dir, List<SweepRun> runs) {
+        return new Sweep(dir, runs, null, null, null, threads -> {
+            throw new IllegalStateException("a sweep report trains nothing");
+        }, run -> null);
+    }
+
     /**
      * Writes the tables and plots from what the run folders hold, training nothing: finished runs as SKIPPED, runs
      * that diverged as FAILED, the rest (not started, or stopped part-way) as PENDING — listed in {@value #RESULTS}
@@ -201,17 +208,23 @@ public final class Sweep {
     public List<Result> report() {
         List<Result> results = new ArrayList<>();
         for (SweepRun run : runs) {
-            Path runDir = dir.resolve(run.id());
-            List<EpochRecord> done = readMetrics(runDir);
-            if (Files.exists(runDir.resolve(FAILED))) {
-                results.add(new Result(run, Status.FAILED, read(runDir.resolve(FAILED)).strip(), readParameters(runDir), done));
-            } else {
-                results.add(new Result(run, isFinished(run, done) ? Status.SKIPPED : Status.PENDING, null,
-                        readParameters(runDir), done));
-            }
+            Result settled = settled(run);
+            results.add(settled != null ? settled : new Result(run, Status.PENDING, null,
+                    readParameters(dir.resolve(run.id())), readMetrics(dir.resolve(run.id()))));
         }
         writeTables(results);
         return results;
+    }
+
+    /** What the run's folder already settles: FAILED (it diverged before), SKIPPED (finished), or null (to train). */
+    private Result settled(SweepRun run) {
+        Path runDir = dir.resolve(run.id());
+        if (Files.exists(runDir.resolve(FAILED))) {
+            return new Result(run, Status.FAILED, read(runDir.resolve(FAILED)).strip(), readParameters(runDir),
+                    readMetrics(runDir));
+        }
+        List<EpochRecord> done = readMetrics(runDir);
+        return isFinished(run, done) ? new Result(run, Status.SKIPPED, null, readParameters(runDir), done) : null;
     }
 
     private void writeTables(List<Result> results) {
@@ -225,15 +238,14 @@ public final class Sweep {
     private Result runOne(SweepRun run, int index, int threads) {
         Path runDir = dir.resolve(run.id());
         String position = String.format(Locale.ROOT, "[%d/%d] %s", index + 1, runs.size(), run.id());
-        if (Files.exists(runDir.resolve(FAILED))) {
-            String why = read(runDir.resolve(FAILED)).strip();
-            log.info("{}: failed before ({}); delete {} to retry", position, why, runDir.resolve(FAILED));
-            return new Result(run, Status.FAILED, why, readParameters(runDir), readMetrics(runDir));
+        Result settled = settled(run);
+        if (settled != null && settled.status() == Status.FAILED) {
+            log.info("{}: failed before ({}); delete {} to retry", position, settled.failure(), runDir.resolve(FAILED));
+            return settled;
         }
-        List<EpochRecord> done = readMetrics(runDir);
-        if (isFinished(run, done)) {
+        if (settled != null) {
             log.info("{}: already finished, skipped", position);
-            return new Result(run, Status.SKIPPED, null, readParameters(runDir), done);
+            return settled;
         }
         // The run's folder is held from its first write on, so a second sweep on the same folder is refused.
         try (RunFolder held = RunFolder.open(runDir); Backend be = backends.apply(threads)) {
