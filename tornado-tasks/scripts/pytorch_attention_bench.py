@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch's side of the attention comparison: scaled_dot_product_attention (softmax) in fp32 with TF32 off, at the
 shapes of TornadoBench's `--parts attention` (768 batch·heads = ViT-S/16's 128 images × 6 heads, head dim 64, L = 197
-and 785), forward only, median of 20 timed with CUDA events after 5 warm-ups. "training form": inputs that require
+and 785), median of 20 timed with CUDA events after 5 warm-ups. Forward: "training form", inputs that require
 gradients, so PyTorch keeps what its backward needs (as our training-form kernel writes the scores and weights);
-"inference": under torch.no_grad(). Prints Markdown rows in TornadoBench's attention table format.
+"inference", under torch.no_grad(). Backward alone: the gradients of q, k, v from one kept forward
+(torch.autograd.grad with retain_graph), for SDPA's softmax and for ReLU/L composed as relu(q·kᵀ/√d)/L·v, whose
+FLOP/s count the four products (8·BH·T²·d). Prints Markdown rows in TornadoBench's attention table format.
 
     python3 tornado-tasks/scripts/pytorch_attention_bench.py [--batch-heads 768] [--head-dim 64] [--tokens 197,785]"""
 import argparse
@@ -59,6 +61,13 @@ def main():
         for name, fn in rows:
             ms = timed(fn)
             print(f"| {name} | {tokens} | {ms:.3f} | {flops / (ms * 1e6):.0f} |")
+        grad_out = torch.randn(shape, device="cuda")
+        sdpa = F.scaled_dot_product_attention(qg, kg, vg)
+        relu_l = (torch.relu(qg @ kg.transpose(-2, -1) * args.head_dim ** -0.5) / tokens) @ vg
+        for name, out in (("SDPA softmax, backward", sdpa), ("ReLU/L composed, backward", relu_l)):
+            ms = timed(lambda: torch.autograd.grad(out, (qg, kg, vg), grad_out, retain_graph=True))
+            print(f"| {name} | {tokens} | {ms:.3f} | {2 * flops / (ms * 1e6):.0f} |")
+        del sdpa, relu_l
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
+import dev.tornadovit.tornado.kernels.PointwiseAttentionBackwardKernels;
 import dev.tornadovit.tornado.kernels.ReductionKernels;
 import dev.tornadovit.tornado.kernels.RowKernels;
 import dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels;
@@ -95,6 +96,36 @@ final class Attention extends DeviceOperations {
                activationCode(weighting), (float) weighting.scale(tokens), false));
     }
 
+    /**
+     * Pointwise attention's backward as two fused tasks, from dO, q, k, v and the kept scores: dk, dv, then dq, with
+     * no [BH,T,T] gradient written ({@link PointwiseAttentionBackwardKernels}); {@code accumulate} 1 adds into dq,
+     * dk, dv, 0 overwrites them.
+     */
+    void pointwiseAttentionBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor dq, Tensor dk,
+                                    Tensor dv, int batchHeads, int tokens, int headDim, double qkScale,
+                                    AttentionWeighting weighting, int accumulate) {
+        requireFusable(weighting, headDim);
+        DeviceTensor go = t(dO), qq = t(q), kk = t(k), vv = t(v), s = t(scores), gq = t(dq), gk = t(dk), gv = t(dv);
+        distinctOutputs("pointwiseAttentionBackward", gq, gk, gv);
+        int kind = activationCode(weighting);
+        float scale = (float) weighting.scale(tokens), c = (float) qkScale;
+        submit(task("pointwiseAttentionKeyValueGradients", tileGrid(tokens, batchHeads), (g, id) -> g.task(id,
+               PointwiseAttentionBackwardKernels::keyValueGradients, new KernelContext(), qq.array, go.array, vv.array,
+               s.array, gk.array, gv.array, tokens, headDim, c, kind, scale, accumulate),
+               qq, go, vv, s, gk, gv, tokens, headDim, c, kind, scale, accumulate),
+               task("pointwiseAttentionQueryGradients", tileGrid(tokens, batchHeads), (g, id) -> g.task(id,
+               PointwiseAttentionBackwardKernels::queryGradients, new KernelContext(), go.array, kk.array, vv.array,
+               s.array, gq.array, tokens, headDim, c, kind, scale, accumulate),
+               go, kk, vv, s, gq, tokens, headDim, c, kind, scale, accumulate));
+    }
+
+    /** 16×16 threads for each 64 tokens of each (batch, head): the fused attention kernels' grid. */
+    private static WorkerGrid3D tileGrid(int tokens, int batchHeads) {
+        WorkerGrid3D grid = new WorkerGrid3D(16, ceilDiv(tokens, AttentionKernels.QUERIES) * 16, batchHeads);
+        grid.setLocalWork(16, 16, 1);
+        return grid;
+    }
+
     /** Refuses what the fused kernel cannot run: softmax weights, heads longer than it takes. */
     static void requireFusable(AttentionWeighting weighting, int headDim) {
         if (weighting.softmax()) throw new IllegalArgumentException("softmax weights are not pointwise");
@@ -109,9 +140,7 @@ final class Attention extends DeviceOperations {
                                DeviceTensor o, int batchHeads, int tokens, int headDim, float qkScale, int kind, float scale,
                                boolean storeMaps) {
         int store = storeMaps ? 1 : 0;
-        WorkerGrid3D grid = new WorkerGrid3D(16, ceilDiv(tokens, AttentionKernels.QUERIES) * 16, batchHeads);
-        grid.setLocalWork(16, 16, 1);
-        return task("pointwiseAttention", grid, (g, id) -> g.task(id, AttentionKernels::pointwiseAttention,
+        return task("pointwiseAttention", tileGrid(tokens, batchHeads), (g, id) -> g.task(id, AttentionKernels::pointwiseAttention,
                     new KernelContext(), q.array, k.array, v.array, scores.array, weights.array, o.array, tokens,
                     headDim, qkScale, kind, scale, store),
                     q, k, v, scores, weights, o, tokens, headDim, qkScale, kind, scale, store);

@@ -6,7 +6,7 @@ import dev.tornadovit.tensor.Tensor;
 
 /**
  * A {@link TornadoBackend}'s fused attention kernels launched alone, outside an attention core (head dimension at most
- * 64): for benchmarks, and for inference code that needs no attention maps. Not part of {@link Backend}: the model
+ * 64): for benchmarks, and for inference code that needs no attention maps; and the unfused backward beside them. Not part of {@link Backend}: the model
  * keeps the maps (its backward pass, the attention-map analyses) and gets the fused kernels through its attention core
  * when graphs are recorded.
  */
@@ -30,6 +30,30 @@ public final class FusedAttention {
         Attention.requireFusable(weighting, headDim);
         backend.attention().pointwiseAttention(q, k, v, scores, weights, o, batchHeads, tokens, headDim, qkScale,
                 weighting);
+    }
+
+    /**
+     * Pointwise attention's backward as the attention core records it where it fuses: dq, dk, dv (+)= their gradients
+     * from dO, q, k, v and the kept scores, in two kernels that write no [BH,T,T] gradient; {@code accumulate} adds
+     * into dq, dk, dv instead of overwriting them.
+     */
+    public void pointwiseBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor dq, Tensor dk,
+                                  Tensor dv, int batchHeads, int tokens, int headDim, double qkScale,
+                                  AttentionWeighting weighting, boolean accumulate) {
+        backend.attention().pointwiseAttentionBackward(dO, q, k, v, scores, dq, dk, dv, batchHeads, tokens, headDim,
+                qkScale, weighting, accumulate ? 1 : 0);
+    }
+
+    /**
+     * The same backward as the attention core records it where it does not fuse, for comparison: dO·vᵀ and Wᵀ·dO, φ's
+     * (or softmax's) backward, dS·k and dSᵀ·q, writing dWeights and dScores [BH,T,T] on the way.
+     */
+    public void unfusedBackward(Tensor dO, Tensor q, Tensor k, Tensor v, Tensor scores, Tensor weights,
+                                Tensor dWeights, Tensor dScores, Tensor dq, Tensor dk, Tensor dv, int batchHeads,
+                                int tokens, int headDim, double qkScale, AttentionWeighting weighting,
+                                boolean accumulate) {
+        backend.attention().attentionBackward(dO, q, k, v, scores, weights, dWeights, dScores, dq, dk, dv, batchHeads,
+                tokens, headDim, qkScale, weighting, accumulate ? 1 : 0);
     }
 
     /**

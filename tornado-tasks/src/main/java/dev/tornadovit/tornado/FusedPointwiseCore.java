@@ -7,9 +7,10 @@ import dev.tornadovit.tensor.Tensor;
 /**
  * {@link TornadoBackend}'s attention core without Re-attention: the composed core's split and merge of the heads and
  * its qk-norm step, with scores → φ → ·V recorded as one fused kernel where {@link Attention#fusesPointwise} or
- * {@link Attention#fusesSoftmax} (longer heads, and cuBLAS devices, run the three operations), and a backward that writes its
- * scratch gradients (dWeights, dScores, and dq, dk, dv when nothing else adds into them) instead of zeroing them and
- * adding: two launches and their memory traffic fewer per tensor.
+ * {@link Attention#fusesSoftmax} (longer heads, and cuBLAS devices, run the three operations). Pointwise attention's
+ * backward is then two fused kernels too (no [BH,T,T] gradient written); otherwise the backward writes its scratch
+ * gradients (dWeights, dScores) instead of zeroing them and adding. dq, dk, dv are written, not added into, when
+ * nothing else adds into them: two launches and their memory traffic fewer per tensor.
  */
 final class FusedPointwiseCore extends ComposedAttentionCore {
     private final Attention ops;
@@ -35,7 +36,13 @@ final class FusedPointwiseCore extends ComposedAttentionCore {
     @Override
     protected void attendBackward(Tensor queries, Tensor keys, Tensor dQueries, Tensor dKeys, int batch) {
         // Without qk-norm dq, dk, dv have this one writer; with it, dv and the step's gradients are zeroed ones.
+        int accumulate = spec.queryKey() == null ? 0 : 1;
+        if (ops.fusesPointwise(spec.weighting(), headDim)) {
+            ops.pointwiseAttentionBackward(dO, queries, keys, v, scores, dQueries, dKeys, dv, batch * heads, tokens,
+                    headDim, spec.scale(), spec.weighting(), accumulate);
+            return;
+        }
         ops.attentionBackward(dO, queries, keys, v, scores, weights, dWeights, dScores, dQueries, dKeys, dv,
-                batch * heads, tokens, headDim, spec.scale(), spec.weighting(), spec.queryKey() == null ? 0 : 1);
+                batch * heads, tokens, headDim, spec.scale(), spec.weighting(), accumulate);
     }
 }

@@ -128,14 +128,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.tokensAndHeads = new TokensAndHeads(this);
         this.norms = new Norms(this);
         this.attention = new Attention(this, products);
-        // With cuBLAS's batched products, scores → φ → ·V as three launches beat our fused kernels (H100, 768
-        // batch·heads, d = 64, training form at L = 197: ReLU/L 0.73 against 1.10 ms, softmax 0.78 against 1.44); with
-        // our own GEMM kernels the fused kernel is the faster one. -Dtornadovit.fusedAttention=true|false overrides
-        // this, to compare the two in a benchmark.
-        String fused = System.getProperty("tornadovit.fusedAttention");
-        // The fused kernels compute attention's products in fp32: with our tensor-core kernels they stay off for bf16.
-        attention.setFused(fused == null ? gemm == GemmStrategy.KERNEL || gemm == GemmStrategy.MMA
-                && precision == Precision.FP32 : Boolean.parseBoolean(fused));
+        // Scores → φ → ·V as three launches beat our fused kernels on every NVIDIA backend, with cuBLAS's products
+        // and with our own (H100, 768 batch·heads, d = 64, L = 197, ReLU/L forward and backward: 0.52 + 0.80 ms
+        // against 0.90 + 2.44 with cuBLAS, 0.59 + 0.97 against 0.90 + 2.43 with our GEMM kernels), so they are off
+        // unless -Dtornadovit.fusedAttention=true. They compute in fp32, so they stay off for tf32 and bf16.
+        attention.setFused(Boolean.getBoolean("tornadovit.fusedAttention") && precision == Precision.FP32);
         this.optimizer = new LossAndOptimizer(this, transfers);
         this.collectives = new NcclCollectives(this, found);
     }
@@ -204,9 +201,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     /**
      * Whether attention cores record scores → φ → ·V as one fused kernel into graphs recorded from now on: pointwise φ
      * with {@link AttentionKernels}, softmax with {@link dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels} (which
-     * writes the weights but not the scores: softmax's backward reads only the weights). By default on where the
-     * matrix products are our own kernel ({@link GemmStrategy#KERNEL}), off with cuBLAS, whose batched products and the
-     * separate φ are faster there.
+     * writes the weights but not the scores: softmax's backward reads only the weights), and pointwise attention's
+     * backward as two fused kernels. Off by default: the three launches are faster on the GPUs measured
+     * (docs/gpu.md); {@code -Dtornadovit.fusedAttention=true} switches them on for fp32 backends.
      */
     public void setFusedAttention(boolean on) {
         attention.setFused(on);

@@ -296,7 +296,8 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
 
     /**
      * The attention core's scores → φ → ·V, recorded in a graph, runs as the fused kernel (between splitting and
-     * merging the heads) and writes what the three operations would; its backward reads what the kernel kept.
+     * merging the heads) and writes what the three operations would; its backward, recorded too, runs as the two fused
+     * backward kernels from what the forward kept and gives the three operations' dq, dk, dv.
      */
     @ParameterizedTest
     @MethodSource("fusedAttentionCases")
@@ -311,20 +312,35 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         String name = "fused " + w + " " + batchHeads + "x" + tokens + "x" + headDim;
         boolean fusedBefore = dev.fusedAttention();
         dev.setFusedAttention(true); // the default with cuBLAS products is the unfused path
-        RecordedGraph[] onDevice = new RecordedGraph[1];
+        RecordedGraph[] onDevice = new RecordedGraph[2];
         AttentionCore[] cores = new AttentionCore[2];
-        both(be -> {
-            AttentionCore core = be.attentionCore(spec);
-            core.allocate(new Workspace(be), batchHeads, tokens);
-            RecordedGraph graph = be.record(name, () -> core.forward(qkv.on(be), merged.on(be), batchHeads, true));
-            if (be == dev) onDevice[0] = graph;
-            cores[be == dev ? 1 : 0] = core;
-            graph.run();
-            core.backward(qkv.on(be), dMerged.on(be), dQkv.on(be), batchHeads);
-        });
-        dev.setFusedAttention(fusedBefore);
+        int backwardBefore = dev.kernelTasks("pointwiseAttentionKeyValueGradients")
+                             + dev.kernelTasks("pointwiseAttentionQueryGradients");
+        try {
+            both(be -> {
+                AttentionCore core = be.attentionCore(spec);
+                core.allocate(new Workspace(be), batchHeads, tokens);
+                RecordedGraph graph = be.record(name, () -> core.forward(qkv.on(be), merged.on(be), batchHeads, true));
+                RecordedGraph backward = be.record(name + " backward",
+                        () -> core.backward(qkv.on(be), dMerged.on(be), dQkv.on(be), batchHeads));
+                if (be == dev) {
+                    onDevice[0] = graph;
+                    onDevice[1] = backward;
+                }
+                cores[be == dev ? 1 : 0] = core;
+                graph.run();
+                backward.run();
+            });
+        } finally {
+            dev.setFusedAttention(fusedBefore);
+        }
         org.junit.jupiter.api.Assertions.assertEquals(3, dev.taskCount(onDevice[0]),
                 "split heads, one fused task, merge heads");
+        org.junit.jupiter.api.Assertions.assertEquals(4, dev.taskCount(onDevice[1]),
+                "merge heads' backward, the two fused backward tasks, split heads' backward");
+        org.junit.jupiter.api.Assertions.assertEquals(backwardBefore + 2,
+                dev.kernelTasks("pointwiseAttentionKeyValueGradients") + dev.kernelTasks("pointwiseAttentionQueryGradients"),
+                "the fused backward kernels");
         assertClose(name + " weights", new Twin(cores[0].weights(), cores[1].weights(), tt), SUM_TOL);
         assertClose(name + " output", merged, SUM_TOL);
         assertClose(name + " dQkv", dQkv, SUM_TOL);

@@ -37,7 +37,7 @@ import java.util.SplittableRandom;
 
 /**
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
- * attention alone (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
+ * attention alone, forward and backward (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
  * linear layer (GFLOP/s of the forward product and of the two backward ones; {@code --gemm cublas,mma} gives one row per
  * layer and GEMM strategy, side by side). Prints a Markdown table and
  * appends it to {@code --out} if given.
@@ -262,6 +262,22 @@ public final class TornadoBench {
                             reluL), reps));
             report("ReLU/L fused, output only (inference)", tokens, flops, time(be, "relu-fused-no-maps",
                     () -> new FusedAttention(be).pointwiseWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
+            // Backward (training): the model's four products, 8·BH·T²·hd, whatever a path recomputes; the maps are
+            // those the forward kept (the last ReLU/L run above wrote scores and weights).
+            double backwardFlops = 2 * flops;
+            Tensor dO = random(be, th, random), dq = be.allocate(th), dk = be.allocate(th), dv = be.allocate(th);
+            Tensor dWeights = be.allocate(Math.toIntExact(tt)), dScores = be.allocate(Math.toIntExact(tt));
+            FusedAttention kernels = new FusedAttention(be);
+            report("ReLU/L backward unfused (dO·vᵀ, Wᵀ·dO, φ', dS·k, dSᵀ·q: 5 kernels)", tokens, backwardFlops,
+                    time(be, "relu-backward-unfused", () -> kernels.unfusedBackward(dO, q, k, v, scores, weights, dWeights,
+                            dScores, dq, dk, dv, batchHeads, tokens, headDim, scale, reluL, false), reps));
+            report("ReLU/L backward fused (2 kernels)", tokens, backwardFlops, time(be, "relu-backward-fused",
+                    () -> kernels.pointwiseBackward(dO, q, k, v, scores, dq, dk, dv, batchHeads, tokens, headDim, scale,
+                            reluL, false), reps));
+            be.attentionWeights(scores, weights, batchHeads * tokens, tokens, softmax);
+            report("softmax backward (dO·vᵀ, Wᵀ·dO, softmax', dS·k, dSᵀ·q: 5 kernels)", tokens, backwardFlops,
+                    time(be, "softmax-backward", () -> kernels.unfusedBackward(dO, q, k, v, scores, weights, dWeights,
+                            dScores, dq, dk, dv, batchHeads, tokens, headDim, scale, softmax, false), reps));
         }
     }
 
