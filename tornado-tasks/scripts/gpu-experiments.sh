@@ -78,7 +78,8 @@ case "$chunk" in
   exp1-197-s2) args=(--attention softmax,relu --alpha 0,1 --seeds 0,1,2 "${keys197[@]}" --sweep-dir "$experiments/exp1-keys-197")
     committed=exp1-keys-197-gpu ;;
   exp1-785-softmax) args=(--attention softmax --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax") ;;
-  exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu") ;;
+  exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu")
+    committed=exp1-keys-785-gpu-relu ;;
   exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")
     committed=exp2-keys-197-gpu-relu ;;
   exp2-197-relu2) args=(--attention relu2 --alpha 0,0.5,1,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu2")
@@ -136,8 +137,9 @@ if [ -f "$sweep_dir/results.csv" ]; then
   done < <(tail -n +2 "$sweep_dir/results.csv")
 fi
 if [ ${#finished[@]} -gt 0 ]; then
+  # at 785 keys the probe's default batch of 256 needs more than a GPU shared by four chunks has
   bash "$dir/run.sh" cli probe "${finished[@]}" --shots 10 --seeds 0,1,2 --device "$device" \
-    > "$out/$chunk-probe.txt" 2>&1 || status=$?
+    $([[ $chunk == *-785-* ]] && echo --batch-size 32) > "$out/$chunk-probe.txt" 2>&1 || status=$?
   grep -E "safetensors|10-shot test" "$out/$chunk-probe.txt" || true
   if [[ $chunk == depth* ]]; then
     for form in plain centred; do
