@@ -3,7 +3,7 @@
 # (default: tvit in the temporary folder), then
 #   bash run.sh devices                 lists the TornadoVM devices
 #   bash run.sh tests [DEVICE...]       runs the module's tests on each device (default: every device), bailout off;
-#                                       TESTS=REGEX picks test classes by name; run it from the repository's root
+#                                       TESTS=REGEX picks test classes by simple or full name; run it from the repository's root
 #                                       (the PyTorch fixtures are read from src/test/resources/fixtures, or FIXTURES)
 #   bash run.sh bench [ARGS...]         runs dev.tornadovit.tornado.bench.TornadoBench
 #   bash run.sh opencl-il               lists the OpenCL devices and whether they ingest SPIR-V (TornadoVM's SPIR-V
@@ -76,7 +76,7 @@ case "$mode" in
           >"$logs/tests-${device//:/_}.log" 2>&1; then
         status=1
       fi
-      grep -E "tests (successful|failed|found)|^FAILED|^ABORTED" "$logs/tests-${device//:/_}.log" | head -40 || true
+      grep -E "tests (successful|failed|found)|^FAILED|^ABORTED|^DeviceTestRunner:" "$logs/tests-${device//:/_}.log" | head -40 || true
       # A failed driver call (TornadoVM's JNI layer prints it and carries on) fails the run even when every
       # comparison happened to pass: its data may be stale next time.
       driver_errors=$(grep -c -- "-JNI\] ERROR" "$logs/tests-${device//:/_}.log" || true)

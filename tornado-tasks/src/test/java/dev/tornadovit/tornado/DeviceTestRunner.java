@@ -17,17 +17,20 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectPacka
 /**
  * Runs this module's tests without Maven, on a machine that has only a JDK and a TornadoVM SDK (the GPU machine):
  * {@code java <TornadoVM flags> -Dtornadovit.test.device=... -cp <jars> dev.tornadovit.tornado.DeviceTestRunner}.
- * Prints one line per test and a summary; exits 1 if any failed.
+ * The optional argument is a regular expression over test class names, simple or fully qualified
+ * ({@code GemmStrategyTest|MmaGemmTest}, {@code .*Equivalence.*}); default every {@code *Test}.
+ * Prints one line per test and a summary; exits 1 if any failed or none matched.
  */
 public final class DeviceTestRunner {
     private DeviceTestRunner() {
     }
 
     public static void main(String[] args) {
+        String classes = args.length > 0 ? args[0] : ".*Test";
         LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
                 .selectors(selectPackage("dev.tornadovit.tornado"), selectPackage("dev.tornadovit.model"))
                 .filters(org.junit.platform.engine.discovery.ClassNameFilter.includeClassNamePatterns(
-                        args.length > 0 ? args[0] : ".*Test"))
+                        classPattern(classes)))
                 .build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
@@ -43,6 +46,15 @@ public final class DeviceTestRunner {
         TestExecutionSummary s = summary.getSummary();
         s.printTo(new PrintWriter(System.out));
         s.printFailuresTo(new PrintWriter(System.out), 30);
+        if (s.getTestsFoundCount() == 0) {
+            System.out.println("DeviceTestRunner: no test class matches '" + classes
+                               + "' (a regular expression over class names, simple or fully qualified)");
+        }
         System.exit(s.getTotalFailureCount() == 0 && s.getTestsFoundCount() > 0 ? 0 : 1);
+    }
+
+    /** JUnit matches the pattern against fully qualified names: let it match after any package prefix too. */
+    static String classPattern(String classes) {
+        return "(?:.*\\.)?(?:" + classes + ")";
     }
 }

@@ -311,7 +311,7 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         Twin q = z(th), k = z(th), v = z(th), oAlone = z(th);
         String name = "fused " + w + " " + batchHeads + "x" + tokens + "x" + headDim;
         boolean fusedBefore = dev.fusedAttention();
-        dev.setFusedAttention(true); // the default with cuBLAS products is the unfused path
+        dev.setFusedAttention(true); // off by default
         RecordedGraph[] onDevice = new RecordedGraph[2];
         AttentionCore[] cores = new AttentionCore[2];
         int backwardBefore = dev.kernelTasks("pointwiseAttentionKeyValueGradients")

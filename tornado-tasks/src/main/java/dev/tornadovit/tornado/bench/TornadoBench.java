@@ -37,15 +37,15 @@ import java.util.SplittableRandom;
 
 /**
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
- * attention alone, forward and backward (our fused ReLU/L and softmax kernels against the unfused paths) and the matrix products of each
- * linear layer (GFLOP/s of the forward product and of the two backward ones; {@code --gemm cublas,mma} gives one row per
- * layer and GEMM strategy, side by side). Prints a Markdown table and
- * appends it to {@code --out} if given.
+ * attention alone, forward and backward (our fused ReLU/L and softmax kernels against the unfused paths) and the
+ * matrix products of each linear layer (GFLOP/s of the forward product and of the two backward ones; {@code --gemm
+ * cublas,mma} gives one row per layer and GEMM strategy, side by side). Prints a Markdown table and appends it to
+ * {@code --out} if given.
  *
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
  *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
- *     [--attention softmax,relu/L] [--attention-batch-heads 768] [--modes train,infer] [--profile]
+ *     [--attention softmax,relu/L[+qk-norm][+gate],...] [--attention-batch-heads 768] [--modes train,infer] [--profile]
  *     [--precision fp32|tf32|bf16] [--gemm auto|kernel|cublas|mma,...] [--nccl] [--out results.md]
  * </pre>
  *
@@ -79,6 +79,16 @@ public final class TornadoBench {
     }
 
     public static void main(String[] args) {
+        try {
+            run(args);
+        } catch (IllegalArgumentException e) {
+            // a bad option, or a refusal such as a model that does not fit the device: one line, not a stack trace
+            System.err.println("bench: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void run(String[] args) {
         String modes = "train,infer";
         String device = "tornado", model = "s16", parts = "model,attention", out = null, attentions = "softmax,relu/L";
         int batch = 128, steps = 10, warmup = 2, attentionBatchHeads = 768;
@@ -117,6 +127,7 @@ public final class TornadoBench {
                 throw new IllegalArgumentException("--modes takes train, infer or train,infer, not " + modes);
             }
         }
+        for (String attention : attentions.split(",")) attentionConfig(attention); // a typo fails before anything runs
         TornadoBench bench = new TornadoBench(device);
         bench.train = modes.contains("train");
         bench.infer = modes.contains("infer");
@@ -161,7 +172,7 @@ public final class TornadoBench {
             bench.row("| model | attention | batch | train img/s | infer img/s | first train step s | first infer s |");
             bench.row("| --- | --- | --- | --- | --- | --- | --- |");
             for (String attention : attentions.split(",")) {
-                AttentionConfig a = attention.equals("softmax") ? AttentionConfig.softmax() : AttentionConfig.reluOverL();
+                AttentionConfig a = attentionConfig(attention);
                 ViTConfig config = "tiny".equals(model)
                         ? new ViTConfig(32, 32, 3, 4, 10, 64, 2, 4, 128, Pooling.CLS, PositionEmbedding.LEARNED, a, 0)
                         : new ViTConfig(224, 224, 3, 16, 1000, 384, 12, 6, 1536, Pooling.CLS, PositionEmbedding.LEARNED, a, 0);
@@ -230,6 +241,26 @@ public final class TornadoBench {
         return (System.nanoTime() - start) / 1e6 / reps;
     }
 
+    /** One {@code --attention} entry: softmax or relu/L, each optionally with +qk-norm and +gate (the paper's options). */
+    static AttentionConfig attentionConfig(String name) {
+        String[] parts = name.split("\\+");
+        AttentionConfig config = switch (parts[0]) {
+            case "softmax" -> AttentionConfig.softmax();
+            case "relu/L" -> AttentionConfig.reluOverL();
+            default -> throw new IllegalArgumentException("--attention takes softmax or relu/L, each optionally with"
+                    + " +qk-norm and +gate (e.g. relu/L+qk-norm+gate), not " + name);
+        };
+        for (int i = 1; i < parts.length; i++) {
+            config = switch (parts[i]) {
+                case "qk-norm" -> config.withQkNorm(true);
+                case "gate" -> config.withGate(true);
+                default -> throw new IllegalArgumentException("--attention " + name + ": an option is +qk-norm or +gate, not +"
+                        + parts[i]);
+            };
+        }
+        return config;
+    }
+
     private void attention(int batchHeads, int tokens, int headDim, int reps) {
         try (TornadoBackend be = backend()) {
             SplittableRandom random = new SplittableRandom(1);
@@ -263,7 +294,7 @@ public final class TornadoBench {
             report("ReLU/L fused, output only (inference)", tokens, flops, time(be, "relu-fused-no-maps",
                     () -> new FusedAttention(be).pointwiseWithoutMaps(q, k, v, o, batchHeads, tokens, headDim, scale, reluL), reps));
             // Backward (training): the model's four products, 8·BH·T²·hd, whatever a path recomputes; the maps are
-            // those the forward kept (the last ReLU/L run above wrote scores and weights).
+            // those a forward kept (the ReLU/L runs above wrote scores and weights; softmax's weights are made below).
             double backwardFlops = 2 * flops;
             Tensor dO = random(be, th, random), dq = be.allocate(th), dk = be.allocate(th), dv = be.allocate(th);
             Tensor dWeights = be.allocate(Math.toIntExact(tt)), dScores = be.allocate(Math.toIntExact(tt));

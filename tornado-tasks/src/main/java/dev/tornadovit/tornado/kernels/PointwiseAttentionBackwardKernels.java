@@ -16,8 +16,8 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * <p>{@link #keyValueGradients}: a work-group owns 64 keys of one (batch, head), their values held in local memory,
  * and walks the queries in tiles of 64, adding the tile's Wᵀ·dO and dSᵀ·q into registers: dv and dk need no other
  * work-group. {@link #queryGradients}: a work-group owns 64 queries, their output gradients held in local memory,
- * and walks the keys, adding dS·k. dW is computed in both (two of the seven 64³ block products are repeated), which
- * is what keeps every output to a single writer with no atomics. Both recompute W and dS from the kept scores.
+ * and walks the keys, adding dS·k. dW is computed in both (one of the five 64³ block products a tile pair is
+ * repeated), which is what keeps every output to a single writer with no atomics. Both recompute W and dS from the kept scores.
  *
  * <p>Same tiling as {@link AttentionKernels}: 16×16 threads, each a 4×4 block (rows ty + 16·r, columns tx + 16·c),
  * operands streamed through local memory 16 at a time, transposed local rows of 65 floats. A thread's scores are read
