@@ -17,7 +17,8 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * and walks the queries in tiles of 64, adding the tile's Wᵀ·dO and dSᵀ·q into registers: dv and dk need no other
  * work-group. {@link #queryGradients}: a work-group owns 64 queries, their output gradients held in local memory,
  * and walks the keys, adding dS·k. dW is computed in both (one of the five 64³ block products a tile pair is
- * repeated), which is what keeps every output to a single writer with no atomics. Both recompute W and dS from the kept scores.
+ * repeated), which is what keeps every output to a single writer with no atomics. Both compute dS from the kept
+ * scores, the first W too.
  *
  * <p>Same tiling as {@link AttentionKernels}: 16×16 threads, each a 4×4 block (rows ty + 16·r, columns tx + 16·c),
  * operands streamed through local memory 16 at a time, transposed local rows of 65 floats. A thread's scores are read
@@ -31,15 +32,16 @@ public final class PointwiseAttentionBackwardKernels {
     }
 
     /**
-     * dk (+)= qkScale·dSᵀ·q and dv (+)= Wᵀ·dO for the work-group's 64 keys; {@code accumulate} 1 adds into dk and
-     * dv, 0 overwrites them.
+     * dk (+)= qkScale·dSᵀ·q and dv (+)= Wᵀ·dO for the work-group's 64 keys; {@code accumulate} 1 adds into dk
+     * and dv, 0 overwrites them.
      */
     public static void keyValueGradients(KernelContext ctx, FloatArray q, FloatArray dO, FloatArray v,
                                          FloatArray scores, FloatArray dk, FloatArray dv, int tokens, int headDim,
                                          float qkScale, int kind, float scale, int accumulate) {
         float[] vs = ctx.allocateFloatLocalArray(4160); // the keys' values, transposed: vs[d·65 + key]
         float[] tile = ctx.allocateFloatLocalArray(4160); // W, then dS, of a query tile: tile[query·65 + key]
-        float[] stage = ctx.allocateFloatLocalArray(1040); // 16 dims of dO (stage[dd·65 + query]) or 16 rows of dO or q (stage[qq·64 + d])
+        // 16 dims of dO (stage[dd·65 + query]), or 16 rows of dO or q (stage[qq·64 + d])
+        float[] stage = ctx.allocateFloatLocalArray(1040);
         int tx = ctx.localIdx, ty = ctx.localIdy;
         int tid = ty * 16 + tx;
         int k0 = ctx.groupIdy * 64;
@@ -263,7 +265,8 @@ public final class PointwiseAttentionBackwardKernels {
                                       int accumulate) {
         float[] gs = ctx.allocateFloatLocalArray(4160); // the queries' output gradients, transposed: gs[d·65 + query]
         float[] ds = ctx.allocateFloatLocalArray(4160); // dS of a key tile, transposed: ds[key·65 + query]
-        float[] stage = ctx.allocateFloatLocalArray(1040); // 16 dims of v (stage[dd·65 + key]) or 16 rows of k (stage[kk·64 + d])
+        // 16 dims of v (stage[dd·65 + key]), or 16 rows of k (stage[kk·64 + d])
+        float[] stage = ctx.allocateFloatLocalArray(1040);
         int tx = ctx.localIdx, ty = ctx.localIdy;
         int tid = ty * 16 + tx;
         int q0 = ctx.groupIdy * 64;
@@ -396,7 +399,9 @@ public final class PointwiseAttentionBackwardKernels {
     /** W = L^-α·h(S) of one element; nothing past the last query or key. */
     private static float weight(FloatArray scores, int mapBase, int query, int key, int tokens, int kind, float scale) {
         float w = 0f;
-        if (query < tokens && key < tokens) w = scale * DeviceMath.activation(kind, scores.get(mapBase + query * tokens + key));
+        if (query < tokens && key < tokens) {
+            w = scale * DeviceMath.activation(kind, scores.get(mapBase + query * tokens + key));
+        }
         return w;
     }
 
@@ -411,8 +416,8 @@ public final class PointwiseAttentionBackwardKernels {
     }
 
     /** Writes (or adds) factor·value to one element of a [T, headDim] head, skipping the padding. */
-    private static void store(FloatArray x, int base, int row, int d, int tokens, int headDim, float value, float factor,
-                              int accumulate) {
+    private static void store(FloatArray x, int base, int row, int d, int tokens, int headDim, float value,
+                              float factor, int accumulate) {
         if (row < tokens && d < headDim) {
             int at = base + row * headDim + d;
             float result = factor * value;
