@@ -198,8 +198,9 @@ final class Attention extends DeviceOperations {
         attentionWeightsBackward(scores, weights, dWeights, dScores, rows, keys, weighting, 1);
     }
 
-    private void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows,
-                                          int keys, AttentionWeighting weighting, int accumulate) {
+    /** φ's backward: dScores added into with {@code accumulate} 1, written with 0. */
+    void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows, int keys,
+                                  AttentionWeighting weighting, int accumulate) {
         DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
         if (weighting.softmax()) {
             submit(task("softmaxBackward", rowsGrid(rows), (g, id) -> g.task(id, RowKernels::softmaxBackward,

@@ -23,22 +23,48 @@ final class CublasGemm {
     private static final int OP_N = 0, OP_T = 1;
 
     /**
+     * One operand or result of a product as a view into a tensor: row-major rows of {@code rowLength} values (the
+     * leading dimension, at least the matrix's stored row), starting {@code offset} values into the tensor, matrix z
+     * of a batch {@code stride} values after matrix z − 1. An attention head's q in the qkv activation [B,T,3,H,hd] is
+     * a view: rows of 3·H·hd values, one batch of tokens after another.
+     */
+    record View(DeviceTensor tensor, long offset, int rowLength, long stride) {
+        /** A whole tensor holding contiguous [rows, rowLength] matrices, one every {@code stride} values. */
+        static View whole(DeviceTensor tensor, int rowLength, long stride) {
+            return new View(tensor, 0, rowLength, stride);
+        }
+    }
+
+    /**
      * C[z] = alpha·op(A[z])·op(B[z]) + (accumulate ? C[z] : 0) for z in [0, batches), operand z at z·stride (stride 0:
      * shared). Layouts as {@link MatrixProducts#gemm}.
      */
     static Task task(DeviceTensor a, DeviceTensor b, DeviceTensor c, int m, int n, int k, int batches,
                      int strideA, int strideB, int strideC, int transA, int transB, float alpha,
                      int accumulate, GemmCompute compute) {
+        return task(View.whole(a, transA == 0 ? k : m, strideA), View.whole(b, transB == 0 ? n : k, strideB),
+                View.whole(c, n, strideC), false, m, n, k, batches, transA, transB, alpha, accumulate, compute);
+    }
+
+    /**
+     * {@link #task} on views: A, B and C are matrices of the views' tensors, row-major with the views' row lengths;
+     * {@code partialC}: C's view leaves values of its tensor that other products write.
+     */
+    static Task task(View a, View b, View c, boolean partialC, int m, int n, int k, int batches, int transA,
+                     int transB, float alpha, int accumulate, GemmCompute compute) {
         // column-major first operand: op(B)ᵀ (N×K); second: op(A)ᵀ (K×M)
-        int opFirst = transB == 0 ? OP_N : OP_T, ldFirst = transB == 0 ? n : k;
-        int opSecond = transA == 0 ? OP_N : OP_T, ldSecond = transA == 0 ? k : m;
+        int operations = CudaLibraryProvider.gemmOperations(transB == 0 ? OP_N : OP_T, transA == 0 ? OP_N : OP_T,
+                partialC);
         float beta = accumulate == 1 ? 1f : 0f;
-        long sFirst = strideB, sSecond = strideA, sC = strideC;
+        DeviceTensor first = b.tensor(), second = a.tensor(), out = c.tensor();
+        int ldFirst = b.rowLength(), ldSecond = a.rowLength(), ldc = c.rowLength();
+        long sFirst = b.stride(), sSecond = a.stride(), sC = c.stride();
+        long oFirst = b.offset(), oSecond = a.offset(), oC = c.offset();
         return Launches.task("cublasGemm", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemm,
-                        opFirst, opSecond, n, m, k, alpha, b.buffer(), ldFirst, sFirst, a.buffer(), ldSecond, sSecond, beta,
-                        c.array, n, sC, batches, compute),
-                opFirst, opSecond, n, m, k, alpha, b, ldFirst, sFirst, a, ldSecond, sSecond, beta, c, n, sC, batches,
-                compute);
+                        operations, n, m, k, alpha, first.buffer(), ldFirst, sFirst, second.buffer(), ldSecond, sSecond,
+                        beta, out.array, ldc, sC, batches, compute, oFirst, oSecond, oC),
+                operations, n, m, k, alpha, first, ldFirst, sFirst, second, ldSecond, sSecond, beta, out, ldc, sC,
+                batches, compute, oFirst, oSecond, oC);
     }
 
     /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]: one cuBLASLt product with the bias in its epilogue. */

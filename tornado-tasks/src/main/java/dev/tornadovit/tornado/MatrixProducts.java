@@ -103,6 +103,25 @@ final class MatrixProducts extends DeviceOperations {
         }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
     }
 
+    /** Whether products on views ({@link CublasGemm.View}) run here: cuBLAS on the fp32 tensors. */
+    boolean takesViews() {
+        return gemmStrategy == GemmStrategy.CUBLAS && bf16 == null;
+    }
+
+    /**
+     * {@link #gemm} on views into tensors ({@link CublasGemm.View}: rows longer than the matrix's, an offset), where
+     * {@link #takesViews}. C's view is taken to share its tensor with other products' (TornadoVM then reads and writes
+     * it, never only writes).
+     */
+    Task gemm(CublasGemm.View a, CublasGemm.View b, CublasGemm.View c, int m, int n, int k, int batches, int transA,
+              int transB, float alpha, int accumulate) {
+        if (!takesViews()) {
+            throw new IllegalStateException("products on views run through cuBLAS on fp32 operands, not "
+                    + gemmStrategy.label() + (bf16 == null ? "" : " on bf16 copies"));
+        }
+        return CublasGemm.task(a, b, c, true, m, n, k, batches, transA, transB, alpha, accumulate, gemmCompute);
+    }
+
     /**
      * {@link #gemm} on the tensor cores ({@link MmaGemmKernels}). Their scratch matrix of per-work-group blocks is one
      * buffer per size, rounded up to a power of two, shared by every product that fits it: the products of a graph run

@@ -567,12 +567,14 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
     }
 
     /**
-     * {@link FusedPointwiseCore} (the fused pointwise-attention kernel, and the separate steps' backward writing its
-     * scratch instead of zeroing it); with Re-attention, whose steps sit between φ and the product with V, the core
-     * composed from the operations here.
+     * {@link HeadsInPlaceCore} where cuBLAS runs the products (the heads read and written in place); otherwise
+     * {@link FusedPointwiseCore} (the fused attention kernels where switched on, and the separate steps' backward
+     * writing its scratch instead of zeroing it), or with Re-attention, whose steps sit between φ and the product with
+     * V, the core composed from the operations here.
      */
     @Override
     public AttentionCore attentionCore(AttentionCore.Spec spec) {
+        if (HeadsInPlaceCore.runs(spec, products, attention)) return new HeadsInPlaceCore(this, attention, products, spec);
         return spec.maps() != null ? new ComposedAttentionCore(this, spec) : new FusedPointwiseCore(this, attention, spec);
     }
 

@@ -46,7 +46,7 @@ final class CublasLtTuning {
      * The bytes every pointer to an operand is a multiple of: its buffer's allocation is 256-byte aligned, its values
      * start TornadoVM's array header and {@code offsetBytes} past it, and batch z's matrix z·stride values further.
      */
-    static int alignment(int offsetBytes, int valueBytes, int batches, long... strides) {
+    static int alignment(long offsetBytes, int valueBytes, int batches, long... strides) {
         long start = TornadoNativeArray.ARRAY_HEADER + offsetBytes;
         long alignment = start == 0 ? 256 : Math.min(256, Long.lowestOneBit(start));
         if (batches > 1) {

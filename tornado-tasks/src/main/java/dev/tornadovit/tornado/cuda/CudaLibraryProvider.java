@@ -131,28 +131,66 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     }
 
     /**
-     * Arguments as {@link #gemm(int, int, int, int, int, float, TornadoNativeArray, int, long, TornadoNativeArray, int,
-     * long, float, FloatArray, int, long, int, GemmCompute)}'s: through cuBLASLt with the shape's tuned algorithm, or
-     * cuBLAS's {@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
+     * A {@value #GEMM} call's arguments by name, from the descriptor's parameters ({@link #gemm(int, int, int, int,
+     * float, TornadoNativeArray, int, long, TornadoNativeArray, int, long, float, FloatArray, int, long, int,
+     * GemmCompute, long, long, long)} lists them).
+     */
+    private record GemmArgs(int transA, int transB, int m, int n, int k, float alpha, int lda, long strideA, int ldb,
+                            long strideB, float beta, int ldc, long strideC, int batches, GemmCompute compute,
+                            long offsetA, long offsetB, long offsetC) {
+        static final int A = 5, B = 8, C = 12;
+
+        static GemmArgs of(IntFunction<Object> arg) {
+            int ops = (int) arg.apply(0), batches = (int) arg.apply(15);
+            // strides mean nothing for one matrix: left out of the plan's shape, so that equal shapes share a plan
+            long strideA = batches > 1 ? (long) arg.apply(7) : 0, strideB = batches > 1 ? (long) arg.apply(10) : 0;
+            long strideC = batches > 1 ? (long) arg.apply(14) : 0;
+            return new GemmArgs(ops & 1, ops >> 1 & 1, (int) arg.apply(1), (int) arg.apply(2), (int) arg.apply(3),
+                    (float) arg.apply(4), (int) arg.apply(6), strideA, (int) arg.apply(9), strideB,
+                    (float) arg.apply(11), (int) arg.apply(13), strideC, batches,
+                    CudaLibraryProvider.compute(arg.apply(16)), (long) arg.apply(17), (long) arg.apply(18),
+                    (long) arg.apply(19));
+        }
+
+        /** Bytes from the device pointers of A's, B's and C's buffers to the matrices' first values. */
+        long startA() {
+            return operandStartBytes(compute, offsetA);
+        }
+
+        long startB() {
+            return operandStartBytes(compute, offsetB);
+        }
+
+        long startC() {
+            return offsetC * Float.BYTES;
+        }
+    }
+
+    /**
+     * Through cuBLASLt with the shape's tuned algorithm, or cuBLAS's {@code cublasGemmEx} /
+     * {@code cublasGemmStridedBatchedEx} where cuBLASLt offers none.
      */
     private static void gemm(Context context, LibraryInvocation call) {
-        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, (float) call.getArg(5));
-        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, (float) call.getArg(12));
-        GemmCompute compute = compute(call.getArg(17));
-        long a = call.getDevicePointer(6) + compute.operandOffsetBytes();
-        long b = call.getDevicePointer(9) + compute.operandOffsetBytes();
-        CublasLtLibrary.Plan plan = gemmPlan(context, call::getArg);
+        GemmArgs g = GemmArgs.of(call::getArg);
+        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, g.alpha());
+        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, g.beta());
+        long a = call.getDevicePointer(GemmArgs.A) + g.startA(), b = call.getDevicePointer(GemmArgs.B) + g.startB();
+        long c = call.getDevicePointer(GemmArgs.C) + g.startC();
+        CublasLtLibrary.Plan plan = gemmPlan(context, g);
         long stream = context.stream();
         if (plan != NO_PLAN) {
-            CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b,
-                    call.getDevicePointer(13), 0, context.ltWorkspace, LT_WORKSPACE_BYTES, stream);
+            CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b, c, 0,
+                    context.ltWorkspace, LT_WORKSPACE_BYTES, stream);
             return;
         }
-        CublasLibrary.get().gemm(context.handle(stream), (int) call.getArg(0), (int) call.getArg(1), (int) call.getArg(2),
-                (int) call.getArg(3), (int) call.getArg(4), context.scalars, a, (int) call.getArg(7),
-                (long) call.getArg(8), b, (int) call.getArg(10), (long) call.getArg(11), call.getDevicePointer(13),
-                (int) call.getArg(14), (long) call.getArg(15), (int) call.getArg(16), compute.cublasValue,
-                compute.operandType);
+        CublasLibrary.get().gemm(context.handle(stream), g.transA(), g.transB(), g.m(), g.n(), g.k(), context.scalars,
+                a, g.lda(), g.strideA(), b, g.ldb(), g.strideB(), c, g.ldc(), g.strideC(), g.batches(),
+                g.compute().cublasValue, g.compute().operandType);
+    }
+
+    /** Where an operand's first value lies past its buffer's device pointer: {@code offset} values into it. */
+    private static long operandStartBytes(GemmCompute compute, long offset) {
+        return compute.operandOffsetBytes() + offset * compute.operandBytes();
     }
 
     /** A descriptor's compute argument: the {@link GemmCompute}'s ordinal. */
@@ -173,7 +211,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
             case LINEAR -> linearPlan(c, i -> args[i]);
             case GEMM -> {
                 c.handle(c.stream());
-                gemmPlan(c, i -> args[i]);
+                gemmPlan(c, GemmArgs.of(i -> args[i]));
             }
             default -> {
             }
@@ -197,18 +235,16 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         return plan;
     }
 
-    /** The cuBLASLt plan of one {@value #GEMM} call ({@link #NO_PLAN}: cuBLAS runs it), {@code arg} its parameters. */
-    private static CublasLtLibrary.Plan gemmPlan(Context context, IntFunction<Object> arg) {
-        int batches = (int) arg.apply(16);
-        long strideA = batches > 1 ? (long) arg.apply(8) : 0, strideB = batches > 1 ? (long) arg.apply(11) : 0;
-        long strideC = batches > 1 ? (long) arg.apply(15) : 0;
-        GemmCompute compute = compute(arg.apply(17));
-        return plan(context, new CublasLtLibrary.Shape((int) arg.apply(0), (int) arg.apply(1), (int) arg.apply(2),
-                (int) arg.apply(3), (int) arg.apply(4), (int) arg.apply(7), (int) arg.apply(10), (int) arg.apply(14),
-                strideA, strideB, strideC, batches, compute.cublasValue, compute.operandType,
-                CublasLtLibrary.EPILOGUE_DEFAULT,
-                CublasLtTuning.alignment(compute.operandOffsetBytes(), compute.operandBytes(), batches, strideA, strideB),
-                CublasLtTuning.alignment(0, Float.BYTES, batches, strideC)));
+    /** The cuBLASLt plan of one {@value #GEMM} call ({@link #NO_PLAN}: cuBLAS runs it). */
+    private static CublasLtLibrary.Plan gemmPlan(Context context, GemmArgs g) {
+        int bytes = g.compute().operandBytes(), batches = g.batches();
+        // the operands' alignment: the less aligned of the two, each from its own start and stride
+        int operands = Math.min(CublasLtTuning.alignment(g.startA(), bytes, batches, g.strideA()),
+                CublasLtTuning.alignment(g.startB(), bytes, batches, g.strideB()));
+        int output = CublasLtTuning.alignment(g.startC(), Float.BYTES, batches, g.strideC());
+        return plan(context, new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(), g.ldb(),
+                g.ldc(), g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue,
+                g.compute().operandType, CublasLtLibrary.EPILOGUE_DEFAULT, operands, output));
     }
 
     private static CublasLtLibrary.Plan plan(Context context, CublasLtLibrary.Shape shape) {
@@ -282,19 +318,30 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     }
 
     /**
-     * The descriptor of one {@value #GEMM} call, arguments as cublasGemmStridedBatchedEx's (column-major; strides in
-     * elements, ignored when {@code batches} is 1) plus the compute type.
+     * {@link #gemm}'s first argument: whether A and B are transposed (cublasOperation_t's N = 0, T = 1), and whether
+     * the call writes only part of C's buffer ({@code partialC}: a view, other calls writing the rest), which makes C
+     * read-write to TornadoVM, never write-only.
      */
-    public static LibraryTaskDescriptor gemm(int transA, int transB, int m, int n, int k, float alpha,
-                                             TornadoNativeArray a, int lda, long strideA, TornadoNativeArray b, int ldb,
-                                             long strideB, float beta, FloatArray c, int ldc, long strideC, int batches,
-                                             GemmCompute compute) {
-        Access[] access = new Access[18];
+    public static int gemmOperations(int transA, int transB, boolean partialC) {
+        return transA | transB << 1 | (partialC ? 4 : 0);
+    }
+
+    /**
+     * The descriptor of one {@value #GEMM} call: {@code operations} from {@link #gemmOperations}, then
+     * cublasGemmStridedBatchedEx's arguments (column-major; strides in elements, ignored when {@code batches} is 1),
+     * the compute type, and where each matrix starts in its buffer ({@code offsetA}, {@code offsetB},
+     * {@code offsetC}, in values). Twenty arguments: the most a TornadoVM library task takes.
+     */
+    public static LibraryTaskDescriptor gemm(int operations, int m, int n, int k, float alpha, TornadoNativeArray a,
+                                             int lda, long strideA, TornadoNativeArray b, int ldb, long strideB,
+                                             float beta, FloatArray c, int ldc, long strideC, int batches,
+                                             GemmCompute compute, long offsetA, long offsetB, long offsetC) {
+        Access[] access = new Access[20];
         Arrays.fill(access, Access.READ_ONLY);
-        access[13] = beta != 0f ? Access.READ_WRITE : Access.WRITE_ONLY;
+        access[GemmArgs.C] = beta != 0f || (operations & 4) != 0 ? Access.READ_WRITE : Access.WRITE_ONLY;
         return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM)
-                .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c,
-                        ldc, strideC, batches, compute.ordinal()})
+                .withParameters(new Object[]{operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc,
+                        strideC, batches, compute.ordinal(), offsetA, offsetB, offsetC})
                 .withAccess(access);
     }
 }
