@@ -14,8 +14,9 @@
 # (no AWT): unpack the archive where the repository is and run the printed sweep command with --report, which writes
 # the tables and plots from the finished runs and lists the others as pending.
 #   Models: width 192, 3 heads, MLP ratio 4 (Ti-sized), depth 6; Fashion-MNIST 28×28 with 2×2 patches (L = 197 keys)
-#   or 1×1 patches (L = 785 keys); 5 epochs (2 340 steps) at L = 197, 2 at L = 785 (not yet timed); batch 128. On an
-#   H100 a run at L = 197 takes ~100 s alone; four chunks side by side take ~240 s a run each (1.7× the throughput).
+#   or 1×1 patches (L = 785 keys); 5 epochs (2 340 steps) at L = 197, 2 at L = 785; batch 128. On an
+#   H100 a run at L = 197 takes ~100 s alone; four chunks side by side take ~240 s a run each (1.7× the throughput);
+#   a run at L = 785 ~240 s beside one other chunk, ~350 s beside three.
 #   The depth chunks (experiment 3 on the GPU): the same width at depth 12, 24 or 32, 4×4 patches (L = 50 keys, so
 #   that 32 blocks fit a chunk), 5 epochs, softmax and ReLU/L with and without Re-attention (BatchNorm), then DeepViT's
 #   collapse measurements, plain and centred, on 500 test images (depth 12: ~190–270 s a run beside three chunks).
@@ -77,7 +78,8 @@ case "$chunk" in
     exit 0 ;;
   exp1-197-s2) args=(--attention softmax,relu --alpha 0,1 --seeds 0,1,2 "${keys197[@]}" --sweep-dir "$experiments/exp1-keys-197")
     committed=exp1-keys-197-gpu ;;
-  exp1-785-softmax) args=(--attention softmax --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax") ;;
+  exp1-785-softmax) args=(--attention softmax --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax")
+    committed=exp1-keys-785-gpu-softmax ;;
   exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu")
     committed=exp1-keys-785-gpu-relu ;;
   exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")

@@ -177,6 +177,12 @@ public final class BestAlpha {
     public static List<Point> write(List<Path> sweeps, SweepFolder.Metric metric, Path out) {
         List<SweepFolder.Run> runs = new ArrayList<>();
         for (Path dir : sweeps) runs.addAll(SweepFolder.read(dir, metric));
+        // a folder of softmax runs alone gives the softmax column of the series it shares with other folders
+        if (runs.stream().allMatch(r -> r.axes().softmax())) {
+            throw new IllegalArgumentException(sweeps.stream().map(Path::toString).collect(Collectors.joining(", "))
+                    + ": every run uses softmax attention; expected runs with a pointwise activation and α "
+                    + "(tornadovit sweep --attention relu --alpha 0,0.5,1)");
+        }
         List<Point> points = analyse(runs);
         if (points.isEmpty()) {
             throw new IllegalArgumentException(sweeps.stream().map(Path::toString).collect(Collectors.joining(", "))

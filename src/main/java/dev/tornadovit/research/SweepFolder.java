@@ -119,10 +119,6 @@ public final class SweepFolder {
             if (!table.text(i, "status").equals("pending")) rows.add(Row.parse(table, i, dir, metric, probe));
         }
         if (rows.isEmpty()) throw new IllegalArgumentException(results + ": every run is pending; expected finished runs");
-        if (rows.stream().allMatch(r -> r.axes.softmax())) {
-            throw new IllegalArgumentException(results + ": every run uses softmax attention; expected runs with a pointwise "
-                    + "activation and α (tornadovit sweep --attention relu --alpha 0,0.5,1)");
-        }
         // A run that diverged stopped early: it takes the steps of its folder's finished runs of the same setting.
         Map<List<Integer>, Long> finishedSteps = new HashMap<>();
         for (Row r : rows) if (r.finished) finishedSteps.putIfAbsent(List.of(r.epochs, r.batchSize), r.steps);

@@ -328,7 +328,7 @@ class BadInputTest {
 
         Path softmax = SweepFixtures.write(dir.resolve("softmax"), "fashion-mnist",
                 List.of(SweepFixtures.FakeRun.of("softmax", 1, 0, 7, 0.6)));
-        refused(run("analyze", "best-alpha", softmax.toString(), "--out", out), softmax.resolve("results.csv")
+        refused(run("analyze", "best-alpha", softmax.toString(), "--out", out), softmax
                 + ": every run uses softmax attention; expected runs with a pointwise activation and α");
         refused(run("analyze", "best-alpha", softmax.toString(), "--metric", "probe", "--out", out),
                 softmax.resolve("probe.csv") + ": missing; --metric probe reads the CSV of tornadovit probe");

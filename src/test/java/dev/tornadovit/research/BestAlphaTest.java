@@ -122,6 +122,18 @@ class BestAlphaTest {
     }
 
     @Test
+    void aFolderOfSoftmaxRunsAloneGivesTheSoftmaxColumnOfItsSeries(@TempDir Path dir) {
+        Path relu = SweepFixtures.write(dir.resolve("relu"), "fashion-mnist", relu(7, Map.of(0.0, new double[]{0.6, 0.62},
+                1.0, new double[]{0.5, 0.52})));
+        Path softmax = SweepFixtures.write(dir.resolve("softmax"), "fashion-mnist",
+                List.of(FakeRun.of("softmax", 1, 0, 7, 0.55), FakeRun.of("softmax", 1, 1, 7, 0.57)));
+        List<BestAlpha.Point> points = BestAlpha.write(List.of(relu, softmax), ACCURACY, dir.resolve("out"));
+        assertEquals(1, points.size(), "softmax is no point of its own");
+        assertEquals(0.56, points.getFirst().softmax().mean(), 1e-9);
+        assertEquals(2, points.getFirst().softmax().count());
+    }
+
+    @Test
     void aDivergedRunIsCountedAsFailedAndLeftOutOfTheMean(@TempDir Path dir) {
         List<FakeRun> runs = new ArrayList<>(relu(7, Map.of(0.0, new double[]{0.6, Double.NaN, 0.62}, 1.0, new double[]{0.5, 0.5})));
         Path sweep = SweepFixtures.write(dir.resolve("s"), "d", runs);
@@ -265,7 +277,7 @@ class BestAlphaTest {
                 "is in both " + sweep + " and " + sweep + "; expected each run once");
 
         Path softmaxOnly = SweepFixtures.write(dir.resolve("softmax"), "d", List.of(FakeRun.of("softmax", 1, 0, 7, 0.6)));
-        assertRefused(() -> SweepFolder.read(softmaxOnly, ACCURACY), softmaxOnly.resolve(Sweep.RESULTS)
+        assertRefused(() -> BestAlpha.write(List.of(softmaxOnly), ACCURACY, dir.resolve("out")), softmaxOnly
                 + ": every run uses softmax attention; expected runs with a pointwise activation and α");
 
         Path allFailed = SweepFixtures.write(dir.resolve("failed"), "d", List.of(FakeRun.of("relu", 1, 0, 7, Double.NaN)));
