@@ -67,6 +67,8 @@ public final class OperationProfiler implements InvocationHandler {
             return (RecordedGraph) body::run;
         }
         if (name.equals("attentionCore")) return new TimedCore((AttentionCore) method.invoke(target, args));
+        // an operation the backend leaves to the interface's composition: its parts are timed, each under its name
+        if (method.isDefault() && !overridden(method)) return InvocationHandler.invokeDefault(proxy, method, args);
         long outerInner = innerNanos, start = System.nanoTime();
         innerNanos = 0;
         try {
@@ -75,6 +77,16 @@ public final class OperationProfiler implements InvocationHandler {
             throw e.getCause();
         } finally {
             done(name, outerInner, start);
+        }
+    }
+
+    /** Whether the target's class implements {@code method} itself rather than taking the interface's default. */
+    private boolean overridden(Method method) {
+        try {
+            return !target.getClass().getMethod(method.getName(), method.getParameterTypes()).getDeclaringClass()
+                    .isInterface();
+        } catch (NoSuchMethodException e) {
+            return false;
         }
     }
 

@@ -34,8 +34,7 @@ public final class Mlp {
 
     Tensor forward(Tensor x, int batch) {
         int rows = batch * tokens;
-        be.linear(x, fc1W.value(), fc1B.value(), h, rows, dim, hidden);
-        be.gelu(h, a, rows * hidden);
+        be.linearGelu(x, fc1W.value(), fc1B.value(), h, a, rows, dim, hidden);
         be.linear(a, fc2W.value(), fc2B.value(), out, rows, hidden, dim);
         return out;
     }

@@ -136,6 +136,15 @@ public interface Backend extends AutoCloseable {
     void linear(Tensor x, Tensor w, Tensor bias, Tensor y, int m, int k, int n);
 
     /**
+     * The MLP's first layer and its activation: pre = x · wᵀ + bias (kept: GELU's backward reads it) and
+     * y = GELU(pre), as {@link #linear} then {@link #gelu}; a backend may do both in one pass.
+     */
+    default void linearGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y, int m, int k, int n) {
+        linear(x, w, bias, pre, m, k, n);
+        gelu(pre, y, m * n);
+    }
+
+    /**
      * dx[M,K] (+)= dy·w, added or written as {@code dxWrite} says (dx may be null); dw[N,K] += dyᵀ·x; dBias[N] += Σ
      * rows of dy (may be null).
      */

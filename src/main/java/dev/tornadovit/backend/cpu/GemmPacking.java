@@ -216,8 +216,17 @@ final class GemmPacking {
         if (!transB) {
             // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
             int src = bOff + pc * ldb + col;
-            if (cols == NR) {
-                // NV = 3 vectors a row, written out so that the column sums stay in registers.
+            if (cols == NR && columnSums == null) {
+                // NV = 3 vectors a row. Without sums no vector lives across iterations: a zero sum kept for a branch
+                // not taken was boxed by C2 on a 512-bit machine, 64 bytes a panel.
+                for (int kk = 0; kk < kc; kk++, src += ldb) {
+                    int d = base + kk * NR;
+                    FloatVector.fromArray(SPECIES, b, src).intoArray(dst, d);
+                    FloatVector.fromArray(SPECIES, b, src + VL).intoArray(dst, d + VL);
+                    FloatVector.fromArray(SPECIES, b, src + 2 * VL).intoArray(dst, d + 2 * VL);
+                }
+            } else if (cols == NR) {
+                // written out so that the column sums stay in registers
                 FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
                 for (int kk = 0; kk < kc; kk++, src += ldb) {
                     int d = base + kk * NR;
@@ -227,13 +236,11 @@ final class GemmPacking {
                     v0.intoArray(dst, d);
                     v1.intoArray(dst, d + VL);
                     v2.intoArray(dst, d + 2 * VL);
-                    if (columnSums != null) {
-                        sum0 = sum0.add(v0);
-                        sum1 = sum1.add(v1);
-                        sum2 = sum2.add(v2);
-                    }
+                    sum0 = sum0.add(v0);
+                    sum1 = sum1.add(v1);
+                    sum2 = sum2.add(v2);
                 }
-                if (columnSums != null) addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
+                addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
             } else {
                 for (int kk = 0; kk < kc; kk++, src += ldb) {
                     int d = base + kk * NR;

@@ -87,20 +87,61 @@ final class MatrixProducts extends DeviceOperations {
             return new Task[]{mma(a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, transA, transB, alpha, accumulate,
                     hasBias)};
         }
+        if (transB == 1) {
+            return new Task[]{gemmNT(a, b, c, biasArg, unused2, m, n, k, batches, strideA, strideB, strideC, alpha,
+                    accumulate, hasBias, MatmulKernels.NONE)};
+        }
+        String name = transA == 1 ? "gemmTN" : "gemmNN";
+        return new Task[]{task(name, gemmGrid(m, n, batches), (g, id) -> {
+            if (name.equals("gemmNN")) {
+                g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array, biasArg.array, m, n,
+                        k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+            } else {
+                g.task(id, MatmulKernels::gemmTN, new KernelContext(), a.array, b.array, c.array, biasArg.array, m, n,
+                        k, strideA, strideB, strideC, alpha, accumulate, hasBias);
+            }
+        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
+    }
+
+    /** Our GEMM kernels' grid: 8×8 threads for each 64×64 tile of C, one layer per batch. */
+    private static WorkerGrid3D gemmGrid(int m, int n, int batches) {
         WorkerGrid3D grid = new WorkerGrid3D(ceilDiv(n, MatmulKernels.TILE) * MatmulKernels.THREADS,
                 ceilDiv(m, MatmulKernels.TILE) * MatmulKernels.THREADS, batches);
         grid.setLocalWork(MatmulKernels.THREADS, MatmulKernels.THREADS, 1);
-        String name = transA == 1 ? "gemmTN" : transB == 1 ? "gemmNT" : "gemmNN";
-        return new Task[]{task(name, grid, (g, id) -> {
-            switch (name) {
-                case "gemmNN" -> g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array,
-                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
-                case "gemmNT" -> g.task(id, MatmulKernels::gemmNT, new KernelContext(), a.array, b.array, c.array,
-                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
-                default -> g.task(id, MatmulKernels::gemmTN, new KernelContext(), a.array, b.array, c.array,
-                        biasArg.array, m, n, k, strideA, strideB, strideC, alpha, accumulate, hasBias);
-            }
-        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
+        return grid;
+    }
+
+    /** {@link MatmulKernels#gemmNT}, with {@code activation} {@link MatmulKernels#GELU} also writing GELU(C). */
+    private Task gemmNT(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, DeviceTensor activated,
+                        int m, int n, int k, int batches, int strideA, int strideB, int strideC, float alpha,
+                        int accumulate, int hasBias, int activation) {
+        return task("gemmNT", gemmGrid(m, n, batches), (g, id) -> g.task(id, MatmulKernels::gemmNT,
+                        new KernelContext(), a.array, b.array, c.array, bias.array, activated.array, m, n, k, strideA,
+                        strideB, strideC, alpha, accumulate, hasBias, activation),
+                a, b, c, bias, activated, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias,
+                activation);
+    }
+
+    /**
+     * Whether {@link #linearGelu} runs as one kernel here: on our fp32 GEMM kernels, GELU in the product's epilogue.
+     * cuBLASLt's GELU epilogue is the tanh approximation, not the exact GELU of the model (and of timm), so with
+     * cuBLAS the activation stays a kernel of its own; {@code -Dtornadovit.geluEpilogue=false} keeps it one here too.
+     */
+    boolean fusesGelu() {
+        return gemmStrategy != GemmStrategy.CUBLAS && !tensorCores
+               && !"false".equals(System.getProperty(GELU_EPILOGUE_PROPERTY));
+    }
+
+    static final String GELU_EPILOGUE_PROPERTY = "tornadovit.geluEpilogue";
+
+    /** pre = x·wᵀ + bias and y = GELU(pre) in one kernel (where {@link #fusesGelu}). */
+    void linearGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y, int m, int k, int n) {
+        if (!fusesGelu()) throw new IllegalStateException("GELU is fused into our fp32 GEMM kernels only");
+        DeviceTensor h = t(pre), out = t(y);
+        Launches.distinctOutputs("linearGelu", h, out);
+        int hasBias = bias == null ? 0 : 1;
+        submit(gemmNT(t(x), t(w), h, bias == null ? unused : t(bias), out, m, n, k, 1, 0, 0, 0, 1f, 0, hasBias,
+                MatmulKernels.GELU));
     }
 
     /** Whether products on views ({@link CublasGemm.View}) run here: cuBLAS on the fp32 tensors. */

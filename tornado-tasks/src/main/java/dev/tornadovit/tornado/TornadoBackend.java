@@ -468,6 +468,13 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         products.linear(x, w, bias, y, m, k, n);
     }
 
+    /** One kernel where our fp32 GEMM kernels run the product (GELU in its epilogue); otherwise two. */
+    @Override
+    public void linearGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y, int m, int k, int n) {
+        if (products.fusesGelu()) products.linearGelu(x, w, bias, pre, y, m, k, n);
+        else Backend.super.linearGelu(x, w, bias, pre, y, m, k, n);
+    }
+
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
                                Write dxWrite) {

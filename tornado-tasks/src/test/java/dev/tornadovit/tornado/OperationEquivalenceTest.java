@@ -148,6 +148,30 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose("linearBackward dw only", dw, SUM_TOL);
     }
 
+    /**
+     * The MLP's fc1 and GELU, recorded: one kernel (GELU in the GEMM's epilogue, writing the pre-activation too) where
+     * our GEMM kernels run the product, the product and a GELU kernel with cuBLAS; with and without a bias.
+     */
+    @ParameterizedTest
+    @MethodSource("linearSizes")
+    void linearGelu(int m, int k, int n) {
+        Twin x = r(m * k), w = r(n * k), bias = r(n), pre = z(m * n), y = z(m * n);
+        boolean fused = dev.gemmStrategy() != GemmStrategy.CUBLAS;
+        String label = "linearGelu " + m + "x" + k + "x" + n;
+        int gelusBefore = dev.kernelTasks("gelu");
+        both(be -> be.record(label, () -> be.linearGelu(x.on(be), w.on(be), bias.on(be), pre.on(be), y.on(be), m, k,
+                n)).run());
+        assertEquals(fused ? 1 : 2, dev.taskCount(label), fused ? "one product with GELU in its epilogue"
+                : "the product, then GELU");
+        assertEquals(fused ? 0 : 1, dev.kernelTasks("gelu") - gelusBefore, "a GELU kernel only where not fused");
+        assertClose("linearGelu pre-activation", pre, SUM_TOL);
+        assertClose("linearGelu", y, SUM_TOL);
+        Twin pre2 = z(m * n), y2 = z(m * n);
+        both(be -> be.linearGelu(x.on(be), w.on(be), null, pre2.on(be), y2.on(be), m, k, n));
+        assertClose("linearGelu without bias, pre-activation", pre2, SUM_TOL);
+        assertClose("linearGelu without bias", y2, SUM_TOL);
+    }
+
     /** The weight gradient with its tokens split among several products (as on a GPU with many compute units). */
     @ParameterizedTest
     @CsvSource({"1536,70,33", "1024,64,130", "2048,17,9"})

@@ -49,6 +49,9 @@ public final class MatmulKernels {
     private MatmulKernels() {
     }
 
+    /** {@link #gemmNT}'s epilogue: C alone, or C and GELU(C). */
+    public static final int NONE = 0, GELU = 1;
+
     /** Tile edge, threads per tile edge (each computing TILE / THREADS outputs along it), K per slice. */
     public static final int TILE = 64, THREADS = 8, DEPTH = 16;
     /** A local tile's row (a padded TILE) and one half of a local tile. */
@@ -167,28 +170,33 @@ public final class MatmulKernels {
             }
         }
         int cBase = z * strideC, i0 = row0 + ty, j0 = col0 + tx;
-        storeRow(c, bias, cBase, i0, j0, m, n, alpha, accumulate, hasBias,
-                c00, c01, c02, c03, c04, c05, c06, c07);
-        storeRow(c, bias, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias,
-                c10, c11, c12, c13, c14, c15, c16, c17);
-        storeRow(c, bias, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias,
-                c20, c21, c22, c23, c24, c25, c26, c27);
-        storeRow(c, bias, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias,
-                c30, c31, c32, c33, c34, c35, c36, c37);
-        storeRow(c, bias, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias,
-                c40, c41, c42, c43, c44, c45, c46, c47);
-        storeRow(c, bias, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias,
-                c50, c51, c52, c53, c54, c55, c56, c57);
-        storeRow(c, bias, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias,
-                c60, c61, c62, c63, c64, c65, c66, c67);
-        storeRow(c, bias, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias,
-                c70, c71, c72, c73, c74, c75, c76, c77);
+        storeFour(c, bias, c, cBase, i0, j0, m, n, alpha, accumulate, hasBias, NONE, c00, c01, c02, c03);
+        storeFour(c, bias, c, cBase, i0, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c04, c05, c06, c07);
+        storeFour(c, bias, c, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias, NONE, c10, c11, c12, c13);
+        storeFour(c, bias, c, cBase, i0 + 8, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c14, c15, c16, c17);
+        storeFour(c, bias, c, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias, NONE, c20, c21, c22, c23);
+        storeFour(c, bias, c, cBase, i0 + 16, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c24, c25, c26, c27);
+        storeFour(c, bias, c, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias, NONE, c30, c31, c32, c33);
+        storeFour(c, bias, c, cBase, i0 + 24, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c34, c35, c36, c37);
+        storeFour(c, bias, c, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias, NONE, c40, c41, c42, c43);
+        storeFour(c, bias, c, cBase, i0 + 32, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c44, c45, c46, c47);
+        storeFour(c, bias, c, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias, NONE, c50, c51, c52, c53);
+        storeFour(c, bias, c, cBase, i0 + 40, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c54, c55, c56, c57);
+        storeFour(c, bias, c, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias, NONE, c60, c61, c62, c63);
+        storeFour(c, bias, c, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c64, c65, c66, c67);
+        storeFour(c, bias, c, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, NONE, c70, c71, c72, c73);
+        storeFour(c, bias, c, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c74, c75, c76, c77);
     }
 
-    /** C[z] (+)= alpha·A[z]·B[z]ᵀ (+ bias): A [M,K], B stored [N,K] (x·Wᵀ + b, q·kᵀ). */
+    /**
+     * C[z] (+)= alpha·A[z]·B[z]ᵀ (+ bias): A [M,K], B stored [N,K] (x·Wᵀ + b, q·kᵀ). With {@code activation}
+     * {@link #GELU} the epilogue also writes GELU(C) into {@code activated} (the MLP's fc1 and its activation in one
+     * pass over the hidden values instead of a write, a read and a write); {@link #NONE} leaves {@code activated}
+     * alone.
+     */
     public static void gemmNT(KernelContext ctx, FloatArray a, FloatArray b, FloatArray c, FloatArray bias,
-                              int m, int n, int k, int strideA, int strideB, int strideC, float alpha,
-                              int accumulate, int hasBias) {
+                              FloatArray activated, int m, int n, int k, int strideA, int strideB, int strideC,
+                              float alpha, int accumulate, int hasBias, int activation) {
         float[] as = ctx.allocateFloatLocalArray(2 * SLICE); // two halves of [DEPTH][ROW]: as[half + kk·ROW + i]
         float[] bs = ctx.allocateFloatLocalArray(2 * SLICE); // two halves of [DEPTH][ROW]: bs[half + kk·ROW + j]
         int tx = ctx.localIdx, ty = ctx.localIdy, t = ty * THREADS + tx;
@@ -299,22 +307,37 @@ public final class MatmulKernels {
             }
         }
         int cBase = z * strideC, i0 = row0 + ty, j0 = col0 + tx;
-        storeRow(c, bias, cBase, i0, j0, m, n, alpha, accumulate, hasBias,
-                c00, c01, c02, c03, c04, c05, c06, c07);
-        storeRow(c, bias, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias,
-                c10, c11, c12, c13, c14, c15, c16, c17);
-        storeRow(c, bias, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias,
-                c20, c21, c22, c23, c24, c25, c26, c27);
-        storeRow(c, bias, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias,
-                c30, c31, c32, c33, c34, c35, c36, c37);
-        storeRow(c, bias, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias,
-                c40, c41, c42, c43, c44, c45, c46, c47);
-        storeRow(c, bias, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias,
-                c50, c51, c52, c53, c54, c55, c56, c57);
-        storeRow(c, bias, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias,
-                c60, c61, c62, c63, c64, c65, c66, c67);
-        storeRow(c, bias, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias,
-                c70, c71, c72, c73, c74, c75, c76, c77);
+        storeFour(c, bias, activated, cBase, i0, j0, m, n, alpha, accumulate, hasBias, activation, c00, c01, c02, c03);
+        storeFour(c, bias, activated, cBase, i0, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c04, c05, c06, c07);
+        storeFour(c, bias, activated, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias, activation,
+                c10, c11, c12, c13);
+        storeFour(c, bias, activated, cBase, i0 + 8, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c14, c15, c16, c17);
+        storeFour(c, bias, activated, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias, activation,
+                c20, c21, c22, c23);
+        storeFour(c, bias, activated, cBase, i0 + 16, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c24, c25, c26, c27);
+        storeFour(c, bias, activated, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias, activation,
+                c30, c31, c32, c33);
+        storeFour(c, bias, activated, cBase, i0 + 24, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c34, c35, c36, c37);
+        storeFour(c, bias, activated, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias, activation,
+                c40, c41, c42, c43);
+        storeFour(c, bias, activated, cBase, i0 + 32, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c44, c45, c46, c47);
+        storeFour(c, bias, activated, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias, activation,
+                c50, c51, c52, c53);
+        storeFour(c, bias, activated, cBase, i0 + 40, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c54, c55, c56, c57);
+        storeFour(c, bias, activated, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias, activation,
+                c60, c61, c62, c63);
+        storeFour(c, bias, activated, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c64, c65, c66, c67);
+        storeFour(c, bias, activated, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, activation,
+                c70, c71, c72, c73);
+        storeFour(c, bias, activated, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c74, c75, c76, c77);
     }
 
     /** C[z] (+)= alpha·A[z]ᵀ·B[z] (+ bias): A stored [K,M], B [K,N] (dyᵀ·x, dSᵀ·q). */
@@ -429,22 +452,22 @@ public final class MatmulKernels {
             }
         }
         int cBase = z * strideC, i0 = row0 + ty, j0 = col0 + tx;
-        storeRow(c, bias, cBase, i0, j0, m, n, alpha, accumulate, hasBias,
-                c00, c01, c02, c03, c04, c05, c06, c07);
-        storeRow(c, bias, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias,
-                c10, c11, c12, c13, c14, c15, c16, c17);
-        storeRow(c, bias, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias,
-                c20, c21, c22, c23, c24, c25, c26, c27);
-        storeRow(c, bias, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias,
-                c30, c31, c32, c33, c34, c35, c36, c37);
-        storeRow(c, bias, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias,
-                c40, c41, c42, c43, c44, c45, c46, c47);
-        storeRow(c, bias, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias,
-                c50, c51, c52, c53, c54, c55, c56, c57);
-        storeRow(c, bias, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias,
-                c60, c61, c62, c63, c64, c65, c66, c67);
-        storeRow(c, bias, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias,
-                c70, c71, c72, c73, c74, c75, c76, c77);
+        storeFour(c, bias, c, cBase, i0, j0, m, n, alpha, accumulate, hasBias, NONE, c00, c01, c02, c03);
+        storeFour(c, bias, c, cBase, i0, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c04, c05, c06, c07);
+        storeFour(c, bias, c, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias, NONE, c10, c11, c12, c13);
+        storeFour(c, bias, c, cBase, i0 + 8, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c14, c15, c16, c17);
+        storeFour(c, bias, c, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias, NONE, c20, c21, c22, c23);
+        storeFour(c, bias, c, cBase, i0 + 16, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c24, c25, c26, c27);
+        storeFour(c, bias, c, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias, NONE, c30, c31, c32, c33);
+        storeFour(c, bias, c, cBase, i0 + 24, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c34, c35, c36, c37);
+        storeFour(c, bias, c, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias, NONE, c40, c41, c42, c43);
+        storeFour(c, bias, c, cBase, i0 + 32, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c44, c45, c46, c47);
+        storeFour(c, bias, c, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias, NONE, c50, c51, c52, c53);
+        storeFour(c, bias, c, cBase, i0 + 40, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c54, c55, c56, c57);
+        storeFour(c, bias, c, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias, NONE, c60, c61, c62, c63);
+        storeFour(c, bias, c, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c64, c65, c66, c67);
+        storeFour(c, bias, c, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, NONE, c70, c71, c72, c73);
+        storeFour(c, bias, c, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c74, c75, c76, c77);
     }
 
     /** x[index], or 0 outside the matrix (the zero-padding of an edge tile). */
@@ -452,31 +475,32 @@ public final class MatmulKernels {
         return inside ? x.get(index) : 0f;
     }
 
-    /** Writes a thread's outputs in row i of C at columns j, j + 8, ..., j + 56, skipping the padding. */
-    private static void storeRow(FloatArray c, FloatArray bias, int cBase, int i, int j, int m, int n, float alpha,
-                                 int accumulate, int hasBias, float v0, float v1, float v2, float v3, float v4,
-                                 float v5, float v6, float v7) {
+    /**
+     * Writes four of a thread's outputs, in row i of C at columns j, j + 8, j + 16, j + 24, skipping the padding, and
+     * with {@code activation} {@link #GELU} their GELU into {@code activated}. Four, not a row's eight: with GELU's erf
+     * inlined, eight stores exceed the size of a method TornadoVM inlines.
+     */
+    private static void storeFour(FloatArray c, FloatArray bias, FloatArray activated, int cBase, int i, int j, int m,
+                                  int n, float alpha, int accumulate, int hasBias, int activation, float v0, float v1,
+                                  float v2, float v3) {
         if (i < m) {
             int rowAt = cBase + i * n;
-            store(c, bias, rowAt, j, n, v0, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 8, n, v1, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 16, n, v2, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 24, n, v3, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 32, n, v4, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 40, n, v5, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 48, n, v6, alpha, accumulate, hasBias);
-            store(c, bias, rowAt, j + 56, n, v7, alpha, accumulate, hasBias);
+            store(c, bias, activated, rowAt, j, n, v0, alpha, accumulate, hasBias, activation);
+            store(c, bias, activated, rowAt, j + 8, n, v1, alpha, accumulate, hasBias, activation);
+            store(c, bias, activated, rowAt, j + 16, n, v2, alpha, accumulate, hasBias, activation);
+            store(c, bias, activated, rowAt, j + 24, n, v3, alpha, accumulate, hasBias, activation);
         }
     }
 
-    private static void store(FloatArray c, FloatArray bias, int rowAt, int j, int n, float acc, float alpha,
-                              int accumulate, int hasBias) {
+    private static void store(FloatArray c, FloatArray bias, FloatArray activated, int rowAt, int j, int n, float acc,
+                              float alpha, int accumulate, int hasBias, int activation) {
         if (j < n) {
             int idx = rowAt + j;
             float v = alpha * acc;
             if (hasBias == 1) v += bias.get(j);
             if (accumulate == 1) v += c.get(idx);
             c.set(idx, v);
+            if (activation == GELU) activated.set(idx, DeviceMath.gelu(v));
         }
     }
 }
