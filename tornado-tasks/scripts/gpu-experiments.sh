@@ -64,8 +64,9 @@ fi
 case "$chunk" in
   list)
     echo "exp1-197-s2      softmax, ReLU/L, relu α=0 at 197 keys, seed 2 (seeds 0 and 1 come from docs/experiments)"
-    echo "exp1-785-softmax softmax at 785 keys, seed 0"
-    echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seed 0"
+    echo "exp1-785-softmax softmax at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
+    echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
+    echo "exp2-785-relu    relu at 785 keys, α ∈ {0.5, 1.5}, seed 0 (0 and 1 are exp1-785-relu's)"
     echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
     echo "exp2-197-gelu    gelu at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
@@ -78,10 +79,12 @@ case "$chunk" in
     exit 0 ;;
   exp1-197-s2) args=(--attention softmax,relu --alpha 0,1 --seeds 0,1,2 "${keys197[@]}" --sweep-dir "$experiments/exp1-keys-197")
     committed=exp1-keys-197-gpu ;;
-  exp1-785-softmax) args=(--attention softmax --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax")
+  exp1-785-softmax) args=(--attention softmax --seeds 0,1,2 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-softmax")
     committed=exp1-keys-785-gpu-softmax ;;
-  exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu")
+  exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0,1,2 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu")
     committed=exp1-keys-785-gpu-relu ;;
+  exp2-785-relu) args=(--attention relu --alpha 0.5,1.5 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp2-keys-785-relu")
+    committed=exp2-keys-785-gpu-relu ;;
   exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")
     committed=exp2-keys-197-gpu-relu ;;
   exp2-197-relu2) args=(--attention relu2 --alpha 0,0.5,1,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu2")
