@@ -42,8 +42,7 @@ public final class Mlp {
     /** Writes ∂loss/∂x into dx (overwrites) given ∂loss/∂out; parameter gradients accumulate. */
     void backward(Tensor x, Tensor dOut, Tensor dx, int batch) {
         int rows = batch * tokens;
-        be.linearBackward(dOut, a, fc2W.value(), dA, fc2W.grad(), fc2B.grad(), rows, hidden, dim, Write.OVERWRITE);
-        be.geluBackward(h, dA, dH, rows * hidden, Write.OVERWRITE);
+        be.linearGeluBackward(dOut, a, fc2W.value(), h, dA, dH, fc2W.grad(), fc2B.grad(), rows, hidden, dim);
         be.linearBackward(dH, x, fc1W.value(), dx, fc1W.grad(), fc1B.grad(), rows, dim, hidden, Write.OVERWRITE);
     }
 }

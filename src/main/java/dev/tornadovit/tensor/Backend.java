@@ -151,6 +151,18 @@ public interface Backend extends AutoCloseable {
     void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
                         Write dxWrite);
 
+    /**
+     * The backward of the MLP's second layer, y = GELU(pre)·wᵀ + bias, down to its activation's input:
+     * dPre[M,K] = (dy·w) ⊙ GELU'(pre) (written), dw += dyᵀ·x with x = GELU(pre), dBias += Σ rows of dy. As
+     * {@link #linearBackward} into {@code dGelu} (written), then {@link #geluBackward}; a backend may skip dGelu and
+     * do both in one pass.
+     */
+    default void linearGeluBackward(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dGelu, Tensor dPre, Tensor dw,
+                                    Tensor dBias, int m, int k, int n) {
+        linearBackward(dy, x, w, dGelu, dw, dBias, m, k, n, Write.OVERWRITE);
+        geluBackward(pre, dGelu, dPre, m * k, Write.OVERWRITE);
+    }
+
     // ---------------------------------------------------------------- normalisation
 
     /** LayerNorm over the last dimension of x [M,D]; keeps mean [M] and 1/std [M] for the backward. */

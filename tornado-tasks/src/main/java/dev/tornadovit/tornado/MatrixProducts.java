@@ -91,16 +91,25 @@ final class MatrixProducts extends DeviceOperations {
             return new Task[]{gemmNT(a, b, c, biasArg, unused2, m, n, k, batches, strideA, strideB, strideC, alpha,
                     accumulate, hasBias, MatmulKernels.NONE)};
         }
-        String name = transA == 1 ? "gemmTN" : "gemmNN";
-        return new Task[]{task(name, gemmGrid(m, n, batches), (g, id) -> {
-            if (name.equals("gemmNN")) {
-                g.task(id, MatmulKernels::gemmNN, new KernelContext(), a.array, b.array, c.array, biasArg.array, m, n,
-                        k, strideA, strideB, strideC, alpha, accumulate, hasBias);
-            } else {
-                g.task(id, MatmulKernels::gemmTN, new KernelContext(), a.array, b.array, c.array, biasArg.array, m, n,
-                        k, strideA, strideB, strideC, alpha, accumulate, hasBias);
-            }
-        }, a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
+        if (transA == 0) {
+            return new Task[]{gemmNN(a, b, c, biasArg, unused2, m, n, k, batches, strideA, strideB, strideC, alpha,
+                    accumulate, hasBias, MatmulKernels.NONE)};
+        }
+        return new Task[]{task("gemmTN", gemmGrid(m, n, batches), (g, id) -> g.task(id, MatmulKernels::gemmTN,
+                        new KernelContext(), a.array, b.array, c.array, biasArg.array, m, n, k, strideA, strideB,
+                        strideC, alpha, accumulate, hasBias),
+                a, b, c, biasArg, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias)};
+    }
+
+    /** {@link MatmulKernels#gemmNN}, with {@code activation} {@link MatmulKernels#GELU_BACKWARD} times GELU'(other). */
+    private Task gemmNN(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor bias, DeviceTensor other,
+                        int m, int n, int k, int batches, int strideA, int strideB, int strideC, float alpha,
+                        int accumulate, int hasBias, int activation) {
+        return task("gemmNN", gemmGrid(m, n, batches), (g, id) -> g.task(id, MatmulKernels::gemmNN,
+                        new KernelContext(), a.array, b.array, c.array, bias.array, other.array, m, n, k, strideA,
+                        strideB, strideC, alpha, accumulate, hasBias, activation),
+                a, b, c, bias, other, m, n, k, batches, strideA, strideB, strideC, alpha, accumulate, hasBias,
+                activation);
     }
 
     /** Our GEMM kernels' grid: 8×8 threads for each 64×64 tile of C, one layer per batch. */
@@ -128,7 +137,7 @@ final class MatrixProducts extends DeviceOperations {
      * cuBLAS the activation stays a kernel of its own; {@code -Dtornadovit.geluEpilogue=false} keeps it one here too.
      */
     boolean fusesGelu() {
-        return gemmStrategy != GemmStrategy.CUBLAS && !tensorCores
+        return gemmStrategy != GemmStrategy.CUBLAS && !tensorCores && bf16 == null
                && !"false".equals(System.getProperty(GELU_EPILOGUE_PROPERTY));
     }
 
@@ -142,6 +151,21 @@ final class MatrixProducts extends DeviceOperations {
         int hasBias = bias == null ? 0 : 1;
         submit(gemmNT(t(x), t(w), h, bias == null ? unused : t(bias), out, m, n, k, 1, 0, 0, 0, 1f, 0, hasBias,
                 MatmulKernels.GELU));
+    }
+
+    /**
+     * fc2's backward down to GELU's input in the products' epilogue (where {@link #fusesGelu}): dPre = (dy·w) ⊙
+     * GELU'(pre) written by one product, no dy·w stored between, then dw and dBias as {@link #linearBackward}'s.
+     */
+    void linearGeluBackward(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor dBias, int m,
+                            int k, int n) {
+        if (!fusesGelu()) throw new IllegalStateException("GELU is fused into our fp32 GEMM kernels only");
+        DeviceTensor gy = t(dy), gPre = t(dPre);
+        List<Task> tasks = new ArrayList<>();
+        tasks.add(gemmNN(gy, t(w), gPre, unused, t(pre), m, k, n, 1, 0, 0, 0, 1f, 0, 0,
+                MatmulKernels.GELU_BACKWARD));
+        tasks.addAll(weightGradient(gy, t(x), t(dw), dBias == null ? null : t(dBias), m, k, n));
+        submit(tasks.toArray(Task[]::new));
     }
 
     /** Whether products on views ({@link CublasGemm.View}) run here: cuBLAS on the fp32 tensors. */
@@ -284,9 +308,7 @@ final class MatrixProducts extends DeviceOperations {
         List<Task> tasks = new ArrayList<>();
         // dx[M,K] (+)= dy[M,N]·w[N,K]
         if (dx != null) tasks.addAll(Arrays.asList(gemm(gy, wt, t(dx), null, m, k, n, 1, 0, 0, 0, 0, 0, 1f, accumulateDx)));
-        // dw[N,K] += dyᵀ·x: dy read transposed. Its N×K output has few tiles and its M (every token of the batch) is
-        // long: one work-group per tile would leave most of a GPU idle, so the tokens are split among `splits`
-        // products (one batch of the batched kernel each) and their partial results added after.
+        // dw[N,K] += dyᵀ·x
         DeviceTensor gw = t(dw);
         if (gemmStrategy == GemmStrategy.CUBLAS && dBias != null) {
             // the bias gradient from the weight-gradient product's epilogue, written to scratch, then added
@@ -297,6 +319,19 @@ final class MatrixProducts extends DeviceOperations {
             submit(tasks.toArray(Task[]::new));
             return;
         }
+        tasks.addAll(weightGradient(gy, in, gw, dBias == null ? null : t(dBias), m, k, n));
+        submit(tasks.toArray(Task[]::new));
+    }
+
+    /**
+     * dw[N,K] += dy[M,N]ᵀ·x[M,K] and dBias[N] += Σ_M dy (null: none) without cuBLAS's epilogue: dy read transposed.
+     * Its N×K output has few tiles and its M (every token of the batch) is long: one work-group per tile would leave
+     * most of a GPU idle, so the tokens are split among products (one batch of the batched kernel each) whose partial
+     * results are added after.
+     */
+    private List<Task> weightGradient(DeviceTensor gy, DeviceTensor in, DeviceTensor gw, DeviceTensor gb, int m, int k,
+                                      int n) {
+        List<Task> tasks = new ArrayList<>();
         int splits = gemmStrategy == GemmStrategy.CUBLAS ? 1 : tokenSplits(m, n, k); // cuBLAS splits K itself
         if (splits == 1) {
             tasks.addAll(Arrays.asList(gemm(gy, in, gw, null, n, k, m, 1, 0, 0, 0, 1, 0, 1f, 1)));
@@ -309,8 +344,8 @@ final class MatrixProducts extends DeviceOperations {
                     ReductionKernels::columnSumsFinish, new KernelContext(), partial.array, gw.array, n * k, splits),
                     partial, gw, n * k, splits));
         }
-        if (dBias != null) tasks.addAll(Arrays.asList(columnSums(gy, t(dBias), m, n)));
-        submit(tasks.toArray(Task[]::new));
+        if (gb != null) tasks.addAll(Arrays.asList(columnSums(gy, gb, m, n)));
+        return tasks;
     }
 
     /**

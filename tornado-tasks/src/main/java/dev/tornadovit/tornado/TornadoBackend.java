@@ -475,6 +475,14 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         else Backend.super.linearGelu(x, w, bias, pre, y, m, k, n);
     }
 
+    /** GELU's backward in the input-gradient product's epilogue where {@link #linearGelu} fuses; otherwise apart. */
+    @Override
+    public void linearGeluBackward(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dGelu, Tensor dPre, Tensor dw,
+                                   Tensor dBias, int m, int k, int n) {
+        if (products.fusesGelu()) products.linearGeluBackward(dy, x, w, pre, dPre, dw, dBias, m, k, n);
+        else Backend.super.linearGeluBackward(dy, x, w, pre, dGelu, dPre, dw, dBias, m, k, n);
+    }
+
     @Override
     public void linearBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dw, Tensor dBias, int m, int k, int n,
                                Write dxWrite) {

@@ -172,6 +172,29 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
         assertClose("linearGelu without bias", y2, SUM_TOL);
     }
 
+    /**
+     * fc2's backward down to GELU's input, recorded: dPre = (dy·w) ⊙ GELU'(pre) from the input-gradient product's
+     * epilogue where our GEMM kernels fuse the GELU (no dy·w stored, no GELU-backward kernel), apart with cuBLAS; the
+     * weight and bias gradients added into, as linearBackward's.
+     */
+    @ParameterizedTest
+    @MethodSource("linearSizes")
+    void linearGeluBackward(int m, int k, int n) {
+        Twin dy = r(m * n), pre = r(m * k, 3), x = z(m * k), w = r(n * k);
+        Twin dGelu = r(m * k), dPre = r(m * k), dw = r(n * k), db = r(n);
+        both(be -> be.gelu(pre.on(be), x.on(be), m * k));
+        boolean fused = dev.gemmStrategy() != GemmStrategy.CUBLAS;
+        String label = "linearGeluBackward " + m + "x" + k + "x" + n;
+        int gelusBefore = dev.kernelTasks("geluBackward");
+        both(be -> be.record(label, () -> be.linearGeluBackward(dy.on(be), x.on(be), w.on(be), pre.on(be),
+                dGelu.on(be), dPre.on(be), dw.on(be), db.on(be), m, k, n)).run());
+        assertEquals(fused ? 0 : 1, dev.kernelTasks("geluBackward") - gelusBefore,
+                "a GELU-backward kernel only where not fused");
+        assertClose("linearGeluBackward dPre", dPre, SUM_TOL);
+        assertClose("linearGeluBackward dw", dw, SUM_TOL);
+        assertClose("linearGeluBackward dBias", db, SUM_TOL);
+    }
+
     /** The weight gradient with its tokens split among several products (as on a GPU with many compute units). */
     @ParameterizedTest
     @CsvSource({"1536,70,33", "1024,64,130", "2048,17,9"})

@@ -49,18 +49,23 @@ public final class MatmulKernels {
     private MatmulKernels() {
     }
 
-    /** {@link #gemmNT}'s epilogue: C alone, or C and GELU(C). */
-    public static final int NONE = 0, GELU = 1;
+    /** The epilogues: C alone; C and GELU(C) ({@link #gemmNT}); C ⊙ GELU'(other) ({@link #gemmNN}). */
+    public static final int NONE = 0, GELU = 1, GELU_BACKWARD = 2;
 
     /** Tile edge, threads per tile edge (each computing TILE / THREADS outputs along it), K per slice. */
     public static final int TILE = 64, THREADS = 8, DEPTH = 16;
     /** A local tile's row (a padded TILE) and one half of a local tile. */
     private static final int ROW = 66, SLICE = DEPTH * ROW;
 
-    /** C[z] (+)= alpha·A[z]·B[z] (+ bias): A [M,K], B [K,N] (dy·W, weights·v, dS·k). */
+    /**
+     * C[z] (+)= alpha·A[z]·B[z] (+ bias): A [M,K], B [K,N] (dy·W, weights·v, dS·k). With {@code activation}
+     * {@link #GELU_BACKWARD} each product is multiplied by GELU'({@code other}) at its place before it is stored: the
+     * gradient of an MLP's hidden layer straight from fc2's input-gradient product; {@link #NONE} leaves
+     * {@code other} unread.
+     */
     public static void gemmNN(KernelContext ctx, FloatArray a, FloatArray b, FloatArray c, FloatArray bias,
-                              int m, int n, int k, int strideA, int strideB, int strideC, float alpha,
-                              int accumulate, int hasBias) {
+                              FloatArray other, int m, int n, int k, int strideA, int strideB, int strideC,
+                              float alpha, int accumulate, int hasBias, int activation) {
         float[] as = ctx.allocateFloatLocalArray(2 * SLICE); // two halves of [DEPTH][ROW]: as[half + kk·ROW + i]
         float[] bs = ctx.allocateFloatLocalArray(2 * SLICE); // two halves of [DEPTH][ROW]: bs[half + kk·ROW + j]
         int tx = ctx.localIdx, ty = ctx.localIdy, t = ty * THREADS + tx;
@@ -170,22 +175,70 @@ public final class MatmulKernels {
             }
         }
         int cBase = z * strideC, i0 = row0 + ty, j0 = col0 + tx;
-        storeFour(c, bias, c, cBase, i0, j0, m, n, alpha, accumulate, hasBias, NONE, c00, c01, c02, c03);
-        storeFour(c, bias, c, cBase, i0, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c04, c05, c06, c07);
-        storeFour(c, bias, c, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias, NONE, c10, c11, c12, c13);
-        storeFour(c, bias, c, cBase, i0 + 8, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c14, c15, c16, c17);
-        storeFour(c, bias, c, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias, NONE, c20, c21, c22, c23);
-        storeFour(c, bias, c, cBase, i0 + 16, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c24, c25, c26, c27);
-        storeFour(c, bias, c, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias, NONE, c30, c31, c32, c33);
-        storeFour(c, bias, c, cBase, i0 + 24, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c34, c35, c36, c37);
-        storeFour(c, bias, c, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias, NONE, c40, c41, c42, c43);
-        storeFour(c, bias, c, cBase, i0 + 32, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c44, c45, c46, c47);
-        storeFour(c, bias, c, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias, NONE, c50, c51, c52, c53);
-        storeFour(c, bias, c, cBase, i0 + 40, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c54, c55, c56, c57);
-        storeFour(c, bias, c, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias, NONE, c60, c61, c62, c63);
-        storeFour(c, bias, c, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c64, c65, c66, c67);
-        storeFour(c, bias, c, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, NONE, c70, c71, c72, c73);
-        storeFour(c, bias, c, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c74, c75, c76, c77);
+        storeTwoOfGradient(c, bias, other, cBase, i0, j0, m, n, alpha, accumulate, hasBias, activation,
+                c00, c01);
+        storeTwoOfGradient(c, bias, other, cBase, i0, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c02, c03);
+        storeTwoOfGradient(c, bias, other, cBase, i0, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c04, c05);
+        storeTwoOfGradient(c, bias, other, cBase, i0, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c06, c07);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 8, j0, m, n, alpha, accumulate, hasBias, activation,
+                c10, c11);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 8, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c12, c13);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 8, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c14, c15);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 8, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c16, c17);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 16, j0, m, n, alpha, accumulate, hasBias, activation,
+                c20, c21);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 16, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c22, c23);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 16, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c24, c25);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 16, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c26, c27);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 24, j0, m, n, alpha, accumulate, hasBias, activation,
+                c30, c31);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 24, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c32, c33);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 24, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c34, c35);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 24, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c36, c37);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 32, j0, m, n, alpha, accumulate, hasBias, activation,
+                c40, c41);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 32, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c42, c43);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 32, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c44, c45);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 32, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c46, c47);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 40, j0, m, n, alpha, accumulate, hasBias, activation,
+                c50, c51);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 40, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c52, c53);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 40, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c54, c55);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 40, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c56, c57);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 48, j0, m, n, alpha, accumulate, hasBias, activation,
+                c60, c61);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 48, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c62, c63);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c64, c65);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 48, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c66, c67);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, activation,
+                c70, c71);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 56, j0 + 16, m, n, alpha, accumulate, hasBias, activation,
+                c72, c73);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, activation,
+                c74, c75);
+        storeTwoOfGradient(c, bias, other, cBase, i0 + 56, j0 + 48, m, n, alpha, accumulate, hasBias, activation,
+                c76, c77);
     }
 
     /**
@@ -468,6 +521,33 @@ public final class MatmulKernels {
         storeFour(c, bias, c, cBase, i0 + 48, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c64, c65, c66, c67);
         storeFour(c, bias, c, cBase, i0 + 56, j0, m, n, alpha, accumulate, hasBias, NONE, c70, c71, c72, c73);
         storeFour(c, bias, c, cBase, i0 + 56, j0 + 32, m, n, alpha, accumulate, hasBias, NONE, c74, c75, c76, c77);
+    }
+
+    /**
+     * Two of a thread's outputs of {@link #gemmNN}, in row i at columns j and j + 8, whose epilogue may multiply each
+     * by GELU' of {@code other} at its place ({@link #GELU_BACKWARD}): two, not four, since GELU' inlined four times
+     * exceeds the size of a method TornadoVM inlines.
+     */
+    private static void storeTwoOfGradient(FloatArray c, FloatArray bias, FloatArray other, int cBase, int i, int j,
+                                           int m, int n, float alpha, int accumulate, int hasBias, int activation,
+                                           float v0, float v1) {
+        if (i < m) {
+            int rowAt = cBase + i * n;
+            storeOfGradient(c, bias, other, rowAt, j, n, v0, alpha, accumulate, hasBias, activation);
+            storeOfGradient(c, bias, other, rowAt, j + 8, n, v1, alpha, accumulate, hasBias, activation);
+        }
+    }
+
+    private static void storeOfGradient(FloatArray c, FloatArray bias, FloatArray other, int rowAt, int j, int n,
+                                        float acc, float alpha, int accumulate, int hasBias, int activation) {
+        if (j < n) {
+            int idx = rowAt + j;
+            float v = alpha * acc;
+            if (hasBias == 1) v += bias.get(j);
+            if (activation == GELU_BACKWARD) v *= DeviceMath.geluDerivative(other.get(idx));
+            if (accumulate == 1) v += c.get(idx);
+            c.set(idx, v);
+        }
     }
 
     /** x[index], or 0 outside the matrix (the zero-padding of an edge tile). */
