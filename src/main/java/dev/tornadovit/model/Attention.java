@@ -99,10 +99,11 @@ public final class Attention {
         core.allocate(ws, batch, tokens);
         merged = ws.activation(btd);
         out = ws.activation(btd);
-        // dQkv and the output projection's input gradient each have one writer in backward, which overwrites it.
-        dQkv = ws.overwrittenGradient(3 * btd);
-        // With the gate, dMerged is written by the gate's backward, which accumulates.
-        dMerged = gate ? ws.gradient(btd) : ws.overwrittenGradient(btd);
+        // dQkv and the output projection's input gradient each have one writer in backward, which overwrites it, and
+        // are read within this block's backward: shared by the blocks. With the gate, dMerged is written by the gate's
+        // backward, which accumulates.
+        dQkv = ws.backwardScratch("attention.dQkv", 3L * btd);
+        dMerged = gate ? ws.gradient(btd) : ws.backwardScratch("attention.dMerged", btd);
         if (qkNorm) {
             int rows = batch * heads * tokens;
             qn = ws.activation(btd);

@@ -38,9 +38,9 @@ public final class Block {
         ln2Mean = ws.activation(rows);
         ln2Rstd = ws.activation(rows);
         out = ws.activation(n);
-        // Each written whole by its branch's backward before LayerNorm's backward reads it.
-        dLn1 = ws.overwrittenGradient(n);
-        dLn2 = ws.overwrittenGradient(n);
+        // Each written whole by its branch's backward before LayerNorm's backward reads it: shared by the blocks.
+        dLn1 = ws.backwardScratch("block.dLn1", n);
+        dLn2 = ws.backwardScratch("block.dLn2", n);
         attn.allocate(ws, batch, tokens);
         mlp.allocate(ws, batch, tokens);
     }

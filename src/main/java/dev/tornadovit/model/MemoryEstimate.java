@@ -8,7 +8,9 @@ import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.ComposedAttentionCore;
 import dev.tornadovit.tensor.Tensor;
 
+import java.util.HashSet;
 import java.util.Locale;
+import java.util.Set;
 import java.util.function.IntFunction;
 
 /**
@@ -223,8 +225,10 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
         boolean scoresForBackward = a.weighting().backwardNeedsScores();
         for (int i = 0; i < c.depth(); i++) {
             boolean re = a.reattentionIn(i, c.depth());
-            // Block.allocate: ln1, its mean and rstd, mid, ln2, its mean and rstd, out, dLn1, dLn2.
-            for (long size : new long[]{btd, rows, rows, btd, btd, rows, rows, btd, btd, btd}) n.activation("", size);
+            // Block.allocate: ln1, its mean and rstd, mid, ln2, its mean and rstd, out; dLn1, dLn2 shared by the blocks.
+            for (long size : new long[]{btd, rows, rows, btd, btd, rows, rows, btd}) n.activation("", size);
+            n.scratch("block.dLn1", btd, "");
+            n.scratch("block.dLn2", btd, "");
             // Attention.allocate, with its core's tensors as the backend's core takes them
             n.activation("the attention's qkv (B×T×3D)", 3 * btd);
             AttentionCore.Spec spec = new AttentionCore.Spec(c.heads(), c.headDim(), 1, a.weighting(),
@@ -233,8 +237,9 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
             core.allocate(n.named(maps, "the attention maps (B×H×T×T)"), batch, c.tokens());
             n.activation("", btd);
             n.activation("", btd);
-            n.activation("", 3 * btd);
-            n.activation("", btd);
+            n.scratch("attention.dQkv", 3 * btd, "");
+            if (a.gate()) n.activation("", btd);
+            else n.scratch("attention.dMerged", btd, "");
             if (a.qkNorm()) {
                 n.activation("", btd);
                 n.activation("", btd);
@@ -256,8 +261,10 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
             n.activation("the MLP's hidden activations (B×T×mlp_dim)", b * t * hidden);
             n.activation("the MLP's hidden activations (B×T×mlp_dim)", b * t * hidden);
             n.activation("", btd);
-            n.activation("the MLP's hidden activations (B×T×mlp_dim)", b * t * hidden);
-            n.activation("the MLP's hidden activations (B×T×mlp_dim)", b * t * hidden);
+            n.scratch("mlp.dHidden", b * t * hidden, "the MLP's hidden activations (B×T×mlp_dim)");
+            if (backend == null || backend.linearGeluBackwardUsesScratch()) {
+                n.scratch("mlp.dGelu", b * t * hidden, "the MLP's hidden activations (B×T×mlp_dim)");
+            }
         }
         // The final norm: on every token, or (fc_norm) on the pooled vector.
         boolean fcNorm = c.hasFcNorm();
@@ -343,6 +350,7 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
                 tensors, largest;
         String largestName = "a tensor";
         int workspaceBatch;
+        final Set<String> scratchSeen = new HashSet<>();
 
         /** Counts a part's activations (each kind alike), naming those of {@code namedSize} elements {@code name}. */
         ActivationMemory named(long namedSize, String name) {
@@ -362,7 +370,18 @@ public record MemoryEstimate(long parameterValues, long optimizerValues, long ac
                 public Tensor overwrittenGradient(long size) {
                     return activation(size);
                 }
+
+                @Override
+                public Tensor backwardScratch(String role, long size) {
+                    return scratch(role, size, size == namedSize ? name : "");
+                }
             };
+        }
+
+        /** A {@link ActivationMemory#backwardScratch} tensor: counted once per role and size, as Workspace shares it. */
+        Tensor scratch(String role, long size, String name) {
+            if (scratchSeen.add(role + " " + size)) activation(name, size);
+            return null;
         }
 
         void parameter(String name, long elements) {

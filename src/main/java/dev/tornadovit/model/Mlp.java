@@ -27,9 +27,10 @@ public final class Mlp {
         h = ws.activation(batch * tokens * hidden);
         a = ws.activation(batch * tokens * hidden);
         out = ws.activation(batch * tokens * dim);
-        // Each has one writer in backward, which overwrites it.
-        dH = ws.overwrittenGradient(batch * tokens * hidden);
-        dA = ws.overwrittenGradient(batch * tokens * hidden);
+        // Written and read within this block's backward, so shared by the blocks; dA only where GELU's backward is not
+        // in fc2's product.
+        dH = ws.backwardScratch("mlp.dHidden", (long) batch * tokens * hidden);
+        dA = be.linearGeluBackwardUsesScratch() ? ws.backwardScratch("mlp.dGelu", (long) batch * tokens * hidden) : null;
     }
 
     Tensor forward(Tensor x, int batch) {

@@ -5,7 +5,9 @@ import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The activation tensors of one model for a given batch capacity, and the activation gradients, which are zeroed
@@ -15,6 +17,7 @@ import java.util.List;
 public final class Workspace implements ActivationMemory {
     private final Backend backend;
     private final List<Tensor> gradients = new ArrayList<>();
+    private final Map<String, Tensor> scratch = new HashMap<>();
 
     public Workspace(Backend backend) {
         this.backend = backend;
@@ -65,6 +68,12 @@ public final class Workspace implements ActivationMemory {
      */
     public Tensor overwrittenGradient(int size) {
         return activation(size);
+    }
+
+    /** One tensor per role and size, shared by every block ({@link ActivationMemory#backwardScratch}). */
+    @Override
+    public Tensor backwardScratch(String role, long size) {
+        return scratch.computeIfAbsent(role + " " + size, k -> overwrittenGradient(size));
     }
 
     public void zeroGradients() {

@@ -15,4 +15,14 @@ public interface ActivationMemory {
 
     /** An activation gradient that one operation writes whole ({@link Write#OVERWRITE}) before it is read. */
     Tensor overwrittenGradient(long size);
+
+    /**
+     * Scratch that a block's backward pass writes whole before it reads it and that nothing reads afterwards (an
+     * attention map's gradient, the MLP's hidden gradient). The blocks run their backward passes one after another,
+     * so an implementation may give every caller with the same {@code role} and size one tensor: a model then holds
+     * one of each, not one per block.
+     */
+    default Tensor backwardScratch(String role, long size) {
+        return overwrittenGradient(size);
+    }
 }

@@ -152,13 +152,23 @@ public interface Backend extends AutoCloseable {
                         Write dxWrite);
 
     /**
+     * Whether {@link #linearGeluBackward} writes ∂loss/∂GELU(h) into its dGelu scratch [M,K]. A backend that applies
+     * GELU's backward in the product's epilogue needs none, and the caller may pass null (a B·T·mlp_dim tensor a block
+     * saved).
+     */
+    default boolean linearGeluBackwardUsesScratch() {
+        return true;
+    }
+
+    /**
      * The backward of the MLP's second layer, y = GELU(pre)·wᵀ + bias, down to its activation's input:
      * dPre[M,K] = (dy·w) ⊙ GELU'(pre) (written), dw += dyᵀ·x with x = GELU(pre), dBias += Σ rows of dy. As
      * {@link #linearBackward} into {@code dGelu} (written), then {@link #geluBackward}; a backend may skip dGelu and
-     * do both in one pass.
+     * do both in one pass (then {@link #linearGeluBackwardUsesScratch} is false and dGelu may be null).
      */
     default void linearGeluBackward(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dGelu, Tensor dPre, Tensor dw,
                                     Tensor dBias, int m, int k, int n) {
+        if (dGelu == null) throw new IllegalArgumentException("linearGeluBackward needs its dGelu scratch here");
         linearBackward(dy, x, w, dGelu, dw, dBias, m, k, n, Write.OVERWRITE);
         geluBackward(pre, dGelu, dPre, m * k, Write.OVERWRITE);
     }

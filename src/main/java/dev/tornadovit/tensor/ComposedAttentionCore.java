@@ -45,9 +45,9 @@ public class ComposedAttentionCore implements AttentionCore {
         scores = memory.activation(maps);
         weights = memory.activation(maps);
         // Between a MapStep's backward and φ's, dWeights gathers what the step adds: a zeroed gradient. Otherwise
-        // both are scratch that attendBackward zeroes itself.
-        dScores = spec.maps() != null ? memory.gradient(maps) : memory.activation(maps);
-        dWeights = spec.maps() != null ? memory.gradient(maps) : memory.activation(maps);
+        // both are scratch that attendBackward writes and reads, shared by the blocks.
+        dScores = spec.maps() != null ? memory.gradient(maps) : memory.backwardScratch("attention.dScores", maps);
+        dWeights = spec.maps() != null ? memory.gradient(maps) : memory.backwardScratch("attention.dWeights", maps);
     }
 
     @Override

@@ -49,9 +49,9 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
         long maps = (long) batch * heads * tokens * tokens;
         scores = memory.activation(maps);
         weights = memory.activation(maps);
-        dScores = memory.activation(maps); // written by φ's backward
+        dScores = memory.backwardScratch("attention.dScores", maps); // written by φ's backward, read by dq's and dk's
         // the map step adds into dWeights: a zeroed gradient then; otherwise the product with dO writes it
-        dWeights = spec.maps() != null ? memory.gradient(maps) : memory.activation(maps);
+        dWeights = spec.maps() != null ? memory.gradient(maps) : memory.backwardScratch("attention.dWeights", maps);
     }
 
     @Override

@@ -475,6 +475,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         else Backend.super.linearGelu(x, w, bias, pre, y, m, k, n);
     }
 
+    @Override
+    public boolean linearGeluBackwardUsesScratch() {
+        return !products.fusesGelu();
+    }
+
     /** GELU's backward in the input-gradient product's epilogue where {@link #linearGelu} fuses; otherwise apart. */
     @Override
     public void linearGeluBackward(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dGelu, Tensor dPre, Tensor dw,
