@@ -8,6 +8,7 @@ import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.exceptions.TornadoInternalError;
+import uk.ac.manchester.tornado.api.exceptions.TornadoOutOfMemoryException;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
@@ -142,6 +143,30 @@ final class DeviceMemory implements AutoCloseable {
         allocatedBytes += bytes;
     }
 
+    /**
+     * The one-line error for a driver's out-of-memory failure inside {@code e} (TornadoVM's
+     * TornadoOutOfMemoryException, possibly wrapped), or null when {@code e} is something else. {@link #reserve}
+     * refuses what cannot fit the budget, so this happens when other processes hold part of the device.
+     */
+    static DeviceMemoryException outOfMemory(Throwable e, String deviceLabel, long allocatedBytes, long deviceBytes) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof TornadoOutOfMemoryException) {
+                return new DeviceMemoryException(String.format(Locale.ROOT,
+                        "the TornadoVM device %s ran out of memory placing this run's tensors (%s in all) on it: it "
+                                + "has %s, so other processes hold part of it. Free the device, or lower --batch-size "
+                                + "(%s)", deviceLabel, gb(allocatedBytes), gb(deviceBytes),
+                        firstLine(c.getMessage())), e);
+            }
+        }
+        return null;
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) return "no detail";
+        String line = message.strip().lines().findFirst().orElse("");
+        return line.replace("[ERROR] ", "");
+    }
+
     private static String gb(long bytes) {
         return bytes >= 1e9 ? String.format(Locale.ROOT, "%.2f GB", bytes / 1e9) : String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
     }
@@ -197,7 +222,12 @@ final class DeviceMemory implements AutoCloseable {
         OwnerGroup group = new OwnerGroup(name, groups.size(), List.copyOf(fresh), graph, plan);
         groups.add(group);
         group.sentAt = plans.waits();
-        group.lastResult = plans.run(plan);
+        try {
+            group.lastResult = plans.run(plan);
+        } catch (RuntimeException e) {
+            DeviceMemoryException full = outOfMemory(e, deviceLabel, allocatedBytes, device.getMaxGlobalMemory());
+            throw full != null ? full : e;
+        }
         for (DeviceTensor t : fresh) {
             t.group = group;
             t.hostDirty = false;

@@ -8,4 +8,8 @@ public final class DeviceMemoryException extends IllegalArgumentException {
     DeviceMemoryException(String message) {
         super(message);
     }
+
+    DeviceMemoryException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
+import uk.ac.manchester.tornado.api.exceptions.TornadoOutOfMemoryException;
 
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -14,6 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -227,6 +229,25 @@ class GraphRecordingTest {
             assertTrue(e.getMessage().contains("--batch-size"), e.getMessage());
             assertTrue(e.getMessage().contains("needs at least 1.2 MB"), e.getMessage());
         }
+    }
+
+    /**
+     * The driver running out of memory (other processes hold part of the device, so the budget did not foresee it)
+     * is one line naming the device and what to do, wherever TornadoVM wraps it; anything else passes through.
+     */
+    @Test
+    void aDriverOutOfMemoryBecomesOneLine() {
+        var driver = new TornadoOutOfMemoryException("[ERROR] Unable to allocate 902.7 MiB on the CUDA device "
+                + "(cuMemAlloc status=2).\n\tThe allocation exceeds available device memory.");
+        DeviceMemoryException e = DeviceMemory.outOfMemory(new RuntimeException("run failed", driver),
+                "tornado:0:0 (NVIDIA H100)", 31_000_000_000L, 85_000_000_000L);
+        assertTrue(e != null && e.getCause().getCause() == driver);
+        assertTrue(e.getMessage().startsWith("the TornadoVM device tornado:0:0 (NVIDIA H100) ran out of memory "
+                + "placing this run's tensors (31.00 GB in all) on it: it has 85.00 GB"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("lower --batch-size (Unable to allocate 902.7 MiB on the CUDA device "
+                + "(cuMemAlloc status=2).)"), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count());
+        assertNull(DeviceMemory.outOfMemory(new IllegalStateException("other"), "d", 1, 2));
     }
 
     private static double sumOf(float[] values) {
