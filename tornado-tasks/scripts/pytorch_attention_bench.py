@@ -7,7 +7,13 @@ gradients, so PyTorch keeps what its backward needs (as our training-form kernel
 (torch.autograd.grad with retain_graph), for SDPA's softmax and for ReLU/L composed as relu(q·kᵀ/√d)/L·v, whose
 FLOP/s count the four products (8·BH·T²·d). Prints Markdown rows in TornadoBench's attention table format.
 
-    python3 tornado-tasks/scripts/pytorch_attention_bench.py [--batch-heads 768] [--head-dim 64] [--tokens 197,785]"""
+    python3 tornado-tasks/scripts/pytorch_attention_bench.py [--batch-heads 768] [--head-dim 64] [--tokens 197,785]
+        [--map-rows]
+
+--map-rows times instead the four products of attention that read or write the [T,T] maps (S = q·kᵀ, o = A·v,
+dA = dO·vᵀ, dv = Aᵀ·dO) through cuBLAS's strided batches (torch.bmm into and from strided views, no copies), with the
+maps' rows T floats apart and padded to a multiple of 8 (32 bytes), in fp32 with TF32 off, TF32 and bf16: what aligned
+map rows would change in the products alone."""
 import argparse
 import statistics
 
@@ -30,12 +36,44 @@ def timed(fn, reps=20, warmup=5):
     return statistics.median(times)
 
 
+def map_rows(args):
+    print(f"PyTorch {torch.__version__}, {torch.cuda.get_device_name()}: attention's map products, "
+          f"{args.batch_heads} batch·heads, d={args.head_dim}, median ms of 20")
+    print()
+    print("| precision | L | map row | S = q·kᵀ | o = A·v | dA = dO·vᵀ | dv = Aᵀ·dO | all four | GFLOP/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    bh, d = args.batch_heads, args.head_dim
+    for precision in ("fp32", "tf32", "bf16"):
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        for tokens in (int(t) for t in args.tokens.split(",")):
+            q, k, v, d_o, o, dv = (torch.randn(bh, tokens, d, device="cuda", dtype=dtype) for _ in range(6))
+            for row in sorted({tokens, (tokens + 7) // 8 * 8}):
+                # three [BH,T,row] buffers seen as [BH,T,T]: rows `row` floats apart
+                s, a, da = (torch.randn(bh, tokens, row, device="cuda", dtype=dtype)[:, :, :tokens]
+                            for _ in range(3))
+                products = [lambda: torch.bmm(q, k.transpose(1, 2), out=s), lambda: torch.bmm(a, v, out=o),
+                            lambda: torch.bmm(d_o, v.transpose(1, 2), out=da),
+                            lambda: torch.bmm(a.transpose(1, 2), d_o, out=dv)]
+                ms = [timed(p) for p in products]
+                flops = 8.0 * bh * tokens * tokens * d
+                print(f"| {precision} | {tokens} | {row} | " + " | ".join(f"{m:.3f}" for m in ms)
+                      + f" | {sum(ms):.3f} | {flops / (sum(ms) * 1e6):.0f} |", flush=True)
+                del s, a, da
+            del q, k, v, d_o, o, dv
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-heads", type=int, default=768)
     ap.add_argument("--head-dim", type=int, default=64)
     ap.add_argument("--tokens", default="197,785")
+    ap.add_argument("--map-rows", action="store_true", help="time the map products with rows T and padded apart")
     args = ap.parse_args()
+    if args.map_rows:
+        map_rows(args)
+        return
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     print(f"PyTorch {torch.__version__}, {torch.cuda.get_device_name()}, fp32, TF32 off")

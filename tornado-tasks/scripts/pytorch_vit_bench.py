@@ -5,7 +5,10 @@ training and inference images/s as the Markdown rows TornadoBench prints, so tha
 timm the same model is built from plain PyTorch modules (same shapes and parameter count).
 
     python3 tornado-tasks/scripts/pytorch_vit_bench.py [--batch 128] [--steps 20] [--warmup 5] [--device cuda]
-        [--attention softmax,relu/L] [--precision fp32|tf32|bf16]
+        [--attention softmax,relu/L] [--precision fp32|tf32|bf16] [--profile]
+
+--profile adds, per attention, where the device time of one training step and one inference pass goes: the CUDA
+kernels torch.profiler records over --steps passes, ms per pass, as a Markdown table.
 
 ReLU/L replaces softmax(q·kᵀ/√d) by relu(q·kᵀ/√d)/L (L tokens), as TornadoViT's ReLU/L attention."""
 import argparse
@@ -93,6 +96,34 @@ def timed(fn, warmup, steps, device):
     return (time.perf_counter() - start) / steps
 
 
+def kernel_profile(fn, passes, title):
+    """Prints the CUDA kernels of `passes` calls of fn by device time, ms per pass, as recorded by torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(passes):
+            fn()
+        torch.cuda.synchronize()
+    rows = []
+    for event in prof.key_averages():
+        us = getattr(event, "self_device_time_total", None)
+        us = event.self_cuda_time_total if us is None else us
+        if us > 0:
+            rows.append((us / passes / 1000, event.count / passes, event.key))
+    rows.sort(reverse=True)
+    total = sum(ms for ms, _, _ in rows)
+    print(f"\n{title}: {total:.2f} ms of kernels a pass ({passes} passes profiled)\n")
+    print("| kernel | launches a pass | ms a pass | share |")
+    print("| --- | --- | --- | --- |")
+    for ms, count, name in rows[:25]:
+        print(f"| {name[:110]} | {count:g} | {ms:.3f} | {100 * ms / total:.1f} % |")
+    rest = sum(ms for ms, _, _ in rows[25:])
+    if rest:
+        print(f"| {len(rows) - 25} other kernels | | {rest:.3f} | {100 * rest / total:.1f} % |")
+    print(flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
@@ -101,6 +132,7 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--attention", default="softmax,relu/L")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    ap.add_argument("--profile", action="store_true", help="print the CUDA kernels of a step and a pass")
     args = ap.parse_args()
     # fp32: no TF32 in matrix products or convolutions; tf32: TF32 in both; bf16: autocast to bf16 (fp32 weights)
     tf32 = args.precision == "tf32"
@@ -137,6 +169,15 @@ def main():
             infer = timed(lambda: model(images), args.warmup, args.steps, args.device)
         print(f"| PyTorch ViT-S/16 224px ({source}) | {attention} | {args.batch} | {args.batch / train:.1f} | "
               f"{args.batch / infer:.1f} |", flush=True)
+        if args.profile and args.device.startswith("cuda"):
+            model.train()
+            kernel_profile(train_step, args.steps, f"PyTorch {attention}, {args.precision}, training step")
+            model.eval()
+
+            def infer_pass():
+                with torch.no_grad(), autocast:
+                    model(images)
+            kernel_profile(infer_pass, args.steps, f"PyTorch {attention}, {args.precision}, inference pass")
         del model, optimizer
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
