@@ -153,7 +153,7 @@ final class DeviceMemory implements AutoCloseable {
             if (c instanceof TornadoOutOfMemoryException) {
                 return new DeviceMemoryException(String.format(Locale.ROOT,
                         "the TornadoVM device %s ran out of memory placing this run's tensors (%s in all) on it: it "
-                                + "has %s, so other processes hold part of it. Free the device, or lower --batch-size "
+                                + "has %s, so other processes likely hold part of it. Free the device, or lower --batch-size "
                                 + "(%s)", deviceLabel, gb(allocatedBytes), gb(deviceBytes),
                         firstLine(c.getMessage())), e);
             }

@@ -157,30 +157,9 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         return gemmCompute;
     }
 
-    /**
-     * Changes the work-groups a weight-gradient product aims at ({@link MatrixProducts#tokenSplits}) and returns the
-     * old value (tests force the token split with it).
-     */
-    int setGemmTargetGroups(int groups) {
-        return products.setGemmTargetGroups(groups);
-    }
-
-    /** The matrix products, whose single products the tests launch directly. */
+    /** The matrix products, whose single products and token split the tests drive directly. */
     MatrixProducts products() {
         return products;
-    }
-
-    /** See {@link MatrixProducts#tokenSplits}. */
-    int tokenSplits(int tokens, int n, int k) {
-        return products.tokenSplits(tokens, n, k);
-    }
-
-    /** See {@link MatrixProducts#MIN_SPLIT_TOKENS}. */
-    static final int MIN_SPLIT_TOKENS = MatrixProducts.MIN_SPLIT_TOKENS;
-
-    /** See {@link LossAndOptimizer#groups}. */
-    static List<int[]> groups(int[] sizes) {
-        return LossAndOptimizer.groups(sizes);
     }
 
     public TornadoDevices.Found device() {

@@ -55,8 +55,8 @@ class GemmStrategyTest {
     void ourKernelWithTheTokensSplitMatchesTheCpu() {
         Map<String, float[]> expected = products(new CpuBackend(1), 1024);
         try (TornadoBackend kernel = TestDevice.backend(GemmStrategy.KERNEL)) {
-            kernel.setGemmTargetGroups(1_000_000); // every weight gradient wants more work-groups than it has tiles
-            assertTrue(kernel.tokenSplits(1024, N, K) > 1);
+            kernel.products().setGemmTargetGroups(1_000_000); // every weight gradient wants more work-groups than it has tiles
+            assertTrue(kernel.products().tokenSplits(1024, N, K) > 1);
             assertAllClose("kernel GEMM, tokens split", expected, products(kernel, 1024));
         }
     }

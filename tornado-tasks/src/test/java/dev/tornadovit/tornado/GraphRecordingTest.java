@@ -244,6 +244,7 @@ class GraphRecordingTest {
         assertTrue(e != null && e.getCause().getCause() == driver);
         assertTrue(e.getMessage().startsWith("the TornadoVM device tornado:0:0 (NVIDIA H100) ran out of memory "
                 + "placing this run's tensors (31.00 GB in all) on it: it has 85.00 GB"), e.getMessage());
+        assertTrue(e.getMessage().contains("other processes likely hold part of it"), e.getMessage());
         assertTrue(e.getMessage().endsWith("lower --batch-size (Unable to allocate 902.7 MiB on the CUDA device "
                 + "(cuMemAlloc status=2).)"), e.getMessage());
         assertEquals(1, e.getMessage().lines().count());

@@ -151,13 +151,13 @@ class MultiTensorOptimizerTest extends DeviceAgainstCpu {
     void groupsHoldAtMostEightTensorsInOrder() {
         int[] sizes = new int[19];
         Arrays.fill(sizes, 10);
-        List<int[]> groups = TornadoBackend.groups(sizes);
+        List<int[]> groups = LossAndOptimizer.groups(sizes);
         assertEquals(3, groups.size());
         assertArrayEquals(new int[]{0, 8}, groups.get(0));
         assertArrayEquals(new int[]{8, 16}, groups.get(1));
         assertArrayEquals(new int[]{16, 19}, groups.get(2));
         // a group stays below 2^31 elements
-        List<int[]> big = TornadoBackend.groups(new int[]{Integer.MAX_VALUE / 2, Integer.MAX_VALUE / 2, 5});
+        List<int[]> big = LossAndOptimizer.groups(new int[]{Integer.MAX_VALUE / 2, Integer.MAX_VALUE / 2, 5});
         assertEquals(2, big.size());
         assertArrayEquals(new int[]{0, 2}, big.get(0));
     }

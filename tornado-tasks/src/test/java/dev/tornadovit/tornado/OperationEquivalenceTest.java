@@ -202,37 +202,37 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
     @ParameterizedTest
     @CsvSource({"1536,70,33", "1024,64,130", "2048,17,9"})
     void linearBackwardWithTokensSplit(int m, int k, int n) {
-        int previous = dev.setGemmTargetGroups(1 << 20);
+        int previous = dev.products().setGemmTargetGroups(1 << 20);
         try {
-            assertTrue(dev.tokenSplits(m, n, k) > 1, "the tokens are split");
+            assertTrue(dev.products().tokenSplits(m, n, k) > 1, "the tokens are split");
             Twin x = r(m * k), w = r(n * k), dy = r(m * n), dx = r(m * k), dw = r(n * k), db = r(n);
             both(be -> be.linearBackward(dy.on(be), x.on(be), w.on(be), dx.on(be), dw.on(be), db.on(be), m, k, n, Write.ACCUMULATE));
             assertClose("linearBackward dx", dx, SUM_TOL);
             assertClose("linearBackward dw, tokens split", dw, SUM_TOL);
             assertClose("linearBackward dBias", db, SUM_TOL);
         } finally {
-            dev.setGemmTargetGroups(previous);
+            dev.products().setGemmTargetGroups(previous);
         }
     }
 
     /** The split fills whole waves: ViT-S/16 at batch 128 on a GPU running 528 work-groups at once (an H100). */
     @Test
     void tokenSplitsCountWholeWavesOfWorkGroups() {
-        int previous = dev.setGemmTargetGroups(528);
+        int previous = dev.products().setGemmTargetGroups(528);
         try {
             int tokens = 128 * 197;
             // MLP dW: 144 tiles. 4 parts made 576 groups (a full wave and a nearly empty one); 32 parts: 8.7 of 9 waves.
-            assertEquals(32, dev.tokenSplits(tokens, 1536, 384));
-            assertEquals(32, dev.tokenSplits(tokens, 384, 384));
-            assertEquals(1, dev.tokenSplits(1000, 64, 64), "parts would be shorter than 512 tokens");
-            assertEquals(1, dev.tokenSplits(tokens, 2048, 2048), "enough output tiles for the device already");
+            assertEquals(32, dev.products().tokenSplits(tokens, 1536, 384));
+            assertEquals(32, dev.products().tokenSplits(tokens, 384, 384));
+            assertEquals(1, dev.products().tokenSplits(1000, 64, 64), "parts would be shorter than 512 tokens");
+            assertEquals(1, dev.products().tokenSplits(tokens, 2048, 2048), "enough output tiles for the device already");
             for (int t : new int[]{512, 4160, 8320, 25216}) {
-                int s = dev.tokenSplits(t, 192, 576);
+                int s = dev.products().tokenSplits(t, 192, 576);
                 assertEquals(0, t % s, "equal parts");
-                assertTrue(s == 1 || t / s >= TornadoBackend.MIN_SPLIT_TOKENS, "parts of at least 512 tokens");
+                assertTrue(s == 1 || t / s >= MatrixProducts.MIN_SPLIT_TOKENS, "parts of at least 512 tokens");
             }
         } finally {
-            dev.setGemmTargetGroups(previous);
+            dev.products().setGemmTargetGroups(previous);
         }
     }
 
