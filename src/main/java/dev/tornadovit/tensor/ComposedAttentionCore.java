@@ -37,11 +37,12 @@ public class ComposedAttentionCore implements AttentionCore {
         k = memory.activation(perHead);
         v = memory.activation(perHead);
         o = memory.activation(perHead);
-        dO = memory.overwrittenGradient(perHead);
+        // Written and read within the block's backward (the heads' split and merge gradients): shared by the blocks.
+        dO = memory.backwardScratch("attention.dO", perHead);
         // With a step inside, the step's backward and the core's add into dq and dk; without, the core writes them.
-        dq = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
-        dk = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
-        dv = steps ? memory.gradient(perHead) : memory.overwrittenGradient(perHead);
+        dq = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dq", perHead);
+        dk = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dk", perHead);
+        dv = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dv", perHead);
         scores = memory.activation(maps);
         weights = memory.activation(maps);
         // Between a MapStep's backward and φ's, dWeights gathers what the step adds: a zeroed gradient. Otherwise

@@ -41,7 +41,6 @@ class WorkspaceTest {
         long forward = 4 * btd + 4 * rows                  // ln1, mid, ln2, out and LayerNorms' statistics
                        + 3 * btd + 2 * btd                 // qkv, merged, projection output
                        + 4 * btd + 2 * maps                // the composed core's q, k, v, o; scores, weights
-                       + 4 * btd                           // its dO, dq, dk, dv, which it keeps per block
                        + 2L * b * t * hidden + btd;        // the MLP's h, GELU(h) and output
         assertEquals(2 * forward, perBlock);
     }
