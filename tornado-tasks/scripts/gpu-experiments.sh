@@ -69,6 +69,8 @@ case "$chunk" in
     echo "exp1-197-s2      softmax, ReLU/L, relu α=0 at 197 keys, seed 2 (seeds 0 and 1 come from docs/experiments)"
     echo "exp1-785-softmax softmax at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
     echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
+    echo "exp1-785-relu-s1 ReLU/L and relu α=0 at 785 keys, seed 1 alone (with -s2: exp1-785-relu in two slots)"
+    echo "exp1-785-relu-s2 ReLU/L and relu α=0 at 785 keys, seed 2 alone"
     echo "exp2-785-relu    relu at 785 keys, α ∈ {0.5, 1.5}, seed 0 (0 and 1 are exp1-785-relu's)"
     echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
@@ -86,6 +88,9 @@ case "$chunk" in
     committed=exp1-keys-785-gpu-softmax ;;
   exp1-785-relu) args=(--attention relu --alpha 0,1 --seeds 0,1,2 "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu")
     committed=exp1-keys-785-gpu-relu ;;
+  exp1-785-relu-s1|exp1-785-relu-s2) seed=${chunk##*-s}
+    # its own sweep folder (two sweeps side by side never share one); its finished runs join exp1-785-relu's
+    args=(--attention relu --alpha 0,1 --seeds "$seed" "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu-s$seed") ;;
   exp2-785-relu) args=(--attention relu --alpha 0.5,1.5 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp2-keys-785-relu")
     committed=exp2-keys-785-gpu-relu ;;
   exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")
