@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.cuda.GemmCompute;
+import dev.tornadovit.tornado.cuda.HeadBatch;
 
 /**
  * The batched matrix product of {@link TornadoBackend} as one cuBLAS call ({@code cublasGemmEx}, or
@@ -65,6 +66,45 @@ final class CublasGemm {
                         beta, out.array, ldc, sC, batches, compute, oFirst, oSecond, oC),
                 operations, n, m, k, alpha, first, ldFirst, sFirst, second, ldSecond, sSecond, beta, out, ldc, sC,
                 batches, compute, oFirst, oSecond, oC);
+    }
+
+    /**
+     * One {@link CudaLibraryProvider#GEMM_HEADS} call in cuBLAS's column-major terms: {@code operations} from
+     * {@link CudaLibraryProvider#gemmOperations}, each column-major m×n C = alpha·op(first)·op(second) + beta·C, the
+     * views' offsets and row lengths as cuBLAS's matrix starts and leading dimensions, and {@code batch}'s A the first
+     * operand's matrices, B the second's.
+     */
+    record HeadsCall(int operations, int m, int n, int k, View first, View second, View c, HeadBatch batch,
+                     float alpha, float beta) {
+    }
+
+    /**
+     * {@link #task} on views over images and heads as one product: matrix (image i, head h) of each operand at i·the
+     * view's stride + h·its {@code headStep} values past the view's offset, {@code images}·{@code heads} matrices.
+     */
+    static HeadsCall headsCall(View a, long headStepA, View b, long headStepB, View c, long headStepC, int heads,
+                               int m, int n, int k, int images, int transA, int transB, float alpha, int accumulate) {
+        // column-major first operand: op(B)ᵀ (N×K); second: op(A)ᵀ (K×M)
+        int operations = CudaLibraryProvider.gemmOperations(transB == 0 ? OP_N : OP_T, transA == 0 ? OP_N : OP_T,
+                true);
+        HeadBatch batch = new HeadBatch(images, heads, b.stride(), headStepB, a.stride(), headStepA, c.stride(),
+                headStepC);
+        return new HeadsCall(operations, n, m, k, b, a, c, batch, alpha, accumulate == 1 ? 1f : 0f);
+    }
+
+    /** {@link #headsCall} as a library task; C's view is taken to share its tensor with other products'. */
+    static Task headsTask(HeadsCall call, GemmCompute compute) {
+        View first = call.first(), second = call.second(), c = call.c();
+        DeviceTensor a = first.tensor(), b = second.tensor(), out = c.tensor();
+        int operations = call.operations(), m = call.m(), n = call.n(), k = call.k();
+        int lda = first.rowLength(), ldb = second.rowLength(), ldc = c.rowLength();
+        long offsetA = first.offset(), offsetB = second.offset(), offsetC = c.offset();
+        float alpha = call.alpha(), beta = call.beta();
+        HeadBatch batch = call.batch();
+        return Launches.task("cublasGemmHeads", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemmHeads,
+                        operations, m, n, k, alpha, a.buffer(), lda, b.buffer(), ldb, beta, out.array, ldc, compute,
+                        offsetA, offsetB, offsetC, batch),
+                operations, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, compute, offsetA, offsetB, offsetC, batch);
     }
 
     /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]: one cuBLASLt product with the bias in its epilogue. */

@@ -7,7 +7,8 @@ import dev.tornadovit.tensor.Tensor;
 /**
  * {@link TornadoBackend}'s attention core where cuBLAS runs the products on fp32 tensors: each head's q, k and v are
  * read where the qkv Linear wrote them, [B,T,3,H,hd], and its o is written straight into the merged [B,T,H·hd], through
- * views with long rows ({@link CublasGemm.View}): one strided-batched product per head over the batch. The heads are
+ * views with long rows ({@link CublasGemm.View}): one strided-batched product per head over the batch, or one
+ * product over all images and heads through arrays of matrix pointers ({@link MatrixProducts#gemmHeads}). The heads are
  * never copied out into [B,H,T,hd] tensors nor back, nor are their gradients: per block, a forward pass moves
  * 4·B·T·D values fewer and a backward pass as many (PyTorch's SDPA also takes strided q, k, v). The scores, φ, the
  * model's {@link MapStep} (Re-attention) and φ's backward are the backend's operations on the [B,H,T,T] maps, as in
@@ -62,22 +63,14 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     @Override
     public void forward(Tensor qkv, Tensor merged, int batch, boolean backwardFollows) {
         DeviceTensor in = t(qkv), out = t(merged), s = t(scores);
-        float scale = (float) spec.scale();
-        Task[] scoring = new Task[heads];
-        for (int h = 0; h < heads; h++) { // S = scale·q·kᵀ
-            scoring[h] = products.gemm(query(in, h), key(in, h), map(s, h), tokens, tokens, headDim, batch, 0, 1,
-                    scale, 0);
-        }
-        submit(scoring);
+        // S = scale·q·kᵀ
+        submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(s), area(), heads, tokens, tokens, headDim,
+                batch, 0, 1, (float) spec.scale(), 0));
         ops.attentionWeights(scores, weights, batch * heads * tokens, tokens, spec.weighting());
         applied = spec.maps() == null ? weights : spec.maps().forward(weights, batch);
-        DeviceTensor a = t(applied);
-        Task[] weighting = new Task[heads];
-        for (int h = 0; h < heads; h++) { // o = A·v
-            weighting[h] = products.gemm(map(a, h), value(in, h), head(out, h), tokens, headDim, tokens, batch, 0, 0,
-                    1f, 0);
-        }
-        submit(weighting);
+        // o = A·v
+        submit(products.gemmHeads(map(t(applied)), area(), value(in), headDim, head(out), headDim, heads, tokens,
+                headDim, tokens, batch, 0, 0, 1f, 0));
     }
 
     @Override
@@ -87,56 +80,54 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
         // dA = dO·vᵀ, into the map step's zeroed gradient or written; dv = Aᵀ·dO
         DeviceTensor gMap = t(maps == null ? dWeights : maps.mapGradient());
         int addIntoMap = maps == null ? 0 : 1;
-        Task[] values = new Task[2 * heads];
-        for (int h = 0; h < heads; h++) {
-            values[2 * h] = products.gemm(head(gy, h), value(in, h), map(gMap, h), tokens, tokens, headDim, batch, 0,
-                    1, 1f, addIntoMap);
-            values[2 * h + 1] = products.gemm(map(a, h), head(gy, h), value(gqkv, h), tokens, headDim, tokens, batch,
-                    1, 0, 1f, 0);
-        }
-        submit(values);
+        submit(Launches.concat(
+                products.gemmHeads(head(gy), headDim, value(in), headDim, map(gMap), area(), heads, tokens, tokens,
+                        headDim, batch, 0, 1, 1f, addIntoMap),
+                products.gemmHeads(map(a), area(), head(gy), headDim, value(gqkv), headDim, heads, tokens, headDim,
+                        tokens, batch, 1, 0, 1f, 0)));
         if (maps != null) maps.backward(weights, dWeights, batch);
         ops.attentionWeightsBackward(scores, weights, dWeights, dScores, batch * heads * tokens, tokens,
                 spec.weighting(), 0);
         DeviceTensor gs = t(dScores);
         float scale = (float) spec.scale();
-        Task[] queriesAndKeys = new Task[2 * heads];
-        for (int h = 0; h < heads; h++) { // dq = scale·dS·k ; dk = scale·dSᵀ·q
-            queriesAndKeys[2 * h] = products.gemm(map(gs, h), key(in, h), query(gqkv, h), tokens, headDim, tokens,
-                    batch, 0, 0, scale, 0);
-            queriesAndKeys[2 * h + 1] = products.gemm(map(gs, h), query(in, h), key(gqkv, h), tokens, headDim, tokens,
-                    batch, 1, 0, scale, 0);
-        }
-        submit(queriesAndKeys);
+        // dq = scale·dS·k ; dk = scale·dSᵀ·q
+        submit(Launches.concat(
+                products.gemmHeads(map(gs), area(), key(in), headDim, query(gqkv), headDim, heads, tokens, headDim,
+                        tokens, batch, 0, 0, scale, 0),
+                products.gemmHeads(map(gs), area(), query(in), headDim, key(gqkv), headDim, heads, tokens, headDim,
+                        tokens, batch, 1, 0, scale, 0)));
     }
 
-    /** Head h's queries in qkv [B,T,3,H,hd] (or its gradient): T rows of hd in rows of 3·H·hd, an image apart. */
-    private CublasGemm.View query(DeviceTensor qkv, int h) {
-        return part(qkv, 0, h);
+    /** Head 0's queries in qkv [B,T,3,H,hd] (or its gradient): T rows of hd in rows of 3·H·hd, an image apart. */
+    private CublasGemm.View query(DeviceTensor qkv) {
+        return part(qkv, 0);
     }
 
-    private CublasGemm.View key(DeviceTensor qkv, int h) {
-        return part(qkv, 1, h);
+    private CublasGemm.View key(DeviceTensor qkv) {
+        return part(qkv, 1);
     }
 
-    private CublasGemm.View value(DeviceTensor qkv, int h) {
-        return part(qkv, 2, h);
+    private CublasGemm.View value(DeviceTensor qkv) {
+        return part(qkv, 2);
     }
 
-    private CublasGemm.View part(DeviceTensor qkv, int which, int h) {
+    private CublasGemm.View part(DeviceTensor qkv, int which) {
         int width = heads * headDim;
-        return new CublasGemm.View(qkv, (long) which * width + (long) h * headDim, 3 * width, (long) tokens * 3 * width);
+        return new CublasGemm.View(qkv, (long) which * width, 3 * width, (long) tokens * 3 * width);
     }
 
-    /** Head h's o in merged [B,T,H·hd] (or its gradient). */
-    private CublasGemm.View head(DeviceTensor merged, int h) {
+    /** Head 0's o in merged [B,T,H·hd] (or its gradient); the next head's starts hd values later. */
+    private CublasGemm.View head(DeviceTensor merged) {
         int width = heads * headDim;
-        return new CublasGemm.View(merged, (long) h * headDim, width, (long) tokens * width);
+        return new CublasGemm.View(merged, 0, width, (long) tokens * width);
     }
 
-    /** Head h's [T,T] map in [B,H,T,T]. */
-    private CublasGemm.View map(DeviceTensor maps, int h) {
-        long area = (long) tokens * tokens;
-        return new CublasGemm.View(maps, h * area, tokens, heads * area);
+    /** Head 0's [T,T] map in [B,H,T,T]; the next head's starts {@link #area} values later. */
+    private CublasGemm.View map(DeviceTensor maps) {
+        return new CublasGemm.View(maps, 0, tokens, heads * area());
+    }
+
+    private long area() {
+        return (long) tokens * tokens;
     }
 }

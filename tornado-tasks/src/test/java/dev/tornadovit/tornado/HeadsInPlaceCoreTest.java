@@ -7,6 +7,7 @@ import dev.tornadovit.tensor.Backend;
 import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.RecordedGraph;
 import dev.tornadovit.tensor.Tensor;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -21,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * the merged output, the weights and dQkv, with and without a map step between φ and the product with V (Re-attention's
  * head mix, whose parameter gradients are compared too). Where cuBLAS runs the products on fp32 tensors the backend
  * reads the heads in place ({@link HeadsInPlaceCore}: one product per head and no split or merge); elsewhere it splits
- * and merges them; the test says which it checked by the tasks a forward pass records.
+ * and merges them; the test says which it checked by the tasks a forward pass records. In place, also with every head
+ * of every image in one product through arrays of matrix pointers ({@link MatrixProducts#gemmHeads}).
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
@@ -41,6 +43,30 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
             "relu/L, 2, 6, 64, 197, false", "softmax, 2, 3, 5, 9, false", "softmax, 2, 3, 16, 17, true",
             "relu/L, 2, 4, 8, 33, true"})
     void matchesTheCpu(String weighting, int batch, int heads, int headDim, int tokens, boolean mapStep) {
+        check(weighting, batch, heads, headDim, tokens, mapStep);
+    }
+
+    /** The same with every head of every image in one product through arrays of matrix pointers. */
+    @ParameterizedTest(name = "{0}, batch {1}, {2} heads of {3}, {4} tokens, map step {5}")
+    @CsvSource({"softmax, 2, 3, 16, 17, false", "relu/L, 3, 6, 64, 197, false", "softmax, 2, 3, 5, 9, false",
+            "relu/L, 2, 4, 8, 33, true"})
+    void inOneBatchOverTheHeadsMatchesTheCpu(String weighting, int batch, int heads, int headDim, int tokens,
+                                             boolean mapStep) {
+        Assumptions.assumeTrue(readsHeadsInPlace(), "the heads are read in place only where cuBLAS runs fp32, not "
+                + dev.gemmStrategy().label() + " in " + dev.gemmCompute());
+        boolean before = dev.products().setHeadsInOneBatch(true);
+        try {
+            check(weighting, batch, heads, headDim, tokens, mapStep);
+        } finally {
+            dev.products().setHeadsInOneBatch(before);
+        }
+    }
+
+    private boolean readsHeadsInPlace() {
+        return dev.gemmStrategy() == GemmStrategy.CUBLAS && !dev.gemmCompute().storedBf16();
+    }
+
+    private void check(String weighting, int batch, int heads, int headDim, int tokens, boolean mapStep) {
         AttentionWeighting w = weighting.equals("softmax") ? AttentionWeighting.softmaxWeights()
                 : AttentionWeighting.pointwise(PointwiseActivation.RELU, 1);
         int width = heads * headDim, th = batch * tokens * width, mapSize = tokens * tokens;
@@ -66,12 +92,15 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
             cores[be == dev ? 1 : 0] = core;
             if (be == dev) forwardOnDevice[0] = forward;
         }
-        boolean inPlace = dev.gemmStrategy() == GemmStrategy.CUBLAS && !dev.gemmCompute().storedBf16();
+        boolean inPlace = readsHeadsInPlace();
         assertEquals(inPlace, cores[1] instanceof HeadsInPlaceCore, "heads in place exactly where cuBLAS runs fp32");
         int mapTasks = mapStep ? 1 : 0;
         boolean fused = !inPlace && !mapStep && dev.fusedAttention();
-        assertEquals(inPlace ? 2 * heads + 1 + mapTasks : fused ? 3 : 5 + mapTasks, dev.taskCount(forwardOnDevice[0]),
-                inPlace ? "a product per head for the scores and for ·V, and φ"
+        int productsPerStep = dev.products().headsInOneBatch() ? 1 : heads;
+        assertEquals(inPlace ? 2 * productsPerStep + 1 + mapTasks : fused ? 3 : 5 + mapTasks,
+                dev.taskCount(forwardOnDevice[0]), inPlace ? (productsPerStep == 1
+                        ? "one product over the images and heads for the scores and one for ·V, and φ"
+                        : "a product per head for the scores and for ·V, and φ")
                         : fused ? "split, the fused kernel, merge" : "split, scores, φ, ·V, merge");
         assertClose("weights", new Twin(cores[0].weights(), cores[1].weights(), maps), TOL);
         assertClose("merged heads", merged, TOL);

@@ -28,7 +28,7 @@ final class CublasLibrary {
     private static CublasLibrary instance;
     private static Throwable loadFailure;
 
-    private final MethodHandle create, destroy, setStream, gemmEx, gemmStridedBatchedEx, statusString;
+    private final MethodHandle create, destroy, setStream, gemmEx, gemmStridedBatchedEx, gemmBatchedEx, statusString;
 
     private CublasLibrary(SymbolLookup lib) {
         Linker linker = Linker.nativeLinker();
@@ -43,6 +43,10 @@ final class CublasLibrary {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
                         ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS,
                         JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT));
+        gemmBatchedEx = linker.downcallHandle(find(lib, "cublasGemmBatchedEx"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                        JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT,
+                        JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         statusString = linker.downcallHandle(find(lib, "cublasGetStatusString"), FunctionDescriptor.of(ADDRESS,
                 JAVA_INT));
     }
@@ -127,6 +131,26 @@ final class CublasLibrary {
             throw rethrow(t);
         }
         check(status, batches == 1 ? "cublasGemmEx" : "cublasGemmStridedBatchedEx");
+    }
+
+    /**
+     * Column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), each matrix anywhere: {@code
+     * aPointers}, {@code bPointers} and {@code cPointers} are device arrays of {@code batches} device pointers each
+     * ({@code cublasGemmBatchedEx}); types as {@link #gemm}.
+     */
+    void gemmPointers(long handle, int transA, int transB, int m, int n, int k, MemorySegment scalars, long aPointers,
+                      int lda, long bPointers, int ldb, long cPointers, int ldc, int batches, int compute,
+                      int operandType) {
+        MemorySegment alpha = scalars, beta = scalars.asSlice(Float.BYTES);
+        int status;
+        try {
+            status = (int) gemmBatchedEx.invokeExact(MemorySegment.ofAddress(handle), transA, transB, m, n, k, alpha,
+                    aPointers, operandType, lda, bPointers, operandType, ldb, beta, cPointers, CUDA_R_32F, ldc,
+                    batches, compute, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check(status, "cublasGemmBatchedEx");
     }
 
     private void check(int status, String function) {

@@ -39,7 +39,7 @@ final class CublasLtLibrary {
 
     private final MethodHandle create, destroy, descCreate, descSet, layoutCreate, prefCreate, prefSet, heuristic,
             matmul, layoutSet, memAlloc, memFree, memsetD32, ctxGetCurrent, ctxSetCurrent, eventCreate, eventRecord,
-            eventSynchronize, eventElapsed, eventDestroy;
+            eventSynchronize, eventElapsed, eventDestroy, hostAlloc, hostFree, copyToDeviceAsync;
 
     private CublasLtLibrary(SymbolLookup lt, SymbolLookup driver) {
         Linker linker = Linker.nativeLinker();
@@ -77,6 +77,12 @@ final class CublasLtLibrary {
         memFree = linker.downcallHandle(find(driver, "cuMemFree_v2"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         ctxGetCurrent = linker.downcallHandle(find(driver, "cuCtxGetCurrent"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
         ctxSetCurrent = linker.downcallHandle(find(driver, "cuCtxSetCurrent"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        // the pointer arrays of batched products over heads ({@link PointerArrays})
+        hostAlloc = linker.downcallHandle(find(driver, "cuMemHostAlloc"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+        hostFree = linker.downcallHandle(find(driver, "cuMemFreeHost"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        copyToDeviceAsync = linker.downcallHandle(find(driver, "cuMemcpyHtoDAsync_v2"),
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG));
     }
 
     /** The first of {@code names} that {@code lib} exports, bound; null when it exports none. */
@@ -332,6 +338,37 @@ final class CublasLtLibrary {
     private void setBias(MemorySegment desc, long bias, MemorySegment pointer) throws Throwable {
         pointer.set(JAVA_LONG, 0, bias);
         check((int) descSet.invokeExact(desc, DESC_BIAS_POINTER, pointer, 8L), "cublasLtMatmulDescSetAttribute(bias)");
+    }
+
+    /**
+     * Page-locked host memory in the calling thread's CUDA context: a copy from it stays asynchronous, and may be
+     * captured into a CUDA graph.
+     */
+    long hostAlloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            driverCheck((int) hostAlloc.invokeExact(out, bytes, 0), "cuMemHostAlloc of " + bytes + " bytes");
+            return out.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void hostFree(long pointer) {
+        try {
+            driverCheck((int) hostFree.invokeExact(pointer), "cuMemFreeHost");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Copies {@code bytes} from page-locked host memory to the device, in order on {@code stream}. */
+    void copyToDeviceAsync(long device, long host, long bytes, long stream) {
+        try {
+            driverCheck((int) copyToDeviceAsync.invokeExact(device, host, bytes, stream), "cuMemcpyHtoDAsync");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Sets {@code count} floats at {@code pointer} to the bit pattern {@code bits}, on the null stream. */

@@ -15,7 +15,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,6 +33,8 @@ import java.util.function.IntFunction;
  *
  * <p>Function {@value #GEMM}: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for z in [0, batches), C fp32,
  * A and B fp32 or stored bf16, computed as {@link GemmCompute} says; see {@link #gemm} for the arguments. Function
+ * {@value #GEMM_HEADS}: the same product over every (image, head) matrix of a {@link HeadBatch}, which no single stride
+ * reaches, as one {@code cublasGemmBatchedEx} on arrays of matrix pointers ({@link PointerArrays}). Function
  * {@value #LINEAR}: one product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see
  * {@link #linear}. Both run through cuBLASLt with each shape's algorithm chosen once per process
  * ({@link CublasLtTuning}); a {@value #GEMM} shape cuBLASLt has no algorithm for runs through cuBLAS. Function
@@ -39,7 +43,8 @@ import java.util.function.IntFunction;
 public final class CudaLibraryProvider implements TornadoLibraryProvider {
     /** The library name our task descriptors give. */
     public static final String LIBRARY = "tornadovit/cuda";
-    public static final String GEMM = "gemm", LINEAR = "linear", ALL_REDUCE_MEAN = "allReduceMean";
+    public static final String GEMM = "gemm", GEMM_HEADS = "gemmHeads", LINEAR = "linear",
+            ALL_REDUCE_MEAN = "allReduceMean";
     /** cuBLASLt's workspace per execution plan: room for split-K kernels on the model's long weight-gradient sums. */
     private static final long LT_WORKSPACE_BYTES = 8L << 20;
 
@@ -54,6 +59,8 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         long ltHandle, ltWorkspace;
         /** Each product shape's plan; {@link #NO_PLAN} where cuBLASLt has no algorithm (cuBLAS runs it instead). */
         final Map<CublasLtLibrary.Shape, CublasLtLibrary.Plan> plans = new HashMap<>();
+        /** Each {@value #GEMM_HEADS} call's pointer arrays, by its descriptor's {@link HeadBatch} (one per call). */
+        final Map<HeadBatch, PointerArrays> pointerArrays = Collections.synchronizedMap(new IdentityHashMap<>());
 
         Context(TornadoNativeStreamSupport device, long planId) {
             this.device = device;
@@ -122,6 +129,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         Context context = (Context) call.getContext();
         switch (functionName) {
             case GEMM -> gemm(context, call);
+            case GEMM_HEADS -> gemmHeads(context, call);
             case LINEAR -> linear(context, call);
             case ALL_REDUCE_MEAN -> NcclGroups.communicator((long) call.getArg(2)).allReduce(call.getDevicePointer(0),
                     call.getDevicePointer(0), (int) call.getArg(1), NcclLibrary.DataType.FLOAT32,
@@ -188,6 +196,30 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
                 g.compute().cublasValue, g.compute().operandType);
     }
 
+    /**
+     * One {@code cublasGemmBatchedEx} over every (image, head) matrix of a {@link HeadBatch}: arguments as {@link
+     * #gemmHeads(int, int, int, int, float, TornadoNativeArray, int, TornadoNativeArray, int, float, FloatArray, int,
+     * GemmCompute, long, long, long, HeadBatch)}'s.
+     */
+    private static void gemmHeads(Context context, LibraryInvocation call) {
+        HeadBatch batch = (HeadBatch) call.getTuning();
+        PointerArrays arrays = context.pointerArrays.get(batch);
+        if (arrays == null) throw new IllegalStateException(GEMM_HEADS + " ran before it was prepared");
+        int operations = (int) call.getArg(0);
+        float alpha = (float) call.getArg(4), beta = (float) call.getArg(9);
+        GemmCompute compute = compute(call.getArg(12));
+        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, alpha);
+        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, beta);
+        long stream = context.stream();
+        arrays.write(call.getDevicePointer(5) + operandStartBytes(compute, (long) call.getArg(13)),
+                call.getDevicePointer(7) + operandStartBytes(compute, (long) call.getArg(14)),
+                call.getDevicePointer(10) + (long) call.getArg(15) * Float.BYTES, compute.operandBytes(), stream);
+        CublasLibrary.get().gemmPointers(context.handle(stream), operations & 1, operations >> 1 & 1,
+                (int) call.getArg(1), (int) call.getArg(2), (int) call.getArg(3), context.scalars, arrays.aPointers(),
+                (int) call.getArg(6), arrays.bPointers(), (int) call.getArg(8), arrays.cPointers(),
+                (int) call.getArg(11), batch.count(), compute.cublasValue, compute.operandType);
+    }
+
     /** Where an operand's first value lies past its buffer's device pointer: {@code offset} values into it. */
     private static long operandStartBytes(GemmCompute compute, long offset) {
         return compute.operandOffsetBytes() + offset * compute.operandBytes();
@@ -212,6 +244,10 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
             case GEMM -> {
                 c.handle(c.stream());
                 gemmPlan(c, GemmArgs.of(i -> args[i]));
+            }
+            case GEMM_HEADS -> {
+                c.handle(c.stream());
+                c.pointerArrays.computeIfAbsent((HeadBatch) descriptor.getTuning(), PointerArrays::new);
             }
             default -> {
             }
@@ -284,6 +320,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     public void destroyContext(LibraryContext context) {
         Context c = (Context) context;
         c.handles.values().forEach(CublasLibrary.get()::destroy);
+        c.pointerArrays.values().forEach(PointerArrays::free);
         if (c.ltHandle != 0) {
             CublasLtLibrary lt = CublasLtLibrary.get();
             lt.destroy(c.ltHandle);
@@ -315,6 +352,27 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
                 .withParameters(new Object[]{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
                         epilogue.value, compute.ordinal()})
                 .withAccess(access);
+    }
+
+    /**
+     * The descriptor of one {@value #GEMM_HEADS} call: column-major C[z] = alpha·op(A[z])·op(B[z]) + beta·C[z] for
+     * every matrix z of {@code batch} (image-major), {@code operations} from {@link #gemmOperations} (C is always read
+     * and written: its matrices lie among others'), leading dimensions as cuBLAS's, the compute type, and where the
+     * first matrix of each operand starts in its buffer ({@code offsetA}, {@code offsetB}, {@code offsetC}, in
+     * values); {@code batch} rides as the descriptor's tuning object.
+     */
+    public static LibraryTaskDescriptor gemmHeads(int operations, int m, int n, int k, float alpha,
+                                                  TornadoNativeArray a, int lda, TornadoNativeArray b, int ldb,
+                                                  float beta, FloatArray c, int ldc, GemmCompute compute, long offsetA,
+                                                  long offsetB, long offsetC, HeadBatch batch) {
+        Access[] access = new Access[16];
+        Arrays.fill(access, Access.READ_ONLY);
+        access[10] = Access.READ_WRITE;
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM_HEADS)
+                .withParameters(new Object[]{operations, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                        compute.ordinal(), offsetA, offsetB, offsetC})
+                .withAccess(access)
+                .withTuning(batch);
     }
 
     /**
