@@ -55,6 +55,7 @@ fi
 common=(--device "$device" --width 192 --heads 3 --mlp-ratio 4 --batch-size 128)
 keys197=(--depth 6 --patch-size 2 --epochs 5)
 keys785=(--depth 6 --patch-size 1 --epochs 2)
+keys785e5=(--depth 6 --patch-size 1 --epochs 5)
 depth50=(--attention softmax,relu --alpha 1 --reattention none,batchnorm --patch-size 4 --epochs 5 --seeds 0)
 if [ -n "${SMOKE:-}" ]; then
   # a budget that finishes in seconds on a CPU, to check this script (use another EXPERIMENTS folder: it adds no
@@ -62,6 +63,7 @@ if [ -n "${SMOKE:-}" ]; then
   common=(--device "$device" --width 16 --heads 2 --mlp-ratio 2 --batch-size 50 --train-limit 300 --eval-limit 100)
   keys197=(--depth 1 --patch-size 7 --epochs 1)
   keys785=(--depth 1 --patch-size 14 --epochs 1)
+  keys785e5=(--depth 1 --patch-size 14 --epochs 1)
   depth50=(--attention softmax,relu --alpha 1 --reattention none,batchnorm --patch-size 7 --epochs 1 --seeds 0)
 fi
 case "$chunk" in
@@ -71,6 +73,7 @@ case "$chunk" in
     echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
     echo "exp1-785-relu-s1 ReLU/L and relu α=0 at 785 keys, seed 1 alone (with -s2: exp1-785-relu in two slots)"
     echo "exp1-785-relu-s2 ReLU/L and relu α=0 at 785 keys, seed 2 alone"
+    echo "exp1-785-e5-s0   softmax, ReLU/L and relu α=0 at 785 keys trained 5 epochs, seed 0 (-s1, -s2: seeds 1, 2)"
     echo "exp2-785-relu    relu at 785 keys, α ∈ {0.5, 1.5}, seed 0 (0 and 1 are exp1-785-relu's)"
     echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
@@ -91,6 +94,9 @@ case "$chunk" in
   exp1-785-relu-s1|exp1-785-relu-s2) seed=${chunk##*-s}
     # its own sweep folder (two sweeps side by side never share one); its finished runs join exp1-785-relu's
     args=(--attention relu --alpha 0,1 --seeds "$seed" "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu-s$seed") ;;
+  exp1-785-e5-s0|exp1-785-e5-s1|exp1-785-e5-s2) seed=${chunk##*-s}
+    # experiment 1 at 785 keys closer to convergence: a seed a chunk, so that three run side by side
+    args=(--attention softmax,relu --alpha 0,1 --seeds "$seed" "${keys785e5[@]}" --sweep-dir "$experiments/exp1-keys-785-e5-s$seed") ;;
   exp2-785-relu) args=(--attention relu --alpha 0.5,1.5 --seeds 0 "${keys785[@]}" --sweep-dir "$experiments/exp2-keys-785-relu")
     committed=exp2-keys-785-gpu-relu ;;
   exp2-197-relu) args=(--attention relu --alpha 0.25,0.5,0.75,1.5 --seeds 0 "${keys197[@]}" --sweep-dir "$experiments/exp2-keys-197-relu")
