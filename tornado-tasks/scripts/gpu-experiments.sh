@@ -16,10 +16,10 @@
 #   Models: width 192, 3 heads, MLP ratio 4 (Ti-sized), depth 6; Fashion-MNIST 28×28 with 2×2 patches (L = 197 keys)
 #   or 1×1 patches (L = 785 keys); 5 epochs (2 340 steps) at L = 197, 2 at L = 785; batch 128. On an
 #   H100 a run at L = 197 takes ~100 s alone; four chunks side by side take ~240 s a run each (1.7× the throughput);
-#   a run at L = 785 ~240 s beside one other chunk, ~350 s beside three. A run at L = 785 holds ~23 GB of the GPU
-#   (the memory estimate, its maps [B,H,T,T] being most of it): by that estimate three such chunks fit on an 80 GB
-#   card, with nothing else on it (a fourth, or a test suite beside them, ends the sweeps with the device's
-#   out-of-memory error; the runs resume).
+#   a run at L = 785 ~240 s beside one other chunk, ~350 s beside three. A run at L = 785 holds ~19 GB of the GPU
+#   (the memory estimate of the CUDA backend's core: the maps [B,H,T,T] are most of it, one per block besides the
+#   blocks' shared scratch): three such chunks fit on an 80 GB card with room; a fourth, or a test suite beside three,
+#   is untried (an out-of-memory error ends the sweeps; the runs resume).
 #   The depth chunks (experiment 3 on the GPU): the same width at depth 12, 24 or 32, 4×4 patches (L = 50 keys, so
 #   that 32 blocks fit a chunk), 5 epochs, softmax and ReLU/L with and without Re-attention (BatchNorm), then DeepViT's
 #   collapse measurements, plain and centred, on 500 test images (depth 12: ~190–270 s a run beside three chunks).

@@ -25,4 +25,13 @@ public interface ActivationMemory {
     default Tensor backwardScratch(String role, long size) {
         return overwrittenGradient(size);
     }
+
+    /**
+     * Scratch that a block's forward pass writes whole before it reads it and that nothing reads after that pass
+     * (softmax attention's scores, which softmax's backward does not read). The blocks run their forward passes one
+     * after another too, so it is shared as {@link #backwardScratch} is, under its own role.
+     */
+    default Tensor forwardScratch(String role, long size) {
+        return backwardScratch(role, size);
+    }
 }

@@ -7,7 +7,8 @@ package dev.tornadovit.tensor;
  * intermediate lives in a tensor of its own: the scores, the weights and their gradients [B,H,T,T] too.
  *
  * <p>A backend with a faster way for part of it extends this class and overrides {@link #attend} and
- * {@link #attendBackward}, the part between the heads' queries and keys and o.
+ * {@link #attendBackward}, the part between the heads' queries and keys and o. With softmax, whose backward reads
+ * only the weights, the scores are scratch of the forward pass, one tensor for all blocks.
  */
 public class ComposedAttentionCore implements AttentionCore {
     protected final Backend be;
@@ -43,7 +44,8 @@ public class ComposedAttentionCore implements AttentionCore {
         dq = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dq", perHead);
         dk = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dk", perHead);
         dv = steps ? memory.gradient(perHead) : memory.backwardScratch("attention.dv", perHead);
-        scores = memory.activation(maps);
+        // softmax's backward reads only the weights: the scores are then forward scratch, shared by the blocks
+        scores = spec.weighting().softmax() ? memory.forwardScratch("attention.scores", maps) : memory.activation(maps);
         weights = memory.activation(maps);
         // Between a MapStep's backward and φ's, dWeights gathers what the step adds: a zeroed gradient. Otherwise
         // both are scratch that attendBackward writes and reads, shared by the blocks.

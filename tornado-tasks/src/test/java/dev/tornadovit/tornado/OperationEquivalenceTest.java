@@ -334,6 +334,13 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
             Twin da = r(rows * keys), ds = r(rows * keys);
             both(be -> be.attentionWeightsBackward(s.on(be), a.on(be), da.on(be), ds.on(be), rows, keys, w));
             assertClose(w + " backward", ds, TOL);
+            if (activation == PointwiseActivation.RELU || activation == PointwiseActivation.IDENTITY) {
+                // HeadsInPlaceCore hands these φ's backward the weights in place of the scores: the same gradient
+                Twin fromWeights = r(rows * keys);
+                both(be -> be.attentionWeightsBackward((be == dev ? a : s).on(be), a.on(be), da.on(be),
+                        fromWeights.on(be), rows, keys, w));
+                assertClose(w + " backward from the weights", fromWeights, TOL);
+            }
         }
     }
 
