@@ -198,15 +198,28 @@ final class Attention extends DeviceOperations {
         attentionWeightsBackward(scores, weights, dWeights, dScores, rows, keys, weighting, 1);
     }
 
-    /** φ's backward: dScores added into with {@code accumulate} 1, written with 0. */
+    /**
+     * φ's backward: dScores added into with {@code accumulate} 1, written with 0. {@code scores} null: from the weights
+     * alone, for a weighting whose backward does not need the scores ({@link AttentionWeighting#backwardNeedsScores}).
+     */
     void attentionWeightsBackward(Tensor scores, Tensor weights, Tensor dWeights, Tensor dScores, int rows, int keys,
                                   AttentionWeighting weighting, int accumulate) {
-        DeviceTensor s = t(scores), a = t(weights), ga = t(dWeights), gs = t(dScores);
+        if (scores == null && weighting.backwardNeedsScores()) {
+            throw new IllegalArgumentException(weighting + ": φ's backward needs the scores");
+        }
+        DeviceTensor a = t(weights), ga = t(dWeights), gs = t(dScores);
         if (weighting.softmax()) {
             submit(task("softmaxBackward", rowsGrid(rows), (g, id) -> g.task(id, RowKernels::softmaxBackward,
                    new KernelContext(), a.array, ga.array, gs.array, rows, keys, accumulate), a, ga, gs, rows, keys,
                    accumulate));
+        } else if (scores == null) {
+            int kind = activationCode(weighting), n = rows * keys;
+            float scale = (float) weighting.scale(keys);
+            submit(task("pointwiseWeightsBackwardFromWeights", null, (g, id) -> g.task(id,
+                   ElementwiseKernels::pointwiseWeightsBackwardFromWeights, a.array, ga.array, gs.array, n, kind, scale,
+                   accumulate), a, ga, gs, n, kind, scale, accumulate));
         } else {
+            DeviceTensor s = t(scores);
             int kind = activationCode(weighting), n = rows * keys;
             float scale = (float) weighting.scale(keys);
             submit(task("pointwiseWeightsBackward", null, (g, id) -> g.task(id,

@@ -2,8 +2,6 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.ActivationMemory;
 import dev.tornadovit.tensor.AttentionCore;
-import dev.tornadovit.tensor.AttentionWeighting;
-import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.Tensor;
 
 /**
@@ -50,8 +48,9 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     public void allocate(ActivationMemory memory, int batch, int tokens) {
         this.tokens = tokens;
         long maps = (long) batch * heads * tokens * tokens;
-        // the scores are forward scratch, shared by the blocks, where φ's backward can read the weights instead
-        scores = backwardFromWeights() ? memory.forwardScratch("attention.scores", maps) : memory.activation(maps);
+        // the scores are forward scratch, shared by the blocks, where φ's backward can do with the weights alone
+        scores = spec.weighting().backwardNeedsScores() ? memory.activation(maps)
+                : memory.forwardScratch("attention.scores", maps);
         weights = memory.activation(maps);
         dScores = memory.backwardScratch("attention.dScores", maps); // written by φ's backward, read by dq's and dk's
         // the map step adds into dWeights: a zeroed gradient then; otherwise the product with dO writes it
@@ -89,7 +88,7 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
                 products.gemmHeads(map(a), area(), head(gy), headDim, value(gqkv), headDim, heads, tokens, headDim,
                         tokens, batch, 1, 0, 1f, 0)));
         if (maps != null) maps.backward(weights, dWeights, batch);
-        ops.attentionWeightsBackward(backwardFromWeights() ? weights : scores, weights, dWeights, dScores,
+        ops.attentionWeightsBackward(spec.weighting().backwardNeedsScores() ? scores : null, weights, dWeights, dScores,
                 batch * heads * tokens, tokens, spec.weighting(), 0);
         DeviceTensor gs = t(dScores);
         float scale = (float) spec.scale();
@@ -99,16 +98,6 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
                         tokens, batch, 0, 0, scale, 0),
                 products.gemmHeads(map(gs), area(), query(in), headDim, key(gqkv), headDim, heads, tokens, headDim,
                         tokens, batch, 1, 0, scale, 0)));
-    }
-
-    /**
-     * Whether φ's backward runs on the weights alone: softmax's reads only them; relu's derivative at a weight is its
-     * derivative at the score (a = L^-α·relu(s) with L^-α > 0, so a > 0 exactly where s > 0) and identity's is 1, so
-     * for those the pointwise backward kernel is handed the weights in place of the scores.
-     */
-    private boolean backwardFromWeights() {
-        AttentionWeighting w = spec.weighting();
-        return w.softmax() || w.activation() == PointwiseActivation.RELU || w.activation() == PointwiseActivation.IDENTITY;
     }
 
     /** Head 0's queries in qkv [B,T,3,H,hd] (or its gradient): T rows of hd in rows of 3·H·hd, an image apart. */

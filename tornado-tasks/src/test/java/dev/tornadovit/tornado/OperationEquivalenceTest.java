@@ -334,11 +334,12 @@ class OperationEquivalenceTest extends DeviceAgainstCpu {
             Twin da = r(rows * keys), ds = r(rows * keys);
             both(be -> be.attentionWeightsBackward(s.on(be), a.on(be), da.on(be), ds.on(be), rows, keys, w));
             assertClose(w + " backward", ds, TOL);
-            if (activation == PointwiseActivation.RELU || activation == PointwiseActivation.IDENTITY) {
-                // HeadsInPlaceCore hands these φ's backward the weights in place of the scores: the same gradient
+            if (!w.backwardNeedsScores()) {
+                // what HeadsInPlaceCore runs for these: φ's backward from the weights alone, as the CPU's from the scores
                 Twin fromWeights = r(rows * keys);
-                both(be -> be.attentionWeightsBackward((be == dev ? a : s).on(be), a.on(be), da.on(be),
-                        fromWeights.on(be), rows, keys, w));
+                cpu.attentionWeightsBackward(s.on(cpu), a.on(cpu), da.on(cpu), fromWeights.on(cpu), rows, keys, w);
+                dev.attention().attentionWeightsBackward(null, a.on(dev), da.on(dev), fromWeights.on(dev), rows, keys,
+                        w, 1);
                 assertClose(w + " backward from the weights", fromWeights, TOL);
             }
         }

@@ -66,6 +66,26 @@ public final class DeviceMath {
         return r;
     }
 
+    /**
+     * scale·h'(s) from the weight a = scale·h(s) alone, for the h whose derivative it determines (relu, relu6, relu²,
+     * identity: {@code AttentionWeighting.backwardNeedsScores}), as the CPU backend's
+     * {@code VectorMath.pointwiseBackwardFromWeights}: relu s > 0 ⟺ a > 0; relu6 0 < s < 6 ⟺ 0 < a < scale·6 (the
+     * forward's rounding of a saturated weight); relu² scale·2s = 2√(a·scale); identity scale.
+     */
+    public static float derivativeFromWeight(int kind, float a, float scale) {
+        float r;
+        if (kind == RELU) {
+            r = a > 0f ? scale : 0f;
+        } else if (kind == RELU6) {
+            r = (a > 0f && a < scale * 6f) ? scale : 0f;
+        } else if (kind == RELU2) {
+            r = a > 0f ? TornadoMath.sqrt(a * scale) * 2f : 0f;
+        } else {
+            r = scale;
+        }
+        return r;
+    }
+
     /** h'(s). */
     public static float activationDerivative(int kind, float s) {
         float r;

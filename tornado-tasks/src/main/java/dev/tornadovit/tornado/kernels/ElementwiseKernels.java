@@ -263,6 +263,18 @@ public final class ElementwiseKernels {
         }
     }
 
+    /**
+     * dScores (+)= dWeights ⊙ scale·h'(s) from the weights alone ({@link DeviceMath#derivativeFromWeight}): added
+     * with {@code accumulate} 1, overwritten with 0.
+     */
+    public static void pointwiseWeightsBackwardFromWeights(FloatArray weights, FloatArray dWeights, FloatArray dScores,
+                                                           int n, int kind, float scale, int accumulate) {
+        for (@Parallel int i = 0; i < n; i++) {
+            float old = accumulate == 1 ? dScores.get(i) : 0f;
+            dScores.set(i, old + dWeights.get(i) * DeviceMath.derivativeFromWeight(kind, weights.get(i), scale));
+        }
+    }
+
     /** Re-attention's head mixing: out[b,g,:] = Σ_h θ[g,h]·maps[b,h,:] + bias[g]. */
     public static void headMix(FloatArray maps, FloatArray theta, FloatArray bias, FloatArray out, int batch, int heads,
                                int mapSize) {
