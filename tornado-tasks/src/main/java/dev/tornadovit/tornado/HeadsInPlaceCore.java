@@ -12,7 +12,8 @@ import dev.tornadovit.tensor.Tensor;
  * never copied out into [B,H,T,hd] tensors nor back, nor are their gradients: per block, a forward pass moves
  * 4·B·T·D values fewer and a backward pass as many (PyTorch's SDPA also takes strided q, k, v). The scores, φ, the
  * model's {@link MapStep} (Re-attention) and φ's backward are the backend's operations on the [B,H,T,T] maps, as in
- * the composed core. qk-norm works on the heads as tensors of their own, so with it the backend composes the core;
+ * the composed core; φ's backward runs from the weights alone where they determine its derivative, and the scores are
+ * then scratch of the forward pass. qk-norm works on the heads as tensors of their own, so with it the backend composes the core;
  * {@code -Dtornadovit.headsInPlace=false} composes it always.
  */
 final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
