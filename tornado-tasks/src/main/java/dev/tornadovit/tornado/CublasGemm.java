@@ -3,6 +3,7 @@ package dev.tornadovit.tornado;
 import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.cuda.HeadBatch;
+import dev.tornadovit.tornado.cuda.ProductEpilogue;
 
 /**
  * The batched matrix product of {@link TornadoBackend} as one cuBLAS call ({@code cublasGemmEx}, or
@@ -105,6 +106,67 @@ final class CublasGemm {
                         operations, m, n, k, alpha, a.buffer(), lda, b.buffer(), ldb, beta, out.array, ldc, compute,
                         offsetA, offsetB, offsetC, batch),
                 operations, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, compute, offsetA, offsetB, offsetC, batch);
+    }
+
+    /**
+     * One {@value CudaLibraryProvider#GEMM_EPILOGUE} call in cuBLAS's column-major terms, as {@link HeadsCall}: a
+     * strided batch of {@code batches} matrices, and its epilogue with the mask's geometry.
+     */
+    record EpilogueCall(int operations, int m, int n, int k, View first, View second, View c, int batches, float alpha,
+                        float beta, ProductEpilogue epilogue, DeviceTensor mask) {
+    }
+
+    /**
+     * Values of a tensor that holds the ReLU masks of {@code images}·{@code heads} row-major m×n products, as
+     * {@link #headsWithEpilogue} lays them out.
+     */
+    static long maskValues(int images, int heads, int m, int n) {
+        long bytes = ProductEpilogue.maskStartBytes() + (long) images * heads * maskBitsPerMatrix(m, n) / 8;
+        return (bytes + Float.BYTES - 1) / Float.BYTES;
+    }
+
+    /** Row-major m×n C is column-major n×m: n rows a column, m columns. */
+    private static long maskBitsPerMatrix(int m, int n) {
+        return ProductEpilogue.maskLd(n) * m;
+    }
+
+    /**
+     * {@link #task} on views per head, as {@link MatrixProducts#gemmHeads} without one batch (cuBLAS's pointer-array
+     * product has no epilogues), each with {@code epilogue}: one call a head, each a strided batch over the images.
+     * The mask of image i's head h is matrix i·heads + h of {@code mask} ({@link #maskValues} values).
+     */
+    static EpilogueCall[] headsWithEpilogue(View a, long headStepA, View b, long headStepB, View c, long headStepC,
+                                            int heads, int m, int n, int k, int images, int transA, int transB,
+                                            float alpha, int accumulate, CudaLibraryProvider.Epilogue epilogue,
+                                            DeviceTensor mask) {
+        int operations = CudaLibraryProvider.gemmOperations(transB == 0 ? OP_N : OP_T, transA == 0 ? OP_N : OP_T,
+                true);
+        long bits = maskBitsPerMatrix(m, n);
+        EpilogueCall[] calls = new EpilogueCall[heads];
+        for (int h = 0; h < heads; h++) {
+            ProductEpilogue e = new ProductEpilogue(epilogue, b.offset() + h * headStepB, a.offset() + h * headStepA,
+                    c.offset() + h * headStepC, ProductEpilogue.maskStartBytes() + h * bits / 8,
+                    ProductEpilogue.maskLd(n), heads * bits);
+            calls[h] = new EpilogueCall(operations, n, m, k, b, a, c, images, alpha, accumulate == 1 ? 1f : 0f, e,
+                    mask);
+        }
+        return calls;
+    }
+
+    /** {@link #headsWithEpilogue}'s call as a library task; C's view is taken to share its tensor with others'. */
+    static Task epilogueTask(EpilogueCall call, GemmCompute compute) {
+        View first = call.first(), second = call.second(), c = call.c();
+        DeviceTensor a = first.tensor(), b = second.tensor(), out = c.tensor(), mask = call.mask();
+        int operations = call.operations(), m = call.m(), n = call.n(), k = call.k(), batches = call.batches();
+        int lda = first.rowLength(), ldb = second.rowLength(), ldc = c.rowLength();
+        long strideA = first.stride(), strideB = second.stride(), strideC = c.stride();
+        float alpha = call.alpha(), beta = call.beta();
+        ProductEpilogue epilogue = call.epilogue();
+        return Launches.task("cublasLtEpilogue", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemmEpilogue,
+                        operations, m, n, k, alpha, a.buffer(), lda, strideA, b.buffer(), ldb, strideB, beta, out.array,
+                        ldc, strideC, batches, compute, mask.array, epilogue),
+                operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, out, ldc, strideC, batches,
+                compute, mask, epilogue);
     }
 
     /** y[M,N] = x[M,K]·w[N,K]ᵀ + bias[N]: one cuBLASLt product with the bias in its epilogue. */

@@ -2,7 +2,10 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.ActivationMemory;
 import dev.tornadovit.tensor.AttentionCore;
+import dev.tornadovit.tensor.AttentionWeighting;
+import dev.tornadovit.tensor.PointwiseActivation;
 import dev.tornadovit.tensor.Tensor;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 
 /**
  * {@link TornadoBackend}'s attention core where cuBLAS runs the products on fp32 tensors: each head's q, k and v are
@@ -13,8 +16,12 @@ import dev.tornadovit.tensor.Tensor;
  * 4·B·T·D values fewer and a backward pass as many (PyTorch's SDPA also takes strided q, k, v). The scores, φ, the
  * model's {@link MapStep} (Re-attention) and φ's backward are the backend's operations on the [B,H,T,T] maps, as in
  * the composed core; φ's backward runs from the weights alone where they determine its derivative, and the scores are
- * then scratch of the forward pass. qk-norm works on the heads as tensors of their own, so with it the backend composes the core;
- * {@code -Dtornadovit.headsInPlace=false} composes it always.
+ * then scratch of the forward pass. With {@link MatrixProducts#reluInEpilogues}, pointwise ReLU attention has no
+ * scores at all: cuBLASLt's epilogue applies φ as the scores' product writes the weights, with a bit mask of where
+ * they are positive, and φ's backward as the product dO·vᵀ writes dS (without a map step, whose gradient is not a
+ * product): a block's maps then pass through memory three times fewer forward and three fewer backward. qk-norm works
+ * on the heads as tensors of their own, so with it the backend composes the core; {@code -Dtornadovit.headsInPlace=false}
+ * composes it always.
  */
 final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     static final String PROPERTY = "tornadovit.headsInPlace";
@@ -26,6 +33,10 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     private int tokens;
     /** [B,H,T,T]. */
     private Tensor scores, weights, dScores, dWeights;
+    /** Whether φ = relu runs in the products' epilogues; decided when the maps are allocated. */
+    private boolean reluInProducts;
+    /** Where the weights are positive, a bit a map value, written by the scores' product when reluInProducts. */
+    private Tensor mask;
     /** The map that weighted V in the last forward: the weights, or the {@link MapStep}'s output. */
     private Tensor applied;
 
@@ -49,13 +60,21 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     public void allocate(ActivationMemory memory, int batch, int tokens) {
         this.tokens = tokens;
         long maps = (long) batch * heads * tokens * tokens;
-        // the scores are forward scratch, shared by the blocks, where φ's backward can do with the weights alone
-        scores = spec.weighting().backwardNeedsScores() ? memory.activation(maps)
-                : memory.forwardScratch("attention.scores", maps);
+        AttentionWeighting w = spec.weighting();
+        reluInProducts = products.reluInEpilogues() && !w.softmax() && w.activation() == PointwiseActivation.RELU;
+        if (reluInProducts) {
+            mask = memory.activation(CublasGemm.maskValues(batch, heads, tokens, tokens));
+        } else {
+            // the scores are forward scratch, shared by the blocks, where φ's backward can do with the weights alone
+            scores = w.backwardNeedsScores() ? memory.activation(maps)
+                    : memory.forwardScratch("attention.scores", maps);
+        }
         weights = memory.activation(maps);
         dScores = memory.backwardScratch("attention.dScores", maps); // written by φ's backward, read by dq's and dk's
-        // the map step adds into dWeights: a zeroed gradient then; otherwise the product with dO writes it
-        dWeights = spec.maps() != null ? memory.gradient(maps) : memory.backwardScratch("attention.dWeights", maps);
+        // the map step adds into dWeights: a zeroed gradient then; otherwise the product with dO writes it, unless
+        // φ's backward is that product's epilogue
+        if (spec.maps() != null) dWeights = memory.gradient(maps);
+        else if (!reluInProducts) dWeights = memory.backwardScratch("attention.dWeights", maps);
     }
 
     @Override
@@ -65,11 +84,18 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
 
     @Override
     public void forward(Tensor qkv, Tensor merged, int batch, boolean backwardFollows) {
-        DeviceTensor in = t(qkv), out = t(merged), s = t(scores);
-        // S = scale·q·kᵀ
-        submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(s), area(), heads, tokens, tokens, headDim,
-                batch, 0, 1, (float) spec.scale(), 0));
-        ops.attentionWeights(scores, weights, batch * heads * tokens, tokens, spec.weighting());
+        DeviceTensor in = t(qkv), out = t(merged);
+        if (reluInProducts) {
+            // A = max(0, L^-α·scale·q·kᵀ) and its mask, φ in the product's epilogue (L^-α > 0 commutes with max)
+            float alpha = (float) (spec.scale() * spec.weighting().scale(tokens));
+            submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(t(weights)), area(), heads, tokens,
+                    tokens, headDim, batch, 0, 1, alpha, 0, CudaLibraryProvider.Epilogue.RELU_WITH_MASK, t(mask)));
+        } else {
+            // S = scale·q·kᵀ
+            submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(t(scores)), area(), heads, tokens,
+                    tokens, headDim, batch, 0, 1, (float) spec.scale(), 0));
+            ops.attentionWeights(scores, weights, batch * heads * tokens, tokens, spec.weighting());
+        }
         applied = spec.maps() == null ? weights : spec.maps().forward(weights, batch);
         // o = A·v
         submit(products.gemmHeads(map(t(applied)), area(), value(in), headDim, head(out), headDim, heads, tokens,
@@ -80,6 +106,17 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     public void backward(Tensor qkv, Tensor dMerged, Tensor dQkv, int batch) {
         DeviceTensor in = t(qkv), gy = t(dMerged), gqkv = t(dQkv), a = t(applied);
         MapStep maps = spec.maps();
+        if (reluInProducts && maps == null) {
+            // dS = L^-α·[A > 0]·(dO·vᵀ), φ's backward in the product's epilogue; dv = Aᵀ·dO
+            submit(Launches.concat(
+                    products.gemmHeads(head(gy), headDim, value(in), headDim, map(t(dScores)), area(), heads, tokens,
+                            tokens, headDim, batch, 0, 1, (float) spec.weighting().scale(tokens), 0,
+                            CudaLibraryProvider.Epilogue.RELU_GRADIENT, t(mask)),
+                    products.gemmHeads(map(a), area(), head(gy), headDim, value(gqkv), headDim, heads, tokens, headDim,
+                            tokens, batch, 1, 0, 1f, 0)));
+            scoreGradients(in, gqkv, batch);
+            return;
+        }
         // dA = dO·vᵀ, into the map step's zeroed gradient or written; dv = Aᵀ·dO
         DeviceTensor gMap = t(maps == null ? dWeights : maps.mapGradient());
         int addIntoMap = maps == null ? 0 : 1;
@@ -91,6 +128,11 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
         if (maps != null) maps.backward(weights, dWeights, batch);
         ops.attentionWeightsBackward(spec.weighting().backwardNeedsScores() ? scores : null, weights, dWeights, dScores,
                 batch * heads * tokens, tokens, spec.weighting(), 0);
+        scoreGradients(in, gqkv, batch);
+    }
+
+    /** dq and dk from dS. */
+    private void scoreGradients(DeviceTensor in, DeviceTensor gqkv, int batch) {
         DeviceTensor gs = t(dScores);
         float scale = (float) spec.scale();
         // dq = scale·dS·k ; dk = scale·dSᵀ·q

@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tensor.Write;
+import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
 import dev.tornadovit.tornado.cuda.GemmCompute;
 import dev.tornadovit.tornado.kernels.ElementwiseKernels;
 import dev.tornadovit.tornado.kernels.MatmulKernels;
@@ -41,6 +42,9 @@ final class MatrixProducts extends DeviceOperations {
     static final String HEADS_IN_ONE_BATCH = "tornadovit.headsInOneBatch";
     /** Whether {@link #gemmHeads} runs all heads as one pointer-array batch rather than a strided batch per head. */
     private boolean headsInOneBatch = Boolean.getBoolean(HEADS_IN_ONE_BATCH);
+    static final String RELU_EPILOGUE = "tornadovit.reluEpilogue";
+    /** Whether pointwise ReLU attention runs φ and its backward in the epilogues of its products. */
+    private boolean reluEpilogue = Boolean.getBoolean(RELU_EPILOGUE);
 
     MatrixProducts(TornadoBackend backend, GemmStrategy gemmStrategy, GemmCompute gemmCompute, boolean tensorCores,
                    int gemmTargetGroups) {
@@ -221,6 +225,38 @@ final class MatrixProducts extends DeviceOperations {
 
     private static CublasGemm.View shifted(CublasGemm.View v, long values) {
         return new CublasGemm.View(v.tensor(), v.offset() + values, v.rowLength(), v.stride());
+    }
+
+    /**
+     * {@link #gemm} on views per head as {@link #gemmHeads} runs it without one batch, with cuBLASLt's ReLU
+     * {@code epilogue} on each product, {@code mask} the bit masks of all images' and heads' products
+     * ({@link CublasGemm#maskValues} values): φ = relu of the scores' product, written with its mask, or φ's backward
+     * in the product of the weights' gradient, reading that mask. Where {@link #reluInEpilogues}.
+     */
+    Task[] gemmHeads(CublasGemm.View a, long headStepA, CublasGemm.View b, long headStepB, CublasGemm.View c,
+                     long headStepC, int heads, int m, int n, int k, int images, int transA, int transB, float alpha,
+                     int accumulate, CudaLibraryProvider.Epilogue epilogue, DeviceTensor mask) {
+        if (!reluInEpilogues()) throw new IllegalStateException("φ runs in the products' epilogues only through cuBLASLt");
+        CublasGemm.EpilogueCall[] calls = CublasGemm.headsWithEpilogue(a, headStepA, b, headStepB, c, headStepC, heads,
+                m, n, k, images, transA, transB, alpha, accumulate, epilogue, mask);
+        Task[] tasks = new Task[calls.length];
+        for (int h = 0; h < calls.length; h++) tasks[h] = CublasGemm.epilogueTask(calls[h], gemmCompute);
+        return tasks;
+    }
+
+    /**
+     * Whether pointwise ReLU attention runs φ in the epilogue of the scores' product and φ's backward in that of the
+     * weights' gradient ({@code -Dtornadovit.reluEpilogue=true}): where the heads are read in place, through cuBLASLt.
+     */
+    boolean reluInEpilogues() {
+        return reluEpilogue && takesViews();
+    }
+
+    /** Switches {@link #reluInEpilogues} on or off (where cuBLASLt runs the products); returns the old setting. */
+    boolean setReluEpilogue(boolean on) {
+        boolean old = reluEpilogue;
+        reluEpilogue = on;
+        return old;
     }
 
     /** See {@link #setHeadsInOneBatch}. */

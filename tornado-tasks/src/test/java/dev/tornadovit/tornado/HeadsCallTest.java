@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * same products through cuBLAS against the CPU backend.
  */
 class HeadsCallTest {
-    private static final int Q = 0, K = 1, V = 2;
+    static final int Q = 0, K = 1, V = 2;
 
     @ParameterizedTest(name = "batch {0}, {1} heads of {2}, {3} tokens")
     @CsvSource({"2, 3, 4, 5", "3, 2, 8, 7", "1, 1, 3, 4"})
@@ -114,20 +114,20 @@ class HeadsCallTest {
         return (z / heads) * imageStride + (z % heads) * headStep;
     }
 
-    private static float dot(float[] x, int x0, int xStep, float[] y, int y0, int yStep, int count) {
+    static float dot(float[] x, int x0, int xStep, float[] y, int y0, int yStep, int count) {
         double sum = 0;
         for (int l = 0; l < count; l++) sum += (double) x[x0 + l * xStep] * y[y0 + l * yStep];
         return (float) sum;
     }
 
-    private static float[] random(SplittableRandom random, int size) {
+    static float[] random(SplittableRandom random, int size) {
         float[] values = new float[size];
         for (int i = 0; i < size; i++) values[i] = (float) (random.nextDouble() * 2 - 1);
         return values;
     }
 
     /** The attention core's layouts, as {@link HeadsInPlaceCore} views them (no tensors: geometry only). */
-    private record Geometry(int images, int heads, int headDim, int tokens, int width, int area) {
+    record Geometry(int images, int heads, int headDim, int tokens, int width, int area) {
         Geometry(int images, int heads, int headDim, int tokens) {
             this(images, heads, headDim, tokens, heads * headDim, tokens * tokens);
         }

@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * head mix, whose parameter gradients are compared too). Where cuBLAS runs the products on fp32 tensors the backend
  * reads the heads in place ({@link HeadsInPlaceCore}: one product per head and no split or merge); elsewhere it splits
  * and merges them; the test says which it checked by the tasks a forward pass records. In place, also with every head
- * of every image in one product through arrays of matrix pointers ({@link MatrixProducts#gemmHeads}).
+ * of every image in one product through arrays of matrix pointers ({@link MatrixProducts#gemmHeads}), and with ReLU
+ * attention's φ and φ's backward in the epilogues of cuBLASLt's products ({@link MatrixProducts#reluInEpilogues}).
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
@@ -62,13 +63,37 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
         }
     }
 
+    /**
+     * φ = relu in the scores' product and its backward in that of dO·vᵀ, at several α (the epilogue's alpha carries
+     * L^-α), with a map step (whose gradient is not a product, so φ's backward runs as a kernel from the weights).
+     */
+    @ParameterizedTest(name = "relu α={0}, batch {1}, {2} heads of {3}, {4} tokens, map step {5}")
+    @CsvSource({"1, 2, 3, 16, 17, false", "0, 2, 3, 16, 17, false", "0.5, 3, 6, 64, 197, false",
+            "1, 2, 6, 64, 130, false", "1, 2, 4, 8, 33, true"})
+    void reluInTheProductsEpiloguesMatchesTheCpu(double alpha, int batch, int heads, int headDim, int tokens,
+                                                 boolean mapStep) {
+        Assumptions.assumeTrue(readsHeadsInPlace(), "the epilogues run only where cuBLAS runs fp32 on the heads in "
+                + "place, not " + dev.gemmStrategy().label() + " in " + dev.gemmCompute());
+        boolean before = dev.products().setReluEpilogue(true);
+        try {
+            check(AttentionWeighting.pointwise(PointwiseActivation.RELU, alpha), batch, heads, headDim, tokens,
+                    mapStep);
+        } finally {
+            dev.products().setReluEpilogue(before);
+        }
+    }
+
     private boolean readsHeadsInPlace() {
         return dev.gemmStrategy() == GemmStrategy.CUBLAS && !dev.gemmCompute().storedBf16();
     }
 
     private void check(String weighting, int batch, int heads, int headDim, int tokens, boolean mapStep) {
-        AttentionWeighting w = weighting.equals("softmax") ? AttentionWeighting.softmaxWeights()
-                : AttentionWeighting.pointwise(PointwiseActivation.RELU, 1);
+        check(weighting.equals("softmax") ? AttentionWeighting.softmaxWeights()
+                : AttentionWeighting.pointwise(PointwiseActivation.RELU, 1), batch, heads, headDim, tokens, mapStep);
+    }
+
+    private void check(AttentionWeighting w, int batch, int heads, int headDim, int tokens, boolean mapStep) {
+        String weighting = w.toString();
         int width = heads * headDim, th = batch * tokens * width, mapSize = tokens * tokens;
         int maps = batch * heads * mapSize;
         Twin qkv = r(3 * th, 2), merged = r(th, 1), dMerged = r(th, 1), dQkv = r(3 * th, 1);
@@ -96,9 +121,13 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
         assertEquals(inPlace, cores[1] instanceof HeadsInPlaceCore, "heads in place exactly where cuBLAS runs fp32");
         int mapTasks = mapStep ? 1 : 0;
         boolean fused = !inPlace && !mapStep && dev.fusedAttention();
+        boolean epilogues = inPlace && dev.products().reluInEpilogues() && !w.softmax();
         int productsPerStep = dev.products().headsInOneBatch() ? 1 : heads;
-        assertEquals(inPlace ? 2 * productsPerStep + 1 + mapTasks : fused ? 3 : 5 + mapTasks,
-                dev.taskCount(forwardOnDevice[0]), inPlace ? (productsPerStep == 1
+        // the scores' product with its epilogue runs a head at a time (cuBLAS's pointer-array product has none)
+        assertEquals(epilogues ? heads + productsPerStep + mapTasks
+                        : inPlace ? 2 * productsPerStep + 1 + mapTasks : fused ? 3 : 5 + mapTasks,
+                dev.taskCount(forwardOnDevice[0]), epilogues ? "a product per head for the scores with φ, and for ·V"
+                        : inPlace ? (productsPerStep == 1
                         ? "one product over the images and heads for the scores and one for ·V, and φ"
                         : "a product per head for the scores and for ·V, and φ")
                         : fused ? "split, the fused kernel, merge" : "split, scores, φ, ·V, merge");

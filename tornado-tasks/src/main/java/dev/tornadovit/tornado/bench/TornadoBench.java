@@ -309,7 +309,33 @@ public final class TornadoBench {
             report("softmax backward (dO·vᵀ, Wᵀ·dO, softmax', dS·k, dSᵀ·q: 5 kernels)", tokens, backwardFlops,
                     time(be, "softmax-backward", () -> kernels.unfusedBackward(dO, q, k, v, scores, weights, dWeights,
                             dScores, dq, dk, dv, batchHeads, tokens, headDim, scale, softmax, false), reps));
+            for (AttentionWeighting w : new AttentionWeighting[]{softmax, reluL}) {
+                modelCore(be, w, batchHeads, tokens, headDim, flops, reps, random);
+            }
         }
+    }
+
+    /**
+     * The model's attention core from qkv to the merged heads (6 heads an image, as ViT-S/16; on CUDA the heads read in
+     * place, and φ as the model runs it, e.g. in the products' epilogues with {@code -Dtornadovit.reluEpilogue=true}):
+     * the forward pass alone (inference) and forward with backward (training).
+     */
+    private void modelCore(TornadoBackend be, AttentionWeighting w, int batchHeads, int tokens, int headDim,
+                           double flops, int reps, SplittableRandom random) {
+        int heads = batchHeads % 6 == 0 ? 6 : 1, images = batchHeads / heads, th = batchHeads * tokens * headDim;
+        Tensor qkv = random(be, 3 * th, random), merged = be.allocate(th), dMerged = random(be, th, random);
+        Tensor dQkv = be.allocate(3 * th);
+        var core = be.attentionCore(new dev.tornadovit.tensor.AttentionCore.Spec(heads, headDim, 1 / Math.sqrt(headDim),
+                w, null, null));
+        core.allocate(new dev.tornadovit.model.Workspace(be), images, tokens);
+        String name = (w.softmax() ? "softmax" : "ReLU/L") + ", the model's core (" + core.getClass().getSimpleName()
+                      + ")";
+        report(name + ", forward (inference)", tokens, flops, time(be, "core-forward-" + w,
+                () -> core.forward(qkv, merged, images, false), reps));
+        report(name + ", forward and backward (training)", tokens, 3 * flops, time(be, "core-train-" + w, () -> {
+            core.forward(qkv, merged, images, true);
+            core.backward(qkv, dMerged, dQkv, images);
+        }, reps));
     }
 
     /**

@@ -20,14 +20,18 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * two CUDA driver calls that give it workspace memory. The epilogues we use fuse a linear layer's bias into its
  * forward product ({@link #EPILOGUE_BIAS}) and its bias gradient into the weight-gradient product
  * ({@link #EPILOGUE_BGRADB}), as PyTorch's fused {@code addmm} does: one kernel, and one library task, instead of two
- * or three.
+ * or three; and pointwise ReLU attention's φ into the product of the scores ({@link #EPILOGUE_RELU_AUX}, which also
+ * writes a bit mask of where the product was positive) and φ's backward into the product of the weights' gradient
+ * ({@link #EPILOGUE_DRELU}, which reads the mask), so that the [B,H,T,T] maps pass through memory fewer times.
  */
 final class CublasLtLibrary {
     static final String SONAME = "libcublasLt.so.13", DRIVER = "libcuda.so.1";
     /** cublasLtEpilogue_t. */
-    static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_BGRADB = 512;
+    static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_RELU_AUX = 2 | 128,
+            EPILOGUE_DRELU = 8 | 128, EPILOGUE_BGRADB = 512;
     /** cublasLtMatmulDescAttributes_t. */
-    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8,
+            DESC_AUX_POINTER = 11, DESC_AUX_LD = 12, DESC_AUX_BATCH_STRIDE = 13;
     /** cublasLtMatmulPreferenceAttributes_t: workspace limit, then the minimum alignment of A, B, C and D in bytes. */
     private static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;
     /** cublasLtMatrixLayoutAttribute_t: batch count (int32) and the stride between batches in elements (int64). */
@@ -179,15 +183,35 @@ final class CublasLtLibrary {
         }
     }
 
+    /** Whether {@code epilogue} reads or writes a vector of its own: the bias, or the bias gradient. */
+    static boolean hasBias(int epilogue) {
+        return epilogue == EPILOGUE_BIAS || epilogue == EPILOGUE_BGRADB;
+    }
+
+    /** Whether {@code epilogue} writes or reads ReLU's bit mask (the auxiliary matrix). */
+    static boolean hasMask(int epilogue) {
+        return epilogue == EPILOGUE_RELU_AUX || epilogue == EPILOGUE_DRELU;
+    }
+
+    /** The bytes the pointer to a ReLU mask is a multiple of: its rows are multiples of 128 bits. */
+    static final int MASK_ALIGNMENT = 16;
+
     /**
      * Everything a product's plan depends on: column-major D = op(A)·op(B) (m×n, inner k) for each of {@code batches}
      * matrices {@code stride*} elements apart (0: shared), lda/ldb/ldc the leading dimensions of the stored matrices,
      * {@code compute} a cublasComputeType_t, {@code operandType} the cudaDataType of A and B (C and D are fp32),
-     * {@code epilogue} a cublasLtEpilogue_t, and {@code alignment} and {@code alignmentC} the bytes every pointer to
-     * A and B, and to C and D, is a multiple of.
+     * {@code epilogue} a cublasLtEpilogue_t, {@code alignment} and {@code alignmentC} the bytes every pointer to
+     * A and B, and to C and D, is a multiple of, and for a {@link #hasMask mask} epilogue the mask's leading
+     * dimension and batch stride in bits ({@code maskLd} a multiple of 128, at least m; 0 without a mask).
      */
     record Shape(int transA, int transB, int m, int n, int k, int lda, int ldb, int ldc, long strideA, long strideB,
-                 long strideC, int batches, int compute, int operandType, int epilogue, int alignment, int alignmentC) {
+                 long strideC, int batches, int compute, int operandType, int epilogue, int alignment, int alignmentC,
+                 long maskLd, long maskStride) {
+        /** Bytes of the mask, all batches: the values a product with a mask epilogue writes or reads. */
+        long maskBytes() {
+            return (maskStride * (batches - 1) + maskLd * n) / 8;
+        }
+
         /** Columns of the stored A and B (their rows are lda and ldb). */
         long columnsA() {
             return transA == 0 ? k : m;
@@ -211,8 +235,13 @@ final class CublasLtLibrary {
         public String toString() {
             return (transA == 0 ? "N" : "T") + (transB == 0 ? "N" : "T") + " " + m + "x" + n + "x" + k
                     + (operandType == GemmCompute.CUDA_R_16BF ? " bf16" : "")
-                    + (batches > 1 ? " x" + batches : "") + (epilogue == EPILOGUE_BIAS ? " +bias"
-                    : epilogue == EPILOGUE_BGRADB ? " +bias gradient" : "");
+                    + (batches > 1 ? " x" + batches : "") + switch (epilogue) {
+                        case EPILOGUE_BIAS -> " +bias";
+                        case EPILOGUE_BGRADB -> " +bias gradient";
+                        case EPILOGUE_RELU_AUX -> " +relu, mask";
+                        case EPILOGUE_DRELU -> " +relu gradient";
+                        default -> "";
+                    };
         }
     }
 
@@ -221,23 +250,24 @@ final class CublasLtLibrary {
      * for it, all host-side objects kept for the life of the execution plan.
      */
     record Plan(MemorySegment desc, MemorySegment layoutA, MemorySegment layoutB, MemorySegment layoutC,
-                MemorySegment algo) {
+                MemorySegment algo, int epilogue) {
     }
 
     /** The descriptor and layouts of a product, and the algorithms cuBLASLt's heuristic offers, best guess first. */
     record Candidates(MemorySegment desc, MemorySegment layoutA, MemorySegment layoutB, MemorySegment layoutC,
                       List<MemorySegment> algos) {
-        Plan plan(MemorySegment algo) {
-            return new Plan(desc, layoutA, layoutB, layoutC, algo);
+        Plan plan(MemorySegment algo, int epilogue) {
+            return new Plan(desc, layoutA, layoutB, layoutC, algo, epilogue);
         }
     }
 
     /**
      * Describes {@code shape} for a workspace of {@code workspaceBytes} and asks the heuristic for up to
-     * {@code wanted} algorithms; {@code biasPointer} (not dereferenced) tells the heuristic the bias's alignment.
-     * Objects live in {@code arena}.
+     * {@code wanted} algorithms; {@code epiloguePointer} (not dereferenced) tells the heuristic the alignment of the
+     * epilogue's bias or mask. Objects live in {@code arena}.
      */
-    Candidates candidates(long handle, Arena arena, Shape shape, long workspaceBytes, long biasPointer, int wanted) {
+    Candidates candidates(long handle, Arena arena, Shape shape, long workspaceBytes, long epiloguePointer,
+                          int wanted) {
         try {
             MemorySegment out = arena.allocate(ADDRESS);
             check((int) descCreate.invokeExact(out, shape.compute(), CublasLibrary.CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -245,7 +275,12 @@ final class CublasLtLibrary {
             setInt(desc, DESC_TRANSA, shape.transA(), arena);
             setInt(desc, DESC_TRANSB, shape.transB(), arena);
             setInt(desc, DESC_EPILOGUE, shape.epilogue(), arena);
-            if (shape.epilogue() != EPILOGUE_DEFAULT) setBias(desc, biasPointer, arena.allocate(JAVA_LONG));
+            if (hasBias(shape.epilogue())) setEpiloguePointer(desc, DESC_BIAS_POINTER, epiloguePointer, arena.allocate(JAVA_LONG));
+            if (hasMask(shape.epilogue())) {
+                setLong(desc, DESC_AUX_LD, shape.maskLd(), arena);
+                setLong(desc, DESC_AUX_BATCH_STRIDE, shape.maskStride(), arena);
+                setEpiloguePointer(desc, DESC_AUX_POINTER, epiloguePointer, arena.allocate(JAVA_LONG));
+            }
             MemorySegment a = layout(arena, shape.operandType(), shape.transA() == 0 ? shape.m() : shape.k(),
                     shape.columnsA(), shape.lda(), shape.batches(), shape.strideA());
             MemorySegment b = layout(arena, shape.operandType(), shape.transB() == 0 ? shape.k() : shape.n(),
@@ -310,21 +345,31 @@ final class CublasLtLibrary {
         check((int) descSet.invokeExact(desc, attribute, v, 4L), "cublasLtMatmulDescSetAttribute");
     }
 
+    private void setLong(MemorySegment desc, int attribute, long value, Arena arena) throws Throwable {
+        MemorySegment v = arena.allocate(JAVA_LONG);
+        v.set(JAVA_LONG, 0, value);
+        check((int) descSet.invokeExact(desc, attribute, v, 8L), "cublasLtMatmulDescSetAttribute");
+    }
+
     /**
-     * Runs {@code plan} on {@code stream}: D = alpha·op(A)·op(B) + beta·C with C = D (in place), {@code bias} the
-     * epilogue's bias (read) or bias-gradient (written) vector, 0 for none; {@code scalars} holds alpha then beta and
-     * {@code pointer} is an 8-byte host buffer for the bias attribute.
+     * Runs {@code plan} on {@code stream}: D = alpha·op(A)·op(B) + beta·C with C = D (in place), {@code extra} the
+     * epilogue's bias (read) or bias-gradient (written) vector, or its ReLU mask (written by
+     * {@link #EPILOGUE_RELU_AUX}, read by {@link #EPILOGUE_DRELU}), 0 for none; {@code scalars} holds alpha then beta
+     * and {@code pointer} is an 8-byte host buffer for the pointer attribute.
      */
     void matmul(long handle, Plan plan, MemorySegment scalars, MemorySegment pointer, long a, long b, long c,
-                long bias, long workspace, long workspaceBytes, long stream) {
-        check(tryMatmul(handle, plan, scalars, pointer, a, b, c, bias, workspace, workspaceBytes, stream), "cublasLtMatmul");
+                long extra, long workspace, long workspaceBytes, long stream) {
+        check(tryMatmul(handle, plan, scalars, pointer, a, b, c, extra, workspace, workspaceBytes, stream), "cublasLtMatmul");
     }
 
     /** {@link #matmul}, returning cuBLAS's status instead of failing on it. */
     int tryMatmul(long handle, Plan plan, MemorySegment scalars, MemorySegment pointer, long a, long b, long c,
-                  long bias, long workspace, long workspaceBytes, long stream) {
+                  long extra, long workspace, long workspaceBytes, long stream) {
         try {
-            if (bias != 0) setBias(plan.desc(), bias, pointer);
+            if (extra != 0) {
+                setEpiloguePointer(plan.desc(), hasMask(plan.epilogue()) ? DESC_AUX_POINTER : DESC_BIAS_POINTER, extra,
+                        pointer);
+            }
             MemorySegment d = MemorySegment.ofAddress(c);
             return (int) matmul.invokeExact(MemorySegment.ofAddress(handle), plan.desc(), scalars,
                     MemorySegment.ofAddress(a), plan.layoutA(), MemorySegment.ofAddress(b), plan.layoutB(),
@@ -335,9 +380,11 @@ final class CublasLtLibrary {
         }
     }
 
-    private void setBias(MemorySegment desc, long bias, MemorySegment pointer) throws Throwable {
-        pointer.set(JAVA_LONG, 0, bias);
-        check((int) descSet.invokeExact(desc, DESC_BIAS_POINTER, pointer, 8L), "cublasLtMatmulDescSetAttribute(bias)");
+    private void setEpiloguePointer(MemorySegment desc, int attribute, long value, MemorySegment pointer)
+            throws Throwable {
+        pointer.set(JAVA_LONG, 0, value);
+        check((int) descSet.invokeExact(desc, attribute, pointer, 8L),
+                "cublasLtMatmulDescSetAttribute(" + (attribute == DESC_AUX_POINTER ? "mask" : "bias") + ")");
     }
 
     /**

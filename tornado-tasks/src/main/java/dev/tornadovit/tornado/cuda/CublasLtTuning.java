@@ -65,8 +65,10 @@ final class CublasLtTuning {
                                      long workspace, long workspaceBytes, long stream) {
         Choice known = CHOICES.get(shape);
         if (known != null) {
-            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, fakeBias(), 1);
-            return c.plan(arena.allocate(known.algo().length, 8).copyFrom(MemorySegment.ofArray(known.algo())));
+            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes,
+                    fakeEpiloguePointer(shape), 1);
+            return c.plan(arena.allocate(known.algo().length, 8).copyFrom(MemorySegment.ofArray(known.algo())),
+                    shape.epilogue());
         }
         if (ENABLED && lt.canTime()) {
             try {
@@ -78,10 +80,11 @@ final class CublasLtTuning {
                         + e.getMessage());
             }
         }
-        CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, fakeBias(), 1);
+        CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, fakeEpiloguePointer(shape),
+                1);
         if (c.algos().isEmpty()) return null;
         CHOICES.put(shape, new Choice(c.algos().getFirst().toArray(JAVA_BYTE), 0, 1, 0, 0));
-        return c.plan(c.algos().getFirst());
+        return c.plan(c.algos().getFirst(), shape.epilogue());
     }
 
     /** Times the heuristic's candidates on scratch buffers and keeps the fastest; null when none runs. */
@@ -89,7 +92,8 @@ final class CublasLtTuning {
                                              long workspace, long workspaceBytes, long stream) {
         Scratch scratch = new Scratch(lt, shape);
         try {
-            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes, scratch.bias, CANDIDATES);
+            CublasLtLibrary.Candidates c = lt.candidates(handle, arena, shape, workspaceBytes,
+                    fakeEpiloguePointer(shape), CANDIDATES);
             if (c.algos().isEmpty()) return null;
             MemorySegment scalars = CublasLibrary.scalars(arena), pointer = arena.allocate(8, 8);
             scalars.set(JAVA_FLOAT, 0, 1f);
@@ -98,7 +102,7 @@ final class CublasLtTuning {
             long start = lt.eventCreate(), end = lt.eventCreate();
             try {
                 for (int i = 0; i < millis.length; i++) {
-                    millis[i] = time(lt, handle, c.plan(c.algos().get(i)), shape.epilogue(), scalars, pointer,
+                    millis[i] = time(lt, handle, c.plan(c.algos().get(i), shape.epilogue()), scalars, pointer,
                             scratch, workspace, workspaceBytes, stream, start, end);
                 }
             } finally {
@@ -114,18 +118,19 @@ final class CublasLtTuning {
             }
             MemorySegment algo = c.algos().get(best);
             CHOICES.put(shape, new Choice(algo.toArray(JAVA_BYTE), best, millis.length, millis[0], millis[best]));
-            return c.plan(algo);
+            return c.plan(algo, shape.epilogue());
         } finally {
             scratch.free();
         }
     }
 
     /** Milliseconds a product with {@code plan}, averaged over {@value #RUNS} runs; infinite if it cannot run. */
-    private static float time(CublasLtLibrary lt, long handle, CublasLtLibrary.Plan plan, int epilogue,
-                              MemorySegment scalars, MemorySegment pointer, Scratch s, long workspace,
-                              long workspaceBytes, long stream, long start, long end) {
-        // a bias pointer only where the epilogue has one: cuBLASLt refuses a product without a bias epilogue that sets it
-        long bias = epilogue == CublasLtLibrary.EPILOGUE_DEFAULT ? 0 : s.bias;
+    private static float time(CublasLtLibrary lt, long handle, CublasLtLibrary.Plan plan, MemorySegment scalars,
+                              MemorySegment pointer, Scratch s, long workspace, long workspaceBytes, long stream,
+                              long start, long end) {
+        // a bias or mask pointer only where the epilogue has one: cuBLASLt refuses a product whose epilogue has none
+        int epilogue = plan.epilogue();
+        long bias = CublasLtLibrary.hasBias(epilogue) ? s.bias : CublasLtLibrary.hasMask(epilogue) ? s.mask : 0;
         for (int i = 0; i < WARMUP; i++) {
             if (lt.tryMatmul(handle, plan, scalars, pointer, s.a, s.b, s.c, bias, workspace, workspaceBytes,
                     stream) != 0) {
@@ -140,16 +145,20 @@ final class CublasLtTuning {
         return lt.elapsedMillis(start, end) / RUNS;
     }
 
-    /** Not dereferenced: tells the heuristic that the bias is as aligned as our other operands. */
-    private static long fakeBias() {
-        return 256 + TornadoNativeArray.ARRAY_HEADER;
+    /**
+     * Not dereferenced: tells the heuristic that the bias is as aligned as our other operands, and a ReLU mask as
+     * aligned as the least aligned of ours ({@link CublasLtLibrary#MASK_ALIGNMENT}).
+     */
+    private static long fakeEpiloguePointer(CublasLtLibrary.Shape shape) {
+        return 256 + (CublasLtLibrary.hasMask(shape.epilogue()) ? CublasLtLibrary.MASK_ALIGNMENT
+                : TornadoNativeArray.ARRAY_HEADER);
     }
 
     /** Device buffers of a shape's operands, each starting where a TornadoVM array's data would (past its header). */
     private static final class Scratch {
         final CublasLtLibrary lt;
-        final long[] allocations = new long[4];
-        final long a, b, c, bias;
+        final long[] allocations = new long[5];
+        final long a, b, c, bias, mask;
 
         Scratch(CublasLtLibrary lt, CublasLtLibrary.Shape s) {
             this.lt = lt;
@@ -161,6 +170,13 @@ final class CublasLtTuning {
                 b = allocate(1, (long) s.ldb() * s.columnsB() + s.strideB() * (s.batches() - 1), offset, pattern);
                 c = allocate(2, (long) s.ldc() * s.n() + s.strideC() * (s.batches() - 1), 0, HALF);
                 bias = allocate(3, Math.max(s.m(), s.n()), 0, HALF);
+                // the mask's values mean nothing to the timing; it starts on an allocation's 256-byte boundary
+                if (CublasLtLibrary.hasMask(s.epilogue())) {
+                    allocations[4] = lt.deviceAlloc(s.maskBytes());
+                    mask = allocations[4];
+                } else {
+                    mask = 0;
+                }
             } catch (RuntimeException e) {
                 free();
                 throw e;

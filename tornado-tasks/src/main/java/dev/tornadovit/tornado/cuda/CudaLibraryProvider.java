@@ -36,15 +36,16 @@ import java.util.function.IntFunction;
  * {@value #GEMM_HEADS}: the same product over every (image, head) matrix of a {@link HeadBatch}, which no single stride
  * reaches, as one {@code cublasGemmBatchedEx} on arrays of matrix pointers ({@link PointerArrays}). Function
  * {@value #LINEAR}: one product with a cuBLASLt epilogue (the bias added, or the bias gradient written); see
- * {@link #linear}. Both run through cuBLASLt with each shape's algorithm chosen once per process
+ * {@link #linear}. Function {@value #GEMM_EPILOGUE}: a {@value #GEMM} product with ReLU or its gradient in cuBLASLt's
+ * epilogue ({@link ProductEpilogue}). They run through cuBLASLt with each shape's algorithm chosen once per process
  * ({@link CublasLtTuning}); a {@value #GEMM} shape cuBLASLt has no algorithm for runs through cuBLAS. Function
  * {@value #ALL_REDUCE_MEAN}: a buffer averaged in place over the ranks of an NCCL communicator ({@link NcclGroups}).
  */
 public final class CudaLibraryProvider implements TornadoLibraryProvider {
     /** The library name our task descriptors give. */
     public static final String LIBRARY = "tornadovit/cuda";
-    public static final String GEMM = "gemm", GEMM_HEADS = "gemmHeads", LINEAR = "linear",
-            ALL_REDUCE_MEAN = "allReduceMean";
+    public static final String GEMM = "gemm", GEMM_HEADS = "gemmHeads", GEMM_EPILOGUE = "gemmEpilogue",
+            LINEAR = "linear", ALL_REDUCE_MEAN = "allReduceMean";
     /** cuBLASLt's workspace per execution plan: room for split-K kernels on the model's long weight-gradient sums. */
     private static final long LT_WORKSPACE_BYTES = 8L << 20;
 
@@ -83,12 +84,16 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         }
     }
 
-    /** cuBLASLt's epilogue of a {@value #LINEAR} call. */
+    /** cuBLASLt's epilogue of a {@value #LINEAR} call (the bias ones) or a {@value #GEMM_EPILOGUE} call (ReLU's). */
     public enum Epilogue {
         /** D = op(A)·op(B) + bias, the bias one value per row of column-major D (per output feature). */
         BIAS(CublasLtLibrary.EPILOGUE_BIAS),
         /** D (+)= op(A)·op(B), and bias[j] = Σ over the inner dimension of op(B)'s column j (written, not added). */
-        BIAS_GRADIENT_OF_B(CublasLtLibrary.EPILOGUE_BGRADB);
+        BIAS_GRADIENT_OF_B(CublasLtLibrary.EPILOGUE_BGRADB),
+        /** D = max(0, alpha·op(A)·op(B) + beta·C), and a bit mask of where it is positive (written). */
+        RELU_WITH_MASK(CublasLtLibrary.EPILOGUE_RELU_AUX),
+        /** D = alpha·op(A)·op(B) + beta·C where a mask that {@link #RELU_WITH_MASK} wrote has its bit set, else 0. */
+        RELU_GRADIENT(CublasLtLibrary.EPILOGUE_DRELU);
 
         final int value;
 
@@ -100,7 +105,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
     public CudaLibraryProvider() {
     }
 
-    private static final CublasLtLibrary.Plan NO_PLAN = new CublasLtLibrary.Plan(null, null, null, null, null);
+    private static final CublasLtLibrary.Plan NO_PLAN = new CublasLtLibrary.Plan(null, null, null, null, null, 0);
 
     /** Why our CUDA library tasks cannot run in this process (cuBLAS missing), or null when they can. */
     public static String unavailableReason() {
@@ -130,6 +135,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         switch (functionName) {
             case GEMM -> gemm(context, call);
             case GEMM_HEADS -> gemmHeads(context, call);
+            case GEMM_EPILOGUE -> gemmEpilogue(context, call);
             case LINEAR -> linear(context, call);
             case ALL_REDUCE_MEAN -> NcclGroups.communicator((long) call.getArg(2)).allReduce(call.getDevicePointer(0),
                     call.getDevicePointer(0), (int) call.getArg(1), NcclLibrary.DataType.FLOAT32,
@@ -149,6 +155,11 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         static final int A = 5, B = 8, C = 12;
 
         static GemmArgs of(IntFunction<Object> arg) {
+            return of(arg, (long) arg.apply(17), (long) arg.apply(18), (long) arg.apply(19));
+        }
+
+        /** The arguments of a call whose first 17 parameters are {@value #GEMM}'s, the offsets given. */
+        static GemmArgs of(IntFunction<Object> arg, long offsetA, long offsetB, long offsetC) {
             int ops = (int) arg.apply(0), batches = (int) arg.apply(15);
             // strides mean nothing for one matrix: left out of the plan's shape, so that equal shapes share a plan
             long strideA = batches > 1 ? (long) arg.apply(7) : 0, strideB = batches > 1 ? (long) arg.apply(10) : 0;
@@ -156,8 +167,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
             return new GemmArgs(ops & 1, ops >> 1 & 1, (int) arg.apply(1), (int) arg.apply(2), (int) arg.apply(3),
                     (float) arg.apply(4), (int) arg.apply(6), strideA, (int) arg.apply(9), strideB,
                     (float) arg.apply(11), (int) arg.apply(13), strideC, batches,
-                    CudaLibraryProvider.compute(arg.apply(16)), (long) arg.apply(17), (long) arg.apply(18),
-                    (long) arg.apply(19));
+                    CudaLibraryProvider.compute(arg.apply(16)), offsetA, offsetB, offsetC);
         }
 
         /** Bytes from the device pointers of A's, B's and C's buffers to the matrices' first values. */
@@ -194,6 +204,23 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         CublasLibrary.get().gemm(context.handle(stream), g.transA(), g.transB(), g.m(), g.n(), g.k(), context.scalars,
                 a, g.lda(), g.strideA(), b, g.ldb(), g.strideB(), c, g.ldc(), g.strideC(), g.batches(),
                 g.compute().cublasValue, g.compute().operandType);
+    }
+
+    /** One product with a ReLU epilogue: arguments as {@link #gemmEpilogue(int, int, int, int, float,
+     * TornadoNativeArray, int, long, TornadoNativeArray, int, long, float, FloatArray, int, long, int, GemmCompute,
+     * FloatArray, ProductEpilogue)}'s. */
+    private static void gemmEpilogue(Context context, LibraryInvocation call) {
+        ProductEpilogue e = (ProductEpilogue) call.getTuning();
+        GemmArgs g = GemmArgs.of(call::getArg, e.offsetA(), e.offsetB(), e.offsetC());
+        CublasLtLibrary.Plan plan = epiloguePlan(context, g, e);
+        context.scalars.set(ValueLayout.JAVA_FLOAT, 0, g.alpha());
+        context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, g.beta());
+        long a = call.getDevicePointer(GemmArgs.A) + g.startA(), b = call.getDevicePointer(GemmArgs.B) + g.startB();
+        long c = call.getDevicePointer(GemmArgs.C) + g.startC();
+        long mask = call.getDevicePointer(ProductEpilogue.MASK_ARGUMENT) + TornadoNativeArray.ARRAY_HEADER
+                    + e.maskOffsetBytes();
+        CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b, c, mask,
+                context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream());
     }
 
     /**
@@ -249,6 +276,10 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
                 c.handle(c.stream());
                 c.pointerArrays.computeIfAbsent((HeadBatch) descriptor.getTuning(), PointerArrays::new);
             }
+            case GEMM_EPILOGUE -> {
+                ProductEpilogue e = (ProductEpilogue) descriptor.getTuning();
+                epiloguePlan(c, GemmArgs.of(i -> args[i], e.offsetA(), e.offsetB(), e.offsetC()), e);
+            }
             default -> {
             }
         }
@@ -263,7 +294,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         CublasLtLibrary.Plan plan = plan(context, new CublasLtLibrary.Shape(transA, transB, m, n, k, lda, ldb, ldc,
                 0, 0, 0, 1, compute.cublasValue, compute.operandType, epilogue,
                 CublasLtTuning.alignment(compute.operandOffsetBytes(), compute.operandBytes(), 1),
-                CublasLtTuning.alignment(0, Float.BYTES, 1)));
+                CublasLtTuning.alignment(0, Float.BYTES, 1), 0, 0));
         if (plan == NO_PLAN) {
             throw new IllegalStateException("cuBLASLt has no algorithm for " + m + "x" + n + "x" + k + " (ops " + transA
                     + "," + transB + ", epilogue " + epilogue + ", compute " + compute + ")");
@@ -280,7 +311,25 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         int output = CublasLtTuning.alignment(g.startC(), Float.BYTES, batches, g.strideC());
         return plan(context, new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(), g.ldb(),
                 g.ldc(), g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue,
-                g.compute().operandType, CublasLtLibrary.EPILOGUE_DEFAULT, operands, output));
+                g.compute().operandType, CublasLtLibrary.EPILOGUE_DEFAULT, operands, output, 0, 0));
+    }
+
+    /** The cuBLASLt plan of one {@value #GEMM_EPILOGUE} call; cuBLAS has no epilogues, so cuBLASLt must have one. */
+    private static CublasLtLibrary.Plan epiloguePlan(Context context, GemmArgs g, ProductEpilogue e) {
+        int bytes = g.compute().operandBytes(), batches = g.batches();
+        int operands = Math.min(CublasLtTuning.alignment(g.startA(), bytes, batches, g.strideA()),
+                CublasLtTuning.alignment(g.startB(), bytes, batches, g.strideB()));
+        int output = CublasLtTuning.alignment(g.startC(), Float.BYTES, batches, g.strideC());
+        CublasLtLibrary.Shape shape = new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(),
+                g.ldb(), g.ldc(), g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue,
+                g.compute().operandType, e.epilogue().value, operands, output, e.maskLd(),
+                batches > 1 ? e.maskStride() : 0);
+        CublasLtLibrary.Plan plan = plan(context, shape);
+        if (plan == NO_PLAN) {
+            throw new IllegalStateException("cuBLASLt has no algorithm for the attention product " + shape
+                    + " (compute " + g.compute() + "); -Dtornadovit.reluEpilogue=false runs φ as a kernel of its own");
+        }
+        return plan;
     }
 
     private static CublasLtLibrary.Plan plan(Context context, CublasLtLibrary.Shape shape) {
@@ -373,6 +422,28 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
                         compute.ordinal(), offsetA, offsetB, offsetC})
                 .withAccess(access)
                 .withTuning(batch);
+    }
+
+    /**
+     * The descriptor of one {@value #GEMM_EPILOGUE} call: {@link #gemm}'s first 17 arguments, then the ReLU mask's
+     * tensor (written by {@link Epilogue#RELU_WITH_MASK}, read by {@link Epilogue#RELU_GRADIENT}); the epilogue,
+     * the operands' offsets and the mask's geometry ride as the descriptor's tuning object.
+     */
+    public static LibraryTaskDescriptor gemmEpilogue(int operations, int m, int n, int k, float alpha,
+                                                     TornadoNativeArray a, int lda, long strideA, TornadoNativeArray b,
+                                                     int ldb, long strideB, float beta, FloatArray c, int ldc,
+                                                     long strideC, int batches, GemmCompute compute, FloatArray mask,
+                                                     ProductEpilogue epilogue) {
+        Access[] access = new Access[18];
+        Arrays.fill(access, Access.READ_ONLY);
+        access[GemmArgs.C] = beta != 0f || (operations & 4) != 0 ? Access.READ_WRITE : Access.WRITE_ONLY;
+        // each head's product writes its own part of the mask: never write-only, or the other parts may be lost
+        if (epilogue.epilogue() == Epilogue.RELU_WITH_MASK) access[ProductEpilogue.MASK_ARGUMENT] = Access.READ_WRITE;
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM_EPILOGUE)
+                .withParameters(new Object[]{operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc,
+                        strideC, batches, compute.ordinal(), mask})
+                .withAccess(access)
+                .withTuning(epilogue);
     }
 
     /**
