@@ -74,7 +74,7 @@ case "$chunk" in
     echo "exp1-785-relu-s1 ReLU/L and relu α=0 at 785 keys, seed 1 alone (with -s2: exp1-785-relu in two slots)"
     echo "exp1-785-relu-s2 ReLU/L and relu α=0 at 785 keys, seed 2 alone"
     echo "exp1-785-e5-A-sN one run of experiment 1 at 785 keys trained 5 epochs: A softmax, relu1 (ReLU/L) or relu0"
-    echo "                 (relu α=0), seed N in 0, 1, 2 (the three A of one seed side by side fit one device session)"
+    echo "                 (relu α=0), seed N in 0, 1, 2 (the three A of one seed side by side fit a 30-minute device lease)"
     echo "exp2-785-relu    relu at 785 keys, α ∈ {0.5, 1.5}, seed 0 (0 and 1 are exp1-785-relu's)"
     echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
@@ -97,7 +97,7 @@ case "$chunk" in
     args=(--attention relu --alpha 0,1 --seeds "$seed" "${keys785[@]}" --sweep-dir "$experiments/exp1-keys-785-relu-s$seed") ;;
   exp1-785-e5-softmax-s[012]|exp1-785-e5-relu[01]-s[012])
     # experiment 1 at 785 keys closer to convergence, a run a chunk: a 5-epoch run takes ~15 minutes beside two
-    # others, so the three attentions of one seed finish within one device session (a new machine starts over)
+    # others, so the three attentions of one seed finish within a 30-minute device lease (a new machine starts over)
     seed=${chunk##*-s} attention=${chunk#exp1-785-e5-}; attention=${attention%-s*}
     case $attention in
       softmax) which=(--attention softmax) ;;
