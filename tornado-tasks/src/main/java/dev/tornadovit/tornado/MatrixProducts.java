@@ -247,6 +247,8 @@ final class MatrixProducts extends DeviceOperations {
     /**
      * Whether pointwise ReLU attention runs φ in the epilogue of the scores' product and φ's backward in that of the
      * weights' gradient ({@code -Dtornadovit.reluEpilogue=true}): where the heads are read in place, through cuBLASLt.
+     * Off by default: on an H100 cuBLASLt's kernels with these epilogues ran the attention products 2–3× slower than
+     * without, more than the map passes they save (docs/gpu.md, "The heads read in place").
      */
     boolean reluInEpilogues() {
         return reluEpilogue && takesViews();
