@@ -73,8 +73,11 @@ case "$chunk" in
     echo "exp1-785-relu    ReLU/L and relu α=0 at 785 keys, seeds 0, 1, 2 (seed 0 comes from docs/experiments)"
     echo "exp1-785-relu-s1 ReLU/L and relu α=0 at 785 keys, seed 1 alone (with -s2: exp1-785-relu in two slots)"
     echo "exp1-785-relu-s2 ReLU/L and relu α=0 at 785 keys, seed 2 alone"
-    echo "exp1-785-e5-A-sN one run of experiment 1 at 785 keys trained 5 epochs: A softmax, relu1 (ReLU/L) or relu0"
-    echo "                 (relu α=0), seed N in 0, 1, 2 (the three A of one seed side by side fit a 30-minute device lease)"
+    for seed in 0 1 2; do
+      echo "exp1-785-e5-softmax-s$seed  softmax at 785 keys trained 5 epochs, seed $seed (one run)"
+      echo "exp1-785-e5-relu1-s$seed    ReLU/L at 785 keys trained 5 epochs, seed $seed (one run)"
+      echo "exp1-785-e5-relu0-s$seed    relu α=0 at 785 keys trained 5 epochs, seed $seed (one run; a seed's three fit a 30-minute device lease side by side)"
+    done
     echo "exp2-785-relu    relu at 785 keys, α ∈ {0.5, 1.5}, seed 0 (0 and 1 are exp1-785-relu's)"
     echo "exp2-197-relu    relu at 197 keys, α ∈ {0.25, 0.5, 0.75, 1.5}, seed 0 (0.5 and 1.5 come from docs/experiments)"
     echo "exp2-197-relu2   relu² at 197 keys, α ∈ {0, 0.5, 1, 1.5}, seed 0"
