@@ -304,26 +304,24 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
 
     /** The cuBLASLt plan of one {@value #GEMM} call ({@link #NO_PLAN}: cuBLAS runs it). */
     private static CublasLtLibrary.Plan gemmPlan(Context context, GemmArgs g) {
+        return plan(context, gemmShape(g, CublasLtLibrary.EPILOGUE_DEFAULT, 0, 0));
+    }
+
+    /** The shape of a {@value #GEMM} or {@value #GEMM_EPILOGUE} call with {@code epilogue} and its mask geometry. */
+    private static CublasLtLibrary.Shape gemmShape(GemmArgs g, int epilogue, long maskLd, long maskStride) {
         int bytes = g.compute().operandBytes(), batches = g.batches();
         // the operands' alignment: the less aligned of the two, each from its own start and stride
         int operands = Math.min(CublasLtTuning.alignment(g.startA(), bytes, batches, g.strideA()),
                 CublasLtTuning.alignment(g.startB(), bytes, batches, g.strideB()));
         int output = CublasLtTuning.alignment(g.startC(), Float.BYTES, batches, g.strideC());
-        return plan(context, new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(), g.ldb(),
-                g.ldc(), g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue,
-                g.compute().operandType, CublasLtLibrary.EPILOGUE_DEFAULT, operands, output, 0, 0));
+        return new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(), g.ldb(), g.ldc(),
+                g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue, g.compute().operandType,
+                epilogue, operands, output, maskLd, maskStride);
     }
 
     /** The cuBLASLt plan of one {@value #GEMM_EPILOGUE} call; cuBLAS has no epilogues, so cuBLASLt must have one. */
     private static CublasLtLibrary.Plan epiloguePlan(Context context, GemmArgs g, ProductEpilogue e) {
-        int bytes = g.compute().operandBytes(), batches = g.batches();
-        int operands = Math.min(CublasLtTuning.alignment(g.startA(), bytes, batches, g.strideA()),
-                CublasLtTuning.alignment(g.startB(), bytes, batches, g.strideB()));
-        int output = CublasLtTuning.alignment(g.startC(), Float.BYTES, batches, g.strideC());
-        CublasLtLibrary.Shape shape = new CublasLtLibrary.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.lda(),
-                g.ldb(), g.ldc(), g.strideA(), g.strideB(), g.strideC(), batches, g.compute().cublasValue,
-                g.compute().operandType, e.epilogue().value, operands, output, e.maskLd(),
-                batches > 1 ? e.maskStride() : 0);
+        CublasLtLibrary.Shape shape = gemmShape(g, e.epilogue().value, e.maskLd(), g.batches() > 1 ? e.maskStride() : 0);
         CublasLtLibrary.Plan plan = plan(context, shape);
         if (plan == NO_PLAN) {
             throw new IllegalStateException("cuBLASLt has no algorithm for the attention product " + shape
