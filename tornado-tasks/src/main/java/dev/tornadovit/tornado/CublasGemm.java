@@ -133,7 +133,8 @@ final class CublasGemm {
     /**
      * {@link #task} on views per head, as {@link MatrixProducts#gemmHeads} without one batch (cuBLAS's pointer-array
      * product has no epilogues), each with {@code epilogue}: one call a head, each a strided batch over the images.
-     * The mask of image i's head h is matrix i·heads + h of {@code mask} ({@link #maskValues} values).
+     * The mask of image i's head h is matrix i·heads + h of {@code mask} ({@link #maskValues} values); ReLU without a
+     * mask ({@link CudaLibraryProvider.Epilogue#RELU}) takes none (null).
      */
     static EpilogueCall[] headsWithEpilogue(View a, long headStepA, View b, long headStepB, View c, long headStepC,
                                             int heads, int m, int n, int k, int images, int transA, int transB,
@@ -141,12 +142,14 @@ final class CublasGemm {
                                             DeviceTensor mask) {
         int operations = CudaLibraryProvider.gemmOperations(transB == 0 ? OP_N : OP_T, transA == 0 ? OP_N : OP_T,
                 true);
-        long bits = maskBitsPerMatrix(m, n);
+        boolean masked = epilogue != CudaLibraryProvider.Epilogue.RELU;
+        if (!masked && mask != null) throw new IllegalArgumentException(epilogue + " has no mask");
+        long bits = masked ? maskBitsPerMatrix(m, n) : 0;
         EpilogueCall[] calls = new EpilogueCall[heads];
         for (int h = 0; h < heads; h++) {
             ProductEpilogue e = new ProductEpilogue(epilogue, b.offset() + h * headStepB, a.offset() + h * headStepA,
-                    c.offset() + h * headStepC, ProductEpilogue.maskStartBytes() + h * bits / 8,
-                    ProductEpilogue.maskLd(n), heads * bits);
+                    c.offset() + h * headStepC, masked ? ProductEpilogue.maskStartBytes() + h * bits / 8 : 0,
+                    masked ? ProductEpilogue.maskLd(n) : 0, heads * bits);
             calls[h] = new EpilogueCall(operations, n, m, k, b, a, c, images, alpha, accumulate == 1 ? 1f : 0f, e,
                     mask);
         }
@@ -162,6 +165,13 @@ final class CublasGemm {
         long strideA = first.stride(), strideB = second.stride(), strideC = c.stride();
         float alpha = call.alpha(), beta = call.beta();
         ProductEpilogue epilogue = call.epilogue();
+        if (mask == null) {
+            return Launches.task("cublasLtEpilogue", null, (g, id) -> g.libraryTask(id,
+                            CudaLibraryProvider::gemmEpilogue, operations, m, n, k, alpha, a.buffer(), lda, strideA,
+                            b.buffer(), ldb, strideB, beta, out.array, ldc, strideC, batches, compute, epilogue),
+                    operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, out, ldc, strideC, batches,
+                    compute, epilogue);
+        }
         return Launches.task("cublasLtEpilogue", null, (g, id) -> g.libraryTask(id, CudaLibraryProvider::gemmEpilogue,
                         operations, m, n, k, alpha, a.buffer(), lda, strideA, b.buffer(), ldb, strideB, beta, out.array,
                         ldc, strideC, batches, compute, mask.array, epilogue),

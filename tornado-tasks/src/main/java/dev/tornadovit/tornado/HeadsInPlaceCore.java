@@ -16,10 +16,11 @@ import dev.tornadovit.tornado.cuda.CudaLibraryProvider;
  * 4·B·T·D values fewer and a backward pass as many (PyTorch's SDPA also takes strided q, k, v). The scores, φ, the
  * model's {@link MapStep} (Re-attention) and φ's backward are the backend's operations on the [B,H,T,T] maps, as in
  * the composed core; φ's backward runs from the weights alone where they determine its derivative, and the scores are
- * then scratch of the forward pass. With {@link MatrixProducts#reluInEpilogues}, pointwise ReLU attention has no
- * scores at all: cuBLASLt's epilogue applies φ as the scores' product writes the weights, with a bit mask of where
- * they are positive, and φ's backward as the product dO·vᵀ writes dS (without a map step, whose gradient is not a
- * product): a block's maps then pass through memory three times fewer forward and three fewer backward. qk-norm works
+ * then scratch of the forward pass. With {@link MatrixProducts#reluEpilogue} on, pointwise ReLU attention has no
+ * scores at all: cuBLASLt's epilogue applies φ as the scores' product writes the weights (two passes of the
+ * [B,H,T,T] maps fewer forward), and with {@link ReluEpilogue#BOTH} also writes a bit mask of where they are positive,
+ * from which φ's backward runs as the product dO·vᵀ writes dS (three passes fewer backward; not with a map step,
+ * whose gradient is not a product). qk-norm works
  * on the heads as tensors of their own, so with it the backend composes the core; {@code -Dtornadovit.headsInPlace=false}
  * composes it always.
  */
@@ -33,9 +34,9 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     private int tokens;
     /** [B,H,T,T]. */
     private Tensor scores, weights, dScores, dWeights;
-    /** Whether φ = relu runs in the products' epilogues; decided when the maps are allocated. */
-    private boolean reluInProducts;
-    /** Where the weights are positive, a bit a map value, written by the scores' product when reluInProducts. */
+    /** Whether φ = relu runs in the scores' product, and its backward in dO·vᵀ's; decided at allocation. */
+    private boolean reluInProducts, gradientInProducts;
+    /** Where the weights are positive, a bit a map value, written by the scores' product when gradientInProducts. */
     private Tensor mask;
     /** The map that weighted V in the last forward: the weights, or the {@link MapStep}'s output. */
     private Tensor applied;
@@ -61,10 +62,12 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
         this.tokens = tokens;
         long maps = (long) batch * heads * tokens * tokens;
         AttentionWeighting w = spec.weighting();
-        reluInProducts = products.reluInEpilogues() && !w.softmax() && w.activation() == PointwiseActivation.RELU;
-        if (reluInProducts) {
-            mask = memory.activation(CublasGemm.maskValues(batch, heads, tokens, tokens));
-        } else {
+        ReluEpilogue mode = !w.softmax() && w.activation() == PointwiseActivation.RELU ? products.reluEpilogue()
+                : ReluEpilogue.OFF;
+        reluInProducts = mode != ReluEpilogue.OFF;
+        gradientInProducts = mode == ReluEpilogue.BOTH && spec.maps() == null;
+        if (gradientInProducts) mask = memory.activation(CublasGemm.maskValues(batch, heads, tokens, tokens));
+        if (!reluInProducts) {
             // the scores are forward scratch, shared by the blocks, where φ's backward can do with the weights alone
             scores = w.backwardNeedsScores() ? memory.activation(maps)
                     : memory.forwardScratch("attention.scores", maps);
@@ -74,7 +77,7 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
         // the map step adds into dWeights: a zeroed gradient then; otherwise the product with dO writes it, unless
         // φ's backward is that product's epilogue
         if (spec.maps() != null) dWeights = memory.gradient(maps);
-        else if (!reluInProducts) dWeights = memory.backwardScratch("attention.dWeights", maps);
+        else if (!gradientInProducts) dWeights = memory.backwardScratch("attention.dWeights", maps);
     }
 
     @Override
@@ -86,10 +89,13 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     public void forward(Tensor qkv, Tensor merged, int batch, boolean backwardFollows) {
         DeviceTensor in = t(qkv), out = t(merged);
         if (reluInProducts) {
-            // A = max(0, L^-α·scale·q·kᵀ) and its mask, φ in the product's epilogue (L^-α > 0 commutes with max)
+            // A = max(0, L^-α·scale·q·kᵀ), φ in the product's epilogue (L^-α > 0 commutes with max), and where the
+            // backward reads it, the mask of where A > 0
             float alpha = (float) (spec.scale() * spec.weighting().scale(tokens));
             submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(t(weights)), area(), heads, tokens,
-                    tokens, headDim, batch, 0, 1, alpha, 0, CudaLibraryProvider.Epilogue.RELU_WITH_MASK, t(mask)));
+                    tokens, headDim, batch, 0, 1, alpha, 0, gradientInProducts
+                            ? CudaLibraryProvider.Epilogue.RELU_WITH_MASK : CudaLibraryProvider.Epilogue.RELU,
+                    gradientInProducts ? t(mask) : null));
         } else {
             // S = scale·q·kᵀ
             submit(products.gemmHeads(query(in), headDim, key(in), headDim, map(t(scores)), area(), heads, tokens,
@@ -106,7 +112,7 @@ final class HeadsInPlaceCore extends DeviceOperations implements AttentionCore {
     public void backward(Tensor qkv, Tensor dMerged, Tensor dQkv, int batch) {
         DeviceTensor in = t(qkv), gy = t(dMerged), gqkv = t(dQkv), a = t(applied);
         MapStep maps = spec.maps();
-        if (reluInProducts && maps == null) {
+        if (gradientInProducts) {
             // dS = L^-α·[A > 0]·(dO·vᵀ), φ's backward in the product's epilogue; dv = Aᵀ·dO
             submit(Launches.concat(
                     products.gemmHeads(head(gy), headDim, value(in), headDim, map(t(dScores)), area(), heads, tokens,

@@ -42,9 +42,8 @@ final class MatrixProducts extends DeviceOperations {
     static final String HEADS_IN_ONE_BATCH = "tornadovit.headsInOneBatch";
     /** Whether {@link #gemmHeads} runs all heads as one pointer-array batch rather than a strided batch per head. */
     private boolean headsInOneBatch = Boolean.getBoolean(HEADS_IN_ONE_BATCH);
-    static final String RELU_EPILOGUE = "tornadovit.reluEpilogue";
-    /** Whether pointwise ReLU attention runs φ and its backward in the epilogues of its products. */
-    private boolean reluEpilogue = Boolean.getBoolean(RELU_EPILOGUE);
+    /** Where pointwise ReLU attention runs φ and its backward: kernels, or the epilogues of its products. */
+    private ReluEpilogue reluEpilogue = ReluEpilogue.fromProperty();
 
     MatrixProducts(TornadoBackend backend, GemmStrategy gemmStrategy, GemmCompute gemmCompute, boolean tensorCores,
                    int gemmTargetGroups) {
@@ -230,13 +229,16 @@ final class MatrixProducts extends DeviceOperations {
     /**
      * {@link #gemm} on views per head as {@link #gemmHeads} runs it without one batch, with cuBLASLt's ReLU
      * {@code epilogue} on each product, {@code mask} the bit masks of all images' and heads' products
-     * ({@link CublasGemm#maskValues} values): φ = relu of the scores' product, written with its mask, or φ's backward
-     * in the product of the weights' gradient, reading that mask. Where {@link #reluInEpilogues}.
+     * ({@link CublasGemm#maskValues} values; null for {@link CudaLibraryProvider.Epilogue#RELU}): φ = relu of the
+     * scores' product, written with or without its mask, or φ's backward in the product of the weights' gradient,
+     * reading that mask. Where {@link #reluEpilogue} is on.
      */
     Task[] gemmHeads(CublasGemm.View a, long headStepA, CublasGemm.View b, long headStepB, CublasGemm.View c,
                      long headStepC, int heads, int m, int n, int k, int images, int transA, int transB, float alpha,
                      int accumulate, CudaLibraryProvider.Epilogue epilogue, DeviceTensor mask) {
-        if (!reluInEpilogues()) throw new IllegalStateException("φ runs in the products' epilogues only through cuBLASLt");
+        if (reluEpilogue() == ReluEpilogue.OFF) {
+            throw new IllegalStateException("φ runs in the products' epilogues only through cuBLASLt, when asked");
+        }
         CublasGemm.EpilogueCall[] calls = CublasGemm.headsWithEpilogue(a, headStepA, b, headStepB, c, headStepC, heads,
                 m, n, k, images, transA, transB, alpha, accumulate, epilogue, mask);
         Task[] tasks = new Task[calls.length];
@@ -245,19 +247,19 @@ final class MatrixProducts extends DeviceOperations {
     }
 
     /**
-     * Whether pointwise ReLU attention runs φ in the epilogue of the scores' product and φ's backward in that of the
-     * weights' gradient ({@code -Dtornadovit.reluEpilogue=true}): where the heads are read in place, through cuBLASLt.
-     * Off by default: on an H100 cuBLASLt's kernels with these epilogues ran the attention products 2–3× slower than
-     * without, more than the map passes they save (docs/gpu.md, "The heads read in place").
+     * Where pointwise ReLU attention runs φ and its backward ({@code -Dtornadovit.reluEpilogue}): in the epilogues of
+     * cuBLASLt's products only where the heads are read in place; {@link ReluEpilogue#OFF} elsewhere. Off by default:
+     * on an H100 cuBLASLt's kernels with the mask epilogues ({@link ReluEpilogue#BOTH}) ran the attention products
+     * 2–3× slower than without, more than the map passes they save (docs/gpu.md, "The heads read in place").
      */
-    boolean reluInEpilogues() {
-        return reluEpilogue && takesViews();
+    ReluEpilogue reluEpilogue() {
+        return takesViews() ? reluEpilogue : ReluEpilogue.OFF;
     }
 
-    /** Switches {@link #reluInEpilogues} on or off (where cuBLASLt runs the products); returns the old setting. */
-    boolean setReluEpilogue(boolean on) {
-        boolean old = reluEpilogue;
-        reluEpilogue = on;
+    /** Sets {@link #reluEpilogue} (which runs where cuBLASLt runs the products); returns the old setting. */
+    ReluEpilogue setReluEpilogue(ReluEpilogue mode) {
+        ReluEpilogue old = reluEpilogue;
+        reluEpilogue = mode;
         return old;
     }
 

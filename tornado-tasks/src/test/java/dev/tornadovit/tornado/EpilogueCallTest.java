@@ -64,6 +64,24 @@ class EpilogueCallTest {
                 ? beta * dot(dO, g.headAt(b, i, h), 1, qkv, g.at(b, j, V, h), 1, headDim) : 0f);
     }
 
+    /** ReLU alone in the scores' product: the same weights, and no mask. */
+    @ParameterizedTest(name = "batch {0}, {1} heads of {2}, {3} tokens")
+    @CsvSource({"2, 3, 4, 5", "1, 2, 8, 130"})
+    void reluWithoutAMaskGivesTheSameWeights(int images, int heads, int headDim, int tokens) {
+        Geometry g = new Geometry(images, heads, headDim, tokens);
+        SplittableRandom random = new SplittableRandom(13);
+        float[] qkv = random(random, images * tokens * 3 * g.width());
+        float[] weights = random(random, images * heads * g.area()), before = weights.clone();
+        float alpha = 0.7f;
+        for (CublasGemm.EpilogueCall call : CublasGemm.headsWithEpilogue(g.part(Q), headDim, g.part(K), headDim,
+                g.map(), g.area(), heads, tokens, tokens, headDim, images, 0, 1, alpha, 0, Epilogue.RELU, null)) {
+            assertFalse(call.epilogue().hasMask(), "ReLU alone has no mask");
+            run(call, qkv, qkv, weights, null);
+        }
+        checkEveryHead(g, weights, before, (b, h, i, j) -> Math.max(0f,
+                alpha * dot(qkv, g.at(b, i, Q, h), 1, qkv, g.at(b, j, K, h), 1, headDim)));
+    }
+
     private interface Expected {
         float at(int image, int head, int i, int j);
     }
@@ -90,15 +108,18 @@ class EpilogueCallTest {
     /**
      * cuBLASLt's strided batch with the call's epilogue, column-major, row-major A's values as the second operand:
      * RELU_AUX writes max(0, D) and a bit per element (at the call's mask offset, batch stride and leading dimension);
-     * DRELU keeps D where that bit is set. The mask's bits here: null never written, then whether D was positive.
+     * DRELU keeps D where that bit is set; RELU only writes max(0, D). The mask's bits here (null for RELU): null
+     * never written, then whether D was positive.
      */
     private static void run(CublasGemm.EpilogueCall call, float[] aValues, float[] bValues, float[] c, Boolean[] mask) {
         ProductEpilogue e = call.epilogue();
         boolean transFirst = (call.operations() & 1) != 0, transSecond = (call.operations() & 2) != 0;
         int ldFirst = call.first().rowLength(), ldSecond = call.second().rowLength(), ldc = call.c().rowLength();
         long maskStart = (e.maskOffsetBytes() - ProductEpilogue.maskStartBytes()) * 8;
-        assertEquals(0, e.maskLd() % 128, "the mask's leading dimension is a multiple of 128 bits");
-        assertTrue(e.maskLd() >= call.m(), "the mask's leading dimension holds a column of D");
+        if (e.hasMask()) {
+            assertEquals(0, e.maskLd() % 128, "the mask's leading dimension is a multiple of 128 bits");
+            assertTrue(e.maskLd() >= call.m(), "the mask's leading dimension holds a column of D");
+        }
         for (int z = 0; z < call.batches(); z++) {
             long first = e.offsetA() + z * call.first().stride(), second = e.offsetB() + z * call.second().stride();
             long out = e.offsetC() + z * call.c().stride();
@@ -113,6 +134,10 @@ class EpilogueCallTest {
                     }
                     float d = (float) (call.alpha() * sum);
                     int at = (int) (out + (long) col * ldc + row);
+                    if (e.epilogue() == Epilogue.RELU) {
+                        c[at] = Math.max(0f, d);
+                        continue;
+                    }
                     long bit = maskStart + z * e.maskStride() + col * e.maskLd() + row;
                     assertTrue(bit >= 0 && bit < mask.length, "mask bit " + bit + " outside the mask tensor");
                     if (e.epilogue() == Epilogue.RELU_WITH_MASK) {

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * reads the heads in place ({@link HeadsInPlaceCore}: one product per head and no split or merge); elsewhere it splits
  * and merges them; the test says which it checked by the tasks a forward pass records. In place, also with every head
  * of every image in one product through arrays of matrix pointers ({@link MatrixProducts#gemmHeads}), and with ReLU
- * attention's φ and φ's backward in the epilogues of cuBLASLt's products ({@link MatrixProducts#reluInEpilogues}).
+ * attention's φ, and φ's backward, in the epilogues of cuBLASLt's products ({@link MatrixProducts#reluEpilogue}).
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
@@ -64,17 +64,19 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
     }
 
     /**
-     * φ = relu in the scores' product and its backward in that of dO·vᵀ, at several α (the epilogue's alpha carries
-     * L^-α), with a map step (whose gradient is not a product, so φ's backward runs as a kernel from the weights).
+     * φ = relu in the scores' product (and with {@code both} its backward in that of dO·vᵀ), at several α (the
+     * epilogue's alpha carries L^-α), with a map step (whose gradient is not a product, so φ's backward runs as a
+     * kernel from the weights).
      */
-    @ParameterizedTest(name = "relu α={0}, batch {1}, {2} heads of {3}, {4} tokens, map step {5}")
-    @CsvSource({"1, 2, 3, 16, 17, false", "0, 2, 3, 16, 17, false", "0.5, 3, 6, 64, 197, false",
-            "1, 2, 6, 64, 130, false", "1, 2, 4, 8, 33, true"})
-    void reluInTheProductsEpiloguesMatchesTheCpu(double alpha, int batch, int heads, int headDim, int tokens,
-                                                 boolean mapStep) {
+    @ParameterizedTest(name = "{0}: relu α={1}, batch {2}, {3} heads of {4}, {5} tokens, map step {6}")
+    @CsvSource({"BOTH, 1, 2, 3, 16, 17, false", "BOTH, 0, 2, 3, 16, 17, false", "BOTH, 0.5, 3, 6, 64, 197, false",
+            "BOTH, 1, 2, 6, 64, 130, false", "BOTH, 1, 2, 4, 8, 33, true", "FORWARD, 1, 2, 3, 16, 17, false",
+            "FORWARD, 0.5, 3, 6, 64, 197, false", "FORWARD, 1, 2, 4, 8, 33, true"})
+    void reluInTheProductsEpiloguesMatchesTheCpu(ReluEpilogue mode, double alpha, int batch, int heads, int headDim,
+                                                 int tokens, boolean mapStep) {
         Assumptions.assumeTrue(readsHeadsInPlace(), "the epilogues run only where cuBLAS runs fp32 on the heads in "
                 + "place, not " + dev.gemmStrategy().label() + " in " + dev.gemmCompute());
-        boolean before = dev.products().setReluEpilogue(true);
+        ReluEpilogue before = dev.products().setReluEpilogue(mode);
         try {
             check(AttentionWeighting.pointwise(PointwiseActivation.RELU, alpha), batch, heads, headDim, tokens,
                     mapStep);
@@ -121,7 +123,7 @@ class HeadsInPlaceCoreTest extends DeviceAgainstCpu {
         assertEquals(inPlace, cores[1] instanceof HeadsInPlaceCore, "heads in place exactly where cuBLAS runs fp32");
         int mapTasks = mapStep ? 1 : 0;
         boolean fused = !inPlace && !mapStep && dev.fusedAttention();
-        boolean epilogues = inPlace && dev.products().reluInEpilogues() && !w.softmax();
+        boolean epilogues = inPlace && dev.products().reluEpilogue() != ReluEpilogue.OFF && !w.softmax();
         int productsPerStep = dev.products().headsInOneBatch() ? 1 : heads;
         // the scores' product with its epilogue runs a head at a time (cuBLAS's pointer-array product has none)
         assertEquals(epilogues ? heads + productsPerStep + mapTasks

@@ -20,14 +20,14 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * two CUDA driver calls that give it workspace memory. The epilogues we use fuse a linear layer's bias into its
  * forward product ({@link #EPILOGUE_BIAS}) and its bias gradient into the weight-gradient product
  * ({@link #EPILOGUE_BGRADB}), as PyTorch's fused {@code addmm} does: one kernel, and one library task, instead of two
- * or three; and pointwise ReLU attention's φ into the product of the scores ({@link #EPILOGUE_RELU_AUX}, which also
- * writes a bit mask of where the product was positive) and φ's backward into the product of the weights' gradient
+ * or three; and pointwise ReLU attention's φ into the product of the scores ({@link #EPILOGUE_RELU}, or
+ * {@link #EPILOGUE_RELU_AUX}, which also writes a bit mask of where the product was positive) and φ's backward into the product of the weights' gradient
  * ({@link #EPILOGUE_DRELU}, which reads the mask), so that the [B,H,T,T] maps pass through memory fewer times.
  */
 final class CublasLtLibrary {
     static final String SONAME = "libcublasLt.so.13", DRIVER = "libcuda.so.1";
     /** cublasLtEpilogue_t. */
-    static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_RELU_AUX = 2 | 128,
+    static final int EPILOGUE_DEFAULT = 1, EPILOGUE_RELU = 2, EPILOGUE_BIAS = 4, EPILOGUE_RELU_AUX = 2 | 128,
             EPILOGUE_DRELU = 8 | 128, EPILOGUE_BGRADB = 512;
     /** cublasLtMatmulDescAttributes_t. */
     private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8,
@@ -238,6 +238,7 @@ final class CublasLtLibrary {
                     + (batches > 1 ? " x" + batches : "") + switch (epilogue) {
                         case EPILOGUE_BIAS -> " +bias";
                         case EPILOGUE_BGRADB -> " +bias gradient";
+                        case EPILOGUE_RELU -> " +relu";
                         case EPILOGUE_RELU_AUX -> " +relu, mask";
                         case EPILOGUE_DRELU -> " +relu gradient";
                         default -> "";

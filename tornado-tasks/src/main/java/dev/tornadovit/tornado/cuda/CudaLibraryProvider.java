@@ -90,7 +90,9 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         BIAS(CublasLtLibrary.EPILOGUE_BIAS),
         /** D (+)= op(A)·op(B), and bias[j] = Σ over the inner dimension of op(B)'s column j (written, not added). */
         BIAS_GRADIENT_OF_B(CublasLtLibrary.EPILOGUE_BGRADB),
-        /** D = max(0, alpha·op(A)·op(B) + beta·C), and a bit mask of where it is positive (written). */
+        /** D = max(0, alpha·op(A)·op(B) + beta·C). */
+        RELU(CublasLtLibrary.EPILOGUE_RELU),
+        /** {@link #RELU}, and a bit mask of where D is positive (written). */
         RELU_WITH_MASK(CublasLtLibrary.EPILOGUE_RELU_AUX),
         /** D = alpha·op(A)·op(B) + beta·C where a mask that {@link #RELU_WITH_MASK} wrote has its bit set, else 0. */
         RELU_GRADIENT(CublasLtLibrary.EPILOGUE_DRELU);
@@ -217,8 +219,8 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         context.scalars.set(ValueLayout.JAVA_FLOAT, Float.BYTES, g.beta());
         long a = call.getDevicePointer(GemmArgs.A) + g.startA(), b = call.getDevicePointer(GemmArgs.B) + g.startB();
         long c = call.getDevicePointer(GemmArgs.C) + g.startC();
-        long mask = call.getDevicePointer(ProductEpilogue.MASK_ARGUMENT) + TornadoNativeArray.ARRAY_HEADER
-                    + e.maskOffsetBytes();
+        long mask = e.hasMask() ? call.getDevicePointer(ProductEpilogue.MASK_ARGUMENT)
+                                  + TornadoNativeArray.ARRAY_HEADER + e.maskOffsetBytes() : 0;
         CublasLtLibrary.get().matmul(context.ltHandle, plan, context.scalars, context.pointer, a, b, c, mask,
                 context.ltWorkspace, LT_WORKSPACE_BYTES, context.stream());
     }
@@ -325,7 +327,7 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         CublasLtLibrary.Plan plan = plan(context, shape);
         if (plan == NO_PLAN) {
             throw new IllegalStateException("cuBLASLt has no algorithm for the attention product " + shape
-                    + " (compute " + g.compute() + "); -Dtornadovit.reluEpilogue=false runs φ as a kernel of its own");
+                    + " (compute " + g.compute() + "); -Dtornadovit.reluEpilogue=off runs φ as a kernel of its own");
         }
         return plan;
     }
@@ -424,7 +426,9 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
 
     /**
      * The descriptor of one {@value #GEMM_EPILOGUE} call: {@link #gemm}'s first 17 arguments, then the ReLU mask's
-     * tensor (written by {@link Epilogue#RELU_WITH_MASK}, read by {@link Epilogue#RELU_GRADIENT}); the epilogue,
+     * tensor (written by {@link Epilogue#RELU_WITH_MASK}, read by {@link Epilogue#RELU_GRADIENT}; none for
+     * {@link Epilogue#RELU}: {@link #gemmEpilogue(int, int, int, int, float, TornadoNativeArray, int, long,
+     * TornadoNativeArray, int, long, float, FloatArray, int, long, int, GemmCompute, ProductEpilogue)}); the epilogue,
      * the operands' offsets and the mask's geometry ride as the descriptor's tuning object.
      */
     public static LibraryTaskDescriptor gemmEpilogue(int operations, int m, int n, int k, float alpha,
@@ -440,6 +444,23 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM_EPILOGUE)
                 .withParameters(new Object[]{operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc,
                         strideC, batches, compute.ordinal(), mask})
+                .withAccess(access)
+                .withTuning(epilogue);
+    }
+
+    /** The descriptor of one {@value #GEMM_EPILOGUE} call whose epilogue has no mask ({@link Epilogue#RELU}). */
+    public static LibraryTaskDescriptor gemmEpilogue(int operations, int m, int n, int k, float alpha,
+                                                     TornadoNativeArray a, int lda, long strideA, TornadoNativeArray b,
+                                                     int ldb, long strideB, float beta, FloatArray c, int ldc,
+                                                     long strideC, int batches, GemmCompute compute,
+                                                     ProductEpilogue epilogue) {
+        if (epilogue.hasMask()) throw new IllegalArgumentException(epilogue.epilogue() + " needs its mask's tensor");
+        Access[] access = new Access[17];
+        Arrays.fill(access, Access.READ_ONLY);
+        access[GemmArgs.C] = beta != 0f || (operations & 4) != 0 ? Access.READ_WRITE : Access.WRITE_ONLY;
+        return new LibraryTaskDescriptor().withLibrary(LIBRARY).withFunction(GEMM_EPILOGUE)
+                .withParameters(new Object[]{operations, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc,
+                        strideC, batches, compute.ordinal()})
                 .withAccess(access)
                 .withTuning(epilogue);
     }

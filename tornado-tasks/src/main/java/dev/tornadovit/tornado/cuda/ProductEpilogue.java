@@ -5,10 +5,10 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 /**
  * What a {@value CudaLibraryProvider#GEMM_EPILOGUE} call adds to a {@value CudaLibraryProvider#GEMM} call: its ReLU
  * epilogue, where its operands' first matrices start in their buffers ({@code offsetA}, {@code offsetB},
- * {@code offsetC}, in values), and its mask's geometry: the mask of matrix z starts {@code maskOffsetBytes} + z ·
- * {@code maskStride} / 8 bytes into the mask tensor's values, column-major with {@code maskLd} bits a column (a
- * multiple of 128, at least the product's m). The descriptor's tuning object: a library task takes at most twenty
- * arguments.
+ * {@code offsetC}, in values), and, where the epilogue has one ({@link #hasMask}), its mask's geometry: the mask of
+ * matrix z starts {@code maskOffsetBytes} + z · {@code maskStride} / 8 bytes into the mask tensor's values,
+ * column-major with {@code maskLd} bits a column (a multiple of 128, at least the product's m); all three 0 without a
+ * mask. The descriptor's tuning object: a library task takes at most twenty arguments.
  */
 public record ProductEpilogue(CudaLibraryProvider.Epilogue epilogue, long offsetA, long offsetB, long offsetC,
                               long maskOffsetBytes, long maskLd, long maskStride) {
@@ -16,16 +16,24 @@ public record ProductEpilogue(CudaLibraryProvider.Epilogue epilogue, long offset
     static final int MASK_ARGUMENT = 17;
 
     public ProductEpilogue {
-        if (epilogue != CudaLibraryProvider.Epilogue.RELU_WITH_MASK
+        if (epilogue != CudaLibraryProvider.Epilogue.RELU && epilogue != CudaLibraryProvider.Epilogue.RELU_WITH_MASK
             && epilogue != CudaLibraryProvider.Epilogue.RELU_GRADIENT) {
             throw new IllegalArgumentException("a product's epilogue here is ReLU's or its gradient, not " + epilogue);
         }
-        if (maskLd % 128 != 0 || maskStride % 128 != 0
-            || (TornadoNativeArray.ARRAY_HEADER + maskOffsetBytes) % CublasLtLibrary.MASK_ALIGNMENT != 0) {
+        if (epilogue == CudaLibraryProvider.Epilogue.RELU && (maskLd != 0 || maskStride != 0 || maskOffsetBytes != 0)) {
+            throw new IllegalArgumentException("ReLU without a mask has no mask geometry");
+        }
+        if (epilogue != CudaLibraryProvider.Epilogue.RELU && (maskLd % 128 != 0 || maskStride % 128 != 0
+            || (TornadoNativeArray.ARRAY_HEADER + maskOffsetBytes) % CublasLtLibrary.MASK_ALIGNMENT != 0)) {
             throw new IllegalArgumentException("a ReLU mask's columns and batches are multiples of 128 bits, and it "
                     + "starts " + CublasLtLibrary.MASK_ALIGNMENT + "-byte aligned: ld " + maskLd + ", stride "
                     + maskStride + ", offset " + maskOffsetBytes + " bytes");
         }
+    }
+
+    /** Whether the epilogue writes or reads a mask (all but {@link CudaLibraryProvider.Epilogue#RELU}). */
+    public boolean hasMask() {
+        return epilogue != CudaLibraryProvider.Epilogue.RELU;
     }
 
     /** The first offset into a tensor's values at which a mask may start. */
