@@ -21,8 +21,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * forward product ({@link #EPILOGUE_BIAS}) and its bias gradient into the weight-gradient product
  * ({@link #EPILOGUE_BGRADB}), as PyTorch's fused {@code addmm} does: one kernel, and one library task, instead of two
  * or three; and pointwise ReLU attention's φ into the product of the scores ({@link #EPILOGUE_RELU}, or
- * {@link #EPILOGUE_RELU_AUX}, which also writes a bit mask of where the product was positive) and φ's backward into the product of the weights' gradient
- * ({@link #EPILOGUE_DRELU}, which reads the mask), so that the [B,H,T,T] maps pass through memory fewer times.
+ * {@link #EPILOGUE_RELU_AUX}, which also writes a bit mask of where the product was positive) and φ's backward into
+ * the product of the weights' gradient ({@link #EPILOGUE_DRELU}, which reads the mask), so that the [B,H,T,T] maps
+ * pass through memory fewer times.
  */
 final class CublasLtLibrary {
     static final String SONAME = "libcublasLt.so.13", DRIVER = "libcuda.so.1";
@@ -276,7 +277,9 @@ final class CublasLtLibrary {
             setInt(desc, DESC_TRANSA, shape.transA(), arena);
             setInt(desc, DESC_TRANSB, shape.transB(), arena);
             setInt(desc, DESC_EPILOGUE, shape.epilogue(), arena);
-            if (hasBias(shape.epilogue())) setEpiloguePointer(desc, DESC_BIAS_POINTER, epiloguePointer, arena.allocate(JAVA_LONG));
+            if (hasBias(shape.epilogue())) {
+                setEpiloguePointer(desc, DESC_BIAS_POINTER, epiloguePointer, arena.allocate(JAVA_LONG));
+            }
             if (hasMask(shape.epilogue())) {
                 setLong(desc, DESC_AUX_LD, shape.maskLd(), arena);
                 setLong(desc, DESC_AUX_BATCH_STRIDE, shape.maskStride(), arena);
