@@ -248,9 +248,10 @@ final class MatrixProducts extends DeviceOperations {
 
     /**
      * Where pointwise ReLU attention runs φ and its backward ({@code -Dtornadovit.reluEpilogue}): in the epilogues of
-     * cuBLASLt's products only where the heads are read in place; {@link ReluEpilogue#OFF} elsewhere. Off by default:
-     * on an H100 cuBLASLt's kernels with the mask epilogues ({@link ReluEpilogue#BOTH}) ran the attention products
-     * 2–3× slower than without, more than the map passes they save (docs/gpu.md, "The heads read in place").
+     * cuBLASLt's products only where the heads are read in place; {@link ReluEpilogue#OFF} elsewhere. φ alone in the
+     * scores' product ({@link ReluEpilogue#FORWARD}) by default: it runs as fast as the product without it and saves
+     * the φ kernel's passes; with the mask epilogues ({@link ReluEpilogue#BOTH}) cuBLASLt's kernels ran the attention
+     * products 2–3× slower than without, more than the map passes they save (docs/gpu.md, "The heads read in place").
      */
     ReluEpilogue reluEpilogue() {
         return takesViews() ? reluEpilogue : ReluEpilogue.OFF;

@@ -7,9 +7,12 @@ import java.util.Locale;
  * the epilogues of cuBLASLt's products ({@code -Dtornadovit.reluEpilogue=off|forward|both}).
  */
 enum ReluEpilogue {
-    /** φ and its backward as kernels of their own: the default. */
+    /** φ and its backward as kernels of their own. */
     OFF,
-    /** φ in the scores' product (cuBLASLt's RELU epilogue); its backward a kernel, from the weights. */
+    /**
+     * φ in the scores' product (cuBLASLt's RELU epilogue, which runs on the same kernels as no epilogue); its backward
+     * a kernel, from the weights. The default: no scores tensor, two passes over the [B,H,T,T] maps fewer forward.
+     */
     FORWARD,
     /**
      * φ in the scores' product with a bit mask of where the weights are positive (RELU_AUX), and its backward in the
@@ -19,10 +22,10 @@ enum ReluEpilogue {
 
     static final String PROPERTY = "tornadovit.reluEpilogue";
 
-    /** The mode {@value #PROPERTY} names; OFF when it is not set. */
+    /** The mode {@value #PROPERTY} names; FORWARD when it is not set. */
     static ReluEpilogue fromProperty() {
         String value = System.getProperty(PROPERTY);
-        if (value == null) return OFF;
+        if (value == null) return FORWARD;
         try {
             return valueOf(value.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {

@@ -317,7 +317,7 @@ public final class TornadoBench {
 
     /**
      * The model's attention core from qkv to the merged heads (6 heads an image, as ViT-S/16; on CUDA the heads read in
-     * place, and φ as the model runs it, e.g. in the products' epilogues with {@code -Dtornadovit.reluEpilogue=both}):
+     * place, and φ as the model runs it: in the scores' product by default, {@code -Dtornadovit.reluEpilogue=off|both}):
      * the forward pass alone (inference) and forward with backward (training).
      */
     private void modelCore(TornadoBackend be, AttentionWeighting w, int batchHeads, int tokens, int headDim,
