@@ -103,7 +103,8 @@ rm -f "$stage/cp.txt" "$stage/cli-cp.txt"
 tar -C "$stage" -cf - jdk sdk app run.sh tornado-flags.sh | xz -6 -T0 >"$out/bundle.tar.xz"
 cp "$module/scripts/gpu-run.sh" "$out/run.sh"
 cp "$module/scripts/tornado-flags.sh" "$out/"
-cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/pytorch_attention_bench.py" "$module/scripts/profile-summary.py" \
+cp "$module/scripts/pytorch_vit_bench.py" "$module/scripts/pytorch_attention_bench.py" "$module/scripts/pytorch_memory_bench.py" \
+  "$module/scripts/profile-summary.py" \
   "$module/scripts/gpu-compare.sh" "$module/scripts/gpu-cpu-ranks.sh" "$module/scripts/gpu-experiments.sh" "$out/"
 if [ "${MPI_BUNDLE:-yes}" != no ] && command -v ompi_info >/dev/null; then
   bash "$here/scripts/mpi-bundle.sh" "$out" >&2

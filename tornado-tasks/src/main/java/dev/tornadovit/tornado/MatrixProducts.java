@@ -55,6 +55,25 @@ final class MatrixProducts extends DeviceOperations {
         this.bf16 = gemmCompute.storedBf16() ? new Bf16Operands(backend) : null;
     }
 
+    static final String GROUPS_PER_UNIT = "tornadovit.gemmGroupsPerUnit";
+
+    /**
+     * Work-groups of our GEMM kernels one compute unit is taken to run at once ({@value #GROUPS_PER_UNIT}, 4 by
+     * default), which sets {@link #gemmTargetGroups} and so the token split of weight gradients; how many really run
+     * at once depends on the registers and local memory the compiled kernel takes, so the bench can try others.
+     */
+    static int groupsPerUnit() {
+        String value = System.getProperty(GROUPS_PER_UNIT);
+        if (value == null) return 4;
+        try {
+            int groups = Integer.parseInt(value.trim());
+            if (groups >= 1 && groups <= 64) return groups;
+        } catch (NumberFormatException e) {
+            // the message below
+        }
+        throw new IllegalArgumentException("-D" + GROUPS_PER_UNIT + "=" + value + ": expected a whole number from 1 to 64");
+    }
+
     /** Changes {@link #gemmTargetGroups} and returns the old value (tests force the token split with it). */
     int setGemmTargetGroups(int groups) {
         int old = gemmTargetGroups;

@@ -122,7 +122,7 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         this.graphs = new TaskGraphs(this, memory,
                 found.backend().equals("cuda") && !"false".equals(System.getProperty("tornadovit.cudaGraphs")));
         this.products = new MatrixProducts(this, gemm, gemmCompute, gemm == GemmStrategy.MMA && precision == Precision.BF16,
-                4 * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
+                MatrixProducts.groupsPerUnit() * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits()));
         this.transfers = new HostTransfers(this, memory);
         this.elementwise = new Elementwise(this);
         this.tokensAndHeads = new TokensAndHeads(this);

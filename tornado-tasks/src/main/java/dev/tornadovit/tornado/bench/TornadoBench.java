@@ -39,12 +39,13 @@ import java.util.SplittableRandom;
  * Throughput of the TornadoVM backend on synthetic data: a whole ViT (training steps and inference, images/s),
  * attention alone, forward and backward (our fused ReLU/L and softmax kernels against the unfused paths) and the
  * matrix products of each linear layer (GFLOP/s of the forward product and of the two backward ones; {@code --gemm
- * cublas,mma} gives one row per layer and GEMM strategy, side by side). Prints a Markdown table and appends it to
+ * cublas,mma} gives one row per layer and GEMM strategy, side by side) and, with {@code --parts memory}, a block's
+ * memory-bound kernels as effective bandwidth ({@link MemoryBoundBench}). Prints a Markdown table and appends it to
  * {@code --out} if given.
  *
  * <pre>
  * java &lt;TornadoVM flags&gt; -cp tornadovit.jar:tornadovit-tornado.jar dev.tornadovit.tornado.bench.TornadoBench \
- *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm]
+ *     [--device tornado] [--model s16|tiny] [--batch 128] [--steps 10] [--warmup 2] [--parts model,attention,gemm,memory]
  *     [--attention softmax,relu/L[+qk-norm][+gate],...] [--attention-batch-heads 768] [--modes train,infer] [--profile]
  *     [--precision fp32|tf32|bf16] [--gemm auto|kernel|cublas|mma,...] [--nccl] [--out results.md]
  * </pre>
@@ -167,6 +168,15 @@ public final class TornadoBench {
                 }
             }
         }
+        if (parts.contains("memory")) {
+            bench.row("");
+            boolean tiny = "tiny".equals(model);
+            try (TornadoBackend be = bench.backend()) {
+                // ViT-S/16's block at this batch (197 tokens, width 384, MLP 1536, 6 heads), or the tiny model's
+                new MemoryBoundBench(be, bench::row).run(batch * (tiny ? 65 : 197), tiny ? 64 : 384, tiny ? 128 : 1536,
+                        tiny ? 2 : 6, tiny ? 65 : 197, Math.max(steps, 5));
+            }
+        }
         if (parts.contains("model")) {
             bench.row("");
             bench.row("| model | attention | batch | train img/s | infer img/s | first train step s | first infer s |");
@@ -222,7 +232,7 @@ public final class TornadoBench {
         System.out.flush();
     }
 
-    private static Tensor random(TornadoBackend be, int n, SplittableRandom random) {
+    static Tensor random(TornadoBackend be, int n, SplittableRandom random) {
         float[] values = new float[n];
         for (int i = 0; i < n; i++) values[i] = (float) random.nextGaussian();
         Tensor t = be.allocate(n);
@@ -231,7 +241,7 @@ public final class TornadoBench {
     }
 
     /** Mean milliseconds of one run of {@code body} as a graph, after it was recorded and warmed up. */
-    private static double time(TornadoBackend be, String label, Runnable body, int reps) {
+    static double time(TornadoBackend be, String label, Runnable body, int reps) {
         RecordedGraph graph = be.record(label, body);
         for (int i = 0; i < 3; i++) graph.run();
         be.synchronize();
