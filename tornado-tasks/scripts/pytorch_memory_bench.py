@@ -17,26 +17,20 @@ import time
 import torch
 import torch.nn.functional as F
 
+from pytorch_attention_bench import timed
 
-def timed(fn, device, reps=20, warmup=5):
+
+def timed_on(fn, device, reps=20, warmup=5):
+    """Median milliseconds of fn: CUDA events on the GPU (pytorch_attention_bench's timing), the wall clock elsewhere."""
+    if device == "cuda":
+        return timed(fn, reps, warmup)
     for _ in range(warmup):
         fn()
-    if device != "cuda":
-        times = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1e3)
-        return statistics.median(times)
-    torch.cuda.synchronize()
     times = []
     for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
+        start = time.perf_counter()
         fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
+        times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
 
 
@@ -90,7 +84,7 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     with torch.no_grad():
         for label, elements, values, fn in ops:
-            ms = timed(fn, dev)
+            ms = timed_on(fn, dev)
             megabytes = elements * values * 4 / 1e6
             print(f"| {label} | {elements} | {megabytes:.1f} | {ms:.4f} | {megabytes / ms:.1f} |")
 
