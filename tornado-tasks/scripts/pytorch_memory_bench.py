@@ -86,7 +86,7 @@ def main():
         for label, elements, values, fn in ops:
             ms = timed_on(fn, dev)
             megabytes = elements * values * 4 / 1e6
-            print(f"| {label} | {elements} | {megabytes:.1f} | {ms:.4f} | {megabytes / ms:.1f} |")
+            print(f"| {label} | {elements} | {megabytes:.3f} | {ms:.4f} | {megabytes / ms:.1f} |")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ final class MemoryBoundBench {
         for (Op op : ops) {
             double ms = TornadoBench.time(be, "memory " + op.name(), op.body(), reps);
             double megabytes = op.elements() * op.valuesPerElement() * (double) Float.BYTES / 1e6;
-            row.accept(String.format(Locale.ROOT, "| %s | %d | %.1f | %.4f | %.1f |", op.name(), op.elements(),
+            row.accept(String.format(Locale.ROOT, "| %s | %d | %.3f | %.4f | %.1f |", op.name(), op.elements(),
                     megabytes, ms, megabytes / ms));
         }
     }
