@@ -142,7 +142,7 @@ final class CublasGemm {
                                             DeviceTensor mask) {
         int operations = CudaLibraryProvider.gemmOperations(transB == 0 ? OP_N : OP_T, transA == 0 ? OP_N : OP_T,
                 true);
-        boolean masked = epilogue != CudaLibraryProvider.Epilogue.RELU;
+        boolean masked = epilogue.hasMask();
         if (!masked && mask != null) throw new IllegalArgumentException(epilogue + " has no mask");
         long bits = masked ? maskBitsPerMatrix(m, n) : 0;
         EpilogueCall[] calls = new EpilogueCall[heads];

@@ -4,15 +4,15 @@ package dev.tornadovit.tornado;
  * The TornadoVM device the tests run on: the system property {@code tornadovit.test.device} (scripts/tornadovm.sh
  * runs the suite once per device), TornadoVM's default device otherwise.
  */
-final class TestDevice {
+public final class TestDevice {
     private TestDevice() {
     }
 
-    static String spec() {
+    public static String spec() {
         return System.getProperty("tornadovit.test.device", "tornado");
     }
 
-    static TornadoBackend backend() {
+    public static TornadoBackend backend() {
         requireNoBailout();
         return new TornadoBackend(spec());
     }

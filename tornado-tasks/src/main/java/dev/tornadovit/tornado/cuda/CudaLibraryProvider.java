@@ -102,6 +102,11 @@ public final class CudaLibraryProvider implements TornadoLibraryProvider {
         Epilogue(int value) {
             this.value = value;
         }
+
+        /** Whether it writes or reads ReLU's bit mask ({@link #RELU_WITH_MASK}, {@link #RELU_GRADIENT}). */
+        public boolean hasMask() {
+            return CublasLtLibrary.hasMask(value);
+        }
     }
 
     public CudaLibraryProvider() {

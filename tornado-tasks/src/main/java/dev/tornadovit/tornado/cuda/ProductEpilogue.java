@@ -20,10 +20,10 @@ public record ProductEpilogue(CudaLibraryProvider.Epilogue epilogue, long offset
             && epilogue != CudaLibraryProvider.Epilogue.RELU_GRADIENT) {
             throw new IllegalArgumentException("a product's epilogue here is ReLU's or its gradient, not " + epilogue);
         }
-        if (epilogue == CudaLibraryProvider.Epilogue.RELU && (maskLd != 0 || maskStride != 0 || maskOffsetBytes != 0)) {
+        if (!epilogue.hasMask() && (maskLd != 0 || maskStride != 0 || maskOffsetBytes != 0)) {
             throw new IllegalArgumentException("ReLU without a mask has no mask geometry");
         }
-        if (epilogue != CudaLibraryProvider.Epilogue.RELU && (maskLd % 128 != 0 || maskStride % 128 != 0
+        if (epilogue.hasMask() && (maskLd % 128 != 0 || maskStride % 128 != 0
             || (TornadoNativeArray.ARRAY_HEADER + maskOffsetBytes) % CublasLtLibrary.MASK_ALIGNMENT != 0)) {
             throw new IllegalArgumentException("a ReLU mask's columns and batches are multiples of 128 bits, and it "
                     + "starts " + CublasLtLibrary.MASK_ALIGNMENT + "-byte aligned: ld " + maskLd + ", stride "
@@ -33,7 +33,7 @@ public record ProductEpilogue(CudaLibraryProvider.Epilogue epilogue, long offset
 
     /** Whether the epilogue writes or reads a mask (all but {@link CudaLibraryProvider.Epilogue#RELU}). */
     public boolean hasMask() {
-        return epilogue != CudaLibraryProvider.Epilogue.RELU;
+        return epilogue.hasMask();
     }
 
     /** The first offset into a tensor's values at which a mask may start. */

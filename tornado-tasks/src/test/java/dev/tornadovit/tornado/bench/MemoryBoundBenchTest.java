@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado.bench;
 
+import dev.tornadovit.tornado.TestDevice;
 import dev.tornadovit.tornado.TornadoBackend;
 import org.junit.jupiter.api.Test;
 
@@ -17,12 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MemoryBoundBenchTest {
     @Test
     void printsEveryOperationWithTheBytesItMovesAndItsBandwidth() {
-        if (!"false".equalsIgnoreCase(System.getProperty("tornado.recover.bailout"))) {
-            throw new IllegalStateException("run the TornadoVM tests with -Dtornado.recover.bailout=false");
-        }
         List<String> rows = new ArrayList<>();
         int tokens = 2 * 17, width = 16, hidden = 32, heads = 2, keys = 17;
-        try (TornadoBackend be = new TornadoBackend(System.getProperty("tornadovit.test.device", "tornado"))) {
+        try (TornadoBackend be = TestDevice.backend()) {
             new MemoryBoundBench(be, rows::add).run(tokens, width, hidden, heads, keys, 2);
         }
         assertEquals("| memory-bound kernel, fp32 | elements | MB moved | ms | GB/s |", rows.get(0));
