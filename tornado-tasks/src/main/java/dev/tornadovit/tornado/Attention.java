@@ -2,6 +2,7 @@ package dev.tornadovit.tornado;
 
 import dev.tornadovit.tensor.AttentionWeighting;
 import dev.tornadovit.tensor.Backend;
+import dev.tornadovit.tensor.Precision;
 import dev.tornadovit.tensor.Tensor;
 import dev.tornadovit.tornado.kernels.AttentionKernels;
 import dev.tornadovit.tornado.kernels.DeviceMath;
@@ -124,6 +125,15 @@ final class Attention extends DeviceOperations {
         WorkerGrid3D grid = new WorkerGrid3D(16, ceilDiv(tokens, AttentionKernels.QUERIES) * 16, batchHeads);
         grid.setLocalWork(16, 16, 1);
         return grid;
+    }
+
+    /** Refuses the fused kernels, which compute in fp32, to a backend of another precision. */
+    static void requireFp32(Precision precision) {
+        if (precision != Precision.FP32) {
+            throw new IllegalArgumentException("fused attention (-Dtornadovit.fusedAttention=true) computes in fp32, "
+                                               + "and this backend runs precision " + precision
+                                               + ": leave fused attention off, or use --precision fp32");
+        }
     }
 
     /** Refuses what the fused kernel cannot run: softmax weights, heads longer than it takes. */

@@ -110,6 +110,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         if (reason != null) throw new IllegalArgumentException("GEMM strategy " + gemm.label() + ": " + reason);
         String refusal = gemm.precisionRefusal(precision, found);
         if (refusal != null) throw new IllegalArgumentException(refusal);
+        boolean fusedAttention = Boolean.getBoolean("tornadovit.fusedAttention");
+        if (fusedAttention) Attention.requireFp32(precision);
         this.gemmStrategy = gemm;
         this.precision = precision;
         gemm.checkCompute(precision, compute);
@@ -131,8 +133,8 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         // Scores → φ → ·V as three launches beat our fused kernels on every NVIDIA backend, with cuBLAS's products
         // and with our own (H100, 768 batch·heads, d = 64, L = 197, ReLU/L forward and backward: 0.52 + 0.80 ms
         // against 0.90 + 2.44 with cuBLAS, 0.59 + 0.97 against 0.90 + 2.43 with our GEMM kernels), so they are off
-        // unless -Dtornadovit.fusedAttention=true. They compute in fp32, so they stay off for tf32 and bf16.
-        attention.setFused(Boolean.getBoolean("tornadovit.fusedAttention") && precision == Precision.FP32);
+        // unless -Dtornadovit.fusedAttention=true, which tf32 and bf16 refuse above (the kernels compute in fp32).
+        attention.setFused(fusedAttention);
         this.optimizer = new LossAndOptimizer(this, transfers);
         this.collectives = new NcclCollectives(this, found);
     }
@@ -182,11 +184,14 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
      * with {@link AttentionKernels}, softmax with {@link dev.tornadovit.tornado.kernels.SoftmaxAttentionKernels} (which
      * writes the weights but not the scores: softmax's backward reads only the weights), and pointwise attention's
      * backward as two fused kernels. Off by default: the three launches are faster on the GPUs measured
-     * (docs/gpu.md); {@code -Dtornadovit.fusedAttention=true} switches them on for fp32 backends.
+     * (docs/gpu.md); {@code -Dtornadovit.fusedAttention=true} switches them on. The kernels compute in fp32, so a
+     * tf32 or bf16 backend refuses them rather than run part of its attention in another precision.
      */
     public void setFusedAttention(boolean on) {
+        if (on) Attention.requireFp32(precision);
         attention.setFused(on);
     }
+
 
     /** See {@link #setFusedAttention}. */
     public boolean fusedAttention() {

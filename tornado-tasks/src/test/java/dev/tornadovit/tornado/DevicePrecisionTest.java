@@ -51,4 +51,39 @@ class DevicePrecisionTest {
             }
         }
     }
+
+    /**
+     * The fused attention kernels compute in fp32: an fp32 backend switches them on; a TF32 or bf16 one (where the
+     * device runs those precisions: CUDA) refuses them in one line, through the Java API and through the system
+     * property alike, rather than run part of its attention in fp32.
+     */
+    @Test
+    void fusedAttentionIsFp32OnlyAndOtherPrecisionsRefuseIt() {
+        try (TornadoBackend be = TestDevice.backend(GemmStrategy.KERNEL)) {
+            be.setFusedAttention(true);
+            assertTrue(be.fusedAttention());
+        }
+        TornadoDevices.Found device = TornadoDevices.resolve(TestDevice.spec());
+        for (Precision p : new Precision[]{Precision.TF32, Precision.BF16}) {
+            GemmStrategy gemm = GemmStrategy.best(device, p);
+            if (gemm == GemmStrategy.KERNEL) continue; // the device cannot run p at all: refused above
+            String expected = "fused attention (-Dtornadovit.fusedAttention=true) computes in fp32, and this backend runs"
+                              + " precision " + p + ": leave fused attention off, or use --precision fp32";
+            try (TornadoBackend be = new TornadoBackend(device, 0, gemm, p)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.setFusedAttention(true));
+                assertEquals(expected, e.getMessage());
+                assertFalse(be.fusedAttention());
+            }
+            String before = System.getProperty("tornadovit.fusedAttention");
+            System.setProperty("tornadovit.fusedAttention", "true");
+            try {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> new TornadoBackend(device, 0, gemm, p));
+                assertEquals(expected, e.getMessage());
+            } finally {
+                if (before == null) System.clearProperty("tornadovit.fusedAttention");
+                else System.setProperty("tornadovit.fusedAttention", before);
+            }
+        }
+    }
 }
