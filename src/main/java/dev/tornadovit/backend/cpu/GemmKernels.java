@@ -143,8 +143,10 @@ final class GemmKernels {
         int a1 = ai + Math.min(1, last) * aRowStride;
         int a2 = ai + Math.min(2, last) * aRowStride;
         int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00;
-        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = FloatVector.zero(SPECIES);
+        FloatVector c10 = FloatVector.zero(SPECIES), c11 = FloatVector.zero(SPECIES);
+        FloatVector c20 = FloatVector.zero(SPECIES), c21 = FloatVector.zero(SPECIES);
+        FloatVector c30 = FloatVector.zero(SPECIES), c31 = FloatVector.zero(SPECIES);
         for (int kk = 0; kk < kc; kk++) {
             int ak = kk * aColStride;
             int bk = bi + kk * NR;
@@ -181,7 +183,8 @@ final class GemmKernels {
         int a1 = ai + Math.min(1, last) * aRowStride;
         int a2 = ai + Math.min(2, last) * aRowStride;
         int a3 = ai + Math.min(3, last) * aRowStride;
-        FloatVector c0 = FloatVector.zero(SPECIES), c1 = c0, c2 = c0, c3 = c0;
+        FloatVector c0 = FloatVector.zero(SPECIES), c1 = FloatVector.zero(SPECIES);
+        FloatVector c2 = FloatVector.zero(SPECIES), c3 = FloatVector.zero(SPECIES);
         for (int kk = 0; kk < kc; kk++) {
             int ak = kk * aColStride;
             FloatVector b0 = FloatVector.fromArray(SPECIES, pb, bi + kk * NR);

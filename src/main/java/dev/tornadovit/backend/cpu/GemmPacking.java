@@ -179,20 +179,8 @@ final class GemmPacking {
         for (int r0 = 0; r0 < fullRows; r0 += PR) {
             int s = aOff + pc * lda + row0 + r0;
             int d = dstOff + r0 / PR * pairStride;
-            if (rowSums != null) {
-                int o = rowSumsOff + r0;
-                FloatVector sum = FloatVector.fromArray(PAIR_SPECIES, rowSums, o);
-                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
-                    FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
-                    v.intoArray(dst, d);
-                    sum = sum.add(v);
-                }
-                sum.intoArray(rowSums, o);
-            } else {
-                for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
-                    FloatVector.fromArray(PAIR_SPECIES, a, s).intoArray(dst, d);
-                }
-            }
+            if (rowSums != null) copyPairSumming(a, s, lda, kc, dst, d, rowSums, rowSumsOff + r0);
+            else copyPair(a, s, lda, kc, dst, d);
         }
         for (int r0 = fullRows; r0 < rows; r0 += PR) {
             int live = Math.min(PR, rows - r0);
@@ -210,6 +198,36 @@ final class GemmPacking {
         }
     }
 
+    /*
+     * A full pair's copies, each a method of its own: inlined into packTransposedA, whose size C2 judged too large in
+     * some JVMs (and in every one on a 512-bit machine packing ViT-S/16's weight gradients), the vector calls went
+     * uncompiled and every 8-float vector was a new array, gigabytes a step. Alone they are small enough for C2 to
+     * compile with the intrinsics in any caller.
+     *
+     * Sums here call lanewise(ADD, ...) rather than add(...): add's own call of lanewise is one call site for the
+     * whole JVM, whose type profile mixes this file's 256-bit pairs with 512-bit panels on a 512-bit machine, and
+     * with a mixed profile C2 compiled the panels' sums to the vector API's Java fallback, an array a vector. A
+     * lanewise call here has a profile of its own, of one vector class.
+     */
+
+    /** dst[d + kk·PR ..] = the PR floats of a at s + kk·lda, for kk < kc. */
+    private static void copyPair(float[] a, int s, int lda, int kc, float[] dst, int d) {
+        for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+            FloatVector.fromArray(PAIR_SPECIES, a, s).intoArray(dst, d);
+        }
+    }
+
+    /** {@link #copyPair}, adding the PR rows' values into rowSums[o ..] in K order. */
+    private static void copyPairSumming(float[] a, int s, int lda, int kc, float[] dst, int d, float[] rowSums, int o) {
+        FloatVector sum = FloatVector.fromArray(PAIR_SPECIES, rowSums, o);
+        for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
+            FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
+            v.intoArray(dst, d);
+            sum = sum.lanewise(VectorOperators.ADD, v);
+        }
+        sum.intoArray(rowSums, o);
+    }
+
     /** Packs k [pc, pc+kc) × columns [col, col+cols) of op(B) as one NR-wide panel laid out [kc][NR], zero-padded. */
     static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int col, int cols,
                               float[] dst, int base, float[] columnSums, int columnSumsOff) {
@@ -217,30 +235,9 @@ final class GemmPacking {
             // B(k,j) = b[k·ldb + j]: rows of the panel are contiguous in b.
             int src = bOff + pc * ldb + col;
             if (cols == NR && columnSums == null) {
-                // NV = 3 vectors a row. Without sums no vector lives across iterations: a zero sum kept for a branch
-                // not taken was boxed by C2 on a 512-bit machine, 64 bytes a panel.
-                for (int kk = 0; kk < kc; kk++, src += ldb) {
-                    int d = base + kk * NR;
-                    FloatVector.fromArray(SPECIES, b, src).intoArray(dst, d);
-                    FloatVector.fromArray(SPECIES, b, src + VL).intoArray(dst, d + VL);
-                    FloatVector.fromArray(SPECIES, b, src + 2 * VL).intoArray(dst, d + 2 * VL);
-                }
+                copyPanel(b, src, ldb, kc, dst, base);
             } else if (cols == NR) {
-                // written out so that the column sums stay in registers
-                FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
-                for (int kk = 0; kk < kc; kk++, src += ldb) {
-                    int d = base + kk * NR;
-                    FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
-                    FloatVector v1 = FloatVector.fromArray(SPECIES, b, src + VL);
-                    FloatVector v2 = FloatVector.fromArray(SPECIES, b, src + 2 * VL);
-                    v0.intoArray(dst, d);
-                    v1.intoArray(dst, d + VL);
-                    v2.intoArray(dst, d + 2 * VL);
-                    sum0 = sum0.add(v0);
-                    sum1 = sum1.add(v1);
-                    sum2 = sum2.add(v2);
-                }
-                addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
+                copyPanelSumming(b, src, ldb, kc, dst, base, columnSums, columnSumsOff + col);
             } else {
                 for (int kk = 0; kk < kc; kk++, src += ldb) {
                     int d = base + kk * NR;
@@ -277,6 +274,37 @@ final class GemmPacking {
         }
     }
 
+    /* A full panel's copies, methods of their own for the reasons given at copyPair. */
+
+    /** dst[base + kk·NR ..] = the NR floats of b at src + kk·ldb, for kk < kc: NV = 3 vectors a row. */
+    private static void copyPanel(float[] b, int src, int ldb, int kc, float[] dst, int base) {
+        for (int kk = 0; kk < kc; kk++, src += ldb) {
+            int d = base + kk * NR;
+            FloatVector.fromArray(SPECIES, b, src).intoArray(dst, d);
+            FloatVector.fromArray(SPECIES, b, src + VL).intoArray(dst, d + VL);
+            FloatVector.fromArray(SPECIES, b, src + 2 * VL).intoArray(dst, d + 2 * VL);
+        }
+    }
+
+    /** {@link #copyPanel}, adding each column's values in K order into columnSums[o ..]; the sums stay in registers. */
+    private static void copyPanelSumming(float[] b, int src, int ldb, int kc, float[] dst, int base,
+                                         float[] columnSums, int o) {
+        FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES), sum2 = FloatVector.zero(SPECIES);
+        for (int kk = 0; kk < kc; kk++, src += ldb) {
+            int d = base + kk * NR;
+            FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
+            FloatVector v1 = FloatVector.fromArray(SPECIES, b, src + VL);
+            FloatVector v2 = FloatVector.fromArray(SPECIES, b, src + 2 * VL);
+            v0.intoArray(dst, d);
+            v1.intoArray(dst, d + VL);
+            v2.intoArray(dst, d + 2 * VL);
+            sum0 = sum0.lanewise(VectorOperators.ADD, v0);
+            sum1 = sum1.lanewise(VectorOperators.ADD, v1);
+            sum2 = sum2.lanewise(VectorOperators.ADD, v2);
+        }
+        addPanelSums(columnSums, o, sum0, sum1, sum2);
+    }
+
     /** {@link #packTransposedA} with every element rounded to {@code precision}; the row sums are of A as given. */
     private static void packTransposedARounded(Precision precision, float[] a, int aOff, int lda, int row0, int rows,
                                                int pc, int kc, float[] dst, int dstOff, float[] rowSums,
@@ -291,7 +319,7 @@ final class GemmPacking {
             for (int kk = 0; kk < kc; kk++, s += lda, d += PR) {
                 FloatVector v = FloatVector.fromArray(PAIR_SPECIES, a, s);
                 round(v, precision).intoArray(dst, d);
-                if (sum != null) sum = sum.add(v);
+                if (sum != null) sum = sum.lanewise(VectorOperators.ADD, v);
             }
             if (sum != null) sum.intoArray(rowSums, o);
         }
@@ -315,7 +343,7 @@ final class GemmPacking {
     private static void packBRounded(Precision precision, boolean transB, float[] b, int bOff, int ldb, int pc, int kc,
                                      int col, int cols, float[] dst, int base, float[] columnSums, int columnSumsOff) {
         if (!transB && cols == NR) {
-            FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = sum0, sum2 = sum0;
+            FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES), sum2 = FloatVector.zero(SPECIES);
             for (int kk = 0, src = bOff + pc * ldb + col; kk < kc; kk++, src += ldb) {
                 int d = base + kk * NR;
                 FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
@@ -324,9 +352,9 @@ final class GemmPacking {
                 round(v0, precision).intoArray(dst, d);
                 round(v1, precision).intoArray(dst, d + VL);
                 round(v2, precision).intoArray(dst, d + 2 * VL);
-                sum0 = sum0.add(v0);
-                sum1 = sum1.add(v1);
-                sum2 = sum2.add(v2);
+                sum0 = sum0.lanewise(VectorOperators.ADD, v0);
+                sum1 = sum1.lanewise(VectorOperators.ADD, v1);
+                sum2 = sum2.lanewise(VectorOperators.ADD, v2);
             }
             if (columnSums != null) addPanelSums(columnSums, columnSumsOff + col, sum0, sum1, sum2);
             return;
@@ -387,8 +415,8 @@ final class GemmPacking {
 
     /** columnSums[o, o + 3·VL) += one panel's three vector lanes of column sums. */
     private static void addPanelSums(float[] columnSums, int o, FloatVector sum0, FloatVector sum1, FloatVector sum2) {
-        FloatVector.fromArray(SPECIES, columnSums, o).add(sum0).intoArray(columnSums, o);
-        FloatVector.fromArray(SPECIES, columnSums, o + VL).add(sum1).intoArray(columnSums, o + VL);
-        FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).add(sum2).intoArray(columnSums, o + 2 * VL);
+        FloatVector.fromArray(SPECIES, columnSums, o).lanewise(VectorOperators.ADD, sum0).intoArray(columnSums, o);
+        FloatVector.fromArray(SPECIES, columnSums, o + VL).lanewise(VectorOperators.ADD, sum1).intoArray(columnSums, o + VL);
+        FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).lanewise(VectorOperators.ADD, sum2).intoArray(columnSums, o + 2 * VL);
     }
 }
