@@ -289,7 +289,8 @@ final class GemmPacking {
     /** {@link #copyPanel}, adding each column's values in K order into columnSums[o ..]; the sums stay in registers. */
     private static void copyPanelSumming(float[] b, int src, int ldb, int kc, float[] dst, int base,
                                          float[] columnSums, int o) {
-        FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES), sum2 = FloatVector.zero(SPECIES);
+        FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES);
+        FloatVector sum2 = FloatVector.zero(SPECIES);
         for (int kk = 0; kk < kc; kk++, src += ldb) {
             int d = base + kk * NR;
             FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
@@ -343,7 +344,8 @@ final class GemmPacking {
     private static void packBRounded(Precision precision, boolean transB, float[] b, int bOff, int ldb, int pc, int kc,
                                      int col, int cols, float[] dst, int base, float[] columnSums, int columnSumsOff) {
         if (!transB && cols == NR) {
-            FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES), sum2 = FloatVector.zero(SPECIES);
+            FloatVector sum0 = FloatVector.zero(SPECIES), sum1 = FloatVector.zero(SPECIES);
+            FloatVector sum2 = FloatVector.zero(SPECIES);
             for (int kk = 0, src = bOff + pc * ldb + col; kk < kc; kk++, src += ldb) {
                 int d = base + kk * NR;
                 FloatVector v0 = FloatVector.fromArray(SPECIES, b, src);
@@ -415,8 +417,11 @@ final class GemmPacking {
 
     /** columnSums[o, o + 3·VL) += one panel's three vector lanes of column sums. */
     private static void addPanelSums(float[] columnSums, int o, FloatVector sum0, FloatVector sum1, FloatVector sum2) {
-        FloatVector.fromArray(SPECIES, columnSums, o).lanewise(VectorOperators.ADD, sum0).intoArray(columnSums, o);
-        FloatVector.fromArray(SPECIES, columnSums, o + VL).lanewise(VectorOperators.ADD, sum1).intoArray(columnSums, o + VL);
-        FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).lanewise(VectorOperators.ADD, sum2).intoArray(columnSums, o + 2 * VL);
+        FloatVector.fromArray(SPECIES, columnSums, o).lanewise(VectorOperators.ADD, sum0)
+                .intoArray(columnSums, o);
+        FloatVector.fromArray(SPECIES, columnSums, o + VL).lanewise(VectorOperators.ADD, sum1)
+                .intoArray(columnSums, o + VL);
+        FloatVector.fromArray(SPECIES, columnSums, o + 2 * VL).lanewise(VectorOperators.ADD, sum2)
+                .intoArray(columnSums, o + 2 * VL);
     }
 }

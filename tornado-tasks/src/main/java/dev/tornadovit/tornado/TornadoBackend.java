@@ -192,7 +192,6 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         attention.setFused(on);
     }
 
-
     /** See {@link #setFusedAttention}. */
     public boolean fusedAttention() {
         return attention.fused();

@@ -59,6 +59,17 @@ class DevicePrecisionTest {
      */
     @Test
     void fusedAttentionIsFp32OnlyAndOtherPrecisionsRefuseIt() {
+        String before = System.getProperty("tornadovit.fusedAttention");
+        System.clearProperty("tornadovit.fusedAttention"); // whatever the suite's JVM was given
+        try {
+            fusedAttentionRefusals();
+        } finally {
+            if (before != null) System.setProperty("tornadovit.fusedAttention", before);
+            else System.clearProperty("tornadovit.fusedAttention");
+        }
+    }
+
+    private static void fusedAttentionRefusals() {
         try (TornadoBackend be = TestDevice.backend(GemmStrategy.KERNEL)) {
             be.setFusedAttention(true);
             assertTrue(be.fusedAttention());
@@ -67,22 +78,21 @@ class DevicePrecisionTest {
         for (Precision p : new Precision[]{Precision.TF32, Precision.BF16}) {
             GemmStrategy gemm = GemmStrategy.best(device, p);
             if (gemm == GemmStrategy.KERNEL) continue; // the device cannot run p at all: refused above
-            String expected = "fused attention (-Dtornadovit.fusedAttention=true) computes in fp32, and this backend runs"
-                              + " precision " + p + ": leave fused attention off, or use --precision fp32";
+            String expected = "fused attention (-Dtornadovit.fusedAttention=true) computes in fp32, and this backend"
+                              + " runs precision " + p + ": leave fused attention off, or use --precision fp32";
             try (TornadoBackend be = new TornadoBackend(device, 0, gemm, p)) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.setFusedAttention(true));
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> be.setFusedAttention(true));
                 assertEquals(expected, e.getMessage());
                 assertFalse(be.fusedAttention());
             }
-            String before = System.getProperty("tornadovit.fusedAttention");
             System.setProperty("tornadovit.fusedAttention", "true");
             try {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                         () -> new TornadoBackend(device, 0, gemm, p));
                 assertEquals(expected, e.getMessage());
             } finally {
-                if (before == null) System.clearProperty("tornadovit.fusedAttention");
-                else System.setProperty("tornadovit.fusedAttention", before);
+                System.clearProperty("tornadovit.fusedAttention");
             }
         }
     }
