@@ -197,6 +197,11 @@ public final class TornadoBackend implements Backend, DeviceCollectives {
         return attention.fused();
     }
 
+    /** Whether copy, GELU and its backward run their wide kernels ({@value Elementwise#WIDE_PROPERTY}). */
+    boolean wideElementwise() {
+        return elementwise.wide();
+    }
+
     /** Graphs recorded so far (recorded graphs and single operations), for tests and reports. */
     public int recordedGraphCount() {
         return graphs.recordedGraphCount();

@@ -1,5 +1,6 @@
 package dev.tornadovit.tornado.kernels;
 
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.BFloat16;
@@ -116,6 +117,70 @@ public final class ElementwiseKernels {
         for (@Parallel int i = 0; i < n; i++) {
             float old = accumulate == 1 ? dx.get(i) : 0f;
             dx.set(i, old + dy.get(i) * DeviceMath.geluDerivative(x.get(i)));
+        }
+    }
+
+    /**
+     * Elements a thread in the wide forms of copy, GELU and GELU's backward: thread i takes i, i + q, i + 2q and i + 3q
+     * (q = {@link #wideThreads}(n)), so each of its loads is coalesced across a warp, and it issues all of them before
+     * its first store: four loads in flight a thread where the @Parallel loops above have one (a GPU needs several to
+     * cover its memory latency at full bandwidth). Each element's arithmetic is the same as above, so the two forms give
+     * the same bits. Grid: one thread per i < q ({@code Launches.parallelGrid}).
+     */
+    public static final int WIDE = 4;
+
+    /** Threads of a wide kernel over n elements. */
+    public static int wideThreads(int n) {
+        return (n + WIDE - 1) / WIDE;
+    }
+
+    /** {@link #copy}, {@link #WIDE} elements a thread. */
+    public static void copyWide(KernelContext ctx, FloatArray src, FloatArray dst, int n, int q) {
+        int i0 = ctx.globalIdx;
+        if (i0 < q) {
+            int i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+            float v0 = src.get(i0);
+            float v1 = i1 < n ? src.get(i1) : 0f;
+            float v2 = i2 < n ? src.get(i2) : 0f;
+            float v3 = i3 < n ? src.get(i3) : 0f;
+            dst.set(i0, v0);
+            if (i1 < n) dst.set(i1, v1);
+            if (i2 < n) dst.set(i2, v2);
+            if (i3 < n) dst.set(i3, v3);
+        }
+    }
+
+    /** {@link #gelu}, {@link #WIDE} elements a thread. */
+    public static void geluWide(KernelContext ctx, FloatArray x, FloatArray y, int n, int q) {
+        int i0 = ctx.globalIdx;
+        if (i0 < q) {
+            int i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+            float v0 = x.get(i0);
+            float v1 = i1 < n ? x.get(i1) : 0f;
+            float v2 = i2 < n ? x.get(i2) : 0f;
+            float v3 = i3 < n ? x.get(i3) : 0f;
+            y.set(i0, DeviceMath.gelu(v0));
+            if (i1 < n) y.set(i1, DeviceMath.gelu(v1));
+            if (i2 < n) y.set(i2, DeviceMath.gelu(v2));
+            if (i3 < n) y.set(i3, DeviceMath.gelu(v3));
+        }
+    }
+
+    /** {@link #geluBackward}, {@link #WIDE} elements a thread. */
+    public static void geluBackwardWide(KernelContext ctx, FloatArray x, FloatArray dy, FloatArray dx, int n, int q,
+                                        int accumulate) {
+        int i0 = ctx.globalIdx;
+        if (i0 < q) {
+            int i1 = i0 + q, i2 = i1 + q, i3 = i2 + q;
+            boolean in1 = i1 < n, in2 = i2 < n, in3 = i3 < n;
+            float x0 = x.get(i0), g0 = dy.get(i0), o0 = accumulate == 1 ? dx.get(i0) : 0f;
+            float x1 = in1 ? x.get(i1) : 0f, g1 = in1 ? dy.get(i1) : 0f, o1 = in1 && accumulate == 1 ? dx.get(i1) : 0f;
+            float x2 = in2 ? x.get(i2) : 0f, g2 = in2 ? dy.get(i2) : 0f, o2 = in2 && accumulate == 1 ? dx.get(i2) : 0f;
+            float x3 = in3 ? x.get(i3) : 0f, g3 = in3 ? dy.get(i3) : 0f, o3 = in3 && accumulate == 1 ? dx.get(i3) : 0f;
+            dx.set(i0, o0 + g0 * DeviceMath.geluDerivative(x0));
+            if (in1) dx.set(i1, o1 + g1 * DeviceMath.geluDerivative(x1));
+            if (in2) dx.set(i2, o2 + g2 * DeviceMath.geluDerivative(x2));
+            if (in3) dx.set(i3, o3 + g3 * DeviceMath.geluDerivative(x3));
         }
     }
 
