@@ -124,8 +124,8 @@ public final class ElementwiseKernels {
      * Elements a thread in the wide forms of copy, GELU and GELU's backward: thread i takes i, i + q, i + 2q and i + 3q
      * (q = {@link #wideThreads}(n)), so each of its loads is coalesced across a warp, and it issues all of them before
      * its first store: four loads in flight a thread where the @Parallel loops above have one (a GPU needs several to
-     * cover its memory latency at full bandwidth). Each element's arithmetic is the same as above, so the two forms give
-     * the same bits. Grid: one thread per i < q ({@code Launches.parallelGrid}).
+     * cover its memory latency at full bandwidth). Each element's arithmetic is the same as above. Grid: one thread per
+     * i < q ({@code Launches.parallelGrid}).
      */
     public static final int WIDE = 4;
 
